@@ -1,0 +1,136 @@
+"""clusterkit: build your own container scheduler on a versioned, ECS-shaped cluster state.
+
+The public face: everything a user needs is importable from here; the submodules behind
+it are the homes of each concept (``clusterkit.model``, ``clusterkit.state``,
+``clusterkit.placement``, ``clusterkit.ecs_json``, ``clusterkit.errors``).
+"""
+
+from clusterkit.ecs_json import (
+    dump_container_instance,
+    dump_task,
+    dump_task_definition,
+    load_task_definition,
+)
+from clusterkit.errors import (
+    ClusterkitError,
+    ConflictError,
+    IllegalTransitionError,
+    NotFoundError,
+    QuerySyntaxError,
+    StaleVersionError,
+    StoreError,
+    SubscriptionOverflow,
+    ValidationError,
+)
+from clusterkit.model import (
+    DEFAULT_RESERVED_PORTS,
+    ContainerDefinition,
+    ContainerDependency,
+    ContainerInstance,
+    DeploymentConfiguration,
+    HealthCheck,
+    KeyValuePair,
+    PlacementConstraint,
+    PortBinding,
+    PortMapping,
+    ResourceRequirement,
+    Resources,
+    Service,
+    Task,
+    TaskDefinition,
+)
+from clusterkit.placement import DEFAULT_DYNAMIC_PORTS, PortRange, assign_host_ports
+from clusterkit.state import (
+    ClusterState,
+    CommitResult,
+    Described,
+    Failure,
+    MemoryStore,
+    Page,
+    Rejection,
+    RunResult,
+    Snapshot,
+    Store,
+)
+from clusterkit.state.changes import (
+    Change,
+    DeregisterInstance,
+    DeregisterTaskDefinition,
+    PlaceTask,
+    RegisterInstance,
+    RegisterTaskDefinition,
+    StopTask,
+    TaskStateChange,
+    UpdateInstance,
+)
+from clusterkit.state.events import (
+    ContainerInstanceChanged,
+    Event,
+    Subscription,
+    TaskChanged,
+    TaskDefinitionChanged,
+)
+from clusterkit.state.ids import new_id
+from clusterkit.state.invariants import state_violations
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Change",
+    "ClusterState",
+    "ClusterkitError",
+    "CommitResult",
+    "ConflictError",
+    "ContainerDefinition",
+    "ContainerDependency",
+    "ContainerInstance",
+    "ContainerInstanceChanged",
+    "DEFAULT_DYNAMIC_PORTS",
+    "DEFAULT_RESERVED_PORTS",
+    "DeploymentConfiguration",
+    "DeregisterInstance",
+    "DeregisterTaskDefinition",
+    "Described",
+    "Event",
+    "Failure",
+    "HealthCheck",
+    "IllegalTransitionError",
+    "KeyValuePair",
+    "MemoryStore",
+    "NotFoundError",
+    "Page",
+    "PlaceTask",
+    "PlacementConstraint",
+    "PortBinding",
+    "PortMapping",
+    "PortRange",
+    "QuerySyntaxError",
+    "RegisterInstance",
+    "RegisterTaskDefinition",
+    "Rejection",
+    "ResourceRequirement",
+    "Resources",
+    "RunResult",
+    "Service",
+    "Snapshot",
+    "StaleVersionError",
+    "StopTask",
+    "Store",
+    "StoreError",
+    "Subscription",
+    "SubscriptionOverflow",
+    "Task",
+    "TaskChanged",
+    "TaskDefinition",
+    "TaskDefinitionChanged",
+    "TaskStateChange",
+    "UpdateInstance",
+    "ValidationError",
+    "assign_host_ports",
+    "dump_container_instance",
+    "dump_task",
+    "dump_task_definition",
+    "load_task_definition",
+    "new_id",
+    "state_violations",
+]

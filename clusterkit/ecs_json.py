@@ -1,0 +1,418 @@
+"""ECS JSON in and out: task definitions as users keep them on disk, describe output back.
+
+One cattrs converter maps ECS camelCase to the model's snake_case. Loading accepts a dict
+or a JSON string, task-level ``"cpu": "256"`` or ``"0.25 vCPU"`` strings, the
+``{"taskDefinition": {...}}`` wrapper of describe output, and keeps fields clusterkit does
+not use (``logConfiguration``, ``executionRoleArn`` …) in ``extra`` so they dump back
+unchanged. Any problem raises a ValidationError whose field is the JSON path, e.g.
+``containerDefinitions[1].portMappings[0].hostPort``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, Final, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from clusterkit.errors import ValidationError
+from clusterkit.model.arns import Arns
+from clusterkit.model.instance import ContainerInstance
+from clusterkit.model.resources import Resources
+from clusterkit.model.service import DeploymentConfiguration, Service
+from clusterkit.model.task import PortBinding, Task
+from clusterkit.model.taskdef import (
+    ContainerDefinition,
+    ContainerDependency,
+    HealthCheck,
+    KeyValuePair,
+    PlacementConstraint,
+    PortMapping,
+    ResourceRequirement,
+    TaskDefinition,
+)
+
+__all__ = [
+    "converter",
+    "dump_container_instance",
+    "dump_resources",
+    "dump_task",
+    "dump_task_definition",
+    "load_container_instance",
+    "load_resources",
+    "load_task",
+    "load_task_definition",
+]
+
+T = TypeVar("T")
+_EXTRA_KEY: Final = "\x00extra"
+#: Fields ECS fills in on registration; loading drops them (the state sets its own).
+_READ_ONLY_TASKDEF_FIELDS: Final = frozenset(
+    {"taskDefinitionArn", "registeredAt", "registeredBy", "deregisteredAt", "requiresAttributes", "compatibilities"}
+)
+_WITH_EXTRA: Final = (TaskDefinition, ContainerDefinition, PortMapping)
+#: Every model class the converter maps, leaves first (generated hooks capture their children's).
+_CAMEL_CLASSES: Final = (
+    PortMapping,
+    HealthCheck,
+    KeyValuePair,
+    ContainerDependency,
+    ResourceRequirement,
+    PlacementConstraint,
+    ContainerDefinition,
+    TaskDefinition,
+    DeploymentConfiguration,
+    Service,
+    PortBinding,
+)
+
+
+def camel(name: str) -> str:
+    """``memory_reservation`` → ``memoryReservation``."""
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def _strict_int(value: Any, _: type) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise ValidationError("", value, "must be an integer")
+
+
+def _strict_str(value: Any, _: type) -> str:
+    if not isinstance(value, str):
+        raise ValidationError("", value, "must be a string")
+    return value
+
+
+def _strict_bool(value: Any, _: type) -> bool:
+    if not isinstance(value, bool):
+        raise ValidationError("", value, "must be true or false")
+    return value
+
+
+def _as_given(value: Any, _: type) -> Any:
+    return value
+
+
+def _build_converter() -> cattrs.Converter:
+    conv = cattrs.Converter(detailed_validation=True, forbid_extra_keys=False)
+    conv.register_structure_hook(int, _strict_int)
+    conv.register_structure_hook(str, _strict_str)
+    conv.register_structure_hook(bool, _strict_bool)
+    conv.register_structure_hook(Resources, lambda value, _: load_resources(value))
+    conv.register_unstructure_hook(Resources, dump_resources)
+    conv.register_unstructure_hook(MappingProxyType, dict)
+    for cls in _CAMEL_CLASSES:
+        _register_camel(conv, cls, keep_extra=cls in _WITH_EXTRA)
+    return conv
+
+
+def _init_fields(cls: type) -> list[attrs.Attribute[Any]]:
+    return [field for field in attrs.fields(cls) if field.init]
+
+
+def _register_camel(conv: cattrs.Converter, cls: type, *, keep_extra: bool) -> None:
+    renames = {
+        field.name: override(rename=_EXTRA_KEY if field.name == "extra" else camel(field.name))
+        for field in _init_fields(cls)
+    }
+    if cls is TaskDefinition:  # "256", "0.25 vCPU", "1 GB": the model's own converters parse these
+        renames["cpu"] = override(rename="cpu", struct_hook=_as_given)
+        renames["memory"] = override(rename="memory", struct_hook=_as_given)
+    structure: Callable[[Any, type], Any] = make_dict_structure_fn(cls, conv, **renames)  # type: ignore[arg-type]
+    unstructure: Callable[[Any], dict[str, Any]] = make_dict_unstructure_fn(
+        cls,
+        conv,
+        _cattrs_omit_if_default=True,
+        **renames,  # type: ignore[arg-type]
+    )
+    known = {camel(field.name) for field in _init_fields(cls) if field.name != "extra"}
+    if keep_extra:
+
+        def structure_with_extra(data: Any, target: type) -> Any:
+            if not isinstance(data, Mapping):
+                raise ValueError(f"expected an object, got {type(data).__name__}")
+            fields = {key: value for key, value in data.items() if key in known}
+            fields[_EXTRA_KEY] = {key: value for key, value in data.items() if key not in known}
+            return structure(fields, target)
+
+        def unstructure_with_extra(value: Any) -> dict[str, Any]:
+            data: dict[str, Any] = unstructure(value)
+            extra = data.pop(_EXTRA_KEY, None) or {}
+            return {**data, **{key: item for key, item in extra.items() if key not in data}}
+
+        conv.register_structure_hook(cls, structure_with_extra)
+        conv.register_unstructure_hook(cls, unstructure_with_extra)
+    else:
+        conv.register_structure_hook(cls, structure)
+        conv.register_unstructure_hook(cls, unstructure)
+
+
+def _error_path(exc: BaseException, path: str) -> ValidationError:
+    """Turn cattrs' nested error groups into one ValidationError naming the JSON path."""
+    if isinstance(exc, ValidationError):
+        return exc.within(path) if path else exc
+    if isinstance(exc, (cattrs.ClassValidationError, cattrs.IterableValidationError)):
+        for inner in exc.exceptions:
+            step = ""
+            for note in getattr(inner, "__notes__", []):
+                if isinstance(note, cattrs.AttributeValidationNote):
+                    step = "." + camel(note.name) if path else camel(note.name)
+                elif isinstance(note, cattrs.IterableValidationNote):
+                    step = f"[{note.index}]"
+            return _error_path(inner, path + step)
+        return ValidationError(path or "data", None, str(exc))
+    if isinstance(exc, KeyError):
+        return ValidationError(path or "data", None, "is required")
+    return ValidationError(path or "data", None, str(exc))
+
+
+def _structure(data: Any, cls: type[T]) -> T:
+    try:
+        result: T = converter.structure(data, cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        raise _error_path(exc, "") from exc
+    return result
+
+
+def _json_object(data: Mapping[str, Any] | str | bytes, field: str) -> dict[str, Any]:
+    if isinstance(data, (str, bytes)):
+        try:
+            data = json.loads(data)
+        except ValueError as exc:
+            raise ValidationError(field, str(exc), "is not valid JSON") from exc
+    if not isinstance(data, Mapping):
+        raise ValidationError(field, data, "must be a JSON object")
+    return dict(data)
+
+
+def load_task_definition(data: Mapping[str, Any] | str | bytes) -> TaskDefinition:
+    """A TaskDefinition from ECS JSON (a dict, or text), as ``register-task-definition`` takes it.
+
+    Also accepts describe output (``{"taskDefinition": {...}}``); ECS's read-only fields
+    such as ``taskDefinitionArn`` are dropped, unknown fields are kept in ``extra``.
+    """
+    raw = _json_object(data, "taskDefinition")
+    if set(raw) <= {"taskDefinition", "tags"} and isinstance(raw.get("taskDefinition"), Mapping):
+        raw = dict(raw["taskDefinition"])
+    for key in _READ_ONLY_TASKDEF_FIELDS:
+        raw.pop(key, None)
+    return _structure(raw, TaskDefinition)
+
+
+def dump_task_definition(definition: TaskDefinition, arns: Arns | None = None) -> dict[str, Any]:
+    """ECS JSON for a task definition (with its ARN when ``arns`` is given)."""
+    data: dict[str, Any] = converter.unstructure(definition)
+    for field in ("cpu", "memory"):
+        if field in data:
+            data[field] = str(data[field])
+    data["revision"] = definition.revision
+    data["status"] = definition.status
+    data.setdefault("networkMode", definition.network_mode)
+    if arns is not None:
+        data = {"taskDefinitionArn": arns.task_definition(definition.key), **data}
+    return data
+
+
+def _resource(name: str, amount: float) -> dict[str, Any]:
+    if isinstance(amount, int):
+        return {"name": name, "type": "INTEGER", "integerValue": amount}
+    return {"name": name, "type": "DOUBLE", "doubleValue": amount}
+
+
+def dump_resources(resources: Resources) -> list[dict[str, Any]]:
+    """ECS's resource list: CPU, MEMORY, PORTS, PORTS_UDP and each custom scalar."""
+    items = [_resource("CPU", resources.cpu), _resource("MEMORY", resources.memory)]
+    items.append({"name": "PORTS", "type": "STRINGSET", "stringSetValue": [str(p) for p in sorted(resources.ports)]})
+    items.append(
+        {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": [str(p) for p in sorted(resources.ports_udp)]}
+    )
+    items.extend(_resource(name, amount) for name, amount in resources.scalars)
+    return items
+
+
+def load_resources(items: Any) -> Resources:
+    """Resources from ECS's resource list (the inverse of :func:`dump_resources`)."""
+    if not isinstance(items, list):
+        raise ValidationError("resources", items, "must be a list of ECS resources")
+    amounts: dict[str, Any] = {"cpu": 0, "memory": 0, "ports": (), "ports_udp": ()}
+    scalars: dict[str, float] = {}
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            raise ValidationError(f"resources[{index}]", item, "must be an object with a name")
+        name, kind = item["name"], item.get("type", "INTEGER")
+        if kind == "STRINGSET":
+            try:
+                ports = tuple(int(port) for port in item.get("stringSetValue", []))
+            except (TypeError, ValueError):
+                raise ValidationError(
+                    f"resources[{index}].stringSetValue", item.get("stringSetValue"), "must list port numbers"
+                ) from None
+            key = {"PORTS": "ports", "PORTS_UDP": "ports_udp"}.get(name)
+            if key is None:
+                raise ValidationError(f"resources[{index}].name", name, "only PORTS and PORTS_UDP are string sets")
+            amounts[key] = ports
+            continue
+        value = item.get("integerValue") if kind == "INTEGER" else item.get("doubleValue")
+        if kind not in ("INTEGER", "DOUBLE", "LONG") or isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValidationError(f"resources[{index}]", item, "needs a numeric integerValue or doubleValue")
+        if name in ("CPU", "MEMORY"):
+            amounts[name.lower()] = value
+        else:
+            scalars[name] = value
+    return Resources(scalars=scalars, **amounts)
+
+
+def dump_container_instance(instance: ContainerInstance, arns: Arns) -> dict[str, Any]:
+    """ECS ``describe-container-instances`` JSON for one instance."""
+    data: dict[str, Any] = {
+        "containerInstanceArn": arns.container_instance(instance.id),
+        "version": instance.version,
+        "versionInfo": {"agentVersion": instance.agent_version},
+        "status": instance.status,
+        "agentConnected": instance.agent_connected,
+        "runningTasksCount": instance.running_tasks_count,
+        "pendingTasksCount": instance.pending_tasks_count,
+        "registeredResources": dump_resources(instance.registered),
+        "remainingResources": dump_resources(instance.remaining),
+        "attributes": [
+            {"name": name} if value is None else {"name": name, "value": value} for name, value in instance.attributes
+        ],
+        "registeredAt": instance.registered_at,
+    }
+    if instance.ec2_instance_id is not None:
+        data["ec2InstanceId"] = instance.ec2_instance_id
+    return data
+
+
+def load_container_instance(data: Mapping[str, Any]) -> ContainerInstance:
+    """A ContainerInstance from :func:`dump_container_instance` output."""
+    raw = _json_object(data, "containerInstance")
+    try:
+        attributes = [(item["name"], item.get("value")) for item in raw.get("attributes", [])]
+        fields: dict[str, Any] = {
+            "id": Arns.last_part(raw["containerInstanceArn"]),
+            "registered": load_resources(raw["registeredResources"]),
+            "remaining": load_resources(raw["remainingResources"]),
+            "attributes": attributes,
+            "agent_version": raw.get("versionInfo", {}).get("agentVersion", "1.0.0"),
+            "ec2_instance_id": raw.get("ec2InstanceId"),
+        }
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValidationError(
+            "containerInstance", exc.args[0] if exc.args else None, "is malformed or incomplete"
+        ) from exc
+    for key in ("status", "agentConnected", "runningTasksCount", "pendingTasksCount", "version", "registeredAt"):
+        if key in raw:
+            fields[_snake(key)] = raw[key]
+    return ContainerInstance(**fields)
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + char.lower() if char.isupper() else char for char in name)
+
+
+def dump_task(task: Task, arns: Arns) -> dict[str, Any]:
+    """ECS ``describe-tasks`` JSON for one task.
+
+    ``chargedResources`` (a clusterkit field, in ECS's resource-list form) records what
+    the task holds on its instance, so a saved state restores exactly.
+    """
+    containers: dict[str, list[dict[str, Any]]] = {}
+    for binding in task.host_ports:
+        containers.setdefault(binding.container_name, []).append(
+            {
+                "bindIP": "0.0.0.0",
+                "containerPort": binding.container_port,
+                "hostPort": binding.host_port,
+                "protocol": binding.protocol,
+            }
+        )
+    data: dict[str, Any] = {
+        "taskArn": arns.task(task.id),
+        "clusterArn": arns.cluster_arn,
+        "taskDefinitionArn": arns.task_definition(task.task_definition),
+        "containerInstanceArn": arns.container_instance(task.container_instance_id),
+        "lastStatus": task.last_status,
+        "desiredStatus": task.desired_status,
+        "healthStatus": task.health_status,
+        "group": task.group,
+        "version": task.version,
+        "createdAt": task.created_at,
+        "cpu": str(task.charge.cpu),
+        "memory": str(task.charge.memory),
+        "containers": [{"name": name, "networkBindings": bindings} for name, bindings in sorted(containers.items())],
+        "chargedResources": dump_resources(task.charge),
+    }
+    optional = {
+        "startedBy": task.started_by,
+        "stopCode": task.stop_code,
+        "stoppedReason": task.stopped_reason,
+        "startedAt": task.started_at,
+        "stoppingAt": task.stopping_at,
+        "stoppedAt": task.stopped_at,
+    }
+    data.update({key: value for key, value in optional.items() if value is not None})
+    return data
+
+
+def load_task(data: Mapping[str, Any]) -> Task:
+    """A Task from :func:`dump_task` output (needs its ``chargedResources``)."""
+    raw = _json_object(data, "task")
+    try:
+        bindings = [
+            PortBinding(
+                container["name"], binding["containerPort"], binding["hostPort"], binding.get("protocol", "tcp")
+            )
+            for container in raw.get("containers", [])
+            for binding in container.get("networkBindings", [])
+        ]
+        fields: dict[str, Any] = {
+            "id": Arns.last_part(raw["taskArn"]),
+            "task_definition": raw["taskDefinitionArn"].rsplit("/", 1)[-1],
+            "container_instance_id": Arns.last_part(raw["containerInstanceArn"]),
+            "charge": load_resources(raw["chargedResources"]),
+            "host_ports": tuple(bindings),
+        }
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValidationError("task", exc.args[0] if exc.args else None, "is malformed or incomplete") from exc
+    for key in (
+        "lastStatus",
+        "desiredStatus",
+        "healthStatus",
+        "group",
+        "startedBy",
+        "stopCode",
+        "stoppedReason",
+        "version",
+        "createdAt",
+        "startedAt",
+        "stoppingAt",
+        "stoppedAt",
+    ):
+        if key in raw:
+            fields[_snake(key)] = raw[key]
+    return Task(**fields)
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Structure ECS JSON into any model class, raising ValidationError with the JSON path."""
+    return _structure(data, cls)
+
+
+def unstructure(value: Any) -> Any:
+    """ECS JSON for any model value the converter knows."""
+    return converter.unstructure(value)
+
+
+converter: Final = _build_converter()
+Unstructurer = Callable[[Any], Any]

@@ -1,0 +1,126 @@
+"""The clusterkit error tree.
+
+Every error clusterkit raises on purpose derives from :class:`ClusterkitError`, and each
+also inherits the builtin that fits it, so ``except ValueError`` keeps working for callers
+who do not know clusterkit::
+
+    ClusterkitError
+    ├── ValidationError (ValueError)          bad input: names the field and the value
+    │   ├── QuerySyntaxError                  a cluster-query expression does not parse
+    │   └── IllegalTransitionError            a lifecycle move the state machine forbids
+    ├── NotFoundError (LookupError)           an id, ARN or family that is not there
+    ├── ConflictError                         an optimistic commit lost a race
+    │   └── StaleVersionError                 a write based on an older version
+    ├── SubscriptionOverflow                  an event subscriber fell behind its buffer
+    └── StoreError                            the store behind ClusterState failed
+
+Errors never change state: a call that raises leaves the ClusterState exactly as it was.
+Messages name the field and the offending value (``repr`` of it, truncated when long).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ClusterkitError",
+    "ConflictError",
+    "IllegalTransitionError",
+    "NotFoundError",
+    "QuerySyntaxError",
+    "StaleVersionError",
+    "StoreError",
+    "SubscriptionOverflow",
+    "ValidationError",
+]
+
+_MAX_VALUE_REPR = 120
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    if len(text) > _MAX_VALUE_REPR:
+        text = text[: _MAX_VALUE_REPR - 3] + "..."
+    return text
+
+
+class ClusterkitError(Exception):
+    """Root of every error clusterkit raises on purpose."""
+
+
+class ValidationError(ClusterkitError, ValueError):
+    """Input that breaks a rule; ``field`` and ``value`` say which and what.
+
+    ``field`` is a dotted path such as ``containerDefinitions[0].memory``.
+    """
+
+    def __init__(self, field: str, value: object, problem: str) -> None:
+        self.field = field
+        self.value = value
+        self.problem = problem
+        super().__init__(f"{field}={_show(value)}: {problem}")
+
+    def within(self, prefix: str) -> ValidationError:
+        """Return the same error with ``prefix`` put in front of its field path."""
+        if not self.field:
+            joined = prefix
+        elif self.field.startswith("["):
+            joined = prefix + self.field
+        else:
+            joined = f"{prefix}.{self.field}"
+        clone = type(self).__new__(type(self))
+        ValidationError.__init__(clone, joined, self.value, self.problem)
+        return clone
+
+
+class QuerySyntaxError(ValidationError):
+    """A cluster-query expression that does not parse; ``position`` is the 0-based offset."""
+
+    def __init__(self, expression: str, position: int, expected: str) -> None:
+        self.position = position
+        self.expected = expected
+        super().__init__("expression", expression, f"at position {position}: expected {expected}")
+
+
+class IllegalTransitionError(ValidationError):
+    """A status change the task or instance lifecycle does not allow."""
+
+
+class NotFoundError(ClusterkitError, LookupError):
+    """Something asked for by id, ARN or name is not in the state."""
+
+    def __init__(self, field: str, value: object) -> None:
+        self.field = field
+        self.value = value
+        super().__init__(f"{field}={_show(value)}: not found")
+
+
+class ConflictError(ClusterkitError):
+    """An optimistic commit could not be applied because the state moved on."""
+
+
+class StaleVersionError(ConflictError):
+    """A write carried a version older than the one stored."""
+
+    def __init__(self, field: str, value: object, current: int) -> None:
+        self.field = field
+        self.value = value
+        self.current = current
+        super().__init__(f"{field}={_show(value)}: stale, the stored version is {current}")
+
+
+class SubscriptionOverflow(ClusterkitError):
+    """An event subscriber's buffer filled up; events after ``last_version`` were dropped.
+
+    Take a fresh snapshot to resynchronise, then keep reading: the subscription
+    resumes with events newer than that snapshot.
+    """
+
+    def __init__(self, last_version: int, capacity: int) -> None:
+        self.last_version = last_version
+        self.capacity = capacity
+        super().__init__(
+            f"capacity={capacity}: subscriber fell behind after version {last_version}; resynchronise from a snapshot"
+        )
+
+
+class StoreError(ClusterkitError):
+    """The store behind a ClusterState failed to read or write."""

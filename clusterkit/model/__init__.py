@@ -1,0 +1,34 @@
+"""The cluster model: frozen, validated value types with no I/O."""
+
+from clusterkit.model.instance import DEFAULT_RESERVED_PORTS, ContainerInstance
+from clusterkit.model.resources import Resources
+from clusterkit.model.service import DeploymentConfiguration, Service
+from clusterkit.model.task import PortBinding, Task
+from clusterkit.model.taskdef import (
+    ContainerDefinition,
+    ContainerDependency,
+    HealthCheck,
+    KeyValuePair,
+    PlacementConstraint,
+    PortMapping,
+    ResourceRequirement,
+    TaskDefinition,
+)
+
+__all__ = [
+    "DEFAULT_RESERVED_PORTS",
+    "ContainerDefinition",
+    "ContainerDependency",
+    "ContainerInstance",
+    "DeploymentConfiguration",
+    "HealthCheck",
+    "KeyValuePair",
+    "PlacementConstraint",
+    "PortBinding",
+    "PortMapping",
+    "ResourceRequirement",
+    "Resources",
+    "Service",
+    "Task",
+    "TaskDefinition",
+]

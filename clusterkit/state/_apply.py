@@ -1,0 +1,466 @@
+"""The commit engine: check each change against the newest state, then write new roots.
+
+Phase one (:class:`Pending`) reads the current roots through an overlay of the changes
+accepted so far in this commit, and decides for each change: accept (the overlay takes
+its effect), reject (a reason, as data) or raise (the change is malformed). Nothing is
+written in phase one, so an error or an all-or-nothing abort leaves the state untouched.
+Phase two (:func:`write`) builds new roots that share everything unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+import immutables
+
+from clusterkit.errors import ValidationError
+from clusterkit.model._replace import replace
+from clusterkit.model._validate import check_choice, check_text
+from clusterkit.model.instance import ContainerInstance, check_attribute
+from clusterkit.model.task import PENDING_STATUSES, STOP_CODES, Task, check_transition
+from clusterkit.model.taskdef import TaskDefinition
+from clusterkit.state._ptree import Owner, PSortedSet
+from clusterkit.state.changes import (
+    Change,
+    DeregisterInstance,
+    DeregisterTaskDefinition,
+    PlaceTask,
+    RegisterInstance,
+    RegisterTaskDefinition,
+    Rejection,
+    StopTask,
+    TaskStateChange,
+    UpdateInstance,
+)
+from clusterkit.state.events import ContainerInstanceChanged, Event, TaskDefinitionChanged
+from clusterkit.state.events import TaskChanged as TaskEvent
+from clusterkit.state.snapshot import Roots, task_index_keys
+
+__all__ = ["Pending", "write"]
+
+_START_STATUSES: Final = frozenset({"PROVISIONING", "PENDING"})
+_DEREGISTERED_REASON: Final = "Container instance deregistered"
+
+
+def _count_key(status: str) -> str | None:
+    if status in PENDING_STATUSES:
+        return "pending_tasks_count"
+    if status == "RUNNING":
+        return "running_tasks_count"
+    return None
+
+
+def _resource_reason(shortfall: str) -> str:
+    return "RESOURCE:PORTS" if shortfall == "PORTS_UDP" else f"RESOURCE:{shortfall}"
+
+
+class Pending:
+    """The effects of the changes accepted so far in one commit, over the current roots."""
+
+    def __init__(self, roots: Roots, now: float) -> None:
+        self.roots = roots
+        self.now = now
+        self.version = roots.version + 1
+        self.tasks: dict[str, Task] = {}
+        self.instances: dict[str, ContainerInstance] = {}
+        self.task_definitions: dict[str, TaskDefinition] = {}
+        self.family_revisions: dict[str, int] = {}
+        self.events: list[Event] = []
+
+    # -- reads through the overlay ------------------------------------------------------
+
+    def task(self, task_id: str) -> Task | None:
+        found = self.tasks.get(task_id)
+        return found if found is not None else self.roots.tasks.get(task_id)
+
+    def instance(self, instance_id: str) -> ContainerInstance | None:
+        found = self.instances.get(instance_id)
+        return found if found is not None else self.roots.instances.get(instance_id)
+
+    def task_definition(self, key: str) -> TaskDefinition | None:
+        found = self.task_definitions.get(key)
+        return found if found is not None else self.roots.task_definitions.get(key)
+
+    def tasks_on(self, instance_id: str) -> Iterator[Task]:
+        """Tasks holding resources on ``instance_id``, including ones placed in this commit."""
+        seen: set[str] = set()
+        for task in self.tasks.values():
+            if task.container_instance_id == instance_id:
+                seen.add(task.id)
+                if not task.is_stopped:
+                    yield task
+        for desired in ("PENDING", "RUNNING", "STOPPED"):
+            bucket = self.roots.task_index.get(("instance", instance_id, desired))
+            for task_id in bucket or ():
+                if task_id not in seen:
+                    task = self.roots.tasks[task_id]
+                    if not task.is_stopped:
+                        yield task
+
+    # -- writes to the overlay ----------------------------------------------------------
+
+    def _put_task(self, task: Task) -> None:
+        self.tasks[task.id] = task
+        self.events.append(TaskEvent(self.version, task))
+
+    def _put_instance(self, instance: ContainerInstance) -> None:
+        self.instances[instance.id] = instance
+        self.events.append(ContainerInstanceChanged(self.version, instance))
+
+    def _put_task_definition(self, definition: TaskDefinition) -> None:
+        self.task_definitions[definition.key] = definition
+        self.events.append(TaskDefinitionChanged(self.version, definition))
+
+    # -- the changes --------------------------------------------------------------------
+
+    def apply(self, change: Change) -> Rejection | None:
+        """Take ``change`` into the overlay, or say why not. Raises on malformed changes."""
+        handler = _HANDLERS.get(type(change))
+        if handler is None:
+            raise ValidationError("change", change, "is not a clusterkit change")
+        return handler(self, change)
+
+    def _place(self, change: PlaceTask) -> Rejection | None:
+        task = change.task
+        if not isinstance(task, Task):
+            raise ValidationError("task", task, "must be a Task")
+        if task.last_status not in _START_STATUSES or task.desired_status != "RUNNING" or task.version != 1:
+            raise ValidationError(
+                "task.lastStatus",
+                task.last_status,
+                "a new task starts PROVISIONING or PENDING, desired RUNNING, version 1",
+            )
+        if self.task(task.id) is not None:
+            return Rejection(change, "DUPLICATE", f"task {task.id} exists already")
+        definition = self.task_definition(task.task_definition)
+        if definition is None:
+            return Rejection(change, "MISSING", f"task definition {task.task_definition} is not registered")
+        if definition.status != "ACTIVE":
+            return Rejection(change, "INACTIVE", f"task definition {task.task_definition} is INACTIVE")
+        _check_charge(task, definition)
+        instance = self.instance(task.container_instance_id)
+        if instance is None:
+            return Rejection(change, "MISSING", f"container instance {task.container_instance_id} is not registered")
+        if instance.status != "ACTIVE":
+            return Rejection(change, "INACTIVE", f"container instance {instance.id} is {instance.status}")
+        if not instance.agent_connected:
+            return Rejection(change, "AGENT", f"the agent of container instance {instance.id} is not connected")
+        expected = change.expected_instance_version
+        if expected is not None and expected != instance.version:
+            return Rejection(
+                change,
+                "STALE_VERSION",
+                f"container instance {instance.id} is at version {instance.version}, not {expected}",
+            )
+        shortfall = task.charge.shortfall(instance.remaining)
+        if shortfall is not None:
+            return Rejection(
+                change, _resource_reason(shortfall), f"{task.charge!r} does not fit {instance.remaining!r}"
+            )
+        count = _count_key(task.last_status)
+        assert count is not None
+        self._put_instance(
+            replace(
+                instance,
+                remaining=instance.remaining.allocate(task.charge),
+                version=instance.version + 1,
+                **{count: getattr(instance, count) + 1},
+            )
+        )
+        self._put_task(task if task.created_at else replace(task, created_at=self.now))
+        return None
+
+    def _stop(self, change: StopTask) -> Rejection | None:
+        task = self.task(change.task_id)
+        if task is None:
+            return Rejection(change, "MISSING", f"task {change.task_id} does not exist")
+        if change.reason is not None and (not isinstance(change.reason, str) or len(change.reason) > 1024):
+            raise ValidationError("reason", change.reason, "must be a string of at most 1024 characters")
+        check_transition(task, None, "STOPPED")
+        if task.desired_status == "STOPPED":
+            return None
+        self._put_task(
+            replace(
+                task,
+                desired_status="STOPPED",
+                stop_code=task.stop_code or change.stop_code,
+                stopped_reason=task.stopped_reason or change.reason or "Task stopped by user",
+                stopping_at=self.now,
+                version=task.version + 1,
+            )
+        )
+        return None
+
+    def _report(self, change: TaskStateChange) -> Rejection | None:
+        task = self.task(change.task_id)
+        if task is None:
+            return Rejection(change, "MISSING", f"task {change.task_id} does not exist")
+        if type(change.version) is not int or change.version > task.version:
+            raise ValidationError(
+                "version", change.version, f"task {task.id} has never had this version (it is at {task.version})"
+            )
+        if change.version < task.version:
+            return Rejection(
+                change, "STALE_VERSION", f"task {task.id} is at version {task.version}, the report saw {change.version}"
+            )
+        check_transition(task, change.last_status, None)
+        if change.health_status is not None and change.health_status not in ("UNKNOWN", "HEALTHY", "UNHEALTHY"):
+            raise ValidationError("healthStatus", change.health_status, "must be UNKNOWN, HEALTHY or UNHEALTHY")
+        if change.stop_code is not None:
+            check_choice("stopCode", change.stop_code, STOP_CODES)
+            if change.last_status != "STOPPED":
+                raise ValidationError("stopCode", change.stop_code, "is only reported with lastStatus STOPPED")
+        if change.stopped_reason is not None:
+            check_text("stoppedReason", change.stopped_reason, max_length=1024, empty=True)
+        last = change.last_status or task.last_status
+        health = change.health_status or task.health_status
+        if last == task.last_status and health == task.health_status:
+            return None
+        updates: dict[str, object] = {"last_status": last, "health_status": health, "version": task.version + 1}
+        if last == "RUNNING" and task.started_at is None:
+            updates["started_at"] = self.now
+        if last == "STOPPED":
+            updates.update(
+                desired_status="STOPPED",
+                stopped_at=self.now,
+                stopping_at=task.stopping_at or self.now,
+                stop_code=task.stop_code or change.stop_code,
+                stopped_reason=task.stopped_reason or change.stopped_reason,
+            )
+        self._move_counts(task, last)
+        self._put_task(replace(task, **updates))
+        return None
+
+    def _move_counts(self, task: Task, last: str) -> None:
+        before, after = _count_key(task.last_status), _count_key(last)
+        releasing = last == "STOPPED" and not task.is_stopped
+        if before == after and not releasing:
+            return
+        instance = self.instance(task.container_instance_id)
+        if instance is None:
+            return
+        updates: dict[str, object] = {"version": instance.version + 1}
+        if before is not None:
+            updates[before] = getattr(instance, before) - 1
+        if after is not None:
+            updates[after] = updates.get(after, getattr(instance, after)) + 1  # type: ignore[operator]
+        if releasing and instance.status != "INACTIVE":
+            updates["remaining"] = instance.remaining.release(task.charge)
+        self._put_instance(replace(instance, **updates))
+
+    def _register_instance(self, change: RegisterInstance) -> Rejection | None:
+        instance = change.instance
+        if not isinstance(instance, ContainerInstance):
+            raise ValidationError("instance", instance, "must be a ContainerInstance")
+        existing = self.instance(instance.id)
+        if existing is not None and existing.status != "INACTIVE":
+            return Rejection(change, "DUPLICATE", f"container instance {instance.id} is registered already")
+        self._put_instance(
+            replace(
+                instance,
+                remaining=instance.registered,
+                running_tasks_count=0,
+                pending_tasks_count=0,
+                registered_at=instance.registered_at or self.now,
+                version=existing.version + 1 if existing is not None else 1,
+            )
+        )
+        return None
+
+    def _deregister_instance(self, change: DeregisterInstance) -> Rejection | None:
+        instance = self.instance(change.instance_id)
+        if instance is None:
+            return Rejection(change, "MISSING", f"container instance {change.instance_id} does not exist")
+        if instance.status == "INACTIVE":
+            return None
+        holding = list(self.tasks_on(instance.id))
+        if holding and not change.force:
+            raise ValidationError(
+                "force",
+                change.force,
+                f"container instance {instance.id} still has {len(holding)} tasks; stop them or force",
+            )
+        for task in holding:
+            self._put_task(
+                replace(
+                    task,
+                    last_status="STOPPED",
+                    desired_status="STOPPED",
+                    stopped_reason=task.stopped_reason or _DEREGISTERED_REASON,
+                    stopping_at=task.stopping_at or self.now,
+                    stopped_at=self.now,
+                    version=task.version + 1,
+                )
+            )
+        self._put_instance(
+            replace(
+                instance,
+                status="INACTIVE",
+                agent_connected=False,
+                remaining=instance.registered,
+                running_tasks_count=0,
+                pending_tasks_count=0,
+                version=instance.version + 1,
+            )
+        )
+        return None
+
+    def _update_instance(self, change: UpdateInstance) -> Rejection | None:
+        instance = self.instance(change.instance_id)
+        if instance is None:
+            return Rejection(change, "MISSING", f"container instance {change.instance_id} does not exist")
+        if change.status is not None and change.status not in ("ACTIVE", "DRAINING"):
+            raise ValidationError(
+                "status", change.status, "must be ACTIVE or DRAINING (deregister to make it INACTIVE)"
+            )
+        if change.agent_connected is not None and not isinstance(change.agent_connected, bool):
+            raise ValidationError("agentConnected", change.agent_connected, "must be true or false")
+        if change.agent_version is not None and (not isinstance(change.agent_version, str) or not change.agent_version):
+            raise ValidationError("agentVersion", change.agent_version, "must be a non-empty string")
+        for name, value in change.attributes.items():
+            check_attribute(name, value)
+        if instance.status == "INACTIVE":
+            return Rejection(change, "INACTIVE", f"container instance {instance.id} is deregistered")
+        if change.expected_version is not None and change.expected_version != instance.version:
+            return Rejection(
+                change, "STALE_VERSION", f"container instance {instance.id} is at version {instance.version}"
+            )
+        attributes = dict(instance.attributes)
+        attributes.update(change.attributes)
+        for name in change.remove_attributes:
+            attributes.pop(name, None)
+        updated = replace(
+            instance,
+            status=change.status or instance.status,
+            agent_connected=instance.agent_connected if change.agent_connected is None else change.agent_connected,
+            agent_version=change.agent_version or instance.agent_version,
+            attributes=tuple(sorted(attributes.items())),
+        )
+        if updated != instance:
+            self._put_instance(replace(updated, version=instance.version + 1))
+        return None
+
+    def _register_task_definition(self, change: RegisterTaskDefinition) -> Rejection | None:
+        definition = change.task_definition
+        if not isinstance(definition, TaskDefinition):
+            raise ValidationError("taskDefinition", definition, "must be a TaskDefinition")
+        family = definition.family
+        last = self.family_revisions.get(family, self.roots.family_revisions.get(family, 0))
+        self.family_revisions[family] = last + 1
+        self._put_task_definition(replace(definition, revision=last + 1, status="ACTIVE"))
+        return None
+
+    def _deregister_task_definition(self, change: DeregisterTaskDefinition) -> Rejection | None:
+        definition = self.task_definition(change.key)
+        if definition is None:
+            return Rejection(change, "MISSING", f"task definition {change.key} does not exist")
+        if definition.status != "INACTIVE":
+            self._put_task_definition(replace(definition, status="INACTIVE"))
+        return None
+
+
+def _check_charge(task: Task, definition: TaskDefinition) -> None:
+    """A task must hold at least its definition's charge: amounts equal, static ports included."""
+    expected = definition.charge
+    charge = task.charge
+    dynamic_tcp, dynamic_udp = definition.dynamic_ports
+    if (
+        charge.cpu != expected.cpu
+        or charge.memory != expected.memory
+        or charge.scalars != expected.scalars
+        or not expected.ports <= charge.ports
+        or not expected.ports_udp <= charge.ports_udp
+        or len(charge.ports) != len(expected.ports) + dynamic_tcp
+        or len(charge.ports_udp) != len(expected.ports_udp) + dynamic_udp
+    ):
+        raise ValidationError("task.charge", charge, f"does not match task definition {definition.key} ({expected!r})")
+
+
+_HANDLERS: Final[dict[type, Callable[[Pending, Any], Rejection | None]]] = {
+    PlaceTask: Pending._place,
+    StopTask: Pending._stop,
+    TaskStateChange: Pending._report,
+    RegisterInstance: Pending._register_instance,
+    DeregisterInstance: Pending._deregister_instance,
+    UpdateInstance: Pending._update_instance,
+    RegisterTaskDefinition: Pending._register_task_definition,
+    DeregisterTaskDefinition: Pending._deregister_task_definition,
+}
+
+
+def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
+    """New roots with ``pending``'s effects; nodes owned by ``owner`` may change in place."""
+    tasks = roots.tasks
+    task_index = roots.task_index
+    if pending.tasks:
+        task_mutation = tasks.mutate()
+        index_mutation = task_index.mutate()
+        for task in pending.tasks.values():
+            old = tasks.get(task.id)
+            task_mutation[task.id] = task
+            if old is None or old.desired_status != task.desired_status:
+                if old is not None:
+                    for key in task_index_keys(old):
+                        _index_discard(index_mutation, key, old.id, owner)
+                for key in task_index_keys(task):
+                    _index_add(index_mutation, key, task.id, owner)
+        tasks = task_mutation.finish()
+        task_index = index_mutation.finish()
+    instances = roots.instances
+    instance_index = roots.instance_index
+    if pending.instances:
+        instance_mutation = instances.mutate()
+        status_mutation = instance_index.mutate()
+        for instance in pending.instances.values():
+            previous = instances.get(instance.id)
+            instance_mutation[instance.id] = instance
+            if previous is None or previous.status != instance.status:
+                if previous is not None:
+                    _index_discard(status_mutation, previous.status, instance.id, owner)
+                _index_add(status_mutation, instance.status, instance.id, owner)
+        instances = instance_mutation.finish()
+        instance_index = status_mutation.finish()
+    definitions = roots.task_definitions
+    definition_index = roots.task_definition_index
+    family_revisions = roots.family_revisions
+    if pending.task_definitions:
+        definition_mutation = definitions.mutate()
+        for definition in pending.task_definitions.values():
+            definition_mutation[definition.key] = definition
+            definition_index = definition_index.add((definition.family, definition.revision), owner)
+        definitions = definition_mutation.finish()
+        revision_mutation = family_revisions.mutate()
+        for family, revision in pending.family_revisions.items():
+            revision_mutation[family] = revision
+        family_revisions = revision_mutation.finish()
+    return Roots(
+        version=pending.version,
+        tasks=tasks,
+        instances=instances,
+        task_definitions=definitions,
+        family_revisions=family_revisions,
+        task_index=task_index,
+        instance_index=instance_index,
+        task_definition_index=definition_index,
+    )
+
+
+def _index_add(mutation: immutables.MapMutation[Any, PSortedSet], key: object, item: str, owner: Owner) -> None:
+    bucket = mutation.get(key)
+    if bucket is None:
+        bucket = PSortedSet()
+    updated = bucket.add(item, owner)
+    if updated is not bucket or key not in mutation:
+        mutation[key] = updated
+
+
+def _index_discard(mutation: immutables.MapMutation[Any, PSortedSet], key: object, item: str, owner: Owner) -> None:
+    bucket = mutation.get(key)
+    if bucket is None:
+        return
+    updated = bucket.discard(item, owner)
+    if not len(updated):
+        del mutation[key]
+    elif updated is not bucket:
+        mutation[key] = updated

@@ -1,0 +1,179 @@
+"""Changes: the typed operations a commit applies, and what a commit answers.
+
+Every write to a ClusterState is a sequence of changes given to ``commit``. A change the
+current state cannot take is *rejected* with a reason code (data, not an exception); a
+change that is malformed raises a ValidationError before anything is applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Final, Literal, Union
+
+import attrs
+
+from clusterkit.model.instance import ContainerInstance
+from clusterkit.model.task import HealthStatus, StopCode, Task, TaskStatus
+from clusterkit.model.taskdef import TaskDefinition
+
+if TYPE_CHECKING:
+    from clusterkit.state.events import Event
+    from clusterkit.state.snapshot import Snapshot
+
+__all__ = [
+    "REJECTION_REASONS",
+    "Change",
+    "CommitResult",
+    "DeregisterInstance",
+    "DeregisterTaskDefinition",
+    "PlaceTask",
+    "RegisterInstance",
+    "RegisterTaskDefinition",
+    "Rejection",
+    "StopTask",
+    "TaskStateChange",
+    "UpdateInstance",
+]
+
+#: Reason codes a rejection may carry. ``RESOURCE:<name>`` also appears for custom scalars.
+REJECTION_REASONS: Final = (
+    "RESOURCE:CPU",
+    "RESOURCE:MEMORY",
+    "RESOURCE:PORTS",
+    "AGENT",
+    "INACTIVE",
+    "MISSING",
+    "STALE_VERSION",
+    "DUPLICATE",
+    "ABORTED",
+)
+
+
+@attrs.frozen(slots=True)
+class PlaceTask:
+    """Put a new task on its instance, charging ``task.charge`` there.
+
+    With ``expected_instance_version`` set the commit also rejects the placement when the
+    instance changed at all since the plan's snapshot (Omega's coarse-grained check);
+    without it the instance is re-checked for fit, ports and status at its current
+    version (fine-grained, as Nomad's plan applier does).
+    """
+
+    task: Task
+    expected_instance_version: int | None = None
+
+
+@attrs.frozen(slots=True)
+class StopTask:
+    """Ask for a task to stop: its desired status becomes STOPPED (ECS StopTask)."""
+
+    task_id: str
+    reason: str | None = None
+    stop_code: StopCode = "UserInitiated"
+
+
+@attrs.frozen(slots=True)
+class TaskStateChange:
+    """A status report for a task, based on the task ``version`` the reporter last saw.
+
+    A report whose version is lower than the stored one is dropped (``STALE_VERSION``).
+    """
+
+    task_id: str
+    version: int
+    last_status: TaskStatus | None = None
+    health_status: HealthStatus | None = None
+    stop_code: StopCode | None = None
+    stopped_reason: str | None = None
+
+
+@attrs.frozen(slots=True)
+class RegisterInstance:
+    """Add a container instance (or bring back one that was deregistered)."""
+
+    instance: ContainerInstance
+
+
+@attrs.frozen(slots=True)
+class DeregisterInstance:
+    """Take an instance out: INACTIVE. ``force`` also stops the tasks still on it."""
+
+    instance_id: str
+    force: bool = False
+
+
+@attrs.frozen(slots=True)
+class UpdateInstance:
+    """Change an instance's status (ACTIVE/DRAINING), agent fields or attributes.
+
+    ``attributes`` are put (added or replaced); ``remove_attributes`` are deleted.
+    """
+
+    instance_id: str
+    status: Literal["ACTIVE", "DRAINING"] | None = None
+    agent_connected: bool | None = None
+    agent_version: str | None = None
+    attributes: Mapping[str, str | None] = attrs.field(factory=dict)
+    remove_attributes: tuple[str, ...] = ()
+    expected_version: int | None = None
+
+
+@attrs.frozen(slots=True)
+class RegisterTaskDefinition:
+    """Register a task definition; the commit gives it the family's next revision."""
+
+    task_definition: TaskDefinition
+
+
+@attrs.frozen(slots=True)
+class DeregisterTaskDefinition:
+    """Mark ``family:revision`` INACTIVE: no new tasks may use it."""
+
+    key: str
+
+
+Change = Union[
+    PlaceTask,
+    StopTask,
+    TaskStateChange,
+    RegisterInstance,
+    DeregisterInstance,
+    UpdateInstance,
+    RegisterTaskDefinition,
+    DeregisterTaskDefinition,
+]
+
+
+@attrs.frozen(slots=True)
+class Rejection:
+    """A change the commit did not apply, with a reason code and a sentence."""
+
+    change: Change
+    reason: str
+    detail: str = ""
+
+
+@attrs.frozen(slots=True)
+class CommitResult:
+    """What a commit did: the changes ``accepted`` and ``rejected``, the ``events`` it
+    emitted and the cluster ``version`` after it.
+
+    ``snapshot`` is a fresh snapshot (at this version or newer) to plan a retry from.
+    """
+
+    version: int
+    accepted: tuple[Change, ...]
+    rejected: tuple[Rejection, ...]
+    events: tuple[Event, ...]
+    _fresh: object = attrs.field(repr=False, eq=False, alias="fresh")
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was rejected."""
+        return not self.rejected
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """A snapshot taken now: at least as new as this commit."""
+        snapshot: Snapshot = self._fresh()  # type: ignore[operator]
+        return snapshot

@@ -1,0 +1,194 @@
+"""ClusterState: versioned cluster state with optimistic commits and immutable snapshots."""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol, runtime_checkable
+
+from clusterkit.model.arns import Arns
+from clusterkit.placement.ports import DEFAULT_DYNAMIC_PORTS, PortRange
+from clusterkit.state._apply import Pending, write
+from clusterkit.state._ptree import Owner
+from clusterkit.state.api import EcsApi
+from clusterkit.state.changes import Change, CommitResult, Rejection
+from clusterkit.state.events import Event, Subscription
+from clusterkit.state.invariants import state_violations
+from clusterkit.state.persist import load_roots, save_snapshot
+from clusterkit.state.snapshot import Roots, Snapshot
+from clusterkit.state.store import MemoryStore, Store
+
+__all__ = ["ChangeSource", "ClusterState"]
+
+
+@runtime_checkable
+class ChangeSource(Protocol):
+    """Anything that carries changes to commit, such as a scheduler's plan."""
+
+    @property
+    def changes(self) -> Sequence[Change]:
+        """The changes, in the order they are to be applied."""
+        ...
+
+
+class ClusterState(EcsApi):
+    """The state of one cluster: instances, task definitions and tasks, at a version.
+
+    Read it through :meth:`snapshot` (immutable, lock-free to read); change it only
+    through :meth:`commit` or the ECS-named methods, which commit for you. Commits are
+    serialised: each one re-checks its changes against the newest state, so two writers
+    racing for the last slot of an instance cannot both win. The cluster ``version`` and
+    every task's and instance's ``version`` only increase.
+
+    ``clock`` gives timestamps (seconds since the epoch); ``store`` holds the data
+    (in memory by default); ``dynamic_ports`` is the range bridge-mode tasks get host
+    ports from.
+    """
+
+    def __init__(
+        self,
+        cluster_name: str = "default",
+        *,
+        region: str = "local",
+        account: str = "000000000000",
+        clock: Callable[[], float] = time.time,
+        store: Store | None = None,
+        dynamic_ports: PortRange = DEFAULT_DYNAMIC_PORTS,
+    ) -> None:
+        self.arns = Arns(cluster_name, region, account)
+        self.clock = clock
+        self.dynamic_ports = dynamic_ports
+        self._store: Store = store if store is not None else MemoryStore()
+        self._lock = threading.Lock()
+        self._owner = Owner()
+        self._snapshot: Snapshot | None = None
+        self._subscribers: list[Subscription] = []
+
+    @property
+    def cluster_name(self) -> str:
+        """The cluster's name."""
+        return self.arns.cluster
+
+    @property
+    def version(self) -> int:
+        """The newest committed cluster version."""
+        return self._store.current().version
+
+    def snapshot(self) -> Snapshot:
+        """An immutable view of the newest state. O(1); later commits never change it."""
+        with self._lock:
+            return self._snapshot_locked()
+
+    def _snapshot_locked(self) -> Snapshot:
+        roots = self._store.current()
+        snapshot = self._snapshot
+        if snapshot is None or snapshot._roots is not roots:
+            snapshot = self._snapshot = Snapshot(roots, self.arns)
+            self._owner = Owner()  # seal: nothing the snapshot reaches is changed in place again
+        return snapshot
+
+    def commit(self, changes: Iterable[Change] | ChangeSource, *, atomic: bool = False) -> CommitResult:
+        """Apply ``changes`` to the newest state, in order, as one new version.
+
+        Each change is checked against the state as the changes before it left it:
+        a change that no longer fits (resources, ports, instance status, a stale version)
+        is *rejected* with a reason and the rest still apply — an incremental commit. With
+        ``atomic=True`` one rejection rejects them all (the others as ``ABORTED``) and
+        nothing changes. A malformed change raises ValidationError and nothing changes.
+        """
+        items = list(changes.changes if isinstance(changes, ChangeSource) else changes)
+        with self._lock:
+            while True:
+                base = self._store.current()
+                pending = Pending(base, self.clock())
+                accepted: list[Change] = []
+                rejected: list[Rejection] = []
+                for change in items:
+                    rejection = pending.apply(change)
+                    if rejection is None:
+                        accepted.append(change)
+                    else:
+                        rejected.append(rejection)
+                if rejected and atomic:
+                    aborted = [
+                        Rejection(change, "ABORTED", "another change of this atomic commit was rejected")
+                        for change in accepted
+                    ]
+                    return self._result(base.version, (), tuple(rejected + aborted), ())
+                if not pending.events:
+                    return self._result(base.version, tuple(accepted), tuple(rejected), ())
+                new_roots = self._store.swap(base, pending, functools.partial(write, base, pending, self._owner))
+                if new_roots is not None:
+                    break
+                self._owner = Owner()  # another writer won: re-read and re-check everything
+            events = tuple(pending.events)
+            for subscriber in self._subscribers:
+                subscriber._deliver(events)
+        return self._result(new_roots.version, tuple(accepted), tuple(rejected), events)
+
+    def _result(
+        self, version: int, accepted: tuple[Change, ...], rejected: tuple[Rejection, ...], events: tuple[Event, ...]
+    ) -> CommitResult:
+        return CommitResult(version, accepted, rejected, events, fresh=self.snapshot)
+
+    def subscribe(self, capacity: int = 10_000) -> Subscription:
+        """Events of every later commit, in commit order, buffered up to ``capacity``.
+
+        See :class:`Subscription` for what happens when a subscriber falls behind.
+        """
+        subscription = Subscription(capacity, self._resync, self._unsubscribe)
+        with self._lock:
+            subscription._restart(self._store.current().version)
+            self._subscribers.append(subscription)
+        return subscription
+
+    def _resync(self, subscription: Subscription) -> Snapshot:
+        with self._lock:
+            snapshot = self._snapshot_locked()
+            subscription._restart(snapshot.version)
+            return snapshot
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            if subscription in self._subscribers:
+                self._subscribers.remove(subscription)
+
+    def _roots(self) -> Roots:
+        return self._store.current()
+
+    def _check(self) -> None:
+        """Verify every internal invariant (for tests); AssertionError lists any breach."""
+        problems = state_violations(self.snapshot())
+        assert not problems, "; ".join(problems)
+
+    def save(self, path: str | os.PathLike[str]) -> Snapshot:
+        """Write the newest state to a JSON file atomically; returns the snapshot saved."""
+        snapshot = self.snapshot()
+        save_snapshot(snapshot, path)
+        return snapshot
+
+    @classmethod
+    def restore(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        clock: Callable[[], float] = time.time,
+        dynamic_ports: PortRange = DEFAULT_DYNAMIC_PORTS,
+    ) -> ClusterState:
+        """A ClusterState holding what :meth:`save` wrote, at the saved version."""
+        roots, arns = load_roots(path)
+        state = cls(
+            arns.cluster,
+            region=arns.region,
+            account=arns.account,
+            clock=clock,
+            store=MemoryStore(roots),
+            dynamic_ports=dynamic_ports,
+        )
+        return state
+
+    def __repr__(self) -> str:
+        return f"<ClusterState {self.cluster_name} version={self.version}>"

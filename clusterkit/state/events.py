@@ -1,0 +1,141 @@
+"""Events: what every commit tells its watchers, and bounded subscriptions to them."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Union
+
+import attrs
+
+from clusterkit.errors import SubscriptionOverflow, ValidationError
+from clusterkit.model.instance import ContainerInstance
+from clusterkit.model.task import Task
+from clusterkit.model.taskdef import TaskDefinition
+
+if TYPE_CHECKING:
+    from clusterkit.state.snapshot import Snapshot
+
+__all__ = [
+    "ContainerInstanceChanged",
+    "Event",
+    "Subscription",
+    "TaskDefinitionChanged",
+    "TaskChanged",
+]
+
+
+@attrs.frozen(slots=True)
+class TaskChanged:
+    """A task was created or changed; ``task`` is its new value (with its new version)."""
+
+    version: int
+    task: Task
+
+
+@attrs.frozen(slots=True)
+class ContainerInstanceChanged:
+    """A container instance was registered, changed or deregistered."""
+
+    version: int
+    instance: ContainerInstance
+
+
+@attrs.frozen(slots=True)
+class TaskDefinitionChanged:
+    """A task definition was registered or deregistered."""
+
+    version: int
+    task_definition: TaskDefinition
+
+
+Event = Union[TaskChanged, ContainerInstanceChanged, TaskDefinitionChanged]
+
+
+class Subscription:
+    """A bounded, ordered stream of events from one ClusterState.
+
+    Events arrive in commit order. When the buffer is full the subscription stops
+    buffering and, once the buffered events are read, :meth:`get` raises
+    :class:`SubscriptionOverflow`; call :meth:`resync` for a fresh snapshot, after which
+    events newer than that snapshot flow again. Nothing is ever lost silently.
+    """
+
+    def __init__(
+        self, capacity: int, resync: Callable[[Subscription], Snapshot], close: Callable[[Subscription], None]
+    ) -> None:
+        if type(capacity) is not int or capacity < 1:
+            raise ValidationError("capacity", capacity, "must be a positive integer")
+        self.capacity = capacity
+        self._buffer: deque[Event] = deque()
+        self._ready = threading.Condition(threading.Lock())
+        self._overflowed = False
+        self._last_version = 0
+        self._resync = resync
+        self._close = close
+        self.closed = False
+
+    def _deliver(self, events: tuple[Event, ...]) -> None:
+        """Called by the state, in commit order, under the state's commit lock."""
+        with self._ready:
+            if self._overflowed:
+                return
+            if len(self._buffer) + len(events) > self.capacity:
+                self._overflowed = True
+            else:
+                self._buffer.extend(events)
+                self._last_version = events[-1].version
+            self._ready.notify_all()
+
+    def _restart(self, version: int) -> None:
+        with self._ready:
+            self._buffer.clear()
+            self._overflowed = False
+            self._last_version = version
+
+    @property
+    def overflowed(self) -> bool:
+        """True when events were dropped and a resync is needed."""
+        return self._overflowed
+
+    def get(self, timeout: float | None = None) -> Event | None:
+        """The next event; ``None`` when none came within ``timeout`` seconds.
+
+        Raises SubscriptionOverflow once the buffered events are used up after an overflow.
+        """
+        with self._ready:
+            if not self._buffer and not self._overflowed and not self.closed:
+                self._ready.wait(timeout)
+            if self._buffer:
+                return self._buffer.popleft()
+            if self._overflowed:
+                raise SubscriptionOverflow(self._last_version, self.capacity)
+            return None
+
+    def drain(self) -> list[Event]:
+        """Every event buffered now, without waiting (raises on overflow as :meth:`get`)."""
+        events: list[Event] = []
+        while (event := self.get(timeout=0)) is not None:
+            events.append(event)
+        return events
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.drain())
+
+    def resync(self) -> Snapshot:
+        """A fresh snapshot; events newer than it are delivered from now on."""
+        return self._resync(self)
+
+    def close(self) -> None:
+        """Stop receiving events and wake any waiting reader."""
+        self._close(self)
+        with self._ready:
+            self.closed = True
+            self._ready.notify_all()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

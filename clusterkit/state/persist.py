@@ -1,0 +1,102 @@
+"""Saving a snapshot to a JSON file and restoring it (embedded durability).
+
+The file holds ECS-shaped JSON (describe output for instances and tasks, the task
+definitions as registered) plus the cluster version and each family's last revision.
+Writes go to a temporary file that is synced and renamed over the target, so a crash
+leaves either the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Final
+
+from clusterkit.ecs_json import (
+    dump_container_instance,
+    dump_task,
+    dump_task_definition,
+    load_container_instance,
+    load_task,
+    load_task_definition,
+)
+from clusterkit.errors import ValidationError
+from clusterkit.model._replace import replace
+from clusterkit.model._validate import check_int
+from clusterkit.model.arns import Arns
+from clusterkit.state._apply import Pending, write
+from clusterkit.state._ptree import Owner
+from clusterkit.state.invariants import state_violations
+from clusterkit.state.snapshot import Roots, Snapshot
+from clusterkit.state.store import empty_roots
+
+__all__ = ["load_roots", "save_snapshot"]
+
+FORMAT: Final = "clusterkit-state"
+FORMAT_VERSION: Final = 1
+
+
+def save_snapshot(snapshot: Snapshot, path: str | os.PathLike[str]) -> None:
+    """Write ``snapshot`` to ``path`` atomically."""
+    arns = snapshot.arns
+    data: dict[str, Any] = {
+        "format": FORMAT,
+        "formatVersion": FORMAT_VERSION,
+        "cluster": {"name": arns.cluster, "region": arns.region, "account": arns.account},
+        "version": snapshot.version,
+        "familyRevisions": dict(snapshot._roots.family_revisions.items()),
+        "taskDefinitions": [dump_task_definition(d) for d in snapshot.task_definitions()],
+        "containerInstances": [dump_container_instance(i, arns) for i in snapshot.instances()],
+        "tasks": [dump_task(t, arns) for t in snapshot.tasks()],
+    }
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(data, stream, separators=(",", ":"))
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def load_roots(path: str | os.PathLike[str]) -> tuple[Roots, Arns]:
+    """The roots and ARN settings saved at ``path``; ValidationError when the file is not
+    a clusterkit state or is inconsistent.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValidationError("path", str(path), f"is not JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("formatVersion") != FORMAT_VERSION:
+        raise ValidationError(
+            "format", data.get("format") if isinstance(data, dict) else data, f"is not {FORMAT} v{FORMAT_VERSION}"
+        )
+    cluster = data.get("cluster", {})
+    arns = Arns(cluster.get("name", "default"), cluster.get("region", "local"), cluster.get("account", "000000000000"))
+    version = check_int("version", data.get("version"), 0)
+    pending = Pending(empty_roots(), 0.0)
+    pending.version = version
+    for item in data.get("taskDefinitions", []):
+        definition = load_task_definition(item)
+        definition = replace(
+            definition, revision=check_int("revision", item.get("revision"), 1), status=item.get("status", "ACTIVE")
+        )
+        pending.task_definitions[definition.key] = definition
+    for family, revision in data.get("familyRevisions", {}).items():
+        pending.family_revisions[family] = check_int(f"familyRevisions[{family!r}]", revision, 1)
+    for item in data.get("containerInstances", []):
+        instance = load_container_instance(item)
+        pending.instances[instance.id] = instance
+    for item in data.get("tasks", []):
+        task = load_task(item)
+        pending.tasks[task.id] = task
+    roots = write(empty_roots(), pending, Owner())
+    problems = state_violations(Snapshot(roots, arns))
+    if problems:
+        raise ValidationError("path", str(path), "is inconsistent: " + "; ".join(problems[:5]))
+    return roots, arns

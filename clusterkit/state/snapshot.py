@@ -1,0 +1,430 @@
+"""Snapshots: immutable views of a ClusterState at one version, with the ECS read API.
+
+A snapshot never changes after it is taken, and reading it takes no lock: it holds the
+roots of persistent maps (``immutables.Map``) and persistent sorted indexes that later
+commits share but never modify. Lists are served from those indexes — a page costs
+O(page + log n) — and describes are O(ids · log n).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
+from typing import Any, Final, Generic, TypeVar
+
+import attrs
+import immutables
+
+from clusterkit.errors import NotFoundError, ValidationError
+from clusterkit.model.arns import Arns
+from clusterkit.model.instance import INSTANCE_STATUSES, ContainerInstance
+from clusterkit.model.task import DESIRED_STATUSES, Task
+from clusterkit.model.taskdef import TaskDefinition
+from clusterkit.state._ptree import PSortedSet
+
+__all__ = ["Described", "Failure", "Page", "Snapshot"]
+
+T = TypeVar("T")
+MAX_DESCRIBE: Final = 100
+MAX_PAGE: Final = 100
+#: Task index kinds: every task, and by container instance, family, service, startedBy.
+TASK_INDEXES: Final = ("all", "instance", "family", "service", "startedBy")
+
+
+@attrs.frozen(slots=True)
+class Page:
+    """One page of a list call: ARNs (or names) and the token for the next page, if any."""
+
+    items: tuple[str, ...]
+    next_token: str | None = None
+
+
+@attrs.frozen(slots=True)
+class Failure:
+    """An id a describe call could not answer, with ECS's reason (``MISSING``)."""
+
+    arn: str
+    reason: str = "MISSING"
+
+
+@attrs.frozen(slots=True)
+class Described(Generic[T]):
+    """The answer of a describe call: the items found and a failure for each id that was not."""
+
+    items: tuple[T, ...]
+    failures: tuple[Failure, ...] = ()
+
+
+@attrs.frozen(slots=True)
+class Roots:
+    """Everything a snapshot reads; a commit builds new roots sharing the unchanged parts."""
+
+    version: int
+    tasks: immutables.Map[str, Task]
+    instances: immutables.Map[str, ContainerInstance]
+    task_definitions: immutables.Map[str, TaskDefinition]
+    family_revisions: immutables.Map[str, int]
+    task_index: immutables.Map[tuple[str, str, str], PSortedSet]
+    instance_index: immutables.Map[str, PSortedSet]
+    task_definition_index: PSortedSet
+
+
+def task_index_keys(task: Task) -> Iterator[tuple[str, str, str]]:
+    """The index buckets a task belongs to: ``(kind, value, desired_status)``."""
+    desired = task.desired_status
+    yield ("all", "", desired)
+    yield ("instance", task.container_instance_id, desired)
+    yield ("family", task.family, desired)
+    service = task.service_name
+    if service is not None:
+        yield ("service", service, desired)
+    if task.started_by is not None:
+        yield ("startedBy", task.started_by, desired)
+
+
+def _encode_token(fingerprint: int, key: Any) -> str:
+    raw = json.dumps([fingerprint, key], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str, fingerprint: int) -> Any:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        found, key = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise ValidationError("nextToken", token, "is not a token this API issued") from None
+    if found != fingerprint:
+        raise ValidationError("nextToken", token, "belongs to a different query")
+    return tuple(key) if isinstance(key, list) else key
+
+
+def _fingerprint(*parts: object) -> int:
+    return zlib.crc32(repr(parts).encode())
+
+
+def _check_max_results(max_results: int) -> None:
+    if type(max_results) is not int or not 1 <= max_results <= MAX_PAGE:
+        raise ValidationError("maxResults", max_results, f"must be an integer in 1..{MAX_PAGE}")
+
+
+def paginate(
+    keys_from: Callable[[Any], Iterator[Any]],
+    keep: Callable[[Any], bool] | None,
+    render: Callable[[Any], str],
+    max_results: int,
+    next_token: str | None,
+    fingerprint: int,
+) -> Page:
+    """One page from an ordered index: keys after the token's, filtered by ``keep``."""
+    _check_max_results(max_results)
+    start = None if next_token is None else _decode_token(next_token, fingerprint)
+    keys: Iterable[Any] = keys_from(start)
+    if keep is not None:
+        keys = filter(keep, keys)
+    chosen = list(islice(keys, max_results + 1))
+    token = None
+    if len(chosen) > max_results:
+        chosen.pop()
+        token = _encode_token(fingerprint, chosen[-1])
+    return Page(tuple(render(key) for key in chosen), token)
+
+
+def _ids_from(index: PSortedSet | None) -> Callable[[Any], Iterator[Any]]:
+    def keys_from(start: Any) -> Iterator[Any]:
+        if index is None:
+            return iter(())
+        return iter(index) if start is None else index.iter_from(start)
+
+    return keys_from
+
+
+class Snapshot:
+    """An immutable view of the cluster at ``version``, with ECS-style reads.
+
+    Methods that take ids accept bare ids or ARNs. Nothing here blocks or is blocked by
+    commits.
+    """
+
+    __slots__ = ("_roots", "arns")
+
+    def __init__(self, roots: Roots, arns: Arns) -> None:
+        self._roots = roots
+        self.arns = arns
+
+    @property
+    def version(self) -> int:
+        """The cluster version this snapshot shows."""
+        return self._roots.version
+
+    @property
+    def cluster_name(self) -> str:
+        """The cluster's name."""
+        return self.arns.cluster
+
+    # -- single objects ------------------------------------------------------------------
+
+    def task(self, task: str) -> Task:
+        """The task with this id or ARN; NotFoundError when there is none. O(log n)."""
+        found = self._roots.tasks.get(Arns.last_part(task))
+        if found is None:
+            raise NotFoundError("task", task)
+        return found
+
+    def instance(self, instance: str) -> ContainerInstance:
+        """The container instance with this id or ARN; NotFoundError when there is none."""
+        found = self._roots.instances.get(Arns.last_part(instance))
+        if found is None:
+            raise NotFoundError("containerInstance", instance)
+        return found
+
+    def task_definition(self, reference: str) -> TaskDefinition:
+        """A task definition by ``family`` (latest ACTIVE revision), ``family:revision`` or ARN."""
+        key = Arns.last_part(reference)
+        if ":" in key:
+            found = self._roots.task_definitions.get(key)
+            if found is None:
+                raise NotFoundError("taskDefinition", reference)
+            return found
+        index = self._roots.task_definition_index
+        latest: TaskDefinition | None = None
+        for family, revision in index.iter_from((key, 0)):
+            if family != key:
+                break
+            candidate = self._roots.task_definitions[f"{family}:{revision}"]
+            if candidate.status == "ACTIVE":
+                latest = candidate
+        if latest is None:
+            raise NotFoundError("taskDefinition", reference)
+        return latest
+
+    def last_revision(self, family: str) -> int:
+        """The highest revision ever registered in ``family`` (0 when none)."""
+        return self._roots.family_revisions.get(family, 0)
+
+    # -- whole collections ---------------------------------------------------------------
+
+    def instances(self) -> Iterator[ContainerInstance]:
+        """Every container instance, INACTIVE ones too, in no particular order."""
+        return iter(self._roots.instances.values())
+
+    def tasks(self) -> Iterator[Task]:
+        """Every task the state holds, STOPPED ones too, in no particular order."""
+        return iter(self._roots.tasks.values())
+
+    def task_definitions(self) -> Iterator[TaskDefinition]:
+        """Every task definition, INACTIVE ones too, in no particular order."""
+        return iter(self._roots.task_definitions.values())
+
+    @property
+    def task_count(self) -> int:
+        """How many tasks the state holds."""
+        return len(self._roots.tasks)
+
+    @property
+    def instance_count(self) -> int:
+        """How many container instances the state holds."""
+        return len(self._roots.instances)
+
+    def tasks_on(self, instance: str) -> Iterator[Task]:
+        """The tasks on an instance that still hold resources (not STOPPED)."""
+        instance_id = Arns.last_part(instance)
+        for desired in DESIRED_STATUSES:
+            bucket = self._roots.task_index.get(("instance", instance_id, desired))
+            if bucket is not None:
+                for task_id in bucket:
+                    task = self._roots.tasks[task_id]
+                    if not task.is_stopped:
+                        yield task
+
+    # -- ECS list and describe -----------------------------------------------------------
+
+    def list_tasks(
+        self,
+        *,
+        container_instance: str | None = None,
+        family: str | None = None,
+        service_name: str | None = None,
+        started_by: str | None = None,
+        desired_status: str = "RUNNING",
+        max_results: int = MAX_PAGE,
+        next_token: str | None = None,
+    ) -> Page:
+        """Task ARNs matching every filter given, in creation order, a page at a time.
+
+        ``desired_status`` defaults to RUNNING as in ECS. The most selective filter picks
+        the index (instance, service, family, startedBy); the rest filter that index.
+        """
+        if desired_status not in DESIRED_STATUSES:
+            raise ValidationError("desiredStatus", desired_status, f"must be one of {list(DESIRED_STATUSES)}")
+        instance_id = None if container_instance is None else Arns.last_part(container_instance)
+        filters = {"instance": instance_id, "service": service_name, "family": family, "startedBy": started_by}
+        for field, value in filters.items():
+            if value is not None and not isinstance(value, str):
+                raise ValidationError(field, value, "must be a string")
+        chosen = next(((kind, value) for kind, value in filters.items() if value is not None), ("all", ""))
+        rest = {kind: value for kind, value in filters.items() if value is not None and kind != chosen[0]}
+        tasks = self._roots.tasks
+        keep: Callable[[Any], bool] | None = None
+        if rest:
+
+            def keep(task_id: Any) -> bool:
+                task = tasks[task_id]
+                return all(
+                    {
+                        "instance": task.container_instance_id,
+                        "service": task.service_name,
+                        "family": task.family,
+                        "startedBy": task.started_by,
+                    }[kind]
+                    == value
+                    for kind, value in rest.items()
+                )
+
+        bucket = self._roots.task_index.get((chosen[0], chosen[1], desired_status))
+        fingerprint = _fingerprint("tasks", self.arns.cluster, sorted(filters.items(), key=str), desired_status)
+        return paginate(_ids_from(bucket), keep, self.arns.task, max_results, next_token, fingerprint)
+
+    def describe_tasks(self, tasks: Sequence[str]) -> Described[Task]:
+        """Up to 100 tasks by id or ARN; each one not found is a failure ``MISSING``."""
+        return self._describe("tasks", tasks, self._roots.tasks, self.arns.task)
+
+    def describe_container_instances(self, instances: Sequence[str]) -> Described[ContainerInstance]:
+        """Up to 100 container instances by id or ARN; those not found are failures ``MISSING``."""
+        return self._describe("containerInstances", instances, self._roots.instances, self.arns.container_instance)
+
+    def _describe(
+        self, field: str, references: Sequence[str], table: immutables.Map[str, T], arn: Callable[[str], str]
+    ) -> Described[T]:
+        if isinstance(references, str) or not 1 <= len(references) <= MAX_DESCRIBE:
+            raise ValidationError(field, references, f"give a list of 1..{MAX_DESCRIBE} ids or ARNs")
+        found: list[T] = []
+        failures: list[Failure] = []
+        for reference in references:
+            if not isinstance(reference, str):
+                raise ValidationError(field, reference, "an id or ARN is a string")
+            item = table.get(Arns.last_part(reference))
+            if item is None:
+                failures.append(Failure(reference if reference.startswith("arn:") else arn(reference)))
+            else:
+                found.append(item)
+        return Described(tuple(found), tuple(failures))
+
+    def list_container_instances(
+        self,
+        *,
+        status: str | None = None,
+        max_results: int = MAX_PAGE,
+        next_token: str | None = None,
+    ) -> Page:
+        """Container instance ARNs, by id order; ``status`` filters (default: ACTIVE and DRAINING)."""
+        if status is not None and status not in INSTANCE_STATUSES:
+            raise ValidationError("status", status, f"must be one of {list(INSTANCE_STATUSES)}")
+        statuses = (status,) if status is not None else ("ACTIVE", "DRAINING")
+        index = self._roots.instance_index
+
+        def keys_from(start: Any) -> Iterator[Any]:
+            streams = [
+                ((status_name, key) for key in _ids_from(index.get(status_name))(start[1] if start else None))
+                for status_name in statuses
+            ]
+            return _merge_sorted(streams, start)
+
+        fingerprint = _fingerprint("instances", self.arns.cluster, statuses)
+        return paginate(
+            keys_from, None, lambda key: self.arns.container_instance(key[1]), max_results, next_token, fingerprint
+        )
+
+    def list_task_definitions(
+        self,
+        *,
+        family_prefix: str | None = None,
+        status: str = "ACTIVE",
+        max_results: int = MAX_PAGE,
+        next_token: str | None = None,
+    ) -> Page:
+        """Task definition ARNs ordered by family then revision, filtered by status and prefix."""
+        self._check_definition_filters(family_prefix, status)
+        definitions = self._roots.task_definitions
+        prefix = family_prefix or ""
+
+        def keep(key: Any) -> bool:
+            return definitions[f"{key[0]}:{key[1]}"].status == status
+
+        fingerprint = _fingerprint("taskdefs", prefix, status)
+        return paginate(
+            self._families_from(prefix),
+            keep,
+            lambda key: self.arns.task_definition(f"{key[0]}:{key[1]}"),
+            max_results,
+            next_token,
+            fingerprint,
+        )
+
+    def list_task_definition_families(
+        self,
+        *,
+        family_prefix: str | None = None,
+        status: str = "ACTIVE",
+        max_results: int = MAX_PAGE,
+        next_token: str | None = None,
+    ) -> Page:
+        """Family names (with at least one definition of ``status``; ``ALL`` for any)."""
+        self._check_definition_filters(family_prefix, status, allow_all=True)
+        definitions = self._roots.task_definitions
+        prefix = family_prefix or ""
+        keys_from = self._families_from(prefix)
+
+        def families_from(start: Any) -> Iterator[Any]:
+            current, matched = None, False
+            for family, revision in keys_from(None if start is None else (start, 1 << 62)):
+                if family != current:
+                    if matched:
+                        yield current
+                    current, matched = family, False
+                if not matched:
+                    matched = status == "ALL" or definitions[f"{family}:{revision}"].status == status
+            if matched:
+                yield current
+
+        fingerprint = _fingerprint("families", prefix, status)
+        return paginate(families_from, None, str, max_results, next_token, fingerprint)
+
+    def _families_from(self, prefix: str) -> Callable[[Any], Iterator[tuple[str, int]]]:
+        index = self._roots.task_definition_index
+
+        def keys_from(start: Any) -> Iterator[tuple[str, int]]:
+            stream = index.iter_from((prefix, 0), inclusive=True) if start is None else index.iter_from(start)
+            for key in stream:
+                if not key[0].startswith(prefix):
+                    return
+                yield key
+
+        return keys_from
+
+    @staticmethod
+    def _check_definition_filters(family_prefix: str | None, status: str, *, allow_all: bool = False) -> None:
+        if family_prefix is not None and not isinstance(family_prefix, str):
+            raise ValidationError("familyPrefix", family_prefix, "must be a string")
+        allowed = ("ACTIVE", "INACTIVE", "ALL") if allow_all else ("ACTIVE", "INACTIVE")
+        if status not in allowed:
+            raise ValidationError("status", status, f"must be one of {list(allowed)}")
+
+    def __repr__(self) -> str:
+        return (
+            f"<Snapshot {self.arns.cluster} version={self.version} instances={self.instance_count} "
+            f"tasks={self.task_count}>"
+        )
+
+
+def _merge_sorted(streams: Sequence[Iterator[tuple[str, Any]]], start: Any) -> Iterator[tuple[str, Any]]:
+    """Merge per-status streams of ``(status, id)`` into id order (a page spans statuses)."""
+    import heapq
+
+    merged = heapq.merge(*streams, key=lambda item: item[1])
+    if start is None:
+        return merged
+    return (item for item in merged if (item[1], item[0]) > (start[1], start[0]))

@@ -1,0 +1,76 @@
+"""The store behind a ClusterState, and its compare-and-swap contract.
+
+A ClusterState keeps its decisions (which change is accepted) separate from where the
+state lives. It reads the newest :class:`Roots` from the store, checks a commit's changes
+against them, then asks the store to swap: the store applies the commit only if nothing
+else was committed since those roots were read, and says so. On a refusal the ClusterState
+re-reads and re-checks. That is the contract an etcd backend keeps with a transaction that
+compares each touched key's version (``mod_revision``) before putting the new values;
+:class:`MemoryStore`, the default, keeps the roots in this process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+import immutables
+
+from clusterkit.state._ptree import PSortedSet
+from clusterkit.state.snapshot import Roots
+
+if TYPE_CHECKING:
+    from clusterkit.state._apply import Pending
+
+__all__ = ["MemoryStore", "Store", "empty_roots"]
+
+
+def empty_roots() -> Roots:
+    """The roots of a cluster with nothing in it, at version 0."""
+    return Roots(
+        version=0,
+        tasks=immutables.Map(),
+        instances=immutables.Map(),
+        task_definitions=immutables.Map(),
+        family_revisions=immutables.Map(),
+        task_index=immutables.Map(),
+        instance_index=immutables.Map(),
+        task_definition_index=PSortedSet(),
+    )
+
+
+class Store(Protocol):
+    """Where a ClusterState's data lives: the newest roots and an optimistic swap."""
+
+    def current(self) -> Roots:
+        """The newest committed roots."""
+        ...
+
+    def swap(self, base: Roots, pending: Pending, build: Callable[[], Roots]) -> Roots | None:
+        """Commit ``pending`` if ``base`` is still the newest state; return the new roots.
+
+        ``pending`` lists every record the commit changes (its tasks, instances, task
+        definitions), and ``base`` holds the versions they were checked at: a shared store
+        compares those versions and writes the new records in one transaction. ``build``
+        makes the new in-memory roots once the write succeeded. Returns ``None``, having
+        written nothing, when another writer committed first.
+        """
+        ...
+
+
+class MemoryStore:
+    """The default store: the roots of one process's ClusterState, swapped by identity."""
+
+    def __init__(self, roots: Roots | None = None) -> None:
+        self._roots = roots if roots is not None else empty_roots()
+
+    def current(self) -> Roots:
+        """The newest committed roots."""
+        return self._roots
+
+    def swap(self, base: Roots, pending: Pending, build: Callable[[], Roots]) -> Roots | None:
+        """Install the new roots if ``base`` is still current (see :class:`Store`)."""
+        if self._roots is not base:
+            return None
+        self._roots = build()
+        return self._roots
