@@ -11,7 +11,7 @@ unchanged. Any problem raises a ValidationError whose field is the JSON path, e.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
@@ -99,6 +99,12 @@ def _strict_bool(value: Any, _: type) -> bool:
     return value
 
 
+def _string_tuple(value: Any, _: type) -> tuple[str, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ValidationError("", value, "must be a list of strings")
+    return tuple(_strict_str(item, str) for item in value)
+
+
 def _as_given(value: Any, _: type) -> Any:
     return value
 
@@ -108,6 +114,7 @@ def _build_converter() -> cattrs.Converter:
     conv.register_structure_hook(int, _strict_int)
     conv.register_structure_hook(str, _strict_str)
     conv.register_structure_hook(bool, _strict_bool)
+    conv.register_structure_hook_func(lambda kind: kind == tuple[str, ...], _string_tuple)
     conv.register_structure_hook(Resources, lambda value, _: load_resources(value))
     conv.register_unstructure_hook(Resources, dump_resources)
     conv.register_unstructure_hook(MappingProxyType, dict)
@@ -157,30 +164,39 @@ def _register_camel(conv: cattrs.Converter, cls: type, *, keep_extra: bool) -> N
         conv.register_unstructure_hook(cls, unstructure)
 
 
-def _error_path(exc: BaseException, path: str) -> ValidationError:
-    """Turn cattrs' nested error groups into one ValidationError naming the JSON path."""
+def _error_path(exc: BaseException, path: str, value: Any) -> ValidationError:
+    """One ValidationError naming the JSON path and the offending JSON value.
+
+    Walks cattrs' nested error groups; ``value`` is the data at ``path``.
+    """
     if isinstance(exc, ValidationError):
         return exc.within(path) if path else exc
     if isinstance(exc, (cattrs.ClassValidationError, cattrs.IterableValidationError)):
         for inner in exc.exceptions:
-            step = ""
+            step, inner_value = "", None
             for note in getattr(inner, "__notes__", []):
                 if isinstance(note, cattrs.AttributeValidationNote):
-                    step = "." + camel(note.name) if path else camel(note.name)
+                    key = camel(note.name)
+                    step = f".{key}" if path else key
+                    inner_value = value.get(key) if isinstance(value, Mapping) else None
                 elif isinstance(note, cattrs.IterableValidationNote):
                     step = f"[{note.index}]"
-            return _error_path(inner, path + step)
-        return ValidationError(path or "data", None, str(exc))
+                    index = note.index
+                    inner_value = value[index] if isinstance(value, list) and isinstance(index, int) else None
+            return _error_path(inner, path + step, inner_value)
+        return ValidationError(path or "data", value, str(exc))
     if isinstance(exc, KeyError):
         return ValidationError(path or "data", None, "is required")
-    return ValidationError(path or "data", None, str(exc))
+    if "not in literal" in str(exc):
+        return ValidationError(path or "data", value, "is not one of the values ECS allows here")
+    return ValidationError(path or "data", value, str(exc))
 
 
 def _structure(data: Any, cls: type[T]) -> T:
     try:
         result: T = converter.structure(data, cls)
     except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
-        raise _error_path(exc, "") from exc
+        raise _error_path(exc, "", data) from exc
     return result
 
 
@@ -229,14 +245,19 @@ def _resource(name: str, amount: float) -> dict[str, Any]:
     return {"name": name, "type": "DOUBLE", "doubleValue": amount}
 
 
-def dump_resources(resources: Resources) -> list[dict[str, Any]]:
-    """ECS's resource list: CPU, MEMORY, PORTS, PORTS_UDP and each custom scalar."""
+def dump_resources(resources: Resources, scalar_names: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """ECS's resource list: CPU, MEMORY, PORTS, PORTS_UDP and each custom scalar.
+
+    ``scalar_names`` are listed even at 0 (an instance's remaining GPUs, say).
+    """
     items = [_resource("CPU", resources.cpu), _resource("MEMORY", resources.memory)]
     items.append({"name": "PORTS", "type": "STRINGSET", "stringSetValue": [str(p) for p in sorted(resources.ports)]})
     items.append(
         {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": [str(p) for p in sorted(resources.ports_udp)]}
     )
-    items.extend(_resource(name, amount) for name, amount in resources.scalars)
+    amounts: dict[str, float] = dict.fromkeys(scalar_names, 0)
+    amounts.update(resources.scalars)
+    items.extend(_resource(name, amount) for name, amount in sorted(amounts.items()))
     return items
 
 
@@ -262,9 +283,9 @@ def load_resources(items: Any) -> Resources:
                 raise ValidationError(f"resources[{index}].name", name, "only PORTS and PORTS_UDP are string sets")
             amounts[key] = ports
             continue
-        value = item.get("integerValue") if kind == "INTEGER" else item.get("doubleValue")
+        value = item.get({"INTEGER": "integerValue", "LONG": "longValue", "DOUBLE": "doubleValue"}.get(kind, ""))
         if kind not in ("INTEGER", "DOUBLE", "LONG") or isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValidationError(f"resources[{index}]", item, "needs a numeric integerValue or doubleValue")
+            raise ValidationError(f"resources[{index}]", item, "needs a numeric integerValue, longValue or doubleValue")
         if name in ("CPU", "MEMORY"):
             amounts[name.lower()] = value
         else:
@@ -283,7 +304,7 @@ def dump_container_instance(instance: ContainerInstance, arns: Arns) -> dict[str
         "runningTasksCount": instance.running_tasks_count,
         "pendingTasksCount": instance.pending_tasks_count,
         "registeredResources": dump_resources(instance.registered),
-        "remainingResources": dump_resources(instance.remaining),
+        "remainingResources": dump_resources(instance.remaining, instance.registered.scalar_map),
         "attributes": [
             {"name": name} if value is None else {"name": name, "value": value} for name, value in instance.attributes
         ],
@@ -327,7 +348,7 @@ def dump_task(task: Task, arns: Arns) -> dict[str, Any]:
     ``chargedResources`` (a clusterkit field, in ECS's resource-list form) records what
     the task holds on its instance, so a saved state restores exactly.
     """
-    containers: dict[str, list[dict[str, Any]]] = {}
+    containers: dict[str, list[dict[str, Any]]] = {}  # in binding order, so a restore keeps it
     for binding in task.host_ports:
         containers.setdefault(binding.container_name, []).append(
             {
@@ -350,7 +371,7 @@ def dump_task(task: Task, arns: Arns) -> dict[str, Any]:
         "createdAt": task.created_at,
         "cpu": str(task.charge.cpu),
         "memory": str(task.charge.memory),
-        "containers": [{"name": name, "networkBindings": bindings} for name, bindings in sorted(containers.items())],
+        "containers": [{"name": name, "networkBindings": bindings} for name, bindings in containers.items()],
         "chargedResources": dump_resources(task.charge),
     }
     optional = {

@@ -8,6 +8,7 @@ ports to the set and stopping it takes them out again.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Final
 
@@ -60,8 +61,18 @@ class Resources:
         _check_ports("ports", self.ports)
         _check_ports("ports_udp", self.ports_udp)
         for name, amount in self.scalars:
-            if not name or not isinstance(amount, (int, float)) or isinstance(amount, bool) or amount < 0:
-                raise ValidationError(f"scalars[{name!r}]", amount, "must be a non-negative number")
+            if (
+                not name
+                or not isinstance(amount, (int, float))
+                or isinstance(amount, bool)
+                or not math.isfinite(amount)
+                or amount < 0
+            ):
+                raise ValidationError(f"scalars[{name!r}]", amount, "must be a finite non-negative number")
+        names = [name for name, _ in self.scalars]
+        for name in set(names):
+            if names.count(name) > 1:
+                raise ValidationError(f"scalars[{name!r}]", names, "names a resource twice")
 
     @classmethod
     def _make(
@@ -165,6 +176,10 @@ class Resources:
         reason = charge.shortfall(self)
         if reason is not None:
             raise ValidationError(f"resources.{reason}", charge, f"does not fit in {self!r}")
+        return self._take(charge)
+
+    def _take(self, charge: Resources) -> Resources:
+        """:meth:`allocate` for a charge already known to fit."""
         return Resources._make(
             self.cpu - charge.cpu,
             self.memory - charge.memory,

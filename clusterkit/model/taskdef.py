@@ -8,6 +8,7 @@ that a task definition loaded from JSON dumps back with nothing lost.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -43,6 +44,25 @@ MAX_CONTAINERS: Final = 10
 MAX_CONSTRAINTS: Final = 10
 MAX_EXPRESSION_LENGTH: Final = 2000
 MIN_CONTAINER_MEMORY: Final = 6
+
+
+def _strings(field: str, value: Any) -> tuple[str, ...]:
+    """A tuple of strings; a bare string is refused (``tuple`` would split it into letters)."""
+    if isinstance(value, (str, bytes)):
+        raise ValidationError(field, value, "must be a list of strings, not one string")
+    return tuple(value)
+
+
+def _health_command(value: Any) -> tuple[str, ...]:
+    return _strings("command", value)
+
+
+def _command(value: Any) -> tuple[str, ...] | None:
+    return None if value is None else _strings("command", value)
+
+
+def _entry_point(value: Any) -> tuple[str, ...] | None:
+    return None if value is None else _strings("entryPoint", value)
 
 
 def _frozen_extra(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -103,7 +123,7 @@ class PortMapping:
 class HealthCheck:
     """A container health check; durations are in seconds, with ECS's bounds."""
 
-    command: tuple[str, ...] = attrs.field(converter=tuple)
+    command: tuple[str, ...] = attrs.field(converter=_health_command)
     interval: int = 30
     timeout: int = 5
     retries: int = 3
@@ -160,7 +180,7 @@ class ResourceRequirement:
             amount = float(self.value)
         except (TypeError, ValueError):
             amount = -1.0
-        if amount <= 0:
+        if not math.isfinite(amount) or amount <= 0:
             raise ValidationError("value", self.value, "must be a positive number written as a string")
 
     @property
@@ -202,8 +222,8 @@ class ContainerDefinition:
     essential: bool = True
     health_check: HealthCheck | None = None
     environment: tuple[KeyValuePair, ...] = attrs.field(default=(), converter=tuple)
-    command: tuple[str, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(tuple))
-    entry_point: tuple[str, ...] | None = attrs.field(default=None, converter=attrs.converters.optional(tuple))
+    command: tuple[str, ...] | None = attrs.field(default=None, converter=_command)
+    entry_point: tuple[str, ...] | None = attrs.field(default=None, converter=_entry_point)
     depends_on: tuple[ContainerDependency, ...] = attrs.field(default=(), converter=tuple)
     resource_requirements: tuple[ResourceRequirement, ...] = attrs.field(default=(), converter=tuple)
     extra: Mapping[str, Any] = _extra_field()
@@ -341,6 +361,10 @@ class TaskDefinition:
             target = containers[names.index(dependency.container_name)]
             if dependency.condition == "HEALTHY" and target.health_check is None:
                 raise ValidationError(field, dependency.container_name, "HEALTHY needs a container with a healthCheck")
+            if dependency.condition in ("COMPLETE", "SUCCESS") and target.essential:
+                raise ValidationError(
+                    field, dependency.container_name, f"{dependency.condition} cannot wait for an essential container"
+                )
 
     def _check_ports(self) -> tuple[frozenset[int], frozenset[int], int, int]:
         static: dict[str, set[int]] = {"tcp": set(), "udp": set()}
@@ -390,7 +414,7 @@ def _check_cycles(containers: tuple[ContainerDefinition, ...]) -> None:
 
     def visit(name: str, path: tuple[str, ...]) -> None:
         if name in path:
-            raise ValidationError("dependsOn", [*list(path[path.index(name):]), name], "dependencies form a cycle")
+            raise ValidationError("dependsOn", [*list(path[path.index(name) :]), name], "dependencies form a cycle")
         if name in done:
             return
         for target in graph.get(name, ()):

@@ -163,7 +163,7 @@ class Pending:
         self._put_instance(
             replace(
                 instance,
-                remaining=instance.remaining.allocate(task.charge),
+                remaining=instance.remaining._take(task.charge),
                 version=instance.version + 1,
                 **{count: getattr(instance, count) + 1},
             )
@@ -364,6 +364,8 @@ def _check_charge(task: Task, definition: TaskDefinition) -> None:
     """A task must hold at least its definition's charge: amounts equal, static ports included."""
     expected = definition.charge
     charge = task.charge
+    if charge is expected:
+        return
     dynamic_tcp, dynamic_udp = definition.dynamic_ports
     if (
         charge.cpu != expected.cpu
@@ -389,78 +391,84 @@ _HANDLERS: Final[dict[type, Callable[[Pending, Any], Rejection | None]]] = {
 }
 
 
+class _MapEdit:
+    """Edits to a persistent map, with the mutation made only once something changes."""
+
+    __slots__ = ("base", "mutation")
+
+    def __init__(self, base: immutables.Map[Any, Any]) -> None:
+        self.base = base
+        self.mutation: immutables.MapMutation[Any, Any] | None = None
+
+    def get(self, key: Any) -> Any:
+        return (self.base if self.mutation is None else self.mutation).get(key)
+
+    def set(self, key: Any, value: Any) -> None:
+        if self.mutation is None:
+            self.mutation = self.base.mutate()
+        self.mutation[key] = value
+
+    def delete(self, key: Any) -> None:
+        if self.mutation is None:
+            self.mutation = self.base.mutate()
+        del self.mutation[key]
+
+    def finish(self) -> immutables.Map[Any, Any]:
+        return self.base if self.mutation is None else self.mutation.finish()
+
+    def index_add(self, key: Any, item: Any, owner: Owner) -> None:
+        bucket = self.get(key)
+        updated = (PSortedSet() if bucket is None else bucket).add(item, owner)
+        if updated is not bucket:
+            self.set(key, updated)
+
+    def index_discard(self, key: Any, item: Any, owner: Owner) -> None:
+        bucket = self.get(key)
+        if bucket is None:
+            return
+        updated = bucket.discard(item, owner)
+        if not len(updated):
+            self.delete(key)
+        elif updated is not bucket:
+            self.set(key, updated)
+
+
 def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
     """New roots with ``pending``'s effects; nodes owned by ``owner`` may change in place."""
-    tasks = roots.tasks
-    task_index = roots.task_index
+    tasks, task_index = roots.tasks, roots.task_index
     if pending.tasks:
-        task_mutation = tasks.mutate()
-        index_mutation = task_index.mutate()
+        task_edit, index_edit = _MapEdit(tasks), _MapEdit(task_index)
         for task in pending.tasks.values():
             old = tasks.get(task.id)
-            task_mutation[task.id] = task
+            task_edit.set(task.id, task)
             if old is None or old.desired_status != task.desired_status:
                 if old is not None:
                     for key in task_index_keys(old):
-                        _index_discard(index_mutation, key, old.id, owner)
+                        index_edit.index_discard(key, old.id, owner)
                 for key in task_index_keys(task):
-                    _index_add(index_mutation, key, task.id, owner)
-        tasks = task_mutation.finish()
-        task_index = index_mutation.finish()
-    instances = roots.instances
-    instance_index = roots.instance_index
+                    index_edit.index_add(key, task.id, owner)
+        tasks, task_index = task_edit.finish(), index_edit.finish()
+    instances, instance_index = roots.instances, roots.instance_index
     if pending.instances:
-        instance_mutation = instances.mutate()
-        status_mutation = instance_index.mutate()
+        instance_edit, status_edit = _MapEdit(instances), _MapEdit(instance_index)
         for instance in pending.instances.values():
             previous = instances.get(instance.id)
-            instance_mutation[instance.id] = instance
+            instance_edit.set(instance.id, instance)
             if previous is None or previous.status != instance.status:
                 if previous is not None:
-                    _index_discard(status_mutation, previous.status, instance.id, owner)
-                _index_add(status_mutation, instance.status, instance.id, owner)
-        instances = instance_mutation.finish()
-        instance_index = status_mutation.finish()
-    definitions = roots.task_definitions
-    definition_index = roots.task_definition_index
+                    status_edit.index_discard(previous.status, instance.id, owner)
+                status_edit.index_add(instance.status, instance.id, owner)
+        instances, instance_index = instance_edit.finish(), status_edit.finish()
+    definitions, definition_index = roots.task_definitions, roots.task_definition_index
     family_revisions = roots.family_revisions
     if pending.task_definitions:
-        definition_mutation = definitions.mutate()
+        definition_edit, revision_edit = _MapEdit(definitions), _MapEdit(family_revisions)
         for definition in pending.task_definitions.values():
-            definition_mutation[definition.key] = definition
+            definition_edit.set(definition.key, definition)
             definition_index = definition_index.add((definition.family, definition.revision), owner)
-        definitions = definition_mutation.finish()
-        revision_mutation = family_revisions.mutate()
         for family, revision in pending.family_revisions.items():
-            revision_mutation[family] = revision
-        family_revisions = revision_mutation.finish()
+            revision_edit.set(family, revision)
+        definitions, family_revisions = definition_edit.finish(), revision_edit.finish()
     return Roots(
-        version=pending.version,
-        tasks=tasks,
-        instances=instances,
-        task_definitions=definitions,
-        family_revisions=family_revisions,
-        task_index=task_index,
-        instance_index=instance_index,
-        task_definition_index=definition_index,
+        pending.version, tasks, instances, definitions, family_revisions, task_index, instance_index, definition_index
     )
-
-
-def _index_add(mutation: immutables.MapMutation[Any, PSortedSet], key: object, item: str, owner: Owner) -> None:
-    bucket = mutation.get(key)
-    if bucket is None:
-        bucket = PSortedSet()
-    updated = bucket.add(item, owner)
-    if updated is not bucket or key not in mutation:
-        mutation[key] = updated
-
-
-def _index_discard(mutation: immutables.MapMutation[Any, PSortedSet], key: object, item: str, owner: Owner) -> None:
-    bucket = mutation.get(key)
-    if bucket is None:
-        return
-    updated = bucket.discard(item, owner)
-    if not len(updated):
-        del mutation[key]
-    elif updated is not bucket:
-        mutation[key] = updated

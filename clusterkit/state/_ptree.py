@@ -6,8 +6,13 @@ every other node is copied before it changes. Sealing a snapshot means the write
 new token, so nothing a snapshot can reach is ever changed again — the transient idea of
 Clojure's collections, on a B+tree whose leaves are Python lists searched with bisect.
 
+A branch keys each child by the *smallest* key under it, so appending past the largest
+key never touches a branch: while the rightmost leaf is owned and has room, an append
+(the common case, since ids grow with time) is O(1).
+
 Costs: ``add``/``discard`` O(B · log_B n) worst case with copying (B = 64), O(log n)
-when the path is already owned; ``iter_from`` O(log n + k) for k keys read.
+when the path is already owned, O(1) for an owned append; ``iter_from`` O(log n + k)
+for k keys read.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ class _Node:
     __slots__ = ("children", "keys", "owner")
 
     def __init__(self, keys: list[Any], children: list[_Node] | None, owner: Owner | None) -> None:
-        self.keys = keys  # a leaf's keys; a branch's keys[i] is the largest key under children[i]
+        self.keys = keys  # a leaf's keys; a branch's keys[i] is the smallest key under children[i]
         self.children = children
         self.owner = owner
 
@@ -54,44 +59,55 @@ class _Node:
 _EMPTY_LEAF: Final = _Node([], None, None)
 
 
-def _add(node: _Node, key: Any, owner: Owner) -> tuple[_Node, _Node | None] | None:
+def _child_index(keys: list[Any], key: Any) -> int:
+    """The child of a branch whose range holds ``key`` (the first child for smaller keys)."""
+    index = bisect_right(keys, key) - 1
+    return index if index > 0 else 0
+
+
+def _add(root: _Node, key: Any, owner: Owner) -> _Node | None:
+    """The new root with ``key`` added (path-copying unowned nodes), or None if present."""
+    path: list[tuple[_Node, int]] = []
+    node = root
+    while node.children is not None:
+        index = _child_index(node.keys, key)
+        path.append((node, index))
+        node = node.children[index]
     keys = node.keys
     index = bisect_left(keys, key)
-    if node.children is None:
-        if index < len(keys) and keys[index] == key:
-            return None
-        node = node.owned(owner)
-        node.keys.insert(index, key)
-    else:
-        if index == len(keys):
-            index -= 1
-        result = _add(node.children[index], key, owner)
-        if result is None:
-            return None
-        child, extra = result
-        node = node.owned(owner)
-        assert node.children is not None
-        node.children[index] = child
-        node.keys[index] = child.keys[-1]
+    if index < len(keys) and keys[index] == key:
+        return None
+    node = node.owned(owner)
+    node.keys.insert(index, key)
+    extra = node.split(owner) if len(node.keys) > _MAX else None
+    for parent, index in reversed(path):
+        parent = parent.owned(owner)
+        children = parent.children
+        assert children is not None
+        children[index] = node
+        parent.keys[index] = node.keys[0]
         if extra is not None:
-            node.children.insert(index + 1, extra)
-            node.keys.insert(index + 1, extra.keys[-1])
-    if len(node.keys) > _MAX:
-        return node, node.split(owner)
-    return node, None
+            children.insert(index + 1, extra)
+            parent.keys.insert(index + 1, extra.keys[0])
+            extra = parent.split(owner) if len(parent.keys) > _MAX else None
+        node = parent
+    if extra is not None:
+        node = _Node([node.keys[0], extra.keys[0]], [node, extra], owner)
+    return node
 
 
 def _discard(node: _Node, key: Any, owner: Owner) -> _Node | None:
     keys = node.keys
-    index = bisect_left(keys, key)
-    if index == len(keys):
-        return None
     if node.children is None:
-        if keys[index] != key:
+        index = bisect_left(keys, key)
+        if index == len(keys) or keys[index] != key:
             return None
         node = node.owned(owner)
         del node.keys[index]
         return node
+    if not keys or key < keys[0]:
+        return None
+    index = _child_index(keys, key)
     child = _discard(node.children[index], key, owner)
     if child is None:
         return None
@@ -99,7 +115,7 @@ def _discard(node: _Node, key: Any, owner: Owner) -> _Node | None:
     assert node.children is not None
     if child.keys:
         node.children[index] = child
-        node.keys[index] = child.keys[-1]
+        node.keys[index] = child.keys[0]
     else:
         del node.children[index]
         del node.keys[index]
@@ -108,18 +124,26 @@ def _discard(node: _Node, key: Any, owner: Owner) -> _Node | None:
 
 def _iter(node: _Node, start: Any, inclusive: bool, bounded: bool) -> Iterator[Any]:
     keys = node.keys
-    if not bounded:
-        index = 0
-    elif inclusive or node.children is not None:
-        index = bisect_left(keys, start)
-    else:
-        index = bisect_right(keys, start)
     if node.children is None:
-        yield from keys[index:] if index else keys
+        if not bounded:
+            yield from keys
+        else:
+            yield from keys[bisect_left(keys, start) if inclusive else bisect_right(keys, start) :]
         return
     children = node.children
+    index = _child_index(keys, start) if bounded else 0
     for position in range(index, len(children)):
         yield from _iter(children[position], start, inclusive, bounded and position == index)
+
+
+def _owned_last_leaf(root: _Node, owner: Owner) -> _Node | None:
+    """The rightmost leaf when it and every node above it are owned by ``owner``."""
+    node = root
+    while node.owner is owner:
+        if node.children is None:
+            return node if node.keys else None
+        node = node.children[-1]
+    return None
 
 
 class PSortedSet:
@@ -129,29 +153,36 @@ class PSortedSet:
     carry the ``owner`` that created them, so a set handed to a reader never changes.
     """
 
-    __slots__ = ("_len", "_owner", "_root")
+    __slots__ = ("_last_leaf", "_len", "_owner", "_root")
 
     def __init__(self) -> None:
         self._root = _EMPTY_LEAF
         self._len = 0
         self._owner: Owner | None = None
+        self._last_leaf: _Node | None = None
 
     def _with(self, root: _Node, length: int, owner: Owner) -> PSortedSet:
         target = self if self._owner is owner else PSortedSet()
         target._root = root
         target._len = length
         target._owner = owner
+        target._last_leaf = None
         return target
 
     def add(self, key: Any, owner: Owner) -> PSortedSet:
-        """The set with ``key`` in it. O(log n)."""
-        result = _add(self._root, key, owner)
-        if result is None:
+        """The set with ``key`` in it. O(log n); O(1) to append to an owned set."""
+        if self._owner is owner:
+            leaf = self._last_leaf
+            if leaf is not None and len(leaf.keys) < _MAX and key > leaf.keys[-1]:
+                leaf.keys.append(key)
+                self._len += 1
+                return self
+        root = _add(self._root, key, owner)
+        if root is None:
             return self
-        root, extra = result
-        if extra is not None:
-            root = _Node([root.keys[-1], extra.keys[-1]], [root, extra], owner)
-        return self._with(root, self._len + 1, owner)
+        result = self._with(root, self._len + 1, owner)
+        result._last_leaf = _owned_last_leaf(root, owner)
+        return result
 
     def discard(self, key: Any, owner: Owner) -> PSortedSet:
         """The set without ``key``. O(log n)."""
@@ -173,10 +204,7 @@ class PSortedSet:
     def __contains__(self, key: object) -> bool:
         node = self._root
         while node.children is not None:
-            index = bisect_left(node.keys, key)
-            if index == len(node.keys):
-                return False
-            node = node.children[index]
+            node = node.children[_child_index(node.keys, key)]
         index = bisect_left(node.keys, key)
         return index < len(node.keys) and node.keys[index] == key
 
@@ -193,9 +221,8 @@ class PSortedSet:
         def walk(node: _Node) -> None:
             if node.children is not None:
                 assert node.children and len(node.children) == len(node.keys)
-                for key, child in zip(node.keys, node.children, strict=False):
-                    assert child.keys and child.keys[-1] == key, "branch key is not its child's largest"
+                for key, child in zip(node.keys, node.children, strict=True):
+                    assert child.keys and child.keys[0] == key, "branch key is not its child's smallest"
                     walk(child)
 
-        if self._root.children is not None:
-            walk(self._root)
+        walk(self._root)

@@ -96,7 +96,9 @@ class EcsApi(ABC):
         The reserved ports (ECS's 22, 2375, 2376, 51678, 51679 by default) are taken
         from the start. ``ecs.os-type`` defaults to ``linux``.
         """
-        registered = Resources(cpu, memory, frozenset[int](reserved_ports), frozenset[int](reserved_udp_ports), scalars or {})
+        registered = Resources(
+            cpu, memory, frozenset[int](reserved_ports), frozenset[int](reserved_udp_ports), scalars or {}
+        )
         merged: dict[str, str | None] = {"ecs.os-type": "linux"}
         merged.update(attributes or {})
         instance = ContainerInstance(

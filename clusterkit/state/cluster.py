@@ -99,7 +99,7 @@ class ClusterState(EcsApi):
         ``atomic=True`` one rejection rejects them all (the others as ``ABORTED``) and
         nothing changes. A malformed change raises ValidationError and nothing changes.
         """
-        items = list(changes.changes if isinstance(changes, ChangeSource) else changes)
+        items: list[Change] = changes if type(changes) is list else list(getattr(changes, "changes", changes))  # type: ignore[arg-type]
         with self._lock:
             while True:
                 base = self._store.current()

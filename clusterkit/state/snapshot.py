@@ -14,7 +14,7 @@ import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, NamedTuple, TypeVar
 
 import attrs
 import immutables
@@ -59,8 +59,7 @@ class Described(Generic[T]):
     failures: tuple[Failure, ...] = ()
 
 
-@attrs.frozen(slots=True)
-class Roots:
+class Roots(NamedTuple):
     """Everything a snapshot reads; a commit builds new roots sharing the unchanged parts."""
 
     version: int
@@ -73,17 +72,20 @@ class Roots:
     task_definition_index: PSortedSet
 
 
-def task_index_keys(task: Task) -> Iterator[tuple[str, str, str]]:
+def task_index_keys(task: Task) -> list[tuple[str, str, str]]:
     """The index buckets a task belongs to: ``(kind, value, desired_status)``."""
     desired = task.desired_status
-    yield ("all", "", desired)
-    yield ("instance", task.container_instance_id, desired)
-    yield ("family", task.family, desired)
-    service = task.service_name
-    if service is not None:
-        yield ("service", service, desired)
+    keys: list[tuple[str, str, str]] = [
+        ("all", "", desired),
+        ("instance", task.container_instance_id, desired),
+        ("family", task.family, desired),
+    ]
+    group = task.group
+    if group.startswith("service:"):
+        keys.append(("service", group[8:], desired))
     if task.started_by is not None:
-        yield ("startedBy", task.started_by, desired)
+        keys.append(("startedBy", task.started_by, desired))
+    return keys
 
 
 def _encode_token(fingerprint: int, key: Any) -> str:

@@ -1,0 +1,18 @@
+"""clusterkit benchmarks: ``python -m benchmarks NAME [--quick]`` (``--list`` names them).
+
+Each benchmark prints a readable report and, as the last line of stdout, one JSON object
+with the keys ``name``, ``value``, ``unit``, ``target``, ``baseline`` and ``ratio``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["BENCHMARKS"]
+
+#: name -> module (under ``benchmarks``) with ``main(argv) -> int`` and ``DESCRIPTION``.
+BENCHMARKS: Final[dict[str, str]] = {
+    "commit_throughput": "benchmarks.commit_throughput",
+    "describe_latency": "benchmarks.describe_latency",
+    "memory_footprint": "benchmarks.memory_footprint",
+}

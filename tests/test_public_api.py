@@ -1,0 +1,182 @@
+"""The public face of clusterkit: __all__, docstrings, py.typed, and the error tree."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import typing
+from pathlib import Path
+
+import pytest
+
+import clusterkit
+from clusterkit import errors
+
+
+def test_all_is_sorted_and_unique() -> None:
+    names = list(clusterkit.__all__)
+    assert names == sorted(names)
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("name", clusterkit.__all__)
+def test_every_name_in_all_exists(name: str) -> None:
+    assert hasattr(clusterkit, name)
+
+
+def test_star_import_gives_exactly_all() -> None:
+    namespace: dict[str, object] = {}
+    exec("from clusterkit import *", namespace)
+    namespace.pop("__builtins__")
+    assert set(namespace) == set(clusterkit.__all__)
+
+
+def _own_doc(obj: object) -> str | None:
+    if inspect.isclass(obj):
+        return obj.__dict__.get("__doc__")  # a class's own docstring, not an inherited one
+    return getattr(obj, "__doc__", None)
+
+
+@pytest.mark.parametrize("name", clusterkit.__all__)
+def test_every_public_name_has_a_docstring(name: str) -> None:
+    obj = getattr(clusterkit, name)
+    if inspect.isclass(obj) or inspect.isfunction(obj):
+        doc = _own_doc(obj)
+        assert doc and doc.strip(), f"clusterkit.{name} has no docstring"
+    elif typing.get_origin(obj) is typing.Union:
+        # A type alias cannot carry a docstring; each of its members must.
+        for member in typing.get_args(obj):
+            doc = _own_doc(member)
+            assert doc and doc.strip(), f"{member.__name__} (in clusterkit.{name}) has no docstring"
+    else:
+        # Constants: their type is a documented clusterkit class or a builtin collection.
+        assert isinstance(obj, (frozenset, tuple)) or _own_doc(type(obj))
+
+
+@pytest.mark.parametrize("name", [n for n in clusterkit.__all__ if inspect.isclass(getattr(clusterkit, n))])
+def test_public_methods_have_docstrings(name: str) -> None:
+    cls = getattr(clusterkit, name)
+    missing = []
+    for attribute, member in vars(cls).items():
+        if attribute.startswith("_"):
+            continue
+        target = member.fget if isinstance(member, property) else getattr(member, "__func__", member)
+        if (inspect.isfunction(target) or isinstance(member, property)) and not (target.__doc__ or "").strip():
+            missing.append(attribute)
+    assert not missing, f"{name} has undocumented public members: {missing}"
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "clusterkit",
+        "clusterkit.errors",
+        "clusterkit.ecs_json",
+        "clusterkit.model",
+        "clusterkit.model.resources",
+        "clusterkit.model.taskdef",
+        "clusterkit.model.task",
+        "clusterkit.model.instance",
+        "clusterkit.model.service",
+    ],
+)
+def test_modules_have_docstrings_and_consistent_all(module: str) -> None:
+    imported = importlib.import_module(module)
+    assert (imported.__doc__ or "").strip()
+    exported = getattr(imported, "__all__", [])
+    for name in exported:
+        assert hasattr(imported, name), f"{module}.__all__ names missing {name}"
+
+
+def test_py_typed_marker_exists() -> None:
+    package = Path(clusterkit.__file__).parent
+    assert (package / "py.typed").is_file()
+
+
+def test_version() -> None:
+    assert clusterkit.__version__ == "0.1.0"
+
+
+# --- the error tree -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("child", "parent"),
+    [
+        (clusterkit.ValidationError, ValueError),
+        (clusterkit.ValidationError, clusterkit.ClusterkitError),
+        (clusterkit.NotFoundError, LookupError),
+        (clusterkit.NotFoundError, clusterkit.ClusterkitError),
+        (clusterkit.ConflictError, clusterkit.ClusterkitError),
+        (clusterkit.StaleVersionError, clusterkit.ConflictError),
+        (clusterkit.QuerySyntaxError, clusterkit.ValidationError),
+        (clusterkit.QuerySyntaxError, ValueError),
+        (clusterkit.IllegalTransitionError, clusterkit.ValidationError),
+        (clusterkit.SubscriptionOverflow, clusterkit.ClusterkitError),
+        (clusterkit.StoreError, clusterkit.ClusterkitError),
+        (clusterkit.ClusterkitError, Exception),
+    ],
+)
+def test_error_tree(child: type, parent: type) -> None:
+    assert issubclass(child, parent)
+
+
+@pytest.mark.parametrize(
+    ("error", "not_a"),
+    [
+        (clusterkit.NotFoundError, ValueError),
+        (clusterkit.ConflictError, ValueError),
+        (clusterkit.StaleVersionError, clusterkit.ValidationError),
+        (clusterkit.ValidationError, LookupError),
+        (clusterkit.StoreError, clusterkit.ConflictError),
+        (clusterkit.ClusterkitError, ValueError),
+    ],
+)
+def test_error_tree_has_no_extra_edges(error: type, not_a: type) -> None:
+    assert not issubclass(error, not_a)
+
+
+def test_every_error_is_exported() -> None:
+    for name in errors.__all__:
+        assert getattr(clusterkit, name) is getattr(errors, name)
+        assert issubclass(getattr(errors, name), clusterkit.ClusterkitError)
+
+
+def test_validation_error_names_field_and_value() -> None:
+    error = clusterkit.ValidationError("containerDefinitions[0].memory", 4, "must be at least 6")
+    assert (error.field, error.value, error.problem) == ("containerDefinitions[0].memory", 4, "must be at least 6")
+    assert str(error) == "containerDefinitions[0].memory=4: must be at least 6"
+    nested = clusterkit.ValidationError("memory", 4, "too small").within("containerDefinitions[0]")
+    assert nested.field == "containerDefinitions[0].memory"
+    assert str(nested) == "containerDefinitions[0].memory=4: too small"
+    indexed = clusterkit.ValidationError("[2].hostPort", 0, "bad").within("portMappings")
+    assert indexed.field == "portMappings[2].hostPort"
+    assert clusterkit.ValidationError("", None, "bad").within("family").field == "family"
+
+
+def test_within_keeps_the_subclass() -> None:
+    error = clusterkit.IllegalTransitionError("lastStatus", "PENDING", "never moves back").within("tasks[0]")
+    assert type(error) is clusterkit.IllegalTransitionError
+    assert error.field == "tasks[0].lastStatus"
+
+
+def test_long_values_are_truncated_in_messages() -> None:
+    error = clusterkit.ValidationError("image", "x" * 500, "too long")
+    message = str(error)
+    assert len(message) < 200
+    assert "..." in message
+    assert error.value == "x" * 500
+
+
+def test_other_error_messages() -> None:
+    missing = clusterkit.NotFoundError("taskDefinition", "web:9")
+    assert (missing.field, missing.value) == ("taskDefinition", "web:9")
+    assert str(missing) == "taskDefinition='web:9': not found"
+    stale = clusterkit.StaleVersionError("version", 3, current=5)
+    assert stale.current == 5
+    assert "5" in str(stale)
+    query = clusterkit.QuerySyntaxError("attribute:x ==", 14, "a value")
+    assert (query.field, query.value, query.position) == ("expression", "attribute:x ==", 14)
+    overflow = clusterkit.SubscriptionOverflow(last_version=41, capacity=1000)
+    assert (overflow.last_version, overflow.capacity) == (41, 1000)
+    assert "41" in str(overflow)
