@@ -262,7 +262,7 @@ def dump_resources(resources: Resources, scalar_names: Iterable[str] = ()) -> li
 
 
 def load_resources(items: Any) -> Resources:
-    """Resources from ECS's resource list (the inverse of :func:`dump_resources`)."""
+    """Resources from ECS's resource list (the inverse of ``dump_resources``)."""
     if not isinstance(items, list):
         raise ValidationError("resources", items, "must be a list of ECS resources")
     amounts: dict[str, Any] = {"cpu": 0, "memory": 0, "ports": (), "ports_udp": ()}
@@ -316,7 +316,7 @@ def dump_container_instance(instance: ContainerInstance, arns: Arns) -> dict[str
 
 
 def load_container_instance(data: Mapping[str, Any]) -> ContainerInstance:
-    """A ContainerInstance from :func:`dump_container_instance` output."""
+    """A ContainerInstance from ``dump_container_instance`` output."""
     raw = _json_object(data, "containerInstance")
     try:
         attributes = [(item["name"], item.get("value")) for item in raw.get("attributes", [])]
@@ -387,7 +387,7 @@ def dump_task(task: Task, arns: Arns) -> dict[str, Any]:
 
 
 def load_task(data: Mapping[str, Any]) -> Task:
-    """A Task from :func:`dump_task` output (needs its ``chargedResources``)."""
+    """A Task from ``dump_task`` output (needs its ``chargedResources``)."""
     raw = _json_object(data, "task")
     try:
         bindings = [

@@ -1,8 +1,8 @@
 """The clusterkit error tree.
 
-Every error clusterkit raises on purpose derives from :class:`ClusterkitError`, and each
+Every error clusterkit raises on purpose derives from ``ClusterkitError``, and each
 also inherits the builtin that fits it, so ``except ValueError`` keeps working for callers
-who do not know clusterkit::
+who do not know clusterkit. The tree:
 
     ClusterkitError
     ├── ValidationError (ValueError)          bad input: names the field and the value

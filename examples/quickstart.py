@@ -50,7 +50,7 @@ def main() -> None:
     state.submit_task_state_change(stopped.id, version=stopped.version, status="STOPPED")
 
     page = state.list_tasks(family="web")
-    described = state.describe_tasks(list(page.items) + ["no-such-task"])
+    described = state.describe_tasks([*page.items, "no-such-task"])
     print(f"\n{'task':<34} {'instance':<8} {'zone':<7} {'status':<8} {'host port':>9}")
     for task in described.items:
         zone = state.snapshot().instance(task.container_instance_id).attribute("ecs.availability-zone")

@@ -17,15 +17,16 @@ class Arns:
     region: str = "local"
     account: str = "000000000000"
     partition: str = "aws"
+    _prefix: str = attrs.field(init=False, repr=False, eq=False)
+    _task_prefix: str = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         check_name("clusterName", self.cluster)
         for field in ("region", "account", "partition"):
             check_text(field, getattr(self, field), max_length=64)
-
-    @property
-    def _prefix(self) -> str:
-        return f"arn:{self.partition}:ecs:{self.region}:{self.account}"
+        prefix = f"arn:{self.partition}:ecs:{self.region}:{self.account}"
+        object.__setattr__(self, "_prefix", prefix)
+        object.__setattr__(self, "_task_prefix", f"{prefix}:task/{self.cluster}/")
 
     @property
     def cluster_arn(self) -> str:
@@ -34,7 +35,7 @@ class Arns:
 
     def task(self, task_id: str) -> str:
         """The ARN of a task."""
-        return f"{self._prefix}:task/{self.cluster}/{task_id}"
+        return self._task_prefix + task_id
 
     def container_instance(self, instance_id: str) -> str:
         """The ARN of a container instance."""

@@ -165,7 +165,7 @@ class Resources:
         return None
 
     def fits(self, capacity: Resources) -> bool:
-        """True when this demand fits the remaining ``capacity`` (see :meth:`shortfall`)."""
+        """True when this demand fits the remaining ``capacity`` (see ``shortfall``)."""
         return self.shortfall(capacity) is None
 
     def allocate(self, charge: Resources) -> Resources:
@@ -179,7 +179,7 @@ class Resources:
         return self._take(charge)
 
     def _take(self, charge: Resources) -> Resources:
-        """:meth:`allocate` for a charge already known to fit."""
+        """``allocate`` for a charge already known to fit."""
         return Resources._make(
             self.cpu - charge.cpu,
             self.memory - charge.memory,
@@ -189,7 +189,7 @@ class Resources:
         )
 
     def release(self, charge: Resources) -> Resources:
-        """Undo :meth:`allocate`: amounts go back up, the charge's ports are free again."""
+        """Undo ``allocate``: amounts go back up, the charge's ports are free again."""
         return Resources._make(
             self.cpu + charge.cpu,
             self.memory + charge.memory,

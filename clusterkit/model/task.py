@@ -1,6 +1,6 @@
 """Tasks: running copies of a task definition, with the ECS lifecycle.
 
-``last_status`` only moves forward along :data:`TASK_LIFECYCLE` (states may be skipped,
+``last_status`` only moves forward along ``TASK_LIFECYCLE`` (states may be skipped,
 STOPPED is final); ``desired_status`` only moves forward along PENDING → RUNNING →
 STOPPED. Every change bumps ``version``; a status report based on an older version is
 dropped by the ClusterState.

@@ -1,10 +1,10 @@
 """The commit engine: check each change against the newest state, then write new roots.
 
-Phase one (:class:`Pending`) reads the current roots through an overlay of the changes
+Phase one (``Pending``) reads the current roots through an overlay of the changes
 accepted so far in this commit, and decides for each change: accept (the overlay takes
 its effect), reject (a reason, as data) or raise (the change is malformed). Nothing is
 written in phase one, so an error or an all-or-nothing abort leaves the state untouched.
-Phase two (:func:`write`) builds new roots that share everything unchanged.
+Phase two (``write``) builds new roots that share everything unchanged.
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ class RunResult:
 
 
 class EcsApi(ABC):
-    """ECS's control-plane calls over :meth:`commit` and :meth:`snapshot`."""
+    """ECS's control-plane calls over ``commit`` and ``snapshot``."""
 
     arns: Arns
     clock: Callable[[], float]

@@ -37,8 +37,8 @@ class ChangeSource(Protocol):
 class ClusterState(EcsApi):
     """The state of one cluster: instances, task definitions and tasks, at a version.
 
-    Read it through :meth:`snapshot` (immutable, lock-free to read); change it only
-    through :meth:`commit` or the ECS-named methods, which commit for you. Commits are
+    Read it through ``snapshot`` (immutable, lock-free to read); change it only
+    through ``commit`` or the ECS-named methods, which commit for you. Commits are
     serialised: each one re-checks its changes against the newest state, so two writers
     racing for the last slot of an instance cannot both win. The cluster ``version`` and
     every task's and instance's ``version`` only increase.
@@ -137,7 +137,7 @@ class ClusterState(EcsApi):
     def subscribe(self, capacity: int = 10_000) -> Subscription:
         """Events of every later commit, in commit order, buffered up to ``capacity``.
 
-        See :class:`Subscription` for what happens when a subscriber falls behind.
+        See ``Subscription`` for what happens when a subscriber falls behind.
         """
         subscription = Subscription(capacity, self._resync, self._unsubscribe)
         with self._lock:
@@ -178,7 +178,7 @@ class ClusterState(EcsApi):
         clock: Callable[[], float] = time.time,
         dynamic_ports: PortRange = DEFAULT_DYNAMIC_PORTS,
     ) -> ClusterState:
-        """A ClusterState holding what :meth:`save` wrote, at the saved version."""
+        """A ClusterState holding what ``save`` wrote, at the saved version."""
         roots, arns = load_roots(path)
         state = cls(
             arns.cluster,

@@ -57,8 +57,8 @@ class Subscription:
     """A bounded, ordered stream of events from one ClusterState.
 
     Events arrive in commit order. When the buffer is full the subscription stops
-    buffering and, once the buffered events are read, :meth:`get` raises
-    :class:`SubscriptionOverflow`; call :meth:`resync` for a fresh snapshot, after which
+    buffering and, once the buffered events are read, ``get`` raises
+    ``SubscriptionOverflow``; call ``resync`` for a fresh snapshot, after which
     events newer than that snapshot flow again. Nothing is ever lost silently.
     """
 
@@ -114,7 +114,7 @@ class Subscription:
             return None
 
     def drain(self) -> list[Event]:
-        """Every event buffered now, without waiting (raises on overflow as :meth:`get`)."""
+        """Every event buffered now, without waiting (raises on overflow as ``get``)."""
         events: list[Event] = []
         while (event := self.get(timeout=0)) is not None:
             events.append(event)

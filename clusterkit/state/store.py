@@ -1,12 +1,12 @@
 """The store behind a ClusterState, and its compare-and-swap contract.
 
 A ClusterState keeps its decisions (which change is accepted) separate from where the
-state lives. It reads the newest :class:`Roots` from the store, checks a commit's changes
+state lives. It reads the newest ``Roots`` from the store, checks a commit's changes
 against them, then asks the store to swap: the store applies the commit only if nothing
 else was committed since those roots were read, and says so. On a refusal the ClusterState
 re-reads and re-checks. That is the contract an etcd backend keeps with a transaction that
 compares each touched key's version (``mod_revision``) before putting the new values;
-:class:`MemoryStore`, the default, keeps the roots in this process.
+``MemoryStore``, the default, keeps the roots in this process.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class MemoryStore:
         return self._roots
 
     def swap(self, base: Roots, pending: Pending, build: Callable[[], Roots]) -> Roots | None:
-        """Install the new roots if ``base`` is still current (see :class:`Store`)."""
+        """Install the new roots if ``base`` is still current (see ``Store``)."""
         if self._roots is not base:
             return None
         self._roots = build()
