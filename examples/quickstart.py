@@ -63,9 +63,7 @@ def main() -> None:
     for instance in state.describe_container_instances([i.id for i in instances]).items:
         zone = instance.attribute("ecs.availability-zone") or "-"
         remaining = instance.remaining
-        print(
-            f"{instance.id:<8} {zone:<7} {instance.running_tasks_count:>7} {remaining.cpu:>8} {remaining.memory:>8}"
-        )
+        print(f"{instance.id:<8} {zone:<7} {instance.running_tasks_count:>7} {remaining.cpu:>8} {remaining.memory:>8}")
     stopped_page = state.list_tasks(desired_status="STOPPED")
     print(f"\n{len(page.items)} running, {len(stopped_page.items)} stopped; cluster version {state.version}")
 
