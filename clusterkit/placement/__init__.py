@@ -1,5 +1,48 @@
-"""Placement: deciding which instance each task goes to (host ports for now)."""
+"""Placement: schedulers, strategies, constraints, host ports and the commit loop."""
 
+from clusterkit.placement.plan import Placement, Plan, Unplaced
 from clusterkit.placement.ports import DEFAULT_DYNAMIC_PORTS, PortRange, assign_host_ports
+from clusterkit.placement.request import (
+    DEFAULT_STRATEGY,
+    PlacementRequest,
+    PlacementStrategy,
+    binpack,
+    random,
+    spread,
+)
+from clusterkit.placement.runner import PlacementOutcome, place_and_commit
+from clusterkit.placement.scheduler import (
+    BaseScheduler,
+    Candidate,
+    Explanation,
+    Filter,
+    PlacementContext,
+    Scheduler,
+    Scorer,
+    Weighted,
+)
 
-__all__ = ["DEFAULT_DYNAMIC_PORTS", "PortRange", "assign_host_ports"]
+__all__ = [
+    "DEFAULT_DYNAMIC_PORTS",
+    "DEFAULT_STRATEGY",
+    "BaseScheduler",
+    "Candidate",
+    "Explanation",
+    "Filter",
+    "Placement",
+    "PlacementContext",
+    "PlacementOutcome",
+    "PlacementRequest",
+    "PlacementStrategy",
+    "Plan",
+    "PortRange",
+    "Scheduler",
+    "Scorer",
+    "Unplaced",
+    "Weighted",
+    "assign_host_ports",
+    "binpack",
+    "place_and_commit",
+    "random",
+    "spread",
+]

@@ -39,6 +39,10 @@ from clusterkit.state.snapshot import MAX_DESCRIBE, MAX_PAGE, Described, Failure
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from clusterkit.model.taskdef import PlacementConstraint
+    from clusterkit.placement.request import PlacementStrategy
+    from clusterkit.placement.scheduler import Scheduler
+
 __all__ = ["EcsApi", "RunResult"]
 
 
@@ -269,6 +273,56 @@ class EcsApi(ABC):
         )
         placed = tuple(change.task for change in result.accepted)  # type: ignore[union-attr]
         return RunResult(placed, tuple(failures))
+
+    def run_task(
+        self,
+        task_definition: str,
+        *,
+        count: int = 1,
+        group: str | None = None,
+        started_by: str | None = None,
+        placement_strategy: Iterable[PlacementStrategy | Mapping[str, Any]] | None = None,
+        placement_constraints: Iterable[PlacementConstraint | Mapping[str, Any]] | None = None,
+        scheduler: Scheduler | None = None,
+        atomic: bool = False,
+    ) -> RunResult:
+        """Place and start ``count`` tasks (ECS RunTask), retrying commit conflicts.
+
+        ``placement_strategy`` and ``placement_constraints`` take clusterkit objects or
+        ECS JSON (``[{"type": "binpack", "field": "memory"}]``). Without a strategy the
+        default is spread over ``attribute:ecs.availability-zone`` then binpack on memory
+        (``clusterkit.placement.DEFAULT_STRATEGY``). ``scheduler`` defaults to the
+        built-in BaseScheduler. Unlike ECS (10 per call), ``count`` may go to 10,000.
+        Tasks no instance can take come back as failures whose reason is the most common
+        rejection and whose detail counts the instances per reason.
+        """
+        from clusterkit.placement.request import PlacementRequest
+        from clusterkit.placement.runner import place_and_commit
+        from clusterkit.placement.scheduler import BaseScheduler
+
+        snapshot = self.snapshot()
+        definition = snapshot.task_definition(task_definition)
+        if definition.status != "ACTIVE":
+            raise ValidationError("taskDefinition", task_definition, "is INACTIVE")
+        request = PlacementRequest(
+            definition,
+            count,
+            group,
+            started_by,
+            placement_strategy,
+            placement_constraints,
+        )
+        chosen = scheduler if scheduler is not None else BaseScheduler(dynamic_ports=self.dynamic_ports)
+        outcome = place_and_commit(self, chosen, request, atomic=atomic)  # type: ignore[arg-type]
+        failures = tuple(
+            Failure(
+                snapshot.arns.cluster_arn,
+                unplaced.reason,
+                ", ".join(f"{reason}: {n}" for reason, n in sorted(unplaced.reasons.items())),
+            )
+            for unplaced in outcome.unplaced
+        )
+        return RunResult(outcome.tasks, failures)
 
     def stop_task(self, task: str, *, reason: str | None = None) -> Task:
         """Ask a task to stop (desired STOPPED, stop code UserInitiated); returns it."""

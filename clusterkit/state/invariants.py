@@ -56,6 +56,13 @@ def state_violations(snapshot: Snapshot) -> list[str]:
     actual = {key: list(bucket) for key, bucket in roots.task_index.items()}
     if actual != {key: sorted(ids) for key, ids in expected.items()}:
         problems.append("the task list indexes are out of step with the tasks")
+    groups: dict[str, dict[str, int]] = {}
+    for task in snapshot.tasks():
+        if not task.is_stopped:
+            per_instance = groups.setdefault(task.group, {})
+            per_instance[task.container_instance_id] = per_instance.get(task.container_instance_id, 0) + 1
+    if {group: dict(counts.items()) for group, counts in roots.group_counts.items()} != groups:
+        problems.append("the per-group task counts are out of step with the tasks")
     for status, bucket in roots.instance_index.items():
         ids = list(bucket)
         if any(roots.instances[i].status != status for i in ids):

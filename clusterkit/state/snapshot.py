@@ -29,6 +29,7 @@ from clusterkit.state._ptree import PSortedSet
 __all__ = ["Described", "Failure", "Page", "Snapshot"]
 
 T = TypeVar("T")
+_NO_COUNTS: Final[immutables.Map[str, int]] = immutables.Map()
 MAX_DESCRIBE: Final = 100
 MAX_PAGE: Final = 100
 #: Task index kinds: every task, and by container instance, family, service, startedBy.
@@ -49,6 +50,7 @@ class Failure:
 
     arn: str
     reason: str = "MISSING"
+    detail: str = ""
 
 
 @attrs.frozen(slots=True)
@@ -70,6 +72,7 @@ class Roots(NamedTuple):
     task_index: immutables.Map[tuple[str, str, str], PSortedSet]
     instance_index: immutables.Map[str, PSortedSet]
     task_definition_index: PSortedSet
+    group_counts: immutables.Map[str, immutables.Map[str, int]]
 
 
 def task_index_keys(task: Task) -> list[tuple[str, str, str]]:
@@ -230,6 +233,11 @@ class Snapshot:
     def instance_count(self) -> int:
         """How many container instances the state holds."""
         return len(self._roots.instances)
+
+    def group_counts(self, group: str) -> immutables.Map[str, int]:
+        """Per instance id, how many tasks of ``group`` hold resources there (not STOPPED). O(1)."""
+        counts = self._roots.group_counts.get(group)
+        return counts if counts is not None else _NO_COUNTS
 
     def tasks_on(self, instance: str) -> Iterator[Task]:
         """The tasks on an instance that still hold resources (not STOPPED)."""

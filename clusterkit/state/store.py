@@ -36,6 +36,7 @@ def empty_roots() -> Roots:
         task_index=immutables.Map(),
         instance_index=immutables.Map(),
         task_definition_index=PSortedSet(),
+        group_counts=immutables.Map(),
     )
 
 
