@@ -60,6 +60,8 @@ class ContainerInstance:
         if not isinstance(self.agent_connected, bool):
             raise ValidationError("agentConnected", self.agent_connected, "must be true or false")
         check_text("agentVersion", self.agent_version, max_length=64)
+        if self.ec2_instance_id is not None:
+            check_text("ec2InstanceId", self.ec2_instance_id, max_length=255)
         check_int("version", self.version, 1)
         for name, value in self.attributes:
             check_attribute(name, value)

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, Protocol
 
 import attrs
-from sortedcontainers import SortedKeyList
+from sortedcontainers import SortedList
 
 from clusterkit.errors import ValidationError
 from clusterkit.model.instance import ContainerInstance
@@ -217,7 +217,7 @@ class BaseScheduler:
         run = _Run(self, snapshot, request)
         ranked: list[tuple[tuple[Any, ...], Candidate]] = []
         rejected = [Candidate(instance.id, reason) for instance, reason in run.rejected_upfront]
-        for instance in run.candidates:
+        for instance in run.candidates.values():
             verdict = run.check(instance)
             if isinstance(verdict, str):
                 rejected.append(Candidate(instance.id, verdict))
@@ -247,12 +247,12 @@ class _Run:
         self.rejected_upfront: list[tuple[ContainerInstance, str]] = []
         self.spread_counts: dict[str, dict[str | None, int]] = {}
         self.all_instances = [instance for instance in snapshot.instances() if instance.status != "INACTIVE"]
-        self.candidates: list[ContainerInstance] = []
+        self.candidates: dict[str, ContainerInstance] = {}
         self.strategies = request.strategies
         for instance in self.all_instances:
             reason = _upfront_reason(instance, static, self.context)
             if reason is None:
-                self.candidates.append(instance)
+                self.candidates[instance.id] = instance
             else:
                 self.rejected_upfront.append((instance, reason))
         self.base_reasons: dict[str, int] = {}
@@ -262,9 +262,8 @@ class _Run:
         self.binpack_first = not scheduler.scorers and bool(self.strategies) and self.strategies[0].type == "binpack"
         if self.binpack_first:
             field = self.strategies[0].field or "memory"
-            self.order: SortedKeyList = SortedKeyList(  # type: ignore[type-arg]
-                self.candidates, key=lambda instance: (getattr(self.context.remaining(instance), field), instance.id)
-            )
+            self.binpack_field = field
+            self.order = SortedList((getattr(i.remaining, field), i.id) for i in self.candidates.values())
 
     def check(self, instance: ContainerInstance) -> str | tuple[Resources, tuple[PortBinding, ...]]:
         """The reason ``instance`` cannot take the next task, or its charge and bindings."""
@@ -316,14 +315,19 @@ class _Run:
         for reason, count in self.lasting_reasons.items():
             reasons[reason] = reasons.get(reason, 0) + count
         best: tuple[tuple[Any, ...], ContainerInstance, Resources, tuple[PortBinding, ...]] | None = None
-        pool: Iterable[ContainerInstance] = list(self.order) if self.binpack_first else list(self.candidates)
+        candidates = self.candidates
+        pool: Iterable[ContainerInstance] = (
+            (candidates[key[1]] for key in self.order) if self.binpack_first else candidates.values()
+        )
         best_value: Any = None
         dead: list[ContainerInstance] = []
         for instance in pool:
             if best is not None and self.binpack_first:
+                if len(self.strategies) == 1:
+                    break  # ordered by (binpack field, id): the first feasible instance is the best
                 value = getattr(self.context.remaining(instance), self.strategies[0].field or "memory")
                 if value != best_value:
-                    break  # sorted by the binpack field: nothing further can tie the best
+                    break  # nothing further can tie the best on the binpack field
             verdict = self.check(instance)
             if isinstance(verdict, str):
                 if verdict in _LASTING:
@@ -353,19 +357,22 @@ class _Run:
             host_ports=bindings,
         )
         if self.binpack_first:
-            self.order.remove(instance)
+            self.order.remove(self._order_key(instance))
         self.context._take(instance, charge, task)
         for field, counts in self.spread_counts.items():
             value = field_value(instance, field)
             counts[value] = counts.get(value, 0) + 1
         if self.binpack_first:
-            self.order.add(instance)
+            self.order.add(self._order_key(instance))
         return True
 
     def _drop(self, instance: ContainerInstance) -> None:
         if self.binpack_first:
-            self.order.remove(instance)
-        self.candidates.remove(instance)
+            self.order.remove(self._order_key(instance))
+        del self.candidates[instance.id]
+
+    def _order_key(self, instance: ContainerInstance) -> tuple[int, str]:
+        return (getattr(self.context.remaining(instance), self.binpack_field), instance.id)
 
 
 class _ContextGroups:

@@ -100,9 +100,12 @@ class EcsApi(ABC):
         The reserved ports (ECS's 22, 2375, 2376, 51678, 51679 by default) are taken
         from the start. ``ecs.os-type`` defaults to ``linux``.
         """
-        registered = Resources(
-            cpu, memory, frozenset[int](reserved_ports), frozenset[int](reserved_udp_ports), scalars or {}
-        )
+        for field, value in (("scalars", scalars), ("attributes", attributes)):
+            if value is not None and not isinstance(value, Mapping):
+                raise ValidationError(field, value, "must be a mapping of name to value")
+        ports = _port_list("reservedPorts", reserved_ports)
+        ports_udp = _port_list("reservedUdpPorts", reserved_udp_ports)
+        registered = Resources(cpu, memory, ports, ports_udp, scalars or {})
         merged: dict[str, str | None] = {"ecs.os-type": "linux"}
         merged.update(attributes or {})
         instance = ContainerInstance(
@@ -118,6 +121,8 @@ class EcsApi(ABC):
 
     def deregister_container_instance(self, container_instance: str, *, force: bool = False) -> ContainerInstance:
         """Make an instance INACTIVE; with ``force`` its remaining tasks are stopped."""
+        if not isinstance(force, bool):
+            raise ValidationError("force", force, "must be true or false")
         instance_id = Arns.last_part(container_instance)
         result = self._commit_one(DeregisterInstance(instance_id, force), "containerInstance", container_instance)
         return result.snapshot.instance(instance_id)
@@ -149,6 +154,8 @@ class EcsApi(ABC):
 
     def delete_attributes(self, container_instance: str, names: Iterable[str]) -> ContainerInstance:
         """Remove attributes from an instance (ECS DeleteAttributes)."""
+        if isinstance(names, (str, bytes)) or not all(isinstance(name, str) for name in names):
+            raise ValidationError("attributes", names, "must be a list of attribute names")
         instance_id = Arns.last_part(container_instance)
         change = UpdateInstance(instance_id, remove_attributes=tuple(names))
         result = self._commit_one(change, "containerInstance", container_instance)
@@ -379,6 +386,12 @@ class EcsApi(ABC):
     def describe_tasks(self, tasks: Sequence[str]) -> Described[Task]:
         """Up to 100 tasks; failures name the ids not found."""
         return self.snapshot().describe_tasks(tasks)
+
+
+def _port_list(field: str, ports: Iterable[int]) -> frozenset[int]:
+    if isinstance(ports, (str, bytes)) or not isinstance(ports, Iterable):
+        raise ValidationError(field, ports, "must be a list of port numbers")
+    return frozenset(ports)
 
 
 def _id_list(field: str, values: Sequence[str], limit: int = MAX_DESCRIBE) -> list[str]:

@@ -77,6 +77,12 @@ def load_roots(path: str | os.PathLike[str]) -> tuple[Roots, Arns]:
             "format", data.get("format") if isinstance(data, dict) else data, f"is not {FORMAT} v{FORMAT_VERSION}"
         )
     cluster = data.get("cluster", {})
+    for field in ("cluster", "familyRevisions"):
+        if not isinstance(data.get(field, {}), dict):
+            raise ValidationError(field, data.get(field), "must be a JSON object")
+    for field in ("taskDefinitions", "containerInstances", "tasks"):
+        if not isinstance(data.get(field, []), list):
+            raise ValidationError(field, data.get(field), "must be a JSON list")
     arns = Arns(cluster.get("name", "default"), cluster.get("region", "local"), cluster.get("account", "000000000000"))
     version = check_int("version", data.get("version"), 0)
     pending = Pending(empty_roots(), 0.0)
@@ -89,6 +95,9 @@ def load_roots(path: str | os.PathLike[str]) -> tuple[Roots, Arns]:
         pending.task_definitions[definition.key] = definition
     for family, revision in data.get("familyRevisions", {}).items():
         pending.family_revisions[family] = check_int(f"familyRevisions[{family!r}]", revision, 1)
+    for definition in pending.task_definitions.values():  # never hand out a stored revision again
+        family = definition.family
+        pending.family_revisions[family] = max(pending.family_revisions.get(family, 0), definition.revision)
     for item in data.get("containerInstances", []):
         instance = load_container_instance(item)
         pending.instances[instance.id] = instance

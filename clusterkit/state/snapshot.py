@@ -107,6 +107,15 @@ def _decode_token(token: str, fingerprint: int) -> Any:
     return tuple(key) if isinstance(key, list) else key
 
 
+def _has_shape(key: Any, shape: tuple[type, ...]) -> bool:
+    parts = (key,) if len(shape) == 1 else key
+    return (
+        isinstance(parts, tuple)
+        and len(parts) == len(shape)
+        and all(type(part) is kind for part, kind in zip(parts, shape, strict=True))
+    )
+
+
 def _fingerprint(*parts: object) -> int:
     return zlib.crc32(repr(parts).encode())
 
@@ -123,10 +132,17 @@ def paginate(
     max_results: int,
     next_token: str | None,
     fingerprint: int,
+    shape: tuple[type, ...] = (str,),
 ) -> Page:
-    """One page from an ordered index: keys after the token's, filtered by ``keep``."""
+    """One page from an ordered index: keys after the token's, filtered by ``keep``.
+
+    ``shape`` is the type of the index's keys (one type, or one per tuple item): a token
+    whose position has another shape is refused, even with a valid fingerprint.
+    """
     _check_max_results(max_results)
     start = None if next_token is None else _decode_token(next_token, fingerprint)
+    if start is not None and not _has_shape(start, shape):
+        raise ValidationError("nextToken", next_token, "is not a token this API issued")
     keys: Iterable[Any] = keys_from(start)
     if keep is not None:
         keys = filter(keep, keys)
@@ -188,6 +204,8 @@ class Snapshot:
 
     def task_definition(self, reference: str) -> TaskDefinition:
         """A task definition by ``family`` (latest ACTIVE revision), ``family:revision`` or ARN."""
+        if not isinstance(reference, str) or not reference:
+            raise ValidationError("taskDefinition", reference, "give a family, family:revision or an ARN")
         key = Arns.last_part(reference)
         if ":" in key:
             found = self._roots.task_definitions.get(key)
@@ -309,7 +327,11 @@ class Snapshot:
     def _describe(
         self, field: str, references: Sequence[str], table: immutables.Map[str, T], arn: Callable[[str], str]
     ) -> Described[T]:
-        if isinstance(references, str) or not 1 <= len(references) <= MAX_DESCRIBE:
+        if (
+            not isinstance(references, Sequence)
+            or isinstance(references, str)
+            or not 1 <= len(references) <= MAX_DESCRIBE
+        ):
             raise ValidationError(field, references, f"give a list of 1..{MAX_DESCRIBE} ids or ARNs")
         found: list[T] = []
         failures: list[Failure] = []
@@ -345,7 +367,13 @@ class Snapshot:
 
         fingerprint = _fingerprint("instances", self.arns.cluster, statuses)
         return paginate(
-            keys_from, None, lambda key: self.arns.container_instance(key[1]), max_results, next_token, fingerprint
+            keys_from,
+            None,
+            lambda key: self.arns.container_instance(key[1]),
+            max_results,
+            next_token,
+            fingerprint,
+            (str, str),
         )
 
     def list_task_definitions(
@@ -372,6 +400,7 @@ class Snapshot:
             max_results,
             next_token,
             fingerprint,
+            (str, int),
         )
 
     def list_task_definition_families(

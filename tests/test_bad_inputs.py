@@ -1,0 +1,464 @@
+"""Bad inputs to the ECS facade: the right ClusterkitError, naming the field, and no change.
+
+Each row: an id, the call, the error class and the field(s) the error may name. After the
+call the saved state file must be byte-for-byte what it was before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from clusterkit import (
+    ClusterkitError,
+    ClusterState,
+    IllegalTransitionError,
+    NotFoundError,
+    StaleVersionError,
+    ValidationError,
+)
+
+
+@attrs.define
+class Ctx:
+    state: ClusterState
+    running: str  # a RUNNING task at version 2
+    stopped: str  # a STOPPED task
+
+
+def container(**fields: Any) -> dict[str, Any]:
+    return {"name": "app", "image": "img", "memory": 64, **fields}
+
+
+def taskdef(**fields: Any) -> dict[str, Any]:
+    return {"family": "bad", "containerDefinitions": [container()], **fields}
+
+
+def with_container(**fields: Any) -> dict[str, Any]:
+    return taskdef(containerDefinitions=[container(**fields)])
+
+
+V, N, S, T = ValidationError, NotFoundError, StaleVersionError, IllegalTransitionError
+CD0 = "containerDefinitions[0]"
+
+Call = Callable[[Ctx], Any]
+CASES: list[tuple[str, Call, type[ClusterkitError], str | tuple[str, ...]]] = [
+    # -- container instances
+    ("instance-id-int", lambda c: c.state.register_container_instance(5, cpu=1, memory=1), V, "containerInstanceId"),
+    ("instance-id-empty", lambda c: c.state.register_container_instance("", cpu=1, memory=1), V, "containerInstanceId"),
+    (
+        "instance-id-slash",
+        lambda c: c.state.register_container_instance("a/b", cpu=1, memory=1),
+        V,
+        "containerInstanceId",
+    ),
+    (
+        "instance-id-long",
+        lambda c: c.state.register_container_instance("x" * 256, cpu=1, memory=1),
+        V,
+        "containerInstanceId",
+    ),
+    (
+        "instance-duplicate",
+        lambda c: c.state.register_container_instance("i1", cpu=1, memory=1),
+        V,
+        "containerInstanceId",
+    ),
+    ("instance-cpu-negative", lambda c: c.state.register_container_instance(cpu=-1, memory=1), V, "cpu"),
+    ("instance-cpu-str", lambda c: c.state.register_container_instance(cpu="1024", memory=1), V, "cpu"),
+    ("instance-memory-bool", lambda c: c.state.register_container_instance(cpu=1, memory=True), V, "memory"),
+    ("instance-memory-float", lambda c: c.state.register_container_instance(cpu=1, memory=1.5), V, "memory"),
+    (
+        "instance-port-zero",
+        lambda c: c.state.register_container_instance(cpu=1, memory=1, reserved_ports=[0]),
+        V,
+        "ports",
+    ),
+    (
+        "instance-port-high",
+        lambda c: c.state.register_container_instance(cpu=1, memory=1, reserved_ports=[65536]),
+        V,
+        "ports",
+    ),
+    (
+        "instance-port-str",
+        lambda c: c.state.register_container_instance(cpu=1, memory=1, reserved_ports=["22"]),
+        V,
+        "ports",
+    ),
+    (
+        "instance-udp-port-negative",
+        lambda c: c.state.register_container_instance(cpu=1, memory=1, reserved_udp_ports=[-5]),
+        V,
+        "ports_udp",
+    ),
+    (
+        "instance-scalar-negative",
+        lambda c: c.state.register_container_instance(cpu=1, memory=1, scalars={"GPU": -1}),
+        V,
+        "scalars['GPU']",
+    ),
+    (
+        "instance-scalar-bool",
+        lambda c: c.state.register_container_instance(cpu=1, memory=1, scalars={"GPU": True}),
+        V,
+        "scalars['GPU']",
+    ),
+    (
+        "instance-scalars-not-mapping",
+        lambda c: c.state.register_container_instance(cpu=1, memory=1, scalars=5),
+        V,
+        ("scalars", "resources"),
+    ),
+    (
+        "instance-reserved-ports-not-list",
+        lambda c: c.state.register_container_instance(cpu=1, memory=1, reserved_ports=22),
+        V,
+        ("ports", "reservedPorts"),
+    ),
+    (
+        "instance-attributes-not-mapping",
+        lambda c: c.state.register_container_instance(cpu=1, memory=1, attributes=5),
+        V,
+        "attributes",
+    ),
+    (
+        "instance-attribute-name-long",
+        lambda c: c.state.register_container_instance(cpu=1, memory=1, attributes={"n" * 129: "v"}),
+        V,
+        "attributes.name",
+    ),
+    (
+        "instance-attribute-value-int",
+        lambda c: c.state.register_container_instance(cpu=1, memory=1, attributes={"n": 5}),
+        V,
+        "attributes['n'].value",
+    ),
+    (
+        "instance-agent-version-empty",
+        lambda c: c.state.register_container_instance(cpu=1, memory=1, agent_version=""),
+        V,
+        "agentVersion",
+    ),
+    (
+        "instance-ec2-id-int",
+        lambda c: c.state.register_container_instance(cpu=1, memory=1, ec2_instance_id=5),
+        V,
+        ("ec2InstanceId", "ec2_instance_id"),
+    ),
+    ("deregister-unknown", lambda c: c.state.deregister_container_instance("ghost"), N, "containerInstance"),
+    ("deregister-with-tasks", lambda c: c.state.deregister_container_instance("i1"), V, "force"),
+    (
+        "deregister-force-not-bool",
+        lambda c: c.state.deregister_container_instance("i1", force="no"),
+        V,
+        "force",
+    ),
+    ("drain-status-inactive", lambda c: c.state.update_container_instances_state(["i1"], "INACTIVE"), V, "status"),
+    ("drain-status-lowercase", lambda c: c.state.update_container_instances_state(["i1"], "draining"), V, "status"),
+    ("drain-ids-str", lambda c: c.state.update_container_instances_state("i1", "DRAINING"), V, "containerInstances"),
+    ("drain-ids-empty", lambda c: c.state.update_container_instances_state([], "DRAINING"), V, "containerInstances"),
+    (
+        "drain-ids-101",
+        lambda c: c.state.update_container_instances_state(["i1"] * 101, "DRAINING"),
+        V,
+        "containerInstances",
+    ),
+    ("drain-id-int", lambda c: c.state.update_container_instances_state([5], "DRAINING"), V, "containerInstances"),
+    ("put-attributes-list", lambda c: c.state.put_attributes("i1", [("a", "b")]), V, "attributes"),
+    ("put-attributes-name-int", lambda c: c.state.put_attributes("i1", {5: "x"}), V, "attributes.name"),
+    ("put-attributes-value-empty", lambda c: c.state.put_attributes("i1", {"x": ""}), V, "attributes['x'].value"),
+    ("put-attributes-unknown", lambda c: c.state.put_attributes("ghost", {"x": "y"}), N, "containerInstance"),
+    ("delete-attributes-unknown", lambda c: c.state.delete_attributes("ghost", ["x"]), N, "containerInstance"),
+    (
+        "delete-attributes-bare-string",
+        lambda c: c.state.delete_attributes("i1", "ecs.os-type"),
+        V,
+        ("names", "attributes", "attributeNames", "attributes.name"),
+    ),
+    (
+        "delete-attributes-name-int",
+        lambda c: c.state.delete_attributes("i1", [5]),
+        V,
+        ("names", "attributes", "attributeNames", "attributes.name"),
+    ),
+    # -- task definitions
+    ("taskdef-not-json", lambda c: c.state.register_task_definition("{nope"), V, "taskDefinition"),
+    ("taskdef-json-list", lambda c: c.state.register_task_definition("[]"), V, "taskDefinition"),
+    ("taskdef-int", lambda c: c.state.register_task_definition(5), V, "taskDefinition"),
+    ("taskdef-none", lambda c: c.state.register_task_definition(None), V, "taskDefinition"),
+    (
+        "taskdef-family-missing",
+        lambda c: c.state.register_task_definition({"containerDefinitions": [container()]}),
+        V,
+        "family",
+    ),
+    ("taskdef-family-space", lambda c: c.state.register_task_definition(taskdef(family="a b")), V, "family"),
+    (
+        "taskdef-no-containers",
+        lambda c: c.state.register_task_definition(taskdef(containerDefinitions=[])),
+        V,
+        "containerDefinitions",
+    ),
+    (
+        "taskdef-11-containers",
+        lambda c: c.state.register_task_definition(
+            taskdef(containerDefinitions=[container(name=f"c{n}") for n in range(11)])
+        ),
+        V,
+        "containerDefinitions",
+    ),
+    (
+        "taskdef-no-memory",
+        lambda c: c.state.register_task_definition(taskdef(containerDefinitions=[{"name": "a", "image": "i"}])),
+        V,
+        f"{CD0}.memory",
+    ),
+    (
+        "taskdef-image-missing",
+        lambda c: c.state.register_task_definition(taskdef(containerDefinitions=[{"name": "a", "memory": 64}])),
+        V,
+        f"{CD0}.image",
+    ),
+    (
+        "taskdef-memory-str",
+        lambda c: c.state.register_task_definition(with_container(memory="lots")),
+        V,
+        f"{CD0}.memory",
+    ),
+    ("taskdef-memory-tiny", lambda c: c.state.register_task_definition(with_container(memory=5)), V, f"{CD0}.memory"),
+    (
+        "taskdef-reservation-over-memory",
+        lambda c: c.state.register_task_definition(with_container(memory=64, memoryReservation=128)),
+        V,
+        f"{CD0}.memoryReservation",
+    ),
+    (
+        "taskdef-essential-str",
+        lambda c: c.state.register_task_definition(with_container(essential="yes")),
+        V,
+        f"{CD0}.essential",
+    ),
+    (
+        "taskdef-none-essential",
+        lambda c: c.state.register_task_definition(with_container(essential=False)),
+        V,
+        "containerDefinitions",
+    ),
+    (
+        "taskdef-host-port-str",
+        lambda c: c.state.register_task_definition(
+            with_container(portMappings=[{"containerPort": 80, "hostPort": "x"}])
+        ),
+        V,
+        f"{CD0}.portMappings[0].hostPort",
+    ),
+    (
+        "taskdef-container-port-zero",
+        lambda c: c.state.register_task_definition(with_container(portMappings=[{"containerPort": 0}])),
+        V,
+        f"{CD0}.portMappings[0].containerPort",
+    ),
+    (
+        "taskdef-protocol-sctp",
+        lambda c: c.state.register_task_definition(
+            with_container(portMappings=[{"containerPort": 80, "protocol": "sctp"}])
+        ),
+        V,
+        f"{CD0}.portMappings[0].protocol",
+    ),
+    (
+        "taskdef-host-port-twice",
+        lambda c: c.state.register_task_definition(
+            with_container(
+                portMappings=[{"containerPort": 80, "hostPort": 8080}, {"containerPort": 81, "hostPort": 8080}]
+            )
+        ),
+        V,
+        f"{CD0}.portMappings[1].hostPort",
+    ),
+    (
+        "taskdef-awsvpc-host-port",
+        lambda c: c.state.register_task_definition(
+            {**with_container(portMappings=[{"containerPort": 80, "hostPort": 81}]), "networkMode": "awsvpc"}
+        ),
+        V,
+        f"{CD0}.portMappings[0].hostPort",
+    ),
+    (
+        "taskdef-network-mode",
+        lambda c: c.state.register_task_definition(taskdef(networkMode="weird")),
+        V,
+        "networkMode",
+    ),
+    ("taskdef-cpu-words", lambda c: c.state.register_task_definition(taskdef(cpu="lots")), V, "cpu"),
+    (
+        "taskdef-gpu-zero",
+        lambda c: c.state.register_task_definition(
+            with_container(resourceRequirements=[{"type": "GPU", "value": "0"}])
+        ),
+        V,
+        f"{CD0}.resourceRequirements[0].value",
+    ),
+    (
+        "taskdef-health-interval",
+        lambda c: c.state.register_task_definition(
+            with_container(healthCheck={"command": ["CMD", "true"], "interval": 1})
+        ),
+        V,
+        f"{CD0}.healthCheck.interval",
+    ),
+    (
+        "taskdef-distinct-instance",
+        lambda c: c.state.register_task_definition(taskdef(placementConstraints=[{"type": "distinctInstance"}])),
+        V,
+        "placementConstraints[0].type",
+    ),
+    ("describe-taskdef-unknown", lambda c: c.state.describe_task_definition("ghost"), N, "taskDefinition"),
+    ("describe-taskdef-int", lambda c: c.state.describe_task_definition(5), V, "taskDefinition"),
+    ("describe-taskdef-none", lambda c: c.state.describe_task_definition(None), V, "taskDefinition"),
+    ("deregister-taskdef-family-only", lambda c: c.state.deregister_task_definition("web"), V, "taskDefinition"),
+    ("deregister-taskdef-int", lambda c: c.state.deregister_task_definition(5), V, "taskDefinition"),
+    ("deregister-taskdef-unknown", lambda c: c.state.deregister_task_definition("web:99"), N, "taskDefinition"),
+    # -- tasks
+    ("start-unknown-taskdef", lambda c: c.state.start_task("ghost", ["i1"]), N, "taskDefinition"),
+    ("start-taskdef-int", lambda c: c.state.start_task(5, ["i1"]), V, "taskDefinition"),
+    ("start-taskdef-none", lambda c: c.state.start_task(None, ["i1"]), V, "taskDefinition"),
+    ("start-instances-str", lambda c: c.state.start_task("web", "i1"), V, "containerInstances"),
+    ("start-instances-empty", lambda c: c.state.start_task("web", []), V, "containerInstances"),
+    ("start-instances-11", lambda c: c.state.start_task("web", ["i1"] * 11), V, "containerInstances"),
+    ("start-instance-empty-id", lambda c: c.state.start_task("web", [""]), V, "containerInstances"),
+    ("start-group-int", lambda c: c.state.start_task("web", ["i1"], group=5), V, "group"),
+    ("start-group-long", lambda c: c.state.start_task("web", ["i1"], group="g" * 256), V, "group"),
+    ("start-started-by-empty", lambda c: c.state.start_task("web", ["i1"], started_by=""), V, "startedBy"),
+    ("start-started-by-long", lambda c: c.state.start_task("web", ["i1"], started_by="s" * 129), V, "startedBy"),
+    ("stop-unknown", lambda c: c.state.stop_task("ghost"), N, "task"),
+    ("stop-unknown-arn", lambda c: c.state.stop_task(c.state.arns.task("ghost")), N, "task"),
+    ("stop-reason-int", lambda c: c.state.stop_task(c.running, reason=5), V, "reason"),
+    ("stop-reason-long", lambda c: c.state.stop_task(c.running, reason="r" * 1025), V, "reason"),
+    ("report-unknown", lambda c: c.state.submit_task_state_change("ghost", version=1, status="RUNNING"), N, "task"),
+    ("report-stale", lambda c: c.state.submit_task_state_change(c.running, version=1, status="STOPPED"), S, "version"),
+    (
+        "report-stale-zero",
+        lambda c: c.state.submit_task_state_change(c.running, version=0, status="STOPPED"),
+        S,
+        "version",
+    ),
+    (
+        "report-future-version",
+        lambda c: c.state.submit_task_state_change(c.running, version=9, status="STOPPED"),
+        V,
+        "version",
+    ),
+    (
+        "report-version-str",
+        lambda c: c.state.submit_task_state_change(c.running, version="2", status="STOPPED"),
+        V,
+        "version",
+    ),
+    (
+        "report-status-unknown",
+        lambda c: c.state.submit_task_state_change(c.running, version=2, status="DONE"),
+        V,
+        "lastStatus",
+    ),
+    (
+        "report-status-backwards",
+        lambda c: c.state.submit_task_state_change(c.running, version=2, status="PENDING"),
+        T,
+        "lastStatus",
+    ),
+    (
+        "report-stopped-task-running",
+        lambda c: c.state.submit_task_state_change(c.stopped, version=2, status="RUNNING"),
+        T,
+        "lastStatus",
+    ),
+    (
+        "report-health-unknown",
+        lambda c: c.state.submit_task_state_change(c.running, version=2, health_status="OK"),
+        V,
+        "healthStatus",
+    ),
+    (
+        "report-stop-code-without-stopped",
+        lambda c: c.state.submit_task_state_change(c.running, version=2, status="STOPPING", stop_code="UserInitiated"),
+        V,
+        "stopCode",
+    ),
+    (
+        "report-stop-code-unknown",
+        lambda c: c.state.submit_task_state_change(c.running, version=2, status="STOPPED", stop_code="Oops"),
+        V,
+        "stopCode",
+    ),
+    (
+        "report-reason-long",
+        lambda c: c.state.submit_task_state_change(c.running, version=2, status="STOPPED", reason="r" * 1025),
+        V,
+        "stoppedReason",
+    ),
+    # -- lists and describes
+    ("list-max-zero", lambda c: c.state.list_tasks(max_results=0), V, "maxResults"),
+    ("list-max-101", lambda c: c.state.list_tasks(max_results=101), V, "maxResults"),
+    ("list-max-str", lambda c: c.state.list_tasks(max_results="10"), V, "maxResults"),
+    ("list-desired-unknown", lambda c: c.state.list_tasks(desired_status="DONE"), V, "desiredStatus"),
+    ("list-family-int", lambda c: c.state.list_tasks(family=5), V, "family"),
+    ("list-started-by-int", lambda c: c.state.list_tasks(started_by=5), V, "startedBy"),
+    ("list-instance-int", lambda c: c.state.list_tasks(container_instance=5), V, ("containerInstance", "instance")),
+    ("list-service-int", lambda c: c.state.list_tasks(service_name=5), V, ("serviceName", "service")),
+    ("list-token-garbage", lambda c: c.state.list_tasks(next_token="%%%"), V, "nextToken"),
+    ("list-token-empty", lambda c: c.state.list_tasks(next_token=""), V, "nextToken"),
+    ("list-instances-status", lambda c: c.state.list_container_instances(status="GONE"), V, "status"),
+    ("list-instances-max", lambda c: c.state.list_container_instances(max_results=101), V, "maxResults"),
+    ("list-taskdefs-status-all", lambda c: c.state.list_task_definitions(status="ALL"), V, "status"),
+    ("list-taskdefs-prefix-int", lambda c: c.state.list_task_definitions(family_prefix=5), V, "familyPrefix"),
+    ("list-families-status", lambda c: c.state.list_task_definition_families(status="X"), V, "status"),
+    ("describe-tasks-101", lambda c: c.state.describe_tasks(["t"] * 101), V, "tasks"),
+    ("describe-tasks-empty", lambda c: c.state.describe_tasks([]), V, "tasks"),
+    ("describe-tasks-str", lambda c: c.state.describe_tasks("abc"), V, "tasks"),
+    ("describe-tasks-int-id", lambda c: c.state.describe_tasks([5]), V, "tasks"),
+    ("describe-tasks-none", lambda c: c.state.describe_tasks(None), V, "tasks"),
+    ("describe-instances-101", lambda c: c.state.describe_container_instances(["i"] * 101), V, "containerInstances"),
+    ("describe-instances-none", lambda c: c.state.describe_container_instances(None), V, "containerInstances"),
+    ("subscribe-capacity-zero", lambda c: c.state.subscribe(0), V, "capacity"),
+]
+
+
+def test_the_table_is_big_enough() -> None:
+    assert len(CASES) >= 40
+    assert len({case[0] for case in CASES}) == len(CASES)
+    assert {case[2] for case in CASES} == {V, N, S, T}
+
+
+@pytest.fixture
+def ctx() -> Ctx:
+    state = ClusterState("bad", clock=lambda: 1_700_000_000.0)
+    state.register_container_instance("i1", cpu=4096, memory=4096, attributes={"e": "1", "c": "2", "s": "3"})
+    state.register_task_definition(taskdef(family="web"))
+    running, stopped = state.start_task("web", ["i1", "i1"]).tasks
+    state.submit_task_state_change(running.id, version=1, status="RUNNING")
+    state.submit_task_state_change(stopped.id, version=1, status="STOPPED")
+    return Ctx(state, running.id, stopped.id)
+
+
+@pytest.mark.parametrize(("call", "error", "field"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_bad_input(
+    ctx: Ctx, tmp_path: Path, call: Call, error: type[ClusterkitError], field: str | tuple[str, ...]
+) -> None:
+    before, after = tmp_path / "before.json", tmp_path / "after.json"
+    ctx.state.save(before)
+    version = ctx.state.version
+    with pytest.raises(error) as caught:
+        call(ctx)
+    exc = caught.value
+    fields = field if isinstance(field, tuple) else (field,)
+    assert getattr(exc, "field", None) in fields, f"names {getattr(exc, 'field', None)!r}, expected one of {fields}"
+    assert exc.field in str(exc)  # type: ignore[attr-defined]
+    assert ctx.state.version == version
+    ctx.state.save(after)
+    assert after.read_bytes() == before.read_bytes(), "a call that raises leaves the state exactly as it was"
