@@ -405,7 +405,7 @@ def _split_expressions(constraints: Sequence[PlacementConstraint]) -> tuple[list
         if constraint.type != "memberOf" or constraint.expression is None:
             continue
         expression = parse_expression(constraint.expression)
-        (dynamic if "task:group" in constraint.expression else static).append(expression)
+        (dynamic if expression.uses_task_groups else static).append(expression)
     return static, dynamic
 
 

@@ -162,10 +162,17 @@ class EcsApi(ABC):
         return result.snapshot.instance(instance_id)
 
     def list_container_instances(
-        self, *, status: str | None = None, max_results: int = MAX_PAGE, next_token: str | None = None
+        self,
+        *,
+        status: str | None = None,
+        filter: str | None = None,  # the ECS parameter's name
+        max_results: int = MAX_PAGE,
+        next_token: str | None = None,
     ) -> Page:
-        """Container instance ARNs (see Snapshot.list_container_instances)."""
-        return self.snapshot().list_container_instances(status=status, max_results=max_results, next_token=next_token)
+        """Container instance ARNs, optionally filtered by a cluster query (see Snapshot.list_container_instances)."""
+        return self.snapshot().list_container_instances(
+            status=status, filter=filter, max_results=max_results, next_token=next_token
+        )
 
     def describe_container_instances(self, container_instances: Sequence[str]) -> Described[ContainerInstance]:
         """Up to 100 instances; failures name the ids not found."""

@@ -349,10 +349,16 @@ class Snapshot:
         self,
         *,
         status: str | None = None,
+        filter: str | None = None,  # the ECS parameter's name
         max_results: int = MAX_PAGE,
         next_token: str | None = None,
     ) -> Page:
-        """Container instance ARNs, by id order; ``status`` filters (default: ACTIVE and DRAINING)."""
+        """Container instance ARNs, by id order; ``status`` filters (default: ACTIVE and DRAINING).
+
+        ``filter`` is a cluster query language expression, as in ECS ListContainerInstances
+        (``"attribute:ecs.availability-zone == zone-a"``); pages then scan the index for
+        matches, so a selective filter costs more than a page.
+        """
         if status is not None and status not in INSTANCE_STATUSES:
             raise ValidationError("status", status, f"must be one of {list(INSTANCE_STATUSES)}")
         statuses = (status,) if status is not None else ("ACTIVE", "DRAINING")
@@ -365,10 +371,21 @@ class Snapshot:
             ]
             return _merge_sorted(streams, start)
 
-        fingerprint = _fingerprint("instances", self.arns.cluster, statuses)
+        keep: Callable[[Any], bool] | None = None
+        if filter is not None:
+            from clusterkit.placement.query import SnapshotContext, parse_expression
+
+            expression = parse_expression(filter)
+            context = SnapshotContext(self)
+            instances = self._roots.instances
+
+            def keep(key: Any) -> bool:
+                return expression.evaluate(instances[key[1]], context)
+
+        fingerprint = _fingerprint("instances", self.arns.cluster, statuses, filter)
         return paginate(
             keys_from,
-            None,
+            keep,
             lambda key: self.arns.container_instance(key[1]),
             max_results,
             next_token,
