@@ -18,7 +18,8 @@ scheduler's private view of what is left in this plan.
 from __future__ import annotations
 
 import random as _random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from heapq import heappop, heappush
 from typing import Any, Final, Protocol
 
 import attrs
@@ -33,7 +34,7 @@ from clusterkit.placement.plan import Placement, Plan, Unplaced
 from clusterkit.placement.ports import DEFAULT_DYNAMIC_PORTS, PortRange, assign_host_ports
 from clusterkit.placement.request import PlacementRequest, PlacementStrategy
 from clusterkit.state.ids import new_id
-from clusterkit.state.snapshot import Snapshot
+from clusterkit.state.snapshot import Snapshot, cpu_class
 
 __all__ = [
     "BaseScheduler",
@@ -207,8 +208,9 @@ class BaseScheduler:
         run = _Run(self, snapshot, request)
         unplaced: list[Unplaced] = []
         for _ in range(request.count):
-            if not run.place_one():
-                unplaced.append(Unplaced(run.last_reasons))
+            missed = run.place_one()
+            if missed is not None:
+                unplaced.append(missed)
         placements = tuple(run.context.placed)
         return Plan(request, snapshot.version, placements, tuple(unplaced), self.strict_versions)
 
@@ -216,9 +218,11 @@ class BaseScheduler:
         """Every instance for the next task of ``request``: ranked, or rejected with its reason."""
         run = _Run(self, snapshot, request)
         ranked: list[tuple[tuple[Any, ...], Candidate]] = []
-        rejected = [Candidate(instance.id, reason) for instance, reason in run.rejected_upfront]
-        for instance in run.candidates.values():
-            verdict = run.check(instance)
+        rejected: list[Candidate] = []
+        for instance in snapshot.instances():
+            if instance.status == "INACTIVE":
+                continue
+            verdict = run.reason(instance)
             if isinstance(verdict, str):
                 rejected.append(Candidate(instance.id, verdict))
                 continue
@@ -231,42 +235,60 @@ class BaseScheduler:
 
 
 class _Run:
-    """One plan in the making: candidates, the context, and the ranking for one request."""
+    """One plan in the making: the context, the candidates and the ranking for one request.
+
+    With binpack first in the chain and no scorers, candidates come in binpack order and
+    the scan stops at the first feasible instance (or the end of its ties); on memory that
+    order comes from the snapshot's capacity index, so a plan costs O(log n) per task
+    rather than O(n). Otherwise every candidate is ranked. An instance rejected for a
+    reason that only gets worse as the plan goes on (``_LASTING``) is not looked at again.
+    """
 
     def __init__(self, scheduler: BaseScheduler, snapshot: Snapshot, request: PlacementRequest) -> None:
         self.scheduler = scheduler
+        self.snapshot = snapshot
         self.request = request
         self.definition = request.task_definition
         self.context = PlacementContext(snapshot, request)
         self.rng = _random.Random(_seed(scheduler.seed, request.strategies))
-        self.last_reasons: dict[str, int] = {}
+        self.strategies = request.strategies
         constraints = request.all_constraints
         self.distinct = any(c.type == "distinctInstance" for c in constraints)
-        static, dynamic = _split_expressions(constraints)
-        self.dynamic_expressions = dynamic
-        self.rejected_upfront: list[tuple[ContainerInstance, str]] = []
+        self.static_expressions, self.dynamic_expressions = _split_expressions(constraints)
         self.spread_counts: dict[str, dict[str | None, int]] = {}
-        self.all_instances = [instance for instance in snapshot.instances() if instance.status != "INACTIVE"]
-        self.candidates: dict[str, ContainerInstance] = {}
-        self.strategies = request.strategies
-        for instance in self.all_instances:
-            reason = _upfront_reason(instance, static, self.context)
-            if reason is None:
-                self.candidates[instance.id] = instance
-            else:
-                self.rejected_upfront.append((instance, reason))
-        self.base_reasons: dict[str, int] = {}
-        for _, reason in self.rejected_upfront:
-            self.base_reasons[reason] = self.base_reasons.get(reason, 0) + 1
-        self.lasting_reasons: dict[str, int] = {}
-        self.binpack_first = not scheduler.scorers and bool(self.strategies) and self.strategies[0].type == "binpack"
-        if self.binpack_first:
-            field = self.strategies[0].field or "memory"
-            self.binpack_field = field
-            self.order = SortedList((getattr(i.remaining, field), i.id) for i in self.candidates.values())
+        self.dead: set[str] = set()
+        self.failed: Unplaced | None = None
+        binpack_first = not scheduler.scorers and bool(self.strategies) and self.strategies[0].type == "binpack"
+        self.binpack_field = (self.strategies[0].field or "memory") if binpack_first else None
+        self.source: _Source
+        if self.binpack_field == "memory":
+            demand = self.definition.charge
+            self.source = _CapacitySource(snapshot, demand.cpu, demand.memory, self.context, self.dead)
+        elif self.binpack_field is not None:
+            self.source = _SortedSource(self.accepting(), self.binpack_field, self.context)
+        else:
+            self.source = _AllSource(self.accepting())
+
+    def accepting(self) -> list[ContainerInstance]:
+        """Every instance that accepts tasks (ACTIVE, agent connected). O(n)."""
+        return [i for i in self.snapshot.instances() if i.status == "ACTIVE" and i.agent_connected]
+
+    def reason(self, instance: ContainerInstance) -> str | tuple[Resources, tuple[PortBinding, ...]]:
+        """Why ``instance`` cannot take the next task, or the charge and bindings it would get."""
+        if instance.status != "ACTIVE":
+            return "INACTIVE"
+        if not instance.agent_connected:
+            return "AGENT"
+        if self.static_expressions and not self._static_ok(instance):
+            return "ATTRIBUTE"
+        return self.check(instance)
+
+    def _static_ok(self, instance: ContainerInstance) -> bool:
+        groups = _ContextGroups(self.context)
+        return all(expression.evaluate(instance, groups) for expression in self.static_expressions)
 
     def check(self, instance: ContainerInstance) -> str | tuple[Resources, tuple[PortBinding, ...]]:
-        """The reason ``instance`` cannot take the next task, or its charge and bindings."""
+        """The dynamic part of :meth:`reason`: resources, ports, distinctInstance, filters."""
         context = self.context
         remaining = context.remaining(instance)
         assigned = assign_host_ports(self.definition, remaining, self.scheduler.dynamic_ports)
@@ -306,45 +328,38 @@ class _Run:
             return self.context.group_count(instance.id)
         counts = self.spread_counts.get(field)
         if counts is None:  # counted once per plan, then kept up to date as tasks are placed
-            counts = self.spread_counts[field] = self.context.count_by(field, self.all_instances)
+            counted = (i for i in self.snapshot.instances() if i.status != "INACTIVE")
+            counts = self.spread_counts[field] = self.context.count_by(field, counted)
         return counts.get(field_value(instance, field), 0)
 
-    def place_one(self) -> bool:
-        """Place the next task; False (with ``last_reasons``) when no instance can take it."""
-        reasons = dict(self.base_reasons)
-        for reason, count in self.lasting_reasons.items():
-            reasons[reason] = reasons.get(reason, 0) + count
+    def place_one(self) -> Unplaced | None:
+        """Place the next task; an Unplaced (with every instance's reason counted) if none can take it."""
+        if self.failed is not None:
+            return self.failed  # nothing changed since: the same shape still fits nowhere
         best: tuple[tuple[Any, ...], ContainerInstance, Resources, tuple[PortBinding, ...]] | None = None
-        candidates = self.candidates
-        pool: Iterable[ContainerInstance] = (
-            (candidates[key[1]] for key in self.order) if self.binpack_first else candidates.values()
-        )
         best_value: Any = None
-        dead: list[ContainerInstance] = []
-        for instance in pool:
-            if best is not None and self.binpack_first:
-                if len(self.strategies) == 1:
-                    break  # ordered by (binpack field, id): the first feasible instance is the best
-                value = getattr(self.context.remaining(instance), self.strategies[0].field or "memory")
-                if value != best_value:
-                    break  # nothing further can tie the best on the binpack field
-            verdict = self.check(instance)
+        field = self.binpack_field
+        for instance in self.source.ordered():
+            if (
+                best is not None
+                and field is not None
+                and (len(self.strategies) == 1 or getattr(self.context.remaining(instance), field) != best_value)
+            ):
+                break  # in binpack order: nothing further can beat or tie the best
+            verdict = self.reason(instance)
             if isinstance(verdict, str):
-                if verdict in _LASTING:
-                    dead.append(instance)
-                    self.lasting_reasons[verdict] = self.lasting_reasons.get(verdict, 0) + 1
-                reasons[verdict] = reasons.get(verdict, 0) + 1
+                if verdict in _LASTING or (verdict == "ATTRIBUTE" and not self.dynamic_expressions):
+                    self.dead.add(instance.id)
                 continue
             key = self.rank_key(instance)
             if best is None or key < best[0]:
                 best = (key, instance, verdict[0], verdict[1])
-                if self.binpack_first:
-                    best_value = getattr(self.context.remaining(instance), self.strategies[0].field or "memory")
-        for instance in dead:
-            self._drop(instance)
+                if field is not None:
+                    best_value = getattr(self.context.remaining(instance), field)
+        self.source.settle(self.dead)
         if best is None:
-            self.last_reasons = reasons
-            return False
+            self.failed = self._unplaced()
+            return self.failed
         _, instance, charge, bindings = best
         task = Task(
             id=new_id(),
@@ -356,23 +371,177 @@ class _Run:
             started_by=self.request.started_by,
             host_ports=bindings,
         )
-        if self.binpack_first:
-            self.order.remove(self._order_key(instance))
+        self.source.before_take(instance)
         self.context._take(instance, charge, task)
-        for field, counts in self.spread_counts.items():
-            value = field_value(instance, field)
+        self.source.after_take(instance)
+        for spread_field, counts in self.spread_counts.items():
+            value = field_value(instance, spread_field)
             counts[value] = counts.get(value, 0) + 1
-        if self.binpack_first:
-            self.order.add(self._order_key(instance))
-        return True
+        return None
 
-    def _drop(self, instance: ContainerInstance) -> None:
-        if self.binpack_first:
-            self.order.remove(self._order_key(instance))
-        del self.candidates[instance.id]
+    def _unplaced(self) -> Unplaced:
+        reasons: dict[str, int] = {}
+        for instance in self.snapshot.instances():
+            if instance.status == "INACTIVE":
+                continue
+            verdict = self.reason(instance)
+            reason = verdict if isinstance(verdict, str) else "CONFLICT"
+            reasons[reason] = reasons.get(reason, 0) + 1
+        return Unplaced(reasons)
 
-    def _order_key(self, instance: ContainerInstance) -> tuple[int, str]:
-        return (getattr(self.context.remaining(instance), self.binpack_field), instance.id)
+
+class _Source(Protocol):
+    """Where a plan's candidates come from, and in what order."""
+
+    def ordered(self) -> Iterator[ContainerInstance]:
+        """Candidates, best first where the source knows an order; dead ones skipped."""
+        ...
+
+    def settle(self, dead: set[str]) -> None:
+        """Forget the instances in ``dead`` for the rest of the plan."""
+        ...
+
+    def before_take(self, instance: ContainerInstance) -> None:
+        """Called before ``instance``'s remaining resources change."""
+        ...
+
+    def after_take(self, instance: ContainerInstance) -> None:
+        """Called after they changed."""
+        ...
+
+
+class _AllSource:
+    """Every accepting instance, in no order: each placement ranks them all."""
+
+    def __init__(self, instances: list[ContainerInstance]) -> None:
+        self.instances = {instance.id: instance for instance in instances}
+
+    def ordered(self) -> Iterator[ContainerInstance]:
+        return iter(list(self.instances.values()))
+
+    def settle(self, dead: set[str]) -> None:
+        for instance_id in dead:
+            self.instances.pop(instance_id, None)
+
+    def before_take(self, instance: ContainerInstance) -> None:
+        pass
+
+    def after_take(self, instance: ContainerInstance) -> None:
+        pass
+
+
+class _SortedSource:
+    """The accepting instances sorted by one remaining field, built for this plan. O(n log n)."""
+
+    def __init__(self, instances: list[ContainerInstance], field: str, context: PlacementContext) -> None:
+        self.field = field
+        self.context = context
+        self.instances = {instance.id: instance for instance in instances}
+        self.order = SortedList((getattr(i.remaining, field), i.id) for i in instances)
+
+    def _key(self, instance: ContainerInstance) -> tuple[int, str]:
+        return (getattr(self.context.remaining(instance), self.field), instance.id)
+
+    def ordered(self) -> Iterator[ContainerInstance]:
+        instances = self.instances
+        return (instances[key[1]] for key in self.order)
+
+    def settle(self, dead: set[str]) -> None:
+        for instance_id in list(dead):
+            instance = self.instances.pop(instance_id, None)
+            if instance is not None:
+                self.order.remove(self._key(instance))
+
+    def before_take(self, instance: ContainerInstance) -> None:
+        self.order.remove(self._key(instance))
+
+    def after_take(self, instance: ContainerInstance) -> None:
+        self.order.add(self._key(instance))
+
+
+class _CapacitySource:
+    """Binpack-on-memory order straight from the snapshot's capacity index.
+
+    One cursor per CPU class at or above the demand's walks the persistent index from the
+    demand's memory up; a heap merges the cursors. Instances this plan changed leave the
+    cursors and live in a small sorted list of their own. Building it costs O(classes ·
+    log n), each placement O(log n) plus the instances it had to skip.
+    """
+
+    def __init__(self, snapshot: Snapshot, cpu: int, memory: int, context: PlacementContext, dead: set[str]) -> None:
+        self.instances = snapshot._roots.instances
+        self.cpu = cpu
+        self.memory = memory
+        self.context = context
+        self.floor = cpu_class(cpu)
+        self.heap: list[tuple[int, str, int, Iterator[tuple[int, int, str]]]] = []
+        self.changed: SortedList = SortedList()  # type: ignore[type-arg]
+        self.changed_ids: set[str] = set()
+        self.dead = dead
+        self.popped: list[tuple[int, str, int, Iterator[tuple[int, int, str]]]] = []
+        index = snapshot.capacity_index
+        level = self.floor
+        while True:
+            head = next(index.iter_from((level,), inclusive=True), None)
+            if head is None:
+                break
+            level = head[0]
+            self._push(level, index.iter_from((level, memory, ""), inclusive=True))
+            level += 1
+
+    def _push(self, level: int, cursor: Iterator[tuple[int, int, str]]) -> None:
+        for key in cursor:
+            if key[0] != level:
+                return
+            if level == self.floor and self.instances[key[2]].remaining.cpu < self.cpu:
+                continue  # the demand's own class holds some instances with too little CPU
+            heappush(self.heap, (key[1], key[2], level, cursor))
+            return
+
+    def ordered(self) -> Iterator[ContainerInstance]:
+        heap, changed = self.heap, self.changed
+        moved = iter(changed.irange((self.memory, "")))
+        pending = next(moved, None)
+        while True:
+            while heap and (heap[0][1] in self.changed_ids or heap[0][1] in self.dead):
+                entry = heappop(heap)
+                self._push(entry[2], entry[3])
+            top = heap[0] if heap else None
+            if top is None and pending is None:
+                return
+            if pending is not None and (top is None or (pending[0], pending[1]) < (top[0], top[1])):
+                instance_id = pending[1]
+                pending = next(moved, None)
+            else:
+                assert top is not None
+                entry = heappop(heap)
+                self.popped.append(entry)
+                self._push(entry[2], entry[3])
+                instance_id = entry[1]
+            if instance_id not in self.dead:
+                yield self.instances[instance_id]
+
+    def settle(self, dead: set[str]) -> None:
+        for entry in self.popped:  # looked at but not taken: back in line for the next task
+            if entry[1] not in dead and entry[1] not in self.changed_ids:
+                heappush(self.heap, (entry[0], entry[1], entry[2], _single(entry)))
+        self.popped.clear()
+        for instance_id in dead & self.changed_ids:
+            remaining = self.context._remaining[instance_id]
+            self.changed.discard((remaining.memory, instance_id))
+
+    def before_take(self, instance: ContainerInstance) -> None:
+        if instance.id in self.changed_ids:
+            self.changed.discard((self.context.remaining(instance).memory, instance.id))
+
+    def after_take(self, instance: ContainerInstance) -> None:
+        self.changed_ids.add(instance.id)
+        self.changed.add((self.context.remaining(instance).memory, instance.id))
+
+
+def _single(entry: tuple[int, str, int, Iterator[tuple[int, int, str]]]) -> Iterator[tuple[int, int, str]]:
+    """A cursor that yields nothing more: the entry's own cursor moved on when it was popped."""
+    return iter(())
 
 
 class _ContextGroups:

@@ -35,7 +35,7 @@ from clusterkit.state.changes import (
 )
 from clusterkit.state.events import ContainerInstanceChanged, Event, TaskDefinitionChanged
 from clusterkit.state.events import TaskChanged as TaskEvent
-from clusterkit.state.snapshot import Roots, task_index_keys
+from clusterkit.state.snapshot import Roots, capacity_key, task_index_keys
 
 __all__ = ["Pending", "write"]
 
@@ -455,12 +455,19 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         tasks, task_index = task_edit.finish(), index_edit.finish()
         if deltas:
             group_counts = _count(group_counts, deltas)
-    instances, instance_index = roots.instances, roots.instance_index
+    instances, instance_index, capacity = roots.instances, roots.instance_index, roots.capacity
     if pending.instances:
         instance_edit, status_edit = _MapEdit(instances), _MapEdit(instance_index)
         for instance in pending.instances.values():
             previous = instances.get(instance.id)
             instance_edit.set(instance.id, instance)
+            old_key = None if previous is None else capacity_key(previous)
+            new_key = capacity_key(instance)
+            if old_key != new_key:
+                if old_key is not None:
+                    capacity = capacity.discard(old_key, owner)
+                if new_key is not None:
+                    capacity = capacity.add(new_key, owner)
             if previous is None or previous.status != instance.status:
                 if previous is not None:
                     status_edit.index_discard(previous.status, instance.id, owner)
@@ -486,6 +493,7 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         instance_index,
         definition_index,
         group_counts,
+        capacity,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clusterkit.model.task import PENDING_STATUSES, Task
-from clusterkit.state.snapshot import Snapshot, task_index_keys
+from clusterkit.state.snapshot import Snapshot, capacity_key, task_index_keys
 
 __all__ = ["state_violations"]
 
@@ -63,6 +63,9 @@ def state_violations(snapshot: Snapshot) -> list[str]:
             per_instance[task.container_instance_id] = per_instance.get(task.container_instance_id, 0) + 1
     if {group: dict(counts.items()) for group, counts in roots.group_counts.items()} != groups:
         problems.append("the per-group task counts are out of step with the tasks")
+    expected_capacity = sorted(filter(None, map(capacity_key, snapshot.instances())))
+    if list(roots.capacity) != expected_capacity:
+        problems.append("the capacity index is out of step with the instances")
     for status, bucket in roots.instance_index.items():
         ids = list(bucket)
         if any(roots.instances[i].status != status for i in ids):

@@ -73,6 +73,27 @@ class Roots(NamedTuple):
     instance_index: immutables.Map[str, PSortedSet]
     task_definition_index: PSortedSet
     group_counts: immutables.Map[str, immutables.Map[str, int]]
+    capacity: PSortedSet
+
+
+def cpu_class(cpu: int) -> int:
+    """A coarse, order-keeping class of a CPU amount: four classes per doubling.
+
+    ``cpu_class(a) > cpu_class(b)`` implies ``a > b``, so a class above a demand's class
+    holds only instances with enough CPU; only the demand's own class needs a check.
+    """
+    if cpu < 8:
+        return cpu
+    bits = cpu.bit_length()
+    return (bits << 2) | ((cpu >> (bits - 3)) & 3)
+
+
+def capacity_key(instance: ContainerInstance) -> tuple[int, int, str] | None:
+    """An instance's place in the capacity index, or None when it accepts no tasks."""
+    if instance.status != "ACTIVE" or not instance.agent_connected:
+        return None
+    remaining = instance.remaining
+    return (cpu_class(remaining.cpu), remaining.memory, instance.id)
 
 
 def task_index_keys(task: Task) -> list[tuple[str, str, str]]:
@@ -251,6 +272,15 @@ class Snapshot:
     def instance_count(self) -> int:
         """How many container instances the state holds."""
         return len(self._roots.instances)
+
+    @property
+    def capacity_index(self) -> PSortedSet:
+        """Instances that accept tasks as ``(cpu_class(cpu left), memory left, id)``, sorted.
+
+        Schedulers read it to find the instance with the least memory left that still
+        fits a demand without scanning the cluster. Kept up to date by every commit.
+        """
+        return self._roots.capacity
 
     def group_counts(self, group: str) -> immutables.Map[str, int]:
         """Per instance id, how many tasks of ``group`` hold resources there (not STOPPED). O(1)."""

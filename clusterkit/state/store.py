@@ -37,6 +37,7 @@ def empty_roots() -> Roots:
         instance_index=immutables.Map(),
         task_definition_index=PSortedSet(),
         group_counts=immutables.Map(),
+        capacity=PSortedSet(),
     )
 
 
