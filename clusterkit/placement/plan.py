@@ -75,9 +75,15 @@ class Plan:
     @property
     def changes(self) -> tuple[PlaceTask, ...]:
         """The changes to commit, one PlaceTask per placement."""
-        if self.strict_versions:
-            return tuple(PlaceTask(p.task, p.instance_version) for p in self.placements)
-        return tuple(PlaceTask(p.task) for p in self.placements)
+        if not self.strict_versions:
+            return tuple(PlaceTask(p.task) for p in self.placements)
+        changes = []
+        earlier: dict[str, int] = {}  # each placement the commit accepts bumps its instance's version
+        for placement in self.placements:
+            instance_id = placement.task.container_instance_id
+            changes.append(PlaceTask(placement.task, placement.instance_version + earlier.get(instance_id, 0)))
+            earlier[instance_id] = earlier.get(instance_id, 0) + 1
+        return tuple(changes)
 
     @property
     def tasks(self) -> tuple[Task, ...]:

@@ -17,6 +17,7 @@ scheduler's private view of what is left in this plan.
 
 from __future__ import annotations
 
+import functools
 import random as _random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from heapq import heappop, heappush
@@ -258,16 +259,35 @@ class _Run:
         self.spread_counts: dict[str, dict[str | None, int]] = {}
         self.dead: set[str] = set()
         self.failed: Unplaced | None = None
-        binpack_first = not scheduler.scorers and bool(self.strategies) and self.strategies[0].type == "binpack"
-        self.binpack_field = (self.strategies[0].field or "memory") if binpack_first else None
-        self.source: _Source
-        if self.binpack_field == "memory":
+        chain = () if scheduler.scorers else self.strategies
+        # spread over an attribute (or host) first: pick the values with the fewest tasks of the
+        # group, then the best instance of those values in the order the rest of the chain gives
+        self.spread_values = (
+            chain[0].field if chain and chain[0].type == "spread" and chain[0].field != "instanceId" else None
+        )
+        self.value_of: dict[str, str | None] = {}
+        self.full_values: set[str | None] = set()
+        self.source = self._source(chain[1:] if self.spread_values else chain)
+
+    def _source(self, chain: tuple[PlacementStrategy, ...]) -> _Source:
+        """The cheapest candidate order that still finds the best instance for ``chain``."""
+        first = chain[0] if chain else None
+        if first is not None and first.type == "binpack" and first.field == "memory":
             demand = self.definition.charge
-            self.source = _CapacitySource(snapshot, demand.cpu, demand.memory, self.context, self.dead)
-        elif self.binpack_field is not None:
-            self.source = _SortedSource(self.accepting(), self.binpack_field, self.context)
-        else:
-            self.source = _AllSource(self.accepting())
+            return _CapacitySource(self.snapshot, demand.cpu, demand.memory, self.context, self.dead, len(chain) == 1)
+        if first is not None and first.type == "binpack":
+            return _SortedSource(
+                self.accepting(), self.context, lambda r, c: (getattr(r, first.field or "cpu"),), len(chain) == 1
+            )
+        if first is not None and first.type == "spread":  # spread over instances: by tasks of the group there
+            then = chain[1] if len(chain) > 1 and chain[1].type == "binpack" else None
+            if then is None:
+                return _SortedSource(self.accepting(), self.context, lambda r, c: (c,), len(chain) == 1)
+            field = then.field or "memory"
+            return _SortedSource(self.accepting(), self.context, lambda r, c: (c, getattr(r, field)), len(chain) == 2)
+        if first is not None and first.type == "random":
+            return _RandomSource(self.accepting(), self.rng, exact=True)
+        return _AllSource(self.accepting())
 
     def accepting(self) -> list[ContainerInstance]:
         """Every instance that accepts tasks (ACTIVE, agent connected). O(n)."""
@@ -336,27 +356,7 @@ class _Run:
         """Place the next task; an Unplaced (with every instance's reason counted) if none can take it."""
         if self.failed is not None:
             return self.failed  # nothing changed since: the same shape still fits nowhere
-        best: tuple[tuple[Any, ...], ContainerInstance, Resources, tuple[PortBinding, ...]] | None = None
-        best_value: Any = None
-        field = self.binpack_field
-        for instance in self.source.ordered():
-            if (
-                best is not None
-                and field is not None
-                and (len(self.strategies) == 1 or getattr(self.context.remaining(instance), field) != best_value)
-            ):
-                break  # in binpack order: nothing further can beat or tie the best
-            verdict = self.reason(instance)
-            if isinstance(verdict, str):
-                if verdict in _LASTING or (verdict == "ATTRIBUTE" and not self.dynamic_expressions):
-                    self.dead.add(instance.id)
-                continue
-            key = self.rank_key(instance)
-            if best is None or key < best[0]:
-                best = (key, instance, verdict[0], verdict[1])
-                if field is not None:
-                    best_value = getattr(self.context.remaining(instance), field)
-        self.source.settle(self.dead)
+        best = self._best_by_value() if self.spread_values else self._scan(None)
         if best is None:
             self.failed = self._unplaced()
             return self.failed
@@ -379,6 +379,52 @@ class _Run:
             counts[value] = counts.get(value, 0) + 1
         return None
 
+    def _scan(self, accept: Callable[[ContainerInstance], bool] | None) -> _Best | None:
+        """The best accepted candidate, reading the source's order only as far as needed."""
+        source = self.source
+        best: _Best | None = None
+        best_tie: tuple[Any, ...] | None = None
+        self.saw_passing = False
+        for instance in source.ordered():
+            if accept is not None and not accept(instance):
+                continue
+            if best is not None and (source.exact or source.tie_key(instance) != best_tie):
+                break  # in the source's order nothing further can beat or tie the best
+            verdict = self.reason(instance)
+            if isinstance(verdict, str):
+                if verdict in _LASTING or (verdict == "ATTRIBUTE" and not self.dynamic_expressions):
+                    self.dead.add(instance.id)
+                else:
+                    self.saw_passing = True
+                continue
+            key = self.rank_key(instance)
+            if best is None or key < best[0]:
+                best = (key, instance, verdict[0], verdict[1])
+                best_tie = source.tie_key(instance)
+        source.settle(self.dead)
+        return best
+
+    def _best_by_value(self) -> _Best | None:
+        """Spread over an attribute first: the best instance among the least-loaded values."""
+        field = self.spread_values
+        assert field is not None
+        if field not in self.spread_counts:
+            counted = (i for i in self.snapshot.instances() if i.status != "INACTIVE")
+            self.spread_counts[field] = self.context.count_by(field, counted)
+        counts = self.spread_counts[field]
+        live = {value for value in counts if value not in self.full_values}
+        value_of = self.value_of
+        while live:
+            level = min(counts[value] for value in live)
+            chosen = {value for value in live if counts[value] == level}
+            best = self._scan(functools.partial(_value_in, value_of, field, chosen))
+            if best is not None:
+                return best
+            if not self.saw_passing:
+                self.full_values |= chosen  # only lasting reasons: these values stay full in this plan
+            live -= chosen
+        return None
+
     def _unplaced(self) -> Unplaced:
         reasons: dict[str, int] = {}
         for instance in self.snapshot.instances():
@@ -390,11 +436,25 @@ class _Run:
         return Unplaced(reasons)
 
 
+_Best = tuple[tuple[Any, ...], ContainerInstance, Resources, tuple[PortBinding, ...]]
+_UNSET: Final[Any] = object()
+
+
 class _Source(Protocol):
-    """Where a plan's candidates come from, and in what order."""
+    """Where a plan's candidates come from, and in what order.
+
+    ``exact``: the first feasible candidate is the best. Otherwise ``tie_key`` gives the
+    order's key (None when there is no order), and the scan goes on while it ties.
+    """
+
+    exact: bool
 
     def ordered(self) -> Iterator[ContainerInstance]:
         """Candidates, best first where the source knows an order; dead ones skipped."""
+        ...
+
+    def tie_key(self, instance: ContainerInstance) -> tuple[Any, ...] | None:
+        """The source's ordering key of ``instance`` without its id, None for no order."""
         ...
 
     def settle(self, dead: set[str]) -> None:
@@ -413,11 +473,16 @@ class _Source(Protocol):
 class _AllSource:
     """Every accepting instance, in no order: each placement ranks them all."""
 
+    exact = False
+
     def __init__(self, instances: list[ContainerInstance]) -> None:
         self.instances = {instance.id: instance for instance in instances}
 
     def ordered(self) -> Iterator[ContainerInstance]:
         return iter(list(self.instances.values()))
+
+    def tie_key(self, instance: ContainerInstance) -> tuple[Any, ...] | None:
+        return None
 
     def settle(self, dead: set[str]) -> None:
         for instance_id in dead:
@@ -431,32 +496,77 @@ class _AllSource:
 
 
 class _SortedSource:
-    """The accepting instances sorted by one remaining field, built for this plan. O(n log n)."""
+    """The accepting instances sorted by ``key(remaining, tasks of the group)``, built for this
+    plan in O(n log n); each placement moves one instance. Ties end at the id.
+    """
 
-    def __init__(self, instances: list[ContainerInstance], field: str, context: PlacementContext) -> None:
-        self.field = field
+    def __init__(
+        self,
+        instances: list[ContainerInstance],
+        context: PlacementContext,
+        key: Callable[[Resources, int], tuple[Any, ...]],
+        exact: bool,
+    ) -> None:
         self.context = context
+        self.key = key
+        self.exact = exact
         self.instances = {instance.id: instance for instance in instances}
-        self.order = SortedList((getattr(i.remaining, field), i.id) for i in instances)
+        self.order = SortedList(self._entry(instance) for instance in instances)
 
-    def _key(self, instance: ContainerInstance) -> tuple[int, str]:
-        return (getattr(self.context.remaining(instance), self.field), instance.id)
+    def _entry(self, instance: ContainerInstance) -> tuple[Any, ...]:
+        return (*self.tie_key(instance), instance.id)
+
+    def tie_key(self, instance: ContainerInstance) -> tuple[Any, ...]:
+        context = self.context
+        return self.key(context.remaining(instance), context.group_count(instance.id))
 
     def ordered(self) -> Iterator[ContainerInstance]:
         instances = self.instances
-        return (instances[key[1]] for key in self.order)
+        return (instances[entry[-1]] for entry in self.order)
 
     def settle(self, dead: set[str]) -> None:
-        for instance_id in list(dead):
-            instance = self.instances.pop(instance_id, None)
-            if instance is not None:
-                self.order.remove(self._key(instance))
+        for instance_id in [i for i in dead if i in self.instances]:
+            self.order.remove(self._entry(self.instances.pop(instance_id)))
 
     def before_take(self, instance: ContainerInstance) -> None:
-        self.order.remove(self._key(instance))
+        self.order.remove(self._entry(instance))
 
     def after_take(self, instance: ContainerInstance) -> None:
-        self.order.add(self._key(instance))
+        self.order.add(self._entry(instance))
+
+
+class _RandomSource:
+    """The accepting instances in a fresh random order for every placement."""
+
+    exact = True
+
+    def __init__(self, instances: list[ContainerInstance], rng: _random.Random, *, exact: bool) -> None:
+        self.instances = {instance.id: instance for instance in instances}
+        self.ids = sorted(self.instances)
+        self.rng = rng
+        self.exact = exact
+
+    def ordered(self) -> Iterator[ContainerInstance]:
+        ids, rng, count = self.ids, self.rng, len(self.ids)
+        for position in range(count):  # Fisher-Yates, drawn lazily: most scans stop at once
+            pick = rng.randrange(position, count)
+            ids[position], ids[pick] = ids[pick], ids[position]
+            yield self.instances[ids[position]]
+
+    def tie_key(self, instance: ContainerInstance) -> tuple[Any, ...] | None:
+        return None
+
+    def settle(self, dead: set[str]) -> None:
+        if any(instance_id in self.instances for instance_id in dead):
+            for instance_id in dead:
+                self.instances.pop(instance_id, None)
+            self.ids = sorted(self.instances)
+
+    def before_take(self, instance: ContainerInstance) -> None:
+        pass
+
+    def after_take(self, instance: ContainerInstance) -> None:
+        pass
 
 
 class _CapacitySource:
@@ -468,7 +578,10 @@ class _CapacitySource:
     log n), each placement O(log n) plus the instances it had to skip.
     """
 
-    def __init__(self, snapshot: Snapshot, cpu: int, memory: int, context: PlacementContext, dead: set[str]) -> None:
+    def __init__(
+        self, snapshot: Snapshot, cpu: int, memory: int, context: PlacementContext, dead: set[str], exact: bool
+    ) -> None:
+        self.exact = exact
         self.instances = snapshot._roots.instances
         self.cpu = cpu
         self.memory = memory
@@ -521,6 +634,9 @@ class _CapacitySource:
             if instance_id not in self.dead:
                 yield self.instances[instance_id]
 
+    def tie_key(self, instance: ContainerInstance) -> tuple[Any, ...]:
+        return (self.context.remaining(instance).memory,)
+
     def settle(self, dead: set[str]) -> None:
         for entry in self.popped:  # looked at but not taken: back in line for the next task
             if entry[1] not in dead and entry[1] not in self.changed_ids:
@@ -537,6 +653,14 @@ class _CapacitySource:
     def after_take(self, instance: ContainerInstance) -> None:
         self.changed_ids.add(instance.id)
         self.changed.add((self.context.remaining(instance).memory, instance.id))
+
+
+def _value_in(cache: dict[str, str | None], field: str, chosen: set[str | None], instance: ContainerInstance) -> bool:
+    """Whether ``instance``'s value of the spread ``field`` is one of ``chosen`` (values cached)."""
+    value = cache.get(instance.id, _UNSET)
+    if value is _UNSET:
+        value = cache[instance.id] = field_value(instance, field)
+    return bool(value in chosen)
 
 
 def _single(entry: tuple[int, str, int, Iterator[tuple[int, int, str]]]) -> Iterator[tuple[int, int, str]]:
