@@ -43,7 +43,15 @@ def main() -> None:
     definition = state.register_task_definition(TASK_DEFINITION)
     print(f"registered {definition.key}: charge per task {definition.charge}")
 
-    started = state.start_task("web", [instance.id for instance in instances], started_by="quickstart")
+    started = state.run_task(
+        "web",
+        count=5,
+        started_by="quickstart",
+        placement_strategy=[
+            {"type": "spread", "field": "attribute:ecs.availability-zone"},
+            {"type": "binpack", "field": "memory"},
+        ],
+    )
     for task in started.tasks:  # play the agent: report each task RUNNING
         state.submit_task_state_change(task.id, version=task.version, status="RUNNING")
     stopped = state.stop_task(started.tasks[0].id, reason="scaling in")
