@@ -48,9 +48,12 @@ __all__ = [
     "Weighted",
 ]
 
-#: Reasons that can only get worse while one plan places more tasks of one shape: an
-#: instance rejected for one of these is not looked at again in the same plan.
-_LASTING: Final = frozenset({"RESOURCE:CPU", "RESOURCE:MEMORY", "RESOURCE:PORTS", "DISTINCT_INSTANCE"})
+
+def _lasting(reason: str) -> bool:
+    """Reasons that only get worse while one plan places more tasks of one shape (resources
+    of any kind, distinctInstance): an instance rejected for one is not looked at again.
+    """
+    return reason.startswith("RESOURCE:") or reason == "DISTINCT_INSTANCE"
 
 
 class Scheduler(Protocol):
@@ -242,7 +245,7 @@ class _Run:
     the scan stops at the first feasible instance (or the end of its ties); on memory that
     order comes from the snapshot's capacity index, so a plan costs O(log n) per task
     rather than O(n). Otherwise every candidate is ranked. An instance rejected for a
-    reason that only gets worse as the plan goes on (``_LASTING``) is not looked at again.
+    reason that only gets worse as the plan goes on (``_lasting``) is not looked at again.
     """
 
     def __init__(self, scheduler: BaseScheduler, snapshot: Snapshot, request: PlacementRequest) -> None:
@@ -392,7 +395,7 @@ class _Run:
                 break  # in the source's order nothing further can beat or tie the best
             verdict = self.reason(instance)
             if isinstance(verdict, str):
-                if verdict in _LASTING or (verdict == "ATTRIBUTE" and not self.dynamic_expressions):
+                if _lasting(verdict) or (verdict == "ATTRIBUTE" and not self.dynamic_expressions):
                     self.dead.add(instance.id)
                 else:
                     self.saw_passing = True
