@@ -8,9 +8,10 @@ and the state is unchanged.
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 import attrs
 
@@ -34,11 +35,9 @@ from clusterkit.state.changes import (
     UpdateInstance,
 )
 from clusterkit.state.ids import new_id
-from clusterkit.state.snapshot import MAX_DESCRIBE, MAX_PAGE, Described, Failure, Page, Snapshot
+from clusterkit.state.snapshot import MAX_DESCRIBE, Described, Failure, Snapshot
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from clusterkit.model.taskdef import PlacementConstraint
     from clusterkit.placement.request import PlacementStrategy
     from clusterkit.placement.scheduler import Scheduler
@@ -52,6 +51,20 @@ class RunResult:
 
     tasks: tuple[Task, ...]
     failures: tuple[Failure, ...] = ()
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _from_snapshot(read: Callable[Concatenate[Snapshot, _P], _R]) -> Callable[Concatenate[EcsApi, _P], _R]:
+    """A facade method that answers ``read`` from a fresh snapshot (same signature and docs)."""
+
+    @functools.wraps(read)
+    def answer(self: EcsApi, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return read(self.snapshot(), *args, **kwargs)
+
+    return answer
 
 
 class EcsApi(ABC):
@@ -161,23 +174,6 @@ class EcsApi(ABC):
         result = self._commit_one(change, "containerInstance", container_instance)
         return result.snapshot.instance(instance_id)
 
-    def list_container_instances(
-        self,
-        *,
-        status: str | None = None,
-        filter: str | None = None,  # the ECS parameter's name
-        max_results: int = MAX_PAGE,
-        next_token: str | None = None,
-    ) -> Page:
-        """Container instance ARNs, optionally filtered by a cluster query (see Snapshot.list_container_instances)."""
-        return self.snapshot().list_container_instances(
-            status=status, filter=filter, max_results=max_results, next_token=next_token
-        )
-
-    def describe_container_instances(self, container_instances: Sequence[str]) -> Described[ContainerInstance]:
-        """Up to 100 instances; failures name the ids not found."""
-        return self.snapshot().describe_container_instances(container_instances)
-
     # -- task definitions --------------------------------------------------------------
 
     def register_task_definition(self, definition: TaskDefinition | Mapping[str, Any] | str) -> TaskDefinition:
@@ -197,36 +193,6 @@ class EcsApi(ABC):
             raise ValidationError("taskDefinition", task_definition, "give family:revision or an ARN")
         result = self._commit_one(DeregisterTaskDefinition(key), "taskDefinition", task_definition)
         return result.snapshot.task_definition(key)
-
-    def describe_task_definition(self, task_definition: str) -> TaskDefinition:
-        """A definition by ``family`` (latest ACTIVE), ``family:revision`` or ARN."""
-        return self.snapshot().task_definition(task_definition)
-
-    def list_task_definitions(
-        self,
-        *,
-        family_prefix: str | None = None,
-        status: str = "ACTIVE",
-        max_results: int = MAX_PAGE,
-        next_token: str | None = None,
-    ) -> Page:
-        """Task definition ARNs (see Snapshot.list_task_definitions)."""
-        return self.snapshot().list_task_definitions(
-            family_prefix=family_prefix, status=status, max_results=max_results, next_token=next_token
-        )
-
-    def list_task_definition_families(
-        self,
-        *,
-        family_prefix: str | None = None,
-        status: str = "ACTIVE",
-        max_results: int = MAX_PAGE,
-        next_token: str | None = None,
-    ) -> Page:
-        """Family names (see Snapshot.list_task_definition_families)."""
-        return self.snapshot().list_task_definition_families(
-            family_prefix=family_prefix, status=status, max_results=max_results, next_token=next_token
-        )
 
     # -- tasks -------------------------------------------------------------------------
 
@@ -368,31 +334,15 @@ class EcsApi(ABC):
             raise StaleVersionError("version", version, result.snapshot.task(task_id).version)
         return result.snapshot.task(task_id)
 
-    def list_tasks(
-        self,
-        *,
-        container_instance: str | None = None,
-        family: str | None = None,
-        service_name: str | None = None,
-        started_by: str | None = None,
-        desired_status: str = "RUNNING",
-        max_results: int = MAX_PAGE,
-        next_token: str | None = None,
-    ) -> Page:
-        """Task ARNs by filter, desired status RUNNING by default (see Snapshot.list_tasks)."""
-        return self.snapshot().list_tasks(
-            container_instance=container_instance,
-            family=family,
-            service_name=service_name,
-            started_by=started_by,
-            desired_status=desired_status,
-            max_results=max_results,
-            next_token=next_token,
-        )
+    # -- reads: each answers from a fresh snapshot ------------------------------------
 
-    def describe_tasks(self, tasks: Sequence[str]) -> Described[Task]:
-        """Up to 100 tasks; failures name the ids not found."""
-        return self.snapshot().describe_tasks(tasks)
+    describe_container_instances = _from_snapshot(Snapshot.describe_container_instances)
+    describe_task_definition = _from_snapshot(Snapshot.task_definition)
+    describe_tasks = _from_snapshot(Snapshot.describe_tasks)
+    list_container_instances = _from_snapshot(Snapshot.list_container_instances)
+    list_task_definition_families = _from_snapshot(Snapshot.list_task_definition_families)
+    list_task_definitions = _from_snapshot(Snapshot.list_task_definitions)
+    list_tasks = _from_snapshot(Snapshot.list_tasks)
 
 
 def _port_list(field: str, ports: Iterable[int]) -> frozenset[int]:

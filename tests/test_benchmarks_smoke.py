@@ -1,0 +1,37 @@
+"""Every benchmark still runs (``--quick``) and ends with its one-line JSON report.
+
+The figures themselves are not asserted here: performance lives in ``benchmarks/``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import BENCHMARKS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+def test_benchmark_runs_and_reports(name: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", name, "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) > 1, "a benchmark prints a readable report before its JSON line"
+    report = json.loads(lines[-1])
+    assert set(report) == {"name", "value", "unit", "target", "baseline", "ratio"}
+    assert report["name"] == name
+    assert isinstance(report["value"], (int, float))
