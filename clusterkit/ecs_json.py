@@ -50,12 +50,11 @@ __all__ = [
 
 T = TypeVar("T")
 _EXTRA_KEY: Final = "\x00extra"
-#: Fields ECS fills in on registration; loading drops them (the state sets its own).
 _READ_ONLY_TASKDEF_FIELDS: Final = frozenset(
     {"taskDefinitionArn", "registeredAt", "registeredBy", "deregisteredAt", "requiresAttributes", "compatibilities"}
 )
+"""Fields ECS fills in on registration; loading drops them (the state sets its own)."""
 _WITH_EXTRA: Final = (TaskDefinition, ContainerDefinition, PortMapping)
-#: Every model class the converter maps, leaves first (generated hooks capture their children's).
 _CAMEL_CLASSES: Final = (
     PortMapping,
     HealthCheck,
@@ -69,6 +68,7 @@ _CAMEL_CLASSES: Final = (
     Service,
     PortBinding,
 )
+"""Every model class the converter maps, leaves first (generated hooks capture their children's)."""
 
 
 def camel(name: str) -> str:

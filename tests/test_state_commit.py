@@ -311,13 +311,20 @@ def test_update_instance_with_a_stale_expected_version(state: ClusterState) -> N
     assert state.snapshot().instance("i1").status == "DRAINING"
 
 
-def test_expected_version_sees_earlier_changes_of_the_same_commit(state: ClusterState) -> None:
+def test_expected_version_is_the_version_before_the_commit(state: ClusterState) -> None:
+    # one plan's placements on one instance all expect the version the plan saw
     version = state.snapshot().instance("i1").version
     first = place(state, "small", "i1", expected_instance_version=version)
     second = place(state, "small", "i1", expected_instance_version=version)
     result = state.commit([first, second])
-    assert result.accepted == (first,)
-    assert [r.reason for r in result.rejected] == ["STALE_VERSION"]
+    assert result.accepted == (first, second)
+    assert state.snapshot().instance("i1").version == version + 2
+    # the next commit sees the moved instance: the old version is stale now
+    third = place(state, "small", "i1", expected_instance_version=version)
+    fourth = place(state, "small", "i1", expected_instance_version=version + 1)
+    result = state.commit([third, fourth])
+    assert result.accepted == ()
+    assert [r.reason for r in result.rejected] == ["STALE_VERSION", "STALE_VERSION"]
 
 
 def test_two_changes_for_the_last_slot_in_one_commit(state: ClusterState) -> None:

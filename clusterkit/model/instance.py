@@ -15,8 +15,8 @@ __all__ = ["DEFAULT_RESERVED_PORTS", "INSTANCE_STATUSES", "ContainerInstance", "
 
 InstanceStatus = Literal["ACTIVE", "DRAINING", "INACTIVE"]
 INSTANCE_STATUSES: Final = ("ACTIVE", "DRAINING", "INACTIVE")
-#: Ports ECS reserves on every instance: ssh, the Docker daemon and the agent's own.
 DEFAULT_RESERVED_PORTS: Final = frozenset({22, 2375, 2376, 51678, 51679})
+"""Ports ECS reserves on every instance: ssh, the Docker daemon and the agent's own."""
 _ATTRIBUTE_NAME_LENGTH: Final = 128
 _ATTRIBUTE_VALUE_LENGTH: Final = 128
 

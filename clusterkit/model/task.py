@@ -56,8 +56,8 @@ STOP_CODES: Final[tuple[StopCode, ...]] = (
 HEALTH_STATUSES: Final[tuple[HealthStatus, ...]] = ("UNKNOWN", "HEALTHY", "UNHEALTHY")
 _ORDER: Final[dict[str, int]] = {status: index for index, status in enumerate(TASK_LIFECYCLE)}
 _DESIRED_ORDER: Final[dict[str, int]] = {status: index for index, status in enumerate(DESIRED_STATUSES)}
-#: last statuses counted as pending on an instance (ECS pendingTasksCount).
 PENDING_STATUSES: Final = frozenset({"PROVISIONING", "PENDING", "ACTIVATING"})
+"""last statuses counted as pending on an instance (ECS pendingTasksCount)."""
 
 
 @attrs.frozen(slots=True)

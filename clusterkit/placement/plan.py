@@ -24,10 +24,6 @@ def _frozen_counts(value: Mapping[str, int]) -> Mapping[str, int]:
     return MappingProxyType(dict(value))
 
 
-def _frozen_optional(value: Mapping[str, str] | None) -> Mapping[str, str] | None:
-    return None if value is None else MappingProxyType(dict(value))
-
-
 @attrs.frozen(slots=True)
 class Placement:
     """One task bound to an instance, planned against the instance at ``instance_version``."""
@@ -42,12 +38,11 @@ class Unplaced:
 
     Reasons are ECS's (``RESOURCE:CPU``, ``RESOURCE:MEMORY``, ``RESOURCE:PORTS``,
     ``RESOURCE:<scalar>``, ``ATTRIBUTE``, ``AGENT``, ``INACTIVE``) and clusterkit's
-    (``DISTINCT_INSTANCE``, or the reason a custom filter returned). ``instances`` maps
-    each instance id to its reason when the scheduler was asked to explain.
+    (``DISTINCT_INSTANCE``, or the reason a custom filter returned). For each instance's
+    own reason, ask the scheduler to ``explain`` the request.
     """
 
     reasons: Mapping[str, int] = attrs.field(converter=_frozen_counts, hash=False)
-    instances: Mapping[str, str] | None = attrs.field(default=None, converter=_frozen_optional, hash=False)
 
     @property
     def reason(self) -> str:
@@ -77,13 +72,7 @@ class Plan:
         """The changes to commit, one PlaceTask per placement."""
         if not self.strict_versions:
             return tuple(PlaceTask(p.task) for p in self.placements)
-        changes = []
-        earlier: dict[str, int] = {}  # each placement the commit accepts bumps its instance's version
-        for placement in self.placements:
-            instance_id = placement.task.container_instance_id
-            changes.append(PlaceTask(placement.task, placement.instance_version + earlier.get(instance_id, 0)))
-            earlier[instance_id] = earlier.get(instance_id, 0) + 1
-        return tuple(changes)
+        return tuple(PlaceTask(p.task, p.instance_version) for p in self.placements)
 
     @property
     def tasks(self) -> tuple[Task, ...]:

@@ -1,18 +1,17 @@
 """The ECS cluster query language: parse, print and evaluate ``memberOf`` expressions.
 
 An expression selects container instances, as in ECS placement constraints and
-``ListContainerInstances`` filters::
+``ListContainerInstances`` filters:
 
     attribute:ecs.instance-type =~ g2.* and attribute:ecs.availability-zone != us-east-1d
     not(task:group == database)
 
-:func:`parse_expression` turns text into an immutable tree of :class:`Comparison`,
-:class:`Not`, :class:`And` and :class:`Or` nodes; ``str()`` of a tree is canonical text that
-parses back to an equal tree; :meth:`Expression.evaluate` tests one instance.
+``parse_expression`` turns text into an immutable tree of ``Comparison``,
+``Not``, ``And`` and ``Or`` nodes; ``str()`` of a tree is canonical text that
+parses back to an equal tree; ``Expression.evaluate`` tests one instance.
 
-Grammar
--------
-Whitespace between tokens is free; keywords are case-sensitive::
+**Grammar.**
+Whitespace between tokens is free; keywords are case-sensitive:
 
     expression := or
     or         := and (("||" | "or") and)*
@@ -39,8 +38,7 @@ Precedence is ``not`` > ``and`` > ``or``; ``and`` and ``or`` group to the left. 
 expression is at most 2000 characters and nests at most 100 levels of ``not`` and
 parentheses.
 
-Semantics
----------
+**Semantics.**
 Which operators a subject takes follows the ECS documentation: agentConnected and
 ec2InstanceId take ``== != in !in =~ !~``; agentVersion, registeredAt and
 runningTasksCount take ``== != > >= < <=``; attributes and task:group take every operator.
@@ -58,7 +56,7 @@ Arguments are checked and converted once, when the expression is parsed:
 * ``=~`` fully matches a regular expression (Python :mod:`re` syntax, close to the Java
   syntax ECS documents) against the value.
 * task:group looks at the groups of the tasks on the instance (from the
-  :class:`QueryContext`): a positive operator holds when *some* task's group satisfies it
+  ``QueryContext``): a positive operator holds when *some* task's group satisfies it
   (``task:group == service:web`` selects instances running a task of that group;
   ``exists`` holds when the instance runs any task).
 * Every negated operator (``!=``, ``!exists``, ``!in``, ``!~``) is exactly ``not`` of its
@@ -102,9 +100,8 @@ __all__ = [
     "parse_expression",
 ]
 
-#: How deeply ``not`` and parentheses may nest in one expression.
 MAX_NESTING: Final = 100
-#: The subjects an expression may test (``instanceId`` is accepted as ``ec2InstanceId``).
+"""How deeply ``not`` and parentheses may nest in one expression."""
 SUBJECTS: Final = (
     "agentConnected",
     "agentVersion",
@@ -114,6 +111,7 @@ SUBJECTS: Final = (
     "runningTasksCount",
     "task:group",
 )
+"""The subjects an expression may test (``instanceId`` is accepted as ``ec2InstanceId``)."""
 _ATTRIBUTE_PREFIX: Final = "attribute:"
 _MAX_ATTRIBUTE_NAME: Final = 128
 _ATTRIBUTE_NAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_/:")
@@ -131,7 +129,7 @@ class QueryContext(Protocol):
 
 
 class SnapshotContext:
-    """A :class:`QueryContext` reading task groups from a :class:`~clusterkit.state.Snapshot`.
+    """A ``QueryContext`` reading task groups from a ``clusterkit.state.Snapshot``.
 
     Groups are read once per instance and cached; the snapshot never changes, so neither do
     they. A task with an empty group counts as ``family:FAMILY``, the ECS default group.
@@ -153,7 +151,7 @@ class SnapshotContext:
 
 
 class StaticContext:
-    """A :class:`QueryContext` from a mapping of instance id to task groups (absent: no tasks)."""
+    """A ``QueryContext`` from a mapping of instance id to task groups (absent: no tasks)."""
 
     __slots__ = ("_groups",)
 
@@ -169,7 +167,7 @@ _Test = Callable[[ContainerInstance, QueryContext], bool]
 
 
 class Operator(enum.Enum):
-    """A comparison operator; the value is its canonical symbol, :attr:`word` its word form."""
+    """A comparison operator; the value is its canonical symbol, ``word`` its word form."""
 
     EQ = "=="
     NE = "!="
@@ -243,7 +241,6 @@ _ORDERING: Final[dict[Operator, Callable[[Any, Any], bool]]] = {
 _EQUALITY_FAMILY: Final = frozenset({Operator.EQ, Operator.NE, Operator.IN, Operator.NOT_IN})
 _MATCH_FAMILY: Final = frozenset({Operator.MATCHES, Operator.NOT_MATCHES})
 _ORDER_FAMILY: Final = frozenset({Operator.EQ, Operator.NE, *_ORDERING})
-#: The operators each subject takes, from the ECS documentation (attributes and task:group: all).
 _ALLOWED: Final[dict[str, frozenset[Operator]]] = {
     "agentConnected": _EQUALITY_FAMILY | _MATCH_FAMILY,
     "agentVersion": _ORDER_FAMILY,
@@ -253,6 +250,7 @@ _ALLOWED: Final[dict[str, frozenset[Operator]]] = {
     "task:group": frozenset(Operator),
     _ATTRIBUTE_PREFIX: frozenset(Operator),
 }
+"""The operators each subject takes, from the ECS documentation (attributes and task:group: all)."""
 _ALIASES: Final = {"instanceId": "ec2InstanceId"}
 
 
@@ -267,10 +265,10 @@ class _Invalid(ValidationError):
 
 
 class Expression:
-    """A parsed cluster query: a :class:`Comparison`, :class:`Not`, :class:`And` or :class:`Or`.
+    """A parsed cluster query: a ``Comparison``, ``Not``, ``And`` or ``Or``.
 
     Nodes are immutable, hashable and compare by structure. ``str()`` gives canonical text
-    that :func:`parse_expression` turns back into an equal expression.
+    that ``parse_expression`` turns back into an equal expression.
     """
 
     __slots__ = ()
@@ -321,7 +319,7 @@ def _to_operator(value: object) -> Operator:
 class Comparison(Expression):
     """``subject operator [argument]``.
 
-    ``subject`` is one of :data:`SUBJECTS` with a real name after ``attribute:``
+    ``subject`` is one of ``SUBJECTS`` with a real name after ``attribute:``
     (``instanceId`` becomes ``ec2InstanceId``); ``operator`` may also be given as its
     symbol or word. ``argument`` is None for ``exists`` and
     ``!exists``, a non-empty tuple of strings for ``in`` and ``!in``, and a string
@@ -776,7 +774,7 @@ class _Token(NamedTuple):
 
 
 class _Lexer:
-    """Tokens on demand; :meth:`pattern` reads a regular expression argument in its own mode."""
+    """Tokens on demand; ``pattern`` reads a regular expression argument in its own mode."""
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -899,7 +897,7 @@ class _Lexer:
 
 
 class _Parser:
-    """Recursive descent over :class:`_Lexer` tokens, one method per grammar rule."""
+    """Recursive descent over ``_Lexer`` tokens, one method per grammar rule."""
 
     def __init__(self, text: str) -> None:
         self.text = text

@@ -82,10 +82,12 @@ def random(seed: int | None = None) -> PlacementStrategy:
     return PlacementStrategy("random", None, seed)
 
 
-#: What clusterkit does with no strategy given: spread over availability zones, then binpack
-#: memory — ECS's own default for services is spread over zones then instances; binpack on
-#: memory second keeps each zone's instances dense so whole instances stay free.
 DEFAULT_STRATEGY: Final = (spread("attribute:ecs.availability-zone"), binpack("memory"))
+"""The chain used when none is given: spread over availability zones, then binpack memory.
+
+Spreading over zones first is what ECS does for services; binpack on memory second keeps
+each zone's instances dense, so whole instances stay free for large tasks.
+"""
 
 
 def load_strategies(
@@ -144,7 +146,7 @@ class PlacementRequest:
     """Place ``count`` tasks of ``task_definition`` (ECS RunTask's placement arguments).
 
     ``group`` defaults to ``family:FAMILY``; ``constraints`` are added to the task
-    definition's own; ``strategies`` default to :data:`DEFAULT_STRATEGY`.
+    definition's own; ``strategies`` default to ``DEFAULT_STRATEGY``.
     """
 
     task_definition: TaskDefinition

@@ -53,35 +53,40 @@ def place_and_commit(
 ) -> PlacementOutcome:
     """Place ``request`` with ``scheduler`` and commit it to ``state``, retrying conflicts.
 
-    ``atomic`` commits each attempt all-or-nothing (gang scheduling); otherwise accepted
-    placements stay and only the rejected ones are planned again.
+    ``atomic`` places the whole request or nothing (gang scheduling): a plan that cannot
+    place every task is not committed, and each attempt commits all-or-nothing. Otherwise
+    accepted placements stay and only the rejected ones are planned again. Every task of
+    the request ends up in ``tasks`` or ``unplaced`` (reason ``CONFLICT`` when the attempts
+    ran out, ``GANG_INCOMPLETE`` for a gang's tasks that would have fitted).
     """
     if type(max_attempts) is not int or max_attempts < 1:
         raise ValidationError("maxAttempts", max_attempts, "must be a positive integer")
     placed: list[Task] = []
     conflicts: list[Rejection] = []
-    unplaced: tuple[Unplaced, ...] = ()
+    unplaced: list[Unplaced] = []
     snapshot = state.snapshot()
     remaining = request.count
     attempts = commits = 0
     while remaining and attempts < max_attempts:
         attempts += 1
         plan = scheduler.place(snapshot, attrs.evolve(request, count=remaining))
-        unplaced = plan.unplaced
-        if not plan.placements:
+        if atomic and plan.unplaced:  # all or nothing: a gang that does not fit is not started
+            unplaced.extend(plan.unplaced)
+            unplaced.extend(Unplaced({"GANG_INCOMPLETE": 1}) for _ in plan.placements)
+            return PlacementOutcome((), tuple(unplaced), attempts, tuple(conflicts), commits)
+        unplaced.extend(plan.unplaced)  # no instance can take these: final
+        remaining = len(plan.placements)
+        if not remaining:
             break
         result = state.commit(plan.changes, atomic=atomic)
         commits += 1
         placed.extend(change.task for change in result.accepted)  # type: ignore[union-attr]
-        lost = [rejection for rejection in result.rejected if rejection.reason != "ABORTED"]
-        conflicts.extend(lost)
-        retry = len(result.rejected)
-        remaining = retry
-        if not retry:
+        conflicts.extend(rejection for rejection in result.rejected if rejection.reason != "ABORTED")
+        remaining = len(result.rejected)  # lost to another writer: plan them again
+        if not remaining:
             break
         snapshot = result.snapshot
         if attempts < max_attempts and backoff > 0:
             time.sleep(random.uniform(0, backoff * 2 ** (attempts - 1)))  # jitter, not security
-    if remaining and not unplaced:
-        unplaced = tuple(Unplaced({"CONFLICT": 1}) for _ in range(remaining))
-    return PlacementOutcome(tuple(placed), unplaced, attempts, tuple(conflicts), commits)
+    unplaced.extend(Unplaced({"CONFLICT": 1}) for _ in range(remaining))
+    return PlacementOutcome(tuple(placed), tuple(unplaced), attempts, tuple(conflicts), commits)

@@ -1,13 +1,13 @@
 """Schedulers: pure functions from a snapshot and a request to a plan.
 
-The built-in :class:`BaseScheduler` runs the ECS placement order for each task:
+The built-in ``BaseScheduler`` runs the ECS placement order for each task:
 resources (cpu, memory, scalars, ports) → constraints and filters (hard: an instance
 that fails is rejected with a reason) → scorers and strategies (soft: they rank the
 instances left) → the best instance. Users extend it in two ways:
 
 - pass ``filters`` (``(instance, context) -> reason | None``) and weighted ``scorers``
   (``(instance, context) -> float in [0, 1]``), or
-- subclass it and override :meth:`BaseScheduler.check` or :meth:`BaseScheduler.score`.
+- subclass it and override ``BaseScheduler.check`` or ``BaseScheduler.score``.
 
 Ranking: the weighted mean of the scorers comes first (higher is better), then each
 strategy of the chain breaks the ties of the one before, then the instance id.
@@ -178,6 +178,8 @@ class BaseScheduler:
         self.dynamic_ports = dynamic_ports
         self.seed = seed
         self.strict_versions = strict_versions
+        # scoring ranks every candidate: only when there are scorers or a subclass scores itself
+        self.scoring = bool(self.scorers) or type(self).score is not BaseScheduler.score
 
     # -- hooks for subclasses -----------------------------------------------------------
 
@@ -231,7 +233,7 @@ class BaseScheduler:
                 rejected.append(Candidate(instance.id, verdict))
                 continue
             key = run.rank_key(instance)
-            score = -key[0] if self.scorers else None
+            score = -key[0] if self.scoring else None
             ranked.append((key, Candidate(instance.id, None, score, key[1:-1])))
         ranked.sort(key=lambda item: item[0])
         rejected.sort(key=lambda candidate: candidate.instance_id)
@@ -262,7 +264,7 @@ class _Run:
         self.spread_counts: dict[str, dict[str | None, int]] = {}
         self.dead: set[str] = set()
         self.failed: Unplaced | None = None
-        chain = () if scheduler.scorers else self.strategies
+        chain = () if scheduler.scoring else self.strategies
         # spread over an attribute (or host) first: pick the values with the fewest tasks of the
         # group, then the best instance of those values in the order the rest of the chain gives
         self.spread_values = (
@@ -311,7 +313,7 @@ class _Run:
         return all(expression.evaluate(instance, groups) for expression in self.static_expressions)
 
     def check(self, instance: ContainerInstance) -> str | tuple[Resources, tuple[PortBinding, ...]]:
-        """The dynamic part of :meth:`reason`: resources, ports, distinctInstance, filters."""
+        """The dynamic part of ``reason``: resources, ports, distinctInstance, filters."""
         context = self.context
         remaining = context.remaining(instance)
         assigned = assign_host_ports(self.definition, remaining, self.scheduler.dynamic_ports)
@@ -335,7 +337,7 @@ class _Run:
     def rank_key(self, instance: ContainerInstance) -> tuple[Any, ...]:
         """Lower is better: the negated score, each strategy's key, then the id."""
         context = self.context
-        keys: list[Any] = [-self.scheduler.score(instance, context) if self.scheduler.scorers else 0.0]
+        keys: list[Any] = [-self.scheduler.score(instance, context) if self.scheduler.scoring else 0.0]
         for strategy in self.strategies:
             if strategy.type == "binpack":
                 keys.append(getattr(context.remaining(instance), strategy.field or "memory"))

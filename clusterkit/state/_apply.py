@@ -147,12 +147,13 @@ class Pending:
         if not instance.agent_connected:
             return Rejection(change, "AGENT", f"the agent of container instance {instance.id} is not connected")
         expected = change.expected_instance_version
-        if expected is not None and expected != instance.version:
-            return Rejection(
-                change,
-                "STALE_VERSION",
-                f"container instance {instance.id} is at version {instance.version}, not {expected}",
-            )
+        if expected is not None:  # compared with the version before this commit's own changes
+            before = self.roots.instances.get(instance.id)
+            if before is None or expected != before.version:
+                found = None if before is None else before.version
+                return Rejection(
+                    change, "STALE_VERSION", f"container instance {instance.id} was at version {found}, not {expected}"
+                )
         shortfall = task.charge.shortfall(instance.remaining)
         if shortfall is not None:
             return Rejection(

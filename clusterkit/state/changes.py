@@ -35,7 +35,6 @@ __all__ = [
     "UpdateInstance",
 ]
 
-#: Reason codes a rejection may carry. ``RESOURCE:<name>`` also appears for custom scalars.
 REJECTION_REASONS: Final = (
     "RESOURCE:CPU",
     "RESOURCE:MEMORY",
@@ -47,6 +46,7 @@ REJECTION_REASONS: Final = (
     "DUPLICATE",
     "ABORTED",
 )
+"""Reason codes a rejection may carry. ``RESOURCE:<name>`` also appears for custom scalars."""
 
 
 @attrs.frozen(slots=True)
@@ -54,7 +54,9 @@ class PlaceTask:
     """Put a new task on its instance, charging ``task.charge`` there.
 
     With ``expected_instance_version`` set the commit also rejects the placement when the
-    instance changed at all since the plan's snapshot (Omega's coarse-grained check);
+    instance changed at all since the plan's snapshot (Omega's coarse-grained check; the
+    version is compared with the instance as it was before this commit, so several
+    placements of one plan on one instance all carry the same expected version);
     without it the instance is re-checked for fit, ports and status at its current
     version (fine-grained, as Nomad's plan applier does).
     """

@@ -32,8 +32,8 @@ T = TypeVar("T")
 _NO_COUNTS: Final[immutables.Map[str, int]] = immutables.Map()
 MAX_DESCRIBE: Final = 100
 MAX_PAGE: Final = 100
-#: Task index kinds: every task, and by container instance, family, service, startedBy.
 TASK_INDEXES: Final = ("all", "instance", "family", "service", "startedBy")
+"""Task index kinds: every task, and by container instance, family, service, startedBy."""
 
 
 @attrs.frozen(slots=True)
