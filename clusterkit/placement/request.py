@@ -45,22 +45,20 @@ class PlacementStrategy:
     def __attrs_post_init__(self) -> None:
         if self.type == "binpack":
             if self.field not in ("cpu", "memory"):
-                raise ValidationError("placementStrategy.field", self.field, "binpack takes cpu or memory")
+                raise ValidationError("field", self.field, "binpack takes cpu or memory")
         elif self.type == "spread":
             field = self.field
             if not isinstance(field, str) or not (
                 field in ("instanceId", "host") or (field.startswith("attribute:") and len(field) > 10)
             ):
-                raise ValidationError(
-                    "placementStrategy.field", field, "spread takes instanceId, host or attribute:NAME"
-                )
+                raise ValidationError("field", field, "spread takes instanceId, host or attribute:NAME")
         elif self.type == "random":
             if self.field is not None:
-                raise ValidationError("placementStrategy.field", self.field, "random takes no field")
+                raise ValidationError("field", self.field, "random takes no field")
         else:
-            raise ValidationError("placementStrategy.type", self.type, "must be binpack, spread or random")
+            raise ValidationError("type", self.type, "must be binpack, spread or random")
         if self.seed is not None:
-            check_int("placementStrategy.seed", self.seed, 0)
+            check_int("seed", self.seed, 0)
 
     def to_ecs(self) -> dict[str, str]:
         """The ECS JSON form, e.g. ``{"type": "binpack", "field": "memory"}``."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import random as _random
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from heapq import heappop, heappush
 from typing import Any, Final, Protocol
@@ -225,6 +226,10 @@ class BaseScheduler:
         run = _Run(self, snapshot, request)
         ranked: list[tuple[tuple[Any, ...], Candidate]] = []
         rejected: list[Candidate] = []
+        if isinstance(run.source, _RandomSource):
+            run.source.ids = sorted(run.source.ids)
+            for _ in run.source.ordered():  # draw the whole permutation place() would draw from
+                pass
         for instance in snapshot.instances():
             if instance.status == "INACTIVE":
                 continue
@@ -256,7 +261,9 @@ class _Run:
         self.request = request
         self.definition = request.task_definition
         self.context = PlacementContext(snapshot, request)
-        self.rng = _random.Random(_seed(scheduler.seed, request.strategies))
+        seed = _seed(scheduler.seed, request.strategies)
+        self.seed = seed if seed is not None else _random.randrange(1 << 62)
+        self.placements = 0  # tasks placed so far in this plan: random draws differ per task
         self.strategies = request.strategies
         constraints = request.all_constraints
         self.distinct = any(c.type == "distinctInstance" for c in constraints)
@@ -284,14 +291,14 @@ class _Run:
             return _SortedSource(
                 self.accepting(), self.context, lambda r, c: (getattr(r, first.field or "cpu"),), len(chain) == 1
             )
-        if first is not None and first.type == "spread":  # spread over instances: by tasks of the group there
+        if first is not None and first.type == "spread" and first.field == "instanceId":  # by group tasks there
             then = chain[1] if len(chain) > 1 and chain[1].type == "binpack" else None
             if then is None:
                 return _SortedSource(self.accepting(), self.context, lambda r, c: (c,), len(chain) == 1)
             field = then.field or "memory"
             return _SortedSource(self.accepting(), self.context, lambda r, c: (c, getattr(r, field)), len(chain) == 2)
         if first is not None and first.type == "random":
-            return _RandomSource(self.accepting(), self.rng, exact=True)
+            return _RandomSource(self.accepting(), self, exact=len(chain) == 1)
         return _AllSource(self.accepting())
 
     def accepting(self) -> list[ContainerInstance]:
@@ -343,8 +350,10 @@ class _Run:
                 keys.append(getattr(context.remaining(instance), strategy.field or "memory"))
             elif strategy.type == "spread":
                 keys.append(self._spread_count(instance, strategy.field or "instanceId"))
+            elif strategy is self.strategies[0] and isinstance(self.source, _RandomSource):
+                keys.append(self.source.position.get(instance.id, 1 << 62))  # its place in this draw
             else:
-                keys.append(self.rng.random())
+                keys.append(zlib.crc32(f"{self.seed}:{self.placements}:{instance.id}".encode()))
         keys.append(instance.id)
         return tuple(keys)
 
@@ -379,6 +388,7 @@ class _Run:
         self.source.before_take(instance)
         self.context._take(instance, charge, task)
         self.source.after_take(instance)
+        self.placements += 1
         for spread_field, counts in self.spread_counts.items():
             value = field_value(instance, spread_field)
             counts[value] = counts.get(value, 0) + 1
@@ -545,18 +555,23 @@ class _RandomSource:
 
     exact = True
 
-    def __init__(self, instances: list[ContainerInstance], rng: _random.Random, *, exact: bool) -> None:
+    def __init__(self, instances: list[ContainerInstance], run: _Run, *, exact: bool) -> None:
         self.instances = {instance.id: instance for instance in instances}
         self.ids = sorted(self.instances)
-        self.rng = rng
+        self.run = run
         self.exact = exact
+        self.position: dict[str, int] = {}
 
     def ordered(self) -> Iterator[ContainerInstance]:
-        ids, rng, count = self.ids, self.rng, len(self.ids)
-        for position in range(count):  # Fisher-Yates, drawn lazily: most scans stop at once
-            pick = rng.randrange(position, count)
-            ids[position], ids[pick] = ids[pick], ids[position]
-            yield self.instances[ids[position]]
+        """A random permutation drawn from (seed, task number): the same for explain and place."""
+        ids, count = self.ids, len(self.ids)
+        rng = _random.Random(f"{self.run.seed}:{self.run.placements}")
+        self.position = position = {}
+        for index in range(count):  # Fisher-Yates, drawn lazily: most scans stop at once
+            pick = rng.randrange(index, count)
+            ids[index], ids[pick] = ids[pick], ids[index]
+            position[ids[index]] = index
+            yield self.instances[ids[index]]
 
     def tie_key(self, instance: ContainerInstance) -> tuple[Any, ...] | None:
         return None
