@@ -15,4 +15,8 @@ BENCHMARKS: Final[dict[str, str]] = {
     "commit_throughput": "benchmarks.commit_throughput",
     "describe_latency": "benchmarks.describe_latency",
     "memory_footprint": "benchmarks.memory_footprint",
+    "placement_throughput": "benchmarks.placement_throughput",
+    "placement_scaling": "benchmarks.placement_scaling",
+    "packing_quality": "benchmarks.packing_quality",
+    "concurrent_schedulers": "benchmarks.concurrent_schedulers",
 }
