@@ -662,9 +662,9 @@ class _CapacitySource:
             if entry[1] not in dead and entry[1] not in self.changed_ids:
                 heappush(self.heap, (entry[0], entry[1], entry[2], _single(entry)))
         self.popped.clear()
-        for instance_id in dead & self.changed_ids:
-            remaining = self.context._remaining[instance_id]
-            self.changed.discard((remaining.memory, instance_id))
+        for instance_id in dead & self.changed_ids:  # each dead instance leaves once (dead covers the cursors)
+            self.changed.discard((self.context._remaining[instance_id].memory, instance_id))
+            self.changed_ids.discard(instance_id)
 
     def before_take(self, instance: ContainerInstance) -> None:
         if instance.id in self.changed_ids:
