@@ -163,6 +163,11 @@ class BaseScheduler:
     ``seed`` makes random strategies and tie-breaking repeatable; ``dynamic_ports`` is the
     host-port range for bridge-mode dynamic ports; ``strict_versions`` makes the plans
     ask the commit to reject placements on instances that changed since the snapshot.
+
+    ``sample`` (off by default) looks at feasible instances in a random order and takes
+    the best of the first ``sample`` by the strategy chain — Nomad's limit iterator, the
+    "power of two choices" for ``sample=2``. Schedulers sharing a cluster then rarely pick
+    the same instance, so far fewer of their commits conflict, at some cost in packing.
     """
 
     def __init__(
@@ -173,12 +178,16 @@ class BaseScheduler:
         dynamic_ports: PortRange = DEFAULT_DYNAMIC_PORTS,
         seed: int | None = None,
         strict_versions: bool = False,
+        sample: int | None = None,
     ) -> None:
         self.filters = tuple(filters)
         self.scorers = tuple(s if isinstance(s, Weighted) else Weighted(s) for s in scorers)
         self.dynamic_ports = dynamic_ports
         self.seed = seed
         self.strict_versions = strict_versions
+        if sample is not None and (type(sample) is not int or sample < 1):
+            raise ValidationError("sample", sample, "must be a positive integer or None")
+        self.sample = sample
         # scoring ranks every candidate: only when there are scorers or a subclass scores itself
         self.scoring = bool(self.scorers) or type(self).score is not BaseScheduler.score
 
@@ -279,7 +288,11 @@ class _Run:
         )
         self.value_of: dict[str, str | None] = {}
         self.full_values: set[str | None] = set()
-        self.source = self._source(chain[1:] if self.spread_values else chain)
+        self.sample = scheduler.sample
+        if self.sample is not None:
+            self.source: _Source = _RandomSource(self.accepting(), self, exact=False)
+        else:
+            self.source = self._source(chain[1:] if self.spread_values else chain)
 
     def _source(self, chain: tuple[PlacementStrategy, ...]) -> _Source:
         """The cheapest candidate order that still finds the best instance for ``chain``."""
@@ -350,7 +363,7 @@ class _Run:
                 keys.append(getattr(context.remaining(instance), strategy.field or "memory"))
             elif strategy.type == "spread":
                 keys.append(self._spread_count(instance, strategy.field or "instanceId"))
-            elif strategy is self.strategies[0] and isinstance(self.source, _RandomSource):
+            elif strategy is self.strategies[0] and isinstance(self.source, _RandomSource) and self.sample is None:
                 keys.append(self.source.position.get(instance.id, 1 << 62))  # its place in this draw
             else:
                 keys.append(zlib.crc32(f"{self.seed}:{self.placements}:{instance.id}".encode()))
@@ -400,6 +413,7 @@ class _Run:
         best: _Best | None = None
         best_tie: tuple[Any, ...] | None = None
         self.saw_passing = False
+        feasible = 0
         for instance in source.ordered():
             if accept is not None and not accept(instance):
                 continue
@@ -416,6 +430,9 @@ class _Run:
             if best is None or key < best[0]:
                 best = (key, instance, verdict[0], verdict[1])
                 best_tie = source.tie_key(instance)
+            feasible += 1
+            if feasible == self.sample:
+                break  # the best of a random sample
         source.settle(self.dead)
         return best
 
@@ -561,26 +578,27 @@ class _RandomSource:
         self.run = run
         self.exact = exact
         self.position: dict[str, int] = {}
+        self.compacted = 0  # how many dead instances the id list had dropped when last compacted
 
     def ordered(self) -> Iterator[ContainerInstance]:
         """A random permutation drawn from (seed, task number): the same for explain and place."""
-        ids, count = self.ids, len(self.ids)
+        ids, count, dead = self.ids, len(self.ids), self.run.dead
         rng = _random.Random(f"{self.run.seed}:{self.run.placements}")
         self.position = position = {}
         for index in range(count):  # Fisher-Yates, drawn lazily: most scans stop at once
             pick = rng.randrange(index, count)
             ids[index], ids[pick] = ids[pick], ids[index]
             position[ids[index]] = index
-            yield self.instances[ids[index]]
+            if ids[index] not in dead:
+                yield self.instances[ids[index]]
 
     def tie_key(self, instance: ContainerInstance) -> tuple[Any, ...] | None:
         return None
 
     def settle(self, dead: set[str]) -> None:
-        if any(instance_id in self.instances for instance_id in dead):
-            for instance_id in dead:
-                self.instances.pop(instance_id, None)
-            self.ids = sorted(self.instances)
+        if len(dead) - self.compacted > len(self.ids) // 2:  # mostly dead: drop them, O(n) now and then
+            self.ids = sorted(instance_id for instance_id in self.ids if instance_id not in dead)
+            self.compacted = len(dead)
 
     def before_take(self, instance: ContainerInstance) -> None:
         pass
