@@ -465,9 +465,11 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
             old_key = None if previous is None else capacity_key(previous)
             new_key = capacity_key(instance)
             if old_key != new_key:
-                if old_key is not None:
+                if old_key is not None and new_key is not None:
+                    capacity = capacity.replace(old_key, new_key, owner)
+                elif old_key is not None:
                     capacity = capacity.discard(old_key, owner)
-                if new_key is not None:
+                elif new_key is not None:
                     capacity = capacity.add(new_key, owner)
             if previous is None or previous.status != instance.status:
                 if previous is not None:

@@ -195,6 +195,28 @@ class PSortedSet:
             root = _EMPTY_LEAF
         return self._with(root, self._len - 1, owner)
 
+    def replace(self, old: Any, new: Any, owner: Owner) -> PSortedSet:
+        """The set with ``old`` taken out and ``new`` put in. O(log n).
+
+        When both fall strictly inside one leaf this set owns, that leaf changes in place
+        and no branch is touched (an instance's capacity key moving a little, say).
+        """
+        if self._owner is owner:
+            node = self._root
+            owned = node.owner is owner
+            while node.children is not None and owned:
+                node = node.children[_child_index(node.keys, old)]
+                owned = node.owner is owner
+            keys = node.keys
+            if owned and node.children is None and keys and keys[0] < old and keys[0] < new < keys[-1]:
+                index = bisect_left(keys, old)
+                spot = bisect_left(keys, new)
+                if index < len(keys) and keys[index] == old and (spot == len(keys) or keys[spot] != new):
+                    del keys[index]
+                    keys.insert(bisect_left(keys, new), new)
+                    return self
+        return self.discard(old, owner).add(new, owner)
+
     def __len__(self) -> int:
         return self._len
 
