@@ -73,7 +73,7 @@ import operator as _op
 import re
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple, Protocol
 
 import attrs
 
@@ -390,18 +390,26 @@ class Not(Expression):
 
 
 @attrs.frozen(slots=True)
-class And(Expression):
-    """``left and right``: selects the instances both select (``right`` is skipped when ``left`` fails)."""
+class _Binary(Expression):
+    """``left WORD right`` for ``and`` / ``or``: the right side runs only when it can matter."""
 
     left: Expression = attrs.field(converter=_node)
     right: Expression = attrs.field(converter=_node)
     _test: _Test = attrs.field(init=False, repr=False, eq=False)
+    _word: ClassVar[str]
+    _level: ClassVar[int]
 
     def __attrs_post_init__(self) -> None:
         left, right = self.left._test, self.right._test
+        if self._word == "and":
 
-        def test(instance: ContainerInstance, context: QueryContext) -> bool:
-            return left(instance, context) and right(instance, context)
+            def test(instance: ContainerInstance, context: QueryContext) -> bool:
+                return left(instance, context) and right(instance, context)
+
+        else:
+
+            def test(instance: ContainerInstance, context: QueryContext) -> bool:
+                return left(instance, context) or right(instance, context)
 
         object.__setattr__(self, "_test", test)
 
@@ -412,39 +420,26 @@ class And(Expression):
 
     @property
     def _precedence(self) -> int:
-        return 2
+        return self._level
 
     def __str__(self) -> str:
-        return f"{_wrap(self.left, 2)} and {_wrap(self.right, 3)}"
+        return f"{_wrap(self.left, self._level)} {self._word} {_wrap(self.right, self._level + 1)}"
 
 
 @attrs.frozen(slots=True)
-class Or(Expression):
+class And(_Binary):
+    """``left and right``: selects the instances both select (``right`` is skipped when ``left`` fails)."""
+
+    _word: ClassVar[str] = "and"
+    _level: ClassVar[int] = 2
+
+
+@attrs.frozen(slots=True)
+class Or(_Binary):
     """``left or right``: selects the instances either selects (``right`` is skipped when ``left`` holds)."""
 
-    left: Expression = attrs.field(converter=_node)
-    right: Expression = attrs.field(converter=_node)
-    _test: _Test = attrs.field(init=False, repr=False, eq=False)
-
-    def __attrs_post_init__(self) -> None:
-        left, right = self.left._test, self.right._test
-
-        def test(instance: ContainerInstance, context: QueryContext) -> bool:
-            return left(instance, context) or right(instance, context)
-
-        object.__setattr__(self, "_test", test)
-
-    @property
-    def uses_task_groups(self) -> bool:
-        """True when either side uses task groups."""
-        return self.left.uses_task_groups or self.right.uses_task_groups
-
-    @property
-    def _precedence(self) -> int:
-        return 1
-
-    def __str__(self) -> str:
-        return f"{_wrap(self.left, 1)} or {_wrap(self.right, 2)}"
+    _word: ClassVar[str] = "or"
+    _level: ClassVar[int] = 1
 
 
 def _wrap(node: Expression, minimum: int) -> str:
