@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = sorted((ROOT / "docs").glob("*.md"))
+PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```[ \t]*$", re.S | re.M)
 SNIPPET = re.compile(r'^--8<-- "([^"]+)"$', re.M)
 MASKS = ((re.compile(r"\b[0-9a-f]{32}\b"), "<id>"), (re.compile(r"next_token='[A-Za-z0-9_-]+'"), "next_token='<t>'"))
