@@ -678,7 +678,7 @@ class _CapacitySource:
     def settle(self, dead: set[str]) -> None:
         for entry in self.popped:  # looked at but not taken: back in line for the next task
             if entry[1] not in dead and entry[1] not in self.changed_ids:
-                heappush(self.heap, (entry[0], entry[1], entry[2], _single(entry)))
+                heappush(self.heap, (entry[0], entry[1], entry[2], iter(())))  # its cursor moved on
         self.popped.clear()
         for instance_id in dead & self.changed_ids:  # each dead instance leaves once (dead covers the cursors)
             self.changed.discard((self.context._remaining[instance_id].memory, instance_id))
@@ -699,11 +699,6 @@ def _value_in(cache: dict[str, str | None], field: str, chosen: set[str | None],
     if value is _UNSET:
         value = cache[instance.id] = field_value(instance, field)
     return bool(value in chosen)
-
-
-def _single(entry: tuple[int, str, int, Iterator[tuple[int, int, str]]]) -> Iterator[tuple[int, int, str]]:
-    """A cursor that yields nothing more: the entry's own cursor moved on when it was popped."""
-    return iter(())
 
 
 class _ContextGroups:
