@@ -165,6 +165,7 @@ def run_batches(
     constraints: Sequence[Mapping[str, str]] | None = None,
     budget: float | None = None,
     progress: Callable[[Run], None] | None = None,
+    scheduler: clusterkit.BaseScheduler | None = None,
 ) -> Run:
     """Each batch as one ``state.run_task``; stops early (``stopped_early``) once ``budget`` seconds are spent.
 
@@ -182,6 +183,7 @@ def run_batches(
             count=item.count,
             placement_strategy=strategy_list,
             placement_constraints=constraint_list,
+            scheduler=scheduler,
         )
         elapsed = clock() - start
         run.seconds += elapsed

@@ -6,12 +6,15 @@ placement_strategy=[binpack("memory")])`` onto 6,000 instances of 16384 CPU unit
 65536 MiB over three zones — enough that every task fits. Afterwards, instances used =
 instances holding any task. The lower bound no packing can beat is
 ``max(⌈Σ cpu / 16384⌉, ⌈Σ memory / 65536⌉)`` over the tasks placed (the binding dimension
-decides; with the default seed that is CPU). ``value`` = instances used ÷ lower bound;
-target <= 1.05. ``binpack(cpu)`` on the same stream is reported in the text.
+decides; with the default seed that is CPU). ``value`` = instances used ÷ lower bound for
+``binpack("memory")`` run by ``BaseScheduler(balance=0.2)``, target <= 1.05: it sets aside
+instances where a task would make memory (not binding) run more than 20% ahead of CPU.
 
-Baseline: ``spread(instanceId)`` — and ``random`` in the text — on the same stream and
-cluster: they use every instance they can. ``baseline`` = the spread(instanceId) ratio of
-used ÷ lower bound; ``ratio`` = value ÷ baseline. ``--baseline-scale N`` runs the
+Baseline: plain ECS ``binpack("memory")`` (``baseline`` = its ratio; ``ratio`` = value ÷
+baseline). Any greedy rule that fills used instances before opening new ones ends at the
+same count on this stream — batches of 500 identical tasks saturate the used instances
+for their shape whatever the order — so ``binpack("cpu")`` gives the same figure; it,
+``spread(instanceId)`` and ``random`` are reported in the text. ``--baseline-scale N`` runs the
 baselines on a 1/N scale model instead (the first 1/N of the stream on 1/N of the
 instances, with binpack(memory) on the same model for a like-for-like comparison), for when
 a strategy that ranks every instance per task is too slow for the full size.
@@ -29,7 +32,7 @@ import attrs
 from benchmarks import _report
 from benchmarks._cluster import INSTANCE_CPU, INSTANCE_MEMORY
 from benchmarks._placement import Batch, batches, instances_used, lower_bound, new_cluster, run_batches, shapes
-from clusterkit import PlacementStrategy, binpack, random, spread
+from clusterkit import BaseScheduler, PlacementStrategy, binpack, random, spread
 
 NAME: Final = "packing_quality"
 DESCRIPTION: Final = "instances used ÷ lower bound after 150k binpack placements (target <= 1.05; baseline: spread)"
@@ -74,11 +77,17 @@ class Packing:
         return self.memory / (self.used * INSTANCE_MEMORY)
 
 
-def pack(label: str, instances: int, work: Sequence[Batch], strategies: Sequence[PlacementStrategy]) -> Packing:
+def pack(
+    label: str,
+    instances: int,
+    work: Sequence[Batch],
+    strategies: Sequence[PlacementStrategy],
+    scheduler: BaseScheduler | None = None,
+) -> Packing:
     """Run the stream into a fresh cluster of ``instances`` and count the instances used."""
     state = new_cluster(instances, sorted({item.shape for item in work}, key=lambda shape: shape.family))
     start = time.perf_counter()
-    run = run_batches(state, work, strategies)
+    run = run_batches(state, work, strategies, scheduler=scheduler)
     elapsed = time.perf_counter() - start
     by_cpu, by_memory, _ = lower_bound(run.cpu, run.memory)
     smallest_cpu = min(item.shape.cpu for item in work)
@@ -147,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     _report.heading("packings (each into a fresh cluster)")
+    balanced = pack("binpack(memory), balance=0.2", instances, work, [binpack("memory")], BaseScheduler(balance=0.2))
     main_packing = pack("binpack(memory)", instances, work, [binpack("memory")])
     cpu_packing = pack("binpack(cpu)", instances, work, [binpack("cpu")])
     label = f"1/{scale} scale model"
@@ -159,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     random_packing = pack("random", small_instances, small_work, [random(seed=1)])
 
     _report.heading("instances used ÷ lower bound (1.0 is perfect)")
+    report(balanced)
     report(main_packing)
     report(cpu_packing)
     if scale != 1:
@@ -171,11 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _report.finish(
         NAME,
-        main_packing.ratio,
+        balanced.ratio,
         "used/bound",
         TARGET,
-        baseline=spread_packing.ratio,
-        ratio=main_packing.ratio / spread_packing.ratio,
+        baseline=main_packing.ratio,
+        ratio=balanced.ratio / main_packing.ratio,
     )
     return 0
 
