@@ -60,3 +60,14 @@ def test_set_aside_instances_are_still_used_when_nothing_else_fits() -> None:
     request = PlacementRequest(state.snapshot().task_definition("memheavy"), count=6, strategies=[binpack("memory")])
     plan = BaseScheduler(balance=0.2).place(state.snapshot(), request)
     assert len(plan.placements) == 6 and not plan.unplaced  # unbalancing, but the only room there is
+
+
+def test_explain_ranks_set_aside_instances_last() -> None:
+    state = cluster()
+    request = PlacementRequest(state.snapshot().task_definition("memheavy"), count=1, strategies=[binpack("memory")])
+    state.start_task("memheavy", ["i-b"])  # one more would run i-b's memory past the balance
+    scheduler = BaseScheduler(balance=0.2)
+    explanation = scheduler.explain(state.snapshot(), request)
+    assert [c.instance_id for c in explanation.ranked] == ["i-a", "i-b"]
+    assert scheduler.place(state.snapshot(), request).placements[0].task.container_instance_id == explanation.chosen
+    assert BaseScheduler().explain(state.snapshot(), request).chosen == "i-b"  # plain binpack: least memory left

@@ -244,7 +244,11 @@ class BaseScheduler:
         return Plan(request, snapshot.version, placements, tuple(unplaced), self.strict_versions)
 
     def explain(self, snapshot: Snapshot, request: PlacementRequest) -> Explanation:
-        """Every instance for the next task of ``request``: ranked, or rejected with its reason."""
+        """Every instance for the next task of ``request``: ranked, or rejected with its reason.
+
+        With ``balance`` the instances it would set aside rank after all the others; with
+        ``sample`` the ranking is the whole cluster's, of which ``place`` sees a random part.
+        """
         run = _Run(self, snapshot, request)
         ranked: list[tuple[tuple[Any, ...], Candidate]] = []
         rejected: list[Candidate] = []
@@ -261,7 +265,8 @@ class BaseScheduler:
                 continue
             key = run.rank_key(instance)
             score = -key[0] if self.scoring else None
-            ranked.append((key, Candidate(instance.id, None, score, key[1:-1])))
+            aside = run.binding is not None and run._unbalancing(instance, verdict[0])
+            ranked.append(((aside, *key), Candidate(instance.id, None, score, key[1:-1])))
         ranked.sort(key=lambda item: item[0])
         rejected.sort(key=lambda candidate: candidate.instance_id)
         return Explanation(request.strategies, tuple(c for _, c in ranked), tuple(rejected))
