@@ -12,7 +12,8 @@ who do not know clusterkit. The tree:
     ├── ConflictError                         an optimistic commit lost a race
     │   └── StaleVersionError                 a write based on an older version
     ├── SubscriptionOverflow                  an event subscriber fell behind its buffer
-    └── StoreError                            the store behind ClusterState failed
+    ├── StoreError                            the store behind ClusterState failed
+    └── ExecutorError                         an executor could not start, stop or inspect a task
 
 Errors never change state: a call that raises leaves the ClusterState exactly as it was.
 Messages name the field and the offending value (``repr`` of it, truncated when long).
@@ -23,6 +24,7 @@ from __future__ import annotations
 __all__ = [
     "ClusterkitError",
     "ConflictError",
+    "ExecutorError",
     "IllegalTransitionError",
     "NotFoundError",
     "QuerySyntaxError",
@@ -124,3 +126,15 @@ class SubscriptionOverflow(ClusterkitError):
 
 class StoreError(ClusterkitError):
     """The store behind a ClusterState failed to read or write."""
+
+
+class ExecutorError(ClusterkitError):
+    """An executor could not do what was asked for a task; ``reason`` is safe to store.
+
+    Executors build the reason themselves and never put credentials in it.
+    """
+
+    def __init__(self, task_id: str, reason: str) -> None:
+        self.task_id = task_id
+        self.reason = reason
+        super().__init__(f"task={task_id!r}: {reason}")

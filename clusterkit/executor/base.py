@@ -1,0 +1,122 @@
+"""The Executor protocol: what a host agent asks of the thing that runs containers.
+
+An executor starts a task's containers, stops them, tells how they are doing, lists the
+tasks it holds containers for (so an agent can reconcile after a restart) and reads their
+logs. It never decides placement: the agent hands it tasks the ClusterState assigned to
+its instance. ``FakeExecutor`` (in this package) is a deterministic in-memory executor
+for tests; ``DockerExecutor`` (to come) runs real containers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+import attrs
+
+from clusterkit.model.task import HealthStatus, Task
+from clusterkit.model.taskdef import TaskDefinition
+
+__all__ = ["ContainerStatus", "Executor", "LogLine", "TaskObservation", "start_order"]
+
+ContainerState = Literal["PENDING", "RUNNING", "STOPPED"]
+
+
+@attrs.frozen(slots=True)
+class ContainerStatus:
+    """One container of a task as the executor sees it."""
+
+    name: str
+    state: ContainerState = "PENDING"
+    exit_code: int | None = None
+    health: HealthStatus = "UNKNOWN"
+    reason: str | None = None
+
+
+@attrs.frozen(slots=True)
+class TaskObservation:
+    """A task's containers, and what they mean for the task (ECS rules).
+
+    ``last_status``: RUNNING once every essential container runs; STOPPED as soon as an
+    essential container stopped (or every container did); PENDING before. ``health``:
+    UNHEALTHY if an essential container with a health check is, HEALTHY when all of those
+    are, UNKNOWN otherwise.
+    """
+
+    task_id: str
+    containers: tuple[ContainerStatus, ...]
+    essential: frozenset[str]
+    checked: frozenset[str] = frozenset()
+
+    @property
+    def last_status(self) -> Literal["PENDING", "RUNNING", "STOPPED"]:
+        """The task's status implied by its containers."""
+        essential = [c for c in self.containers if c.name in self.essential]
+        if any(c.state == "STOPPED" for c in essential) or all(c.state == "STOPPED" for c in self.containers):
+            return "STOPPED"
+        if essential and all(c.state == "RUNNING" for c in essential):
+            return "RUNNING"
+        return "PENDING"
+
+    @property
+    def health(self) -> HealthStatus:
+        """The task's health implied by its essential, health-checked containers."""
+        watched = [c for c in self.containers if c.name in self.essential and c.name in self.checked]
+        if any(c.health == "UNHEALTHY" for c in watched):
+            return "UNHEALTHY"
+        if watched and all(c.health == "HEALTHY" for c in watched):
+            return "HEALTHY"
+        return "UNKNOWN"
+
+    @property
+    def stopped_container(self) -> ContainerStatus | None:
+        """The essential container whose exit stopped the task, if one did."""
+        return next((c for c in self.containers if c.name in self.essential and c.state == "STOPPED"), None)
+
+
+@attrs.frozen(slots=True)
+class LogLine:
+    """One line a container wrote, with the time it was collected (seconds since the epoch)."""
+
+    task_id: str
+    container: str
+    at: float
+    text: str
+
+
+class Executor(Protocol):
+    """Runs the containers of the tasks assigned to one container instance."""
+
+    def start(self, task: Task, definition: TaskDefinition) -> TaskObservation:
+        """Pull the images and start the containers (in dependsOn order); ExecutorError if it cannot."""
+        ...
+
+    def stop(self, task_id: str, *, timeout: float = 30.0) -> TaskObservation:
+        """Stop every container of the task: SIGTERM, then SIGKILL after ``timeout`` seconds."""
+        ...
+
+    def inspect(self, task_id: str) -> TaskObservation:
+        """How the task's containers are doing now; NotFoundError for a task it never started."""
+        ...
+
+    def tasks(self) -> Sequence[str]:
+        """The ids of the tasks it holds containers for, stopped ones included (for reconciliation)."""
+        ...
+
+    def logs(self, task_id: str, container: str | None = None) -> Sequence[LogLine]:
+        """The lines the task's containers (or one of them) wrote, oldest first."""
+        ...
+
+
+def start_order(definition: TaskDefinition) -> list[str]:
+    """Container names in an order that starts every container after those it depends on.
+
+    Definition order is kept where dependencies allow (the definition has no cycles).
+    """
+    names = [container.name for container in definition.container_definitions]
+    waits = {c.name: [d.container_name for d in c.depends_on] for c in definition.container_definitions}
+    ordered: list[str] = []
+    while len(ordered) < len(names):
+        ready = next(name for name in names if name not in ordered and all(w in ordered for w in waits[name]))
+        ordered.append(ready)
+    return ordered

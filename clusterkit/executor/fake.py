@@ -1,0 +1,155 @@
+"""FakeExecutor: a deterministic in-memory executor with failures on demand.
+
+Shipped in the library, as httpx ships ``MockTransport``, so users test agents and
+schedulers without a Docker engine. Containers start at once, in dependsOn order; the
+test drives everything else: an image whose pull fails, a container that exits with a
+code, a health check that turns UNHEALTHY, lines in the logs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from clusterkit.errors import ExecutorError, NotFoundError
+from clusterkit.executor.base import ContainerStatus, LogLine, TaskObservation, start_order
+from clusterkit.model.task import HealthStatus, Task
+from clusterkit.model.taskdef import TaskDefinition
+
+__all__ = ["FakeExecutor"]
+
+#: The exit code of a container stopped by SIGTERM (128 + 15), as Docker reports it.
+STOPPED_BY_SIGNAL = 143
+
+
+@attrs.define
+class _Held:
+    containers: dict[str, ContainerStatus]
+    essential: frozenset[str]
+    checked: frozenset[str]
+    logs: list[LogLine] = attrs.Factory(list)
+
+
+class FakeExecutor:
+    """An Executor that keeps its containers in memory; thread-safe.
+
+    ``calls`` records every protocol call as ``(method, task_id)``, for assertions.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.calls: list[tuple[str, str]] = []
+        self._held: dict[str, _Held] = {}
+        self._pull_failures: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    # -- what a test controls -------------------------------------------------------------
+
+    def fail_pull(self, image: str, reason: str = "pull access denied") -> None:
+        """Make every later start of a task using ``image`` fail as an image pull would."""
+        with self._lock:
+            self._pull_failures[image] = reason
+
+    def exit(self, task_id: str, container: str, exit_code: int) -> None:
+        """Make a running container exit with ``exit_code`` (a crash when it is not 0)."""
+        with self._lock:
+            held = self._task(task_id)
+            current = self._container(held, task_id, container)
+            kind = "Essential container" if container in held.essential else "Container"
+            reason = f"{kind} exited ({exit_code})"
+            held.containers[container] = attrs.evolve(current, state="STOPPED", exit_code=exit_code, reason=reason)
+            self._log(held, task_id, container, f"exited with code {exit_code}")
+
+    def set_health(self, task_id: str, container: str, health: HealthStatus) -> None:
+        """Report a container's health check result."""
+        with self._lock:
+            held = self._task(task_id)
+            held.containers[container] = attrs.evolve(self._container(held, task_id, container), health=health)
+
+    def write_log(self, task_id: str, container: str, text: str) -> None:
+        """Add a line to a container's log."""
+        with self._lock:
+            held = self._task(task_id)
+            self._container(held, task_id, container)
+            self._log(held, task_id, container, text)
+
+    # -- the Executor protocol ------------------------------------------------------------
+
+    def start(self, task: Task, definition: TaskDefinition) -> TaskObservation:
+        """Start the task's containers in dependsOn order; ExecutorError if an image pull fails.
+
+        Starting a task it already holds changes nothing (no duplicate containers).
+        """
+        with self._lock:
+            self.calls.append(("start", task.id))
+            if task.id in self._held:
+                return self._observe(task.id)
+            for container in definition.container_definitions:
+                if container.image in self._pull_failures:
+                    reason = self._pull_failures[container.image]
+                    raise ExecutorError(task.id, f"CannotPullContainerError: {container.image}: {reason}")
+            held = _Held(
+                containers={},
+                essential=frozenset(c.name for c in definition.container_definitions if c.essential),
+                checked=frozenset(c.name for c in definition.container_definitions if c.health_check is not None),
+            )
+            for name in start_order(definition):
+                held.containers[name] = ContainerStatus(name, "RUNNING")
+                self._log(held, task.id, name, "started")
+            self._held[task.id] = held
+            return self._observe(task.id)
+
+    def stop(self, task_id: str, *, timeout: float = 30.0) -> TaskObservation:
+        """Stop every running container (exit code 143, as after SIGTERM)."""
+        with self._lock:
+            self.calls.append(("stop", task_id))
+            held = self._task(task_id)
+            for name, status in held.containers.items():
+                if status.state != "STOPPED":
+                    held.containers[name] = attrs.evolve(
+                        status, state="STOPPED", exit_code=STOPPED_BY_SIGNAL, reason="Stopped"
+                    )
+                    self._log(held, task_id, name, "stopped")
+            return self._observe(task_id)
+
+    def inspect(self, task_id: str) -> TaskObservation:
+        """The task's containers now; NotFoundError for a task it never started."""
+        with self._lock:
+            self.calls.append(("inspect", task_id))
+            return self._observe(task_id)
+
+    def tasks(self) -> Sequence[str]:
+        """Every task it holds containers for, in the order they started."""
+        with self._lock:
+            return tuple(self._held)
+
+    def logs(self, task_id: str, container: str | None = None) -> Sequence[LogLine]:
+        """The task's log lines, oldest first (one container's only, when named)."""
+        with self._lock:
+            lines = self._task(task_id).logs
+            return tuple(line for line in lines if container is None or line.container == container)
+
+    # -- inside ---------------------------------------------------------------------------
+
+    def _task(self, task_id: str) -> _Held:
+        held = self._held.get(task_id)
+        if held is None:
+            raise NotFoundError("task", task_id)
+        return held
+
+    @staticmethod
+    def _container(held: _Held, task_id: str, container: str) -> ContainerStatus:
+        status = held.containers.get(container)
+        if status is None:
+            raise NotFoundError("container", f"{task_id}/{container}")
+        return status
+
+    def _log(self, held: _Held, task_id: str, container: str, text: str) -> None:
+        held.logs.append(LogLine(task_id, container, self.clock(), text))
+
+    def _observe(self, task_id: str) -> TaskObservation:
+        held = self._task(task_id)
+        return TaskObservation(task_id, tuple(held.containers.values()), held.essential, held.checked)
