@@ -5,6 +5,7 @@ it are the homes of each concept (``clusterkit.model``, ``clusterkit.state``,
 ``clusterkit.placement``, ``clusterkit.ecs_json``, ``clusterkit.errors``).
 """
 
+from clusterkit.agent import Agent
 from clusterkit.ecs_json import (
     dump_container_instance,
     dump_task,
@@ -102,6 +103,7 @@ from clusterkit.state.invariants import state_violations
 __version__ = "0.1.0"
 
 __all__ = [
+    "Agent",
     "BaseScheduler",
     "Candidate",
     "Change",
