@@ -18,9 +18,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("benchmarks: " + ", ".join(BENCHMARKS))
         return 0 if args else 2
     if args[0] == "--list":
+        width = max(map(len, BENCHMARKS)) + 2
         for listed, path in BENCHMARKS.items():
             description = getattr(importlib.import_module(path), "DESCRIPTION", "")
-            print(f"{listed:<20} {description}")
+            print(f"{listed:<{width}}{description}")
         return 0
     name, rest = args[0], args[1:]
     module_name = BENCHMARKS.get(name)
