@@ -59,7 +59,7 @@ from clusterkit import BaseScheduler, PlacementRequest, TaskDefinition, binpack,
 NAME: Final = "concurrent_schedulers"
 #: BaseScheduler(sample=...) for every scheduler thread; None = the default full binpack scan.
 SAMPLE: list[int | None] = [2]
-DESCRIPTION: Final = "conflicts per transaction, 1/2/4 scheduler threads on one ClusterState (target <= 0.1; vs atomic)"
+DESCRIPTION: Final = "conflicts per transaction, 1/2/4 sample=2 scheduler threads (target <= 0.1; vs atomic)"
 TARGET: Final = "<= 0.1"
 THREADS: Final = (1, 2, 4)
 
