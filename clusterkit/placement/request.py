@@ -10,7 +10,7 @@ at random (seeded, so a plan can be replayed).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 import attrs
 
@@ -43,6 +43,8 @@ class PlacementStrategy:
     seed: int | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
+        if self.type == "binpack" and self.field in ("CPU", "MEMORY"):
+            object.__setattr__(self, "field", self.field.lower())  # ECS writes these in capitals too
         if self.type == "binpack":
             if self.field not in ("cpu", "memory"):
                 raise ValidationError("field", self.field, "binpack takes cpu or memory")
@@ -88,31 +90,42 @@ each zone's instances dense, so whole instances stay free for large tasks.
 """
 
 
+_Item = TypeVar("_Item", PlacementStrategy, PlacementConstraint)
+
+
+def _load_items(
+    value: Iterable[_Item | Mapping[str, Any]],
+    cls: type[_Item],
+    field: str,
+    keys: tuple[str, str],
+    limit: int,
+) -> tuple[_Item, ...]:
+    """Objects of ``cls`` from themselves or ECS JSON objects with ``keys``; errors name ``field[i]``."""
+    if isinstance(value, (str, bytes, Mapping)):
+        raise ValidationError(field, value, "must be a list")
+    items: list[_Item] = []
+    for index, item in enumerate(value):
+        if isinstance(item, cls):
+            items.append(item)
+            continue
+        if not isinstance(item, Mapping) or set(item) - set(keys):
+            raise ValidationError(f"{field}[{index}]", item, f'must be {{"{keys[0]}": ..., "{keys[1]}": ...}}')
+        try:
+            items.append(cls(item.get(keys[0]), item.get(keys[1])))  # type: ignore[arg-type]
+        except ValidationError as error:
+            raise error.within(f"{field}[{index}]") from None
+    if len(items) > limit:
+        raise ValidationError(field, len(items), f"at most {limit}")
+    return tuple(items)
+
+
 def load_strategies(
     value: Iterable[PlacementStrategy | Mapping[str, Any]] | None,
 ) -> tuple[PlacementStrategy, ...]:
     """Strategies from Python objects or ECS JSON (``[{"type": "binpack", "field": "memory"}]``)."""
     if value is None:
         return DEFAULT_STRATEGY
-    if isinstance(value, (str, bytes, Mapping)):
-        raise ValidationError("placementStrategy", value, "must be a list of strategies")
-    strategies = []
-    for index, item in enumerate(value):
-        if isinstance(item, PlacementStrategy):
-            strategies.append(item)
-            continue
-        if not isinstance(item, Mapping) or set(item) - {"type", "field"}:
-            raise ValidationError(f"placementStrategy[{index}]", item, 'must be {"type": ..., "field": ...}')
-        field = item.get("field")
-        if item.get("type") == "binpack" and isinstance(field, str):
-            field = field.lower()  # ECS writes CPU / MEMORY too
-        try:
-            strategies.append(PlacementStrategy(item.get("type"), field))  # type: ignore[arg-type]
-        except ValidationError as error:
-            raise error.within(f"placementStrategy[{index}]") from None
-    if len(strategies) > MAX_STRATEGIES:
-        raise ValidationError("placementStrategy", len(strategies), f"at most {MAX_STRATEGIES} strategies")
-    return tuple(strategies)
+    return _load_items(value, PlacementStrategy, "placementStrategy", ("type", "field"), MAX_STRATEGIES)
 
 
 def load_constraints(
@@ -121,22 +134,7 @@ def load_constraints(
     """Constraints from Python objects or ECS JSON (``[{"type": "memberOf", "expression": "..."}]``)."""
     if value is None:
         return ()
-    if isinstance(value, (str, bytes, Mapping)):
-        raise ValidationError("placementConstraints", value, "must be a list of constraints")
-    constraints = []
-    for index, item in enumerate(value):
-        if isinstance(item, PlacementConstraint):
-            constraints.append(item)
-            continue
-        if not isinstance(item, Mapping) or set(item) - {"type", "expression"}:
-            raise ValidationError(f"placementConstraints[{index}]", item, 'must be {"type": ..., "expression": ...}')
-        try:
-            constraints.append(PlacementConstraint(item.get("type"), item.get("expression")))  # type: ignore[arg-type]
-        except ValidationError as error:
-            raise error.within(f"placementConstraints[{index}]") from None
-    if len(constraints) > MAX_CONSTRAINTS:
-        raise ValidationError("placementConstraints", len(constraints), f"at most {MAX_CONSTRAINTS} constraints")
-    return tuple(constraints)
+    return _load_items(value, PlacementConstraint, "placementConstraints", ("type", "expression"), MAX_CONSTRAINTS)
 
 
 @attrs.frozen(slots=True)
