@@ -24,7 +24,9 @@ from clusterkit.errors import (
     SubscriptionOverflow,
     ValidationError,
 )
-from clusterkit.executor import ContainerStatus, Executor, FakeExecutor, LogLine, TaskObservation
+from clusterkit.executor import ContainerStatus, Executor, FakeExecutor, HostInfo, LogLine, TaskObservation
+from clusterkit.executor.credentials import RegistryCredentials
+from clusterkit.logs import LogStore
 from clusterkit.model import (
     DEFAULT_RESERVED_PORTS,
     ContainerDefinition,
@@ -132,9 +134,11 @@ __all__ = [
     "FakeExecutor",
     "Filter",
     "HealthCheck",
+    "HostInfo",
     "IllegalTransitionError",
     "KeyValuePair",
     "LogLine",
+    "LogStore",
     "MemoryStore",
     "NotFoundError",
     "Page",
@@ -153,6 +157,7 @@ __all__ = [
     "QuerySyntaxError",
     "RegisterInstance",
     "RegisterTaskDefinition",
+    "RegistryCredentials",
     "Rejection",
     "ResourceRequirement",
     "Resources",

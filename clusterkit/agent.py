@@ -6,14 +6,22 @@ executor holds, and closes the gap — start what should run, stop what should n
 every status change back with the task's version. Events only wake it sooner; a missed
 event, a restart or a failed report is mended by the next step. After a restart it finds
 its containers through the executor (no duplicates, no orphans, nothing left PENDING).
+
+When the engine cannot be reached, the agent marks its instance disconnected (schedulers
+stop placing there), fails the launches it cannot make with ``TaskFailedToStart`` and the
+engine's error as the reason, and reconnects by itself once the engine answers again.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
-from clusterkit.errors import ClusterkitError, ExecutorError, NotFoundError, StaleVersionError
+from clusterkit.errors import ClusterkitError, ExecutorError, NotFoundError, StaleVersionError, ValidationError
 from clusterkit.executor.base import Executor, TaskObservation
+from clusterkit.logs import LogStore
+from clusterkit.model.instance import DEFAULT_RESERVED_PORTS
 from clusterkit.model.task import HealthStatus, StopCode, Task, TaskStatus
 from clusterkit.state.changes import UpdateInstance
 from clusterkit.state.cluster import ClusterState
@@ -21,21 +29,98 @@ from clusterkit.state.snapshot import Snapshot
 
 __all__ = ["Agent"]
 
+_CPU_UNITS_PER_CORE = 1024
+
 
 class Agent:
-    """Runs the tasks that ``state`` assigns to ``instance_id`` on ``executor``."""
+    """Runs the tasks that ``state`` assigns to ``instance_id`` on ``executor``.
 
-    def __init__(self, state: ClusterState, executor: Executor, instance_id: str) -> None:
+    ``workers`` tasks are launched at once (image pulls and container starts overlap);
+    ``stop_timeout`` is the grace period between SIGTERM and SIGKILL for containers
+    without a stopTimeout of their own; with a ``log_store``, each step collects the new
+    lines of the instance's containers into it.
+    """
+
+    def __init__(
+        self,
+        state: ClusterState,
+        executor: Executor,
+        instance_id: str,
+        *,
+        log_store: LogStore | None = None,
+        workers: int = 8,
+        stop_timeout: float = 30.0,
+    ) -> None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValidationError("workers", workers, "must be a positive integer")
         self.state = state
         self.executor = executor
         self.instance_id = instance_id
+        self.log_store = log_store
+        self.stop_timeout = stop_timeout
+        #: The engine's last error, while it cannot be reached; None when it answers.
+        self.engine_error: str | None = None
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._held: set[str] = set()  # tasks with containers: the last listing, plus starts since
+        self._settled: set[str] = set()  # held tasks already seen all stopped: nothing left to do
+        self._log_marks: dict[str, float] = {}  # task id → time of the newest line collected
         self._stop = threading.Event()
 
+    @classmethod
+    def register(
+        cls,
+        state: ClusterState,
+        executor: Executor,
+        *,
+        instance_id: str | None = None,
+        reserved_cpu: int = 0,
+        reserved_memory: int = 0,
+        reserved_ports: Iterable[int] = DEFAULT_RESERVED_PORTS,
+        attributes: Mapping[str, str | None] | None = None,
+        log_store: LogStore | None = None,
+        workers: int = 8,
+        stop_timeout: float = 30.0,
+    ) -> Agent:
+        """Register the executor's host as a container instance and return its agent.
+
+        The instance offers the host's CPUs × 1024 units and its memory in MiB, less
+        ``reserved_cpu`` and ``reserved_memory`` (ECS_RESERVED_MEMORY) kept for the host
+        itself; the engine's attributes (``ecs.os-type``, ``ecs.cpu-architecture``, …) are
+        merged with ``attributes``. An ``instance_id`` that is already registered and
+        ACTIVE is taken over as it is: that is how an agent restarts.
+        """
+
+        def agent(instance: str) -> Agent:
+            return cls(state, executor, instance, log_store=log_store, workers=workers, stop_timeout=stop_timeout)
+
+        if instance_id is not None:
+            try:
+                if state.snapshot().instance(instance_id).status != "INACTIVE":
+                    return agent(instance_id)
+            except NotFoundError:
+                pass
+        host = executor.host()
+        cpu = host.cpus * _CPU_UNITS_PER_CORE - reserved_cpu
+        memory = host.memory_mib - reserved_memory
+        if reserved_cpu < 0 or cpu <= 0:
+            raise ValidationError("reserved_cpu", reserved_cpu, f"must leave some of the host's {host.cpus} CPUs")
+        if reserved_memory < 0 or memory <= 0:
+            raise ValidationError("reserved_memory", reserved_memory, f"must leave some of {host.memory_mib} MiB")
+        instance = state.register_container_instance(
+            instance_id,
+            cpu=cpu,
+            memory=memory,
+            attributes={**host.attributes, **(attributes or {})},
+            reserved_ports=reserved_ports,
+        )
+        return agent(instance.id)
+
     def heartbeat(self) -> None:
-        """Mark the instance's agent connected (ECS agentConnected) if it was not."""
-        instance = self.state.snapshot().instance(self.instance_id)
-        if not instance.agent_connected:
-            self.state.commit([UpdateInstance(self.instance_id, agent_connected=True)])
+        """Tell the state whether the agent can work (ECS agentConnected): true while the engine answers."""
+        connected = self.engine_error is None
+        if self.state.snapshot().instance(self.instance_id).agent_connected != connected:
+            self.state.commit([UpdateInstance(self.instance_id, agent_connected=connected)])
 
     def step(self) -> list[Task]:
         """One pass: start, stop and report until the executor matches the state.
@@ -43,32 +128,74 @@ class Agent:
         Returns the tasks whose status it reported.
         """
         snapshot = self.state.snapshot()
-        held = set(self.executor.tasks())
-        reported: list[Task] = []
-        assigned: set[str] = set()
-        for task in snapshot.tasks_on(self.instance_id):
-            assigned.add(task.id)
-            update = self._reconcile(snapshot, task, task.id in held)
-            if update is not None:
-                reported.append(update)
-        for task_id in held - assigned:  # containers of tasks the state no longer runs here
-            if self.executor.inspect(task_id).last_status != "STOPPED":
-                self.executor.stop(task_id)
+        self._list_held()
+        self.heartbeat()
+        assigned = {task.id: task for task in snapshot.tasks_on(self.instance_id)}
+        launches = [t for t in assigned.values() if t.id not in self._held and t.desired_status != "STOPPED"]
+        others = [t for t in assigned.values() if t.id in self._held or t.desired_status == "STOPPED"]
+        reported = [update for task in others if (update := self._reconcile(snapshot, task)) is not None]
+        if len(launches) > 1:
+            pool = self._pool or ThreadPoolExecutor(self._workers, thread_name_prefix="clusterkit-agent")
+            self._pool = pool
+            updates = list(pool.map(lambda task: self._reconcile(snapshot, task), launches))
+        else:
+            updates = [self._reconcile(snapshot, task) for task in launches]
+        reported.extend(update for update in updates if update is not None)
+        for task_id in self._held - assigned.keys() - self._settled:  # tasks this instance no longer runs
+            self._stop_leftovers(task_id)
+        if self.log_store is not None:
+            self.collect_logs()
         return reported
 
-    def _reconcile(self, snapshot: Snapshot, task: Task, started: bool) -> Task | None:
-        if task.desired_status == "STOPPED":
-            if started:
-                self.executor.stop(task.id)
-            return self._report(task, "STOPPED")
-        if not started:
+    def collect_logs(self) -> None:
+        """Copy the new log lines of the instance's containers into the log store."""
+        if self.log_store is None:
+            return
+        for task_id in sorted(self._held):
+            if task_id in self._settled and task_id in self._log_marks:
+                continue  # stopped, and its last lines were collected after it stopped
             try:
-                observed = self.executor.start(task, snapshot.task_definition(task.task_definition))
-            except ExecutorError as error:
-                return self._report(task, "STOPPED", stop_code="TaskFailedToStart", reason=error.reason)
-        else:
-            observed = self.executor.inspect(task.id)
+                lines = self.executor.logs(task_id, since=self._log_marks.get(task_id))
+            except (ExecutorError, NotFoundError):
+                continue
+            self.log_store.append(lines)
+            self._log_marks[task_id] = max([self._log_marks.get(task_id, 0.0), *(line.at for line in lines)])
+
+    def _list_held(self) -> None:
+        try:
+            held = set(self.executor.tasks())
+        except ExecutorError as error:
+            self.engine_error = error.reason  # keep working from what was last seen
+            return
+        self.engine_error = None
+        self._held = held
+        self._settled &= held
+
+    def _reconcile(self, snapshot: Snapshot, task: Task) -> Task | None:
+        try:
+            if task.desired_status == "STOPPED":
+                if task.id in self._held:
+                    self.executor.stop(task.id, timeout=self.stop_timeout)
+                return self._report(task, "STOPPED")
+            if task.id not in self._held:
+                try:
+                    observed = self.executor.start(task, snapshot.task_definition(task.task_definition))
+                except ExecutorError as error:
+                    return self._report(task, "STOPPED", stop_code="TaskFailedToStart", reason=error.reason)
+                self._held.add(task.id)
+            else:
+                observed = self.executor.inspect(task.id)
+        except (ExecutorError, NotFoundError):
+            return None  # the engine is away or the containers vanished: the next step looks again
         return self._report_observed(task, observed)
+
+    def _stop_leftovers(self, task_id: str) -> None:
+        try:
+            if self.executor.inspect(task_id).last_status != "STOPPED":
+                self.executor.stop(task_id, timeout=self.stop_timeout)
+            self._settled.add(task_id)
+        except (ExecutorError, NotFoundError):
+            pass  # retried on the next step
 
     def _report_observed(self, task: Task, observed: TaskObservation) -> Task | None:
         if observed.last_status == "STOPPED":
@@ -76,6 +203,8 @@ class Agent:
             reason = "Essential container in task exited"
             if exited is not None:
                 reason = f"Essential container in task exited: {exited.name} (exit code {exited.exit_code})"
+                if exited.reason and not exited.reason.startswith("Exited"):
+                    reason = f"{reason}: {exited.reason}"
             return self._report(task, "STOPPED", stop_code="EssentialContainerExited", reason=reason)
         status: TaskStatus | None = "RUNNING" if observed.last_status == "RUNNING" else None
         if status == task.last_status:
@@ -110,7 +239,6 @@ class Agent:
         """Step until :meth:`close`: at once on each commit, and every ``interval`` seconds."""
         with self.state.subscribe() as events:
             while not self._stop.is_set():
-                self.heartbeat()
                 self.step()
                 try:
                     events.get(timeout=interval)
@@ -119,5 +247,7 @@ class Agent:
                     events.resync()  # fell behind: the next step reads a fresh snapshot anyway
 
     def close(self) -> None:
-        """Ask :meth:`run` to return after its current step."""
+        """Ask :meth:`run` to return after its current step, and release the launch threads."""
         self._stop.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)

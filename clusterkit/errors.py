@@ -129,12 +129,15 @@ class StoreError(ClusterkitError):
 
 
 class ExecutorError(ClusterkitError):
-    """An executor could not do what was asked for a task; ``reason`` is safe to store.
+    """An executor could not do what was asked; ``reason`` is safe to store.
+
+    ``task_id`` names the task, or is ``None`` when the call was about the engine itself
+    (listing its tasks, reading its resources).
 
     Executors build the reason themselves and never put credentials in it.
     """
 
-    def __init__(self, task_id: str, reason: str) -> None:
+    def __init__(self, task_id: str | None, reason: str) -> None:
         self.task_id = task_id
         self.reason = reason
-        super().__init__(f"task={task_id!r}: {reason}")
+        super().__init__(reason if task_id is None else f"task={task_id!r}: {reason}")

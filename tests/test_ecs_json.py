@@ -379,8 +379,8 @@ CONTAINER_EXTRAS: tuple[dict[str, Any], ...] = (
         "mountPoints": [{"sourceVolume": "data", "containerPath": "/data", "readOnly": False}],
         "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 4096}],
     },
-    {"secrets": [{"name": "TOKEN", "valueFrom": "arn:aws:secretsmanager:us-east-1:1:secret:t"}], "stopTimeout": 30},
-    {"dockerLabels": {"com.example.team": "ml"}, "user": "1000:1000", "privileged": False, "linuxParameters": None},
+    {"secrets": [{"name": "TOKEN", "valueFrom": "arn:aws:secretsmanager:us-east-1:1:secret:t"}], "readonlyRootFilesystem": True},
+    {"hostname": "ml-worker", "user": "1000:1000", "privileged": False, "linuxParameters": None},
 )
 PORT_EXTRAS: tuple[dict[str, Any], ...] = ({}, {"name": "http"}, {"name": "grpc", "appProtocol": "grpc"})
 TASK_EXTRA_KEYS = ("executionRoleArn", "taskRoleArn", "volumes", "requiresCompatibilities", "pidMode", "ipcMode")
@@ -468,6 +468,9 @@ def task_definitions(draw: st.DrawFn) -> TaskDefinition:
                 environment=draw(st.lists(st.builds(KeyValuePair, short_text, st.text(max_size=8)), max_size=2)),
                 command=draw(st.one_of(st.none(), st.lists(short_text, max_size=3))),
                 entry_point=draw(st.one_of(st.none(), st.lists(short_text, min_size=1, max_size=2))),
+                start_timeout=draw(st.one_of(st.none(), st.integers(2, 120))),
+                stop_timeout=draw(st.one_of(st.none(), st.integers(0, 120))),
+                docker_labels=draw(st.dictionaries(names, short_text, max_size=2)),
                 depends_on=dependencies,
                 resource_requirements=[ResourceRequirement("GPU", str(gpus))] if gpus else [],
                 extra=draw(st.sampled_from(CONTAINER_EXTRAS)),

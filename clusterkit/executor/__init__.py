@@ -1,6 +1,10 @@
-"""Executors: what runs the containers of the tasks placed on an instance."""
+"""Executors: what runs the containers of the tasks placed on an instance.
 
-from clusterkit.executor.base import ContainerStatus, Executor, LogLine, TaskObservation, start_order
+``FakeExecutor`` needs nothing; ``DockerExecutor`` lives in ``clusterkit.executor.docker``
+and needs the ``docker`` extra (``pip install 'clusterkit[docker]'``).
+"""
+
+from clusterkit.executor.base import ContainerStatus, Executor, HostInfo, LogLine, TaskObservation, start_order
 from clusterkit.executor.fake import FakeExecutor
 
-__all__ = ["ContainerStatus", "Executor", "FakeExecutor", "LogLine", "TaskObservation", "start_order"]
+__all__ = ["ContainerStatus", "Executor", "FakeExecutor", "HostInfo", "LogLine", "TaskObservation", "start_order"]

@@ -4,12 +4,12 @@ An executor starts a task's containers, stops them, tells how they are doing, li
 tasks it holds containers for (so an agent can reconcile after a restart) and reads their
 logs. It never decides placement: the agent hands it tasks the ClusterState assigned to
 its instance. ``FakeExecutor`` (in this package) is a deterministic in-memory executor
-for tests; ``DockerExecutor`` (to come) runs real containers.
+for tests; ``DockerExecutor`` (``clusterkit.executor.docker``) runs real containers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol
 
 import attrs
@@ -17,7 +17,7 @@ import attrs
 from clusterkit.model.task import HealthStatus, Task
 from clusterkit.model.taskdef import TaskDefinition
 
-__all__ = ["ContainerStatus", "Executor", "LogLine", "TaskObservation", "start_order"]
+__all__ = ["ContainerStatus", "Executor", "HostInfo", "LogLine", "TaskObservation", "start_order"]
 
 ContainerState = Literal["PENDING", "RUNNING", "STOPPED"]
 
@@ -84,6 +84,19 @@ class LogLine:
     text: str
 
 
+@attrs.frozen(slots=True)
+class HostInfo:
+    """What a host offers, as its executor reads it: an agent registers its instance from this.
+
+    ``attributes`` are ECS-style instance attributes the engine knows (``ecs.os-type``,
+    ``ecs.cpu-architecture``, …).
+    """
+
+    cpus: int
+    memory_mib: int
+    attributes: Mapping[str, str] = attrs.field(factory=dict)
+
+
 class Executor(Protocol):
     """Runs the containers of the tasks assigned to one container instance."""
 
@@ -103,8 +116,16 @@ class Executor(Protocol):
         """The ids of the tasks it holds containers for, stopped ones included (for reconciliation)."""
         ...
 
-    def logs(self, task_id: str, container: str | None = None) -> Sequence[LogLine]:
-        """The lines the task's containers (or one of them) wrote, oldest first."""
+    def logs(self, task_id: str, container: str | None = None, *, since: float | None = None) -> Sequence[LogLine]:
+        """The lines the task's containers (or one of them) wrote after ``since``, oldest first."""
+        ...
+
+    def remove(self, task_id: str) -> None:
+        """Remove the task's stopped containers (its logs go with them); NotFoundError if none."""
+        ...
+
+    def host(self) -> HostInfo:
+        """The CPUs, memory and attributes of the host the executor runs containers on."""
         ...
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from clusterkit.errors import ExecutorError, NotFoundError
-from clusterkit.executor.base import ContainerStatus, LogLine, TaskObservation, start_order
+from clusterkit.executor.base import ContainerStatus, HostInfo, LogLine, TaskObservation, start_order
 from clusterkit.model.task import HealthStatus, Task
 from clusterkit.model.taskdef import TaskDefinition
 
@@ -39,8 +39,9 @@ class FakeExecutor:
     ``calls`` records every protocol call as ``(method, task_id)``, for assertions.
     """
 
-    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time, host: HostInfo | None = None) -> None:
         self.clock = clock
+        self.host_info = host if host is not None else HostInfo(cpus=2, memory_mib=4096)
         self.calls: list[tuple[str, str]] = []
         self._held: dict[str, _Held] = {}
         self._pull_failures: dict[str, str] = {}
@@ -126,11 +127,27 @@ class FakeExecutor:
         with self._lock:
             return tuple(self._held)
 
-    def logs(self, task_id: str, container: str | None = None) -> Sequence[LogLine]:
-        """The task's log lines, oldest first (one container's only, when named)."""
+    def logs(self, task_id: str, container: str | None = None, *, since: float | None = None) -> Sequence[LogLine]:
+        """The task's log lines collected after ``since``, oldest first (one container's only, when named)."""
         with self._lock:
             lines = self._task(task_id).logs
-            return tuple(line for line in lines if container is None or line.container == container)
+            return tuple(
+                line
+                for line in lines
+                if (container is None or line.container == container) and (since is None or line.at > since)
+            )
+
+    def remove(self, task_id: str) -> None:
+        """Forget a task whose containers all stopped; ExecutorError while one still runs."""
+        with self._lock:
+            self.calls.append(("remove", task_id))
+            if any(c.state != "STOPPED" for c in self._task(task_id).containers.values()):
+                raise ExecutorError(task_id, "cannot remove a task whose containers still run; stop it first")
+            del self._held[task_id]
+
+    def host(self) -> HostInfo:
+        """The host this fake pretends to be (``host=`` at construction)."""
+        return self.host_info
 
     # -- inside ---------------------------------------------------------------------------
 

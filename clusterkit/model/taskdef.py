@@ -226,10 +226,20 @@ class ContainerDefinition:
     entry_point: tuple[str, ...] | None = attrs.field(default=None, converter=_entry_point)
     depends_on: tuple[ContainerDependency, ...] = attrs.field(default=(), converter=tuple)
     resource_requirements: tuple[ResourceRequirement, ...] = attrs.field(default=(), converter=tuple)
+    start_timeout: int | None = None
+    stop_timeout: int | None = None
+    docker_labels: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_extra, hash=False)
     extra: Mapping[str, Any] = _extra_field()
 
     def __attrs_post_init__(self) -> None:
         check_name("name", self.name)
+        for field in ("start_timeout", "stop_timeout"):
+            seconds = getattr(self, field)
+            if seconds is not None:
+                check_int(_camel(field), seconds, 2 if field == "start_timeout" else 0, 120)
+        for label, text in self.docker_labels.items():
+            if not isinstance(label, str) or not label or not isinstance(text, str):
+                raise ValidationError(f"dockerLabels[{label!r}]", text, "labels must map non-empty strings to strings")
         check_text("image", self.image, max_length=1024)
         check_int("cpu", self.cpu, 0, 10 * 1024 * 1024)
         for field in ("memory", "memory_reservation"):

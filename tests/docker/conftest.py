@@ -1,0 +1,121 @@
+"""Real Docker engines and a real private registry, as ``scripts/services.sh start`` leaves them.
+
+Every test here talks to the real parts: engine 1 (the machine's engine), engine 2 (its
+own data root, exec root, pid file, socket and bridge ``ckbr1``) and the htpasswd
+registry on 127.0.0.1:5000. Without them the tests skip on a laptop and fail under CI=true.
+Each test gets a cluster name of its own, so its containers carry labels no other test
+shares, and they are removed afterwards on both engines.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from clusterkit import Agent, ClusterState, Task
+from clusterkit.executor.docker import LABEL_CLUSTER, DockerExecutor
+from tests.conftest import require_service
+
+ENGINE1 = "unix:///var/run/docker.sock"
+ENGINE2 = "unix:///run/clusterkit-engine2.sock"
+REGISTRY_FILE = Path("/run/clusterkit-services/registry.json")
+IMAGE = "clusterkit/busybox:latest"
+
+pytestmark = pytest.mark.docker
+
+
+def _client(url: str) -> docker.APIClient | None:
+    try:
+        client = docker.APIClient(base_url=url, version="auto", timeout=30)
+        client.ping()
+        client.inspect_image(IMAGE)  # type: ignore[no-untyped-call]
+    except Exception:
+        return None
+    return client
+
+
+@pytest.fixture(scope="session")
+def engine1() -> docker.APIClient:
+    """A low-level client of engine 1, for checking what the executor did."""
+    client = _client(ENGINE1)
+    require_service(client is not None, f"Docker engine 1 at {ENGINE1} with {IMAGE} (scripts/services.sh start)")
+    assert client is not None
+    return client
+
+
+@pytest.fixture(scope="session")
+def engine2() -> docker.APIClient:
+    """A low-level client of engine 2."""
+    client = _client(ENGINE2)
+    require_service(client is not None, f"Docker engine 2 at {ENGINE2} with {IMAGE} (scripts/services.sh start)")
+    assert client is not None
+    return client
+
+
+@pytest.fixture(scope="session")
+def registry() -> dict[str, str]:
+    """The private registry's address and the credentials services.sh generated."""
+    require_service(REGISTRY_FILE.exists(), f"the private registry (credentials in {REGISTRY_FILE})")
+    entry: dict[str, str] = json.loads(REGISTRY_FILE.read_text())
+    return entry
+
+
+@pytest.fixture
+def cluster(engine1: docker.APIClient, engine2: docker.APIClient) -> Iterator[str]:
+    """A cluster name for this test only; its containers are removed from both engines afterwards."""
+    name = f"t{uuid.uuid4().hex[:10]}"
+    yield name
+    for client in (engine1, engine2):
+        for container in client.containers(all=True, filters={"label": f"{LABEL_CLUSTER}={name}"}):
+            client.remove_container(container["Id"], force=True, v=True)
+
+
+@pytest.fixture
+def state(cluster: str) -> ClusterState:
+    """A cluster state named like the test's cluster."""
+    return ClusterState(cluster)
+
+
+def executor_for(cluster: str, url: str = ENGINE1, **options: Any) -> DockerExecutor:
+    """A DockerExecutor for the test's cluster on one engine (pulls only what is missing, by default)."""
+    options.setdefault("pull_policy", "prefer-cached")
+    options.setdefault("host_ip", "127.0.0.2")
+    return DockerExecutor(url, cluster=cluster, **options)
+
+
+def container_definition(name: str = "app", **fields: Any) -> dict[str, Any]:
+    """An ECS container definition on the local busybox image, overridable field by field."""
+    return {"name": name, "image": IMAGE, "memory": 32, "stopTimeout": 2, **fields}
+
+
+def settle(
+    agent: Agent, task_id: str, done: Callable[[Task], bool], *, timeout: float = 30.0, others: tuple[Agent, ...] = ()
+) -> Task:
+    """Step the agent(s) until ``done(task)`` holds for the stored task; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for each in (agent, *others):
+            each.step()
+        task = agent.state.snapshot().task(task_id)
+        if done(task):
+            return task
+        if time.monotonic() > deadline:
+            pytest.fail(f"task {task_id} did not settle in {timeout}s: {task}")
+        time.sleep(0.2)
+
+
+def running(task: Task) -> bool:
+    """The task reached RUNNING (or went past it)."""
+    return task.last_status in ("RUNNING", "STOPPED")
+
+
+def stopped(task: Task) -> bool:
+    """The task reached STOPPED."""
+    return task.last_status == "STOPPED"
