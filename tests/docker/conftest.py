@@ -28,7 +28,13 @@ ENGINE2 = "unix:///run/clusterkit-engine2.sock"
 REGISTRY_FILE = Path("/run/clusterkit-services/registry.json")
 IMAGE = "clusterkit/busybox:latest"
 
-pytestmark = pytest.mark.docker
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test in this folder ``docker`` (select or deselect them with ``-m``)."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.docker)
 
 
 def _client(url: str) -> docker.APIClient | None:
