@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 import clusterkit
 from clusterkit import ClusterState, FakeExecutor
 from clusterkit.agent import Agent
@@ -119,3 +121,82 @@ def test_run_reacts_to_commits_until_closed() -> None:
         agent.close()
         worker.join(timeout=5)
     assert not worker.is_alive()
+
+
+def test_register_offers_the_host_less_the_reserve_with_its_attributes() -> None:
+    state = ClusterState("agents")
+    host = clusterkit.HostInfo(cpus=4, memory_mib=8192, attributes={"ecs.cpu-architecture": "arm64"})
+    agent = Agent.register(
+        state, FakeExecutor(host=host), reserved_memory=512, reserved_cpu=256, attributes={"zone": "a"}
+    )
+    instance = state.snapshot().instance(agent.instance_id)
+    assert (instance.registered.cpu, instance.registered.memory) == (4 * 1024 - 256, 8192 - 512)
+    assert instance.registered.ports == clusterkit.DEFAULT_RESERVED_PORTS
+    assert instance.attribute_map["ecs.cpu-architecture"] == "arm64" and instance.attribute_map["zone"] == "a"
+    again = Agent.register(state, FakeExecutor(host=host), instance_id=agent.instance_id)
+    assert again.instance_id == agent.instance_id and len(list(state.snapshot().instances())) == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "reserve"), [("reserved_memory", 4096), ("reserved_cpu", 2048), ("reserved_cpu", -1)]
+)
+def test_a_reserve_that_leaves_nothing_is_refused_and_registers_nothing(field: str, reserve: int) -> None:
+    state = ClusterState("agents")
+    with pytest.raises(clusterkit.ValidationError) as caught:
+        Agent.register(state, FakeExecutor(), **{field: reserve})
+    assert caught.value.field == field
+    assert list(state.snapshot().instances()) == []
+
+
+def test_an_unreachable_engine_fails_launches_disconnects_the_instance_and_recovers() -> None:
+    state, executor, agent = cluster()
+    running = state.run_task("web").tasks[0]
+    agent.step()
+    executor.fail_engine("engine gone")
+    launching = state.run_task("web").tasks[0]
+    agent.step()
+    snapshot = state.snapshot()
+    assert (snapshot.task(launching.id).stop_code, snapshot.task(launching.id).stopped_reason) == (
+        "TaskFailedToStart",
+        "engine gone",
+    )
+    assert snapshot.task(running.id).last_status == "RUNNING"  # unknown, not declared dead
+    assert snapshot.instance("i-1").agent_connected is False
+    assert agent.engine_error == "engine gone"
+    assert state.run_task("web").tasks == ()  # nothing is placed on a disconnected instance
+    executor.restore_engine()
+    agent.step()
+    assert state.snapshot().instance("i-1").agent_connected is True
+    later = state.run_task("web").tasks[0]
+    agent.step()
+    assert state.snapshot().task(later.id).last_status == "RUNNING"
+
+
+def test_launches_run_in_parallel_and_each_is_reported_once() -> None:
+    state = ClusterState("agents")
+    state.register_container_instance("i-1", cpu=100 * 1024, memory=100 * 1024)
+    state.register_task_definition(WEB)
+    executor = FakeExecutor()
+    agent = Agent(state, executor, "i-1", workers=4)
+    tasks = state.run_task("web", count=40).tasks
+    reported = agent.step()
+    assert sorted(t.id for t in reported) == sorted(t.id for t in tasks)
+    assert all(state.snapshot().task(t.id).last_status == "RUNNING" for t in tasks)
+    assert sorted(call for call in executor.calls if call[0] == "start") == sorted(("start", t.id) for t in tasks)
+    agent.close()
+
+
+def test_logs_are_collected_once_each_into_the_store() -> None:
+    state, executor, _ = cluster()
+    store = clusterkit.LogStore()
+    agent = Agent(state, executor, "i-1", log_store=store)
+    task = state.run_task("web").tasks[0]
+    agent.step()
+    executor.write_log(task.id, "app", "hello")
+    agent.step()
+    agent.step()
+    assert [line.text for line in store.query(task_id=task.id)] == ["started", "hello"]
+    state.stop_task(task.id)
+    agent.step()
+    agent.step()
+    assert [line.text for line in store.query(task_id=task.id)] == ["started", "hello", "stopped"]

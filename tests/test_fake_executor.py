@@ -108,3 +108,30 @@ def test_unknown_tasks_and_containers_are_not_found() -> None:
     executor.start(task_of(WEB), WEB)
     with pytest.raises(NotFoundError):
         executor.exit("t1", "nope", 1)
+
+
+def test_logs_since_a_time_and_remove_only_once_stopped() -> None:
+    ticks = iter(range(100))
+    executor = FakeExecutor(clock=lambda: float(next(ticks)))
+    executor.start(task_of(WEB), WEB)
+    executor.write_log("t1", "app", "late")
+    assert [line.text for line in executor.logs("t1", "app", since=2.0)] == ["late"]
+    with pytest.raises(ExecutorError):
+        executor.remove("t1")  # still running
+    executor.stop("t1")
+    executor.remove("t1")
+    assert executor.tasks() == ()
+    with pytest.raises(NotFoundError):
+        executor.inspect("t1")
+
+
+def test_a_failed_engine_fails_every_call_until_it_is_restored() -> None:
+    executor = FakeExecutor()
+    executor.start(task_of(WEB), WEB)
+    executor.fail_engine("socket gone")
+    for call in (executor.tasks, executor.host, lambda: executor.inspect("t1"), lambda: executor.stop("t1")):
+        with pytest.raises(ExecutorError) as caught:
+            call()
+        assert caught.value.reason == "socket gone"
+    executor.restore_engine()
+    assert executor.inspect("t1").last_status == "RUNNING"  # untouched while it was away

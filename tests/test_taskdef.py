@@ -675,3 +675,20 @@ def test_definitions_are_frozen_and_compare_by_value() -> None:
     assert first != taskdef(container(port_mappings=[PortMapping(81)]))
     with pytest.raises(AttributeError):
         first.family = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("container", "field"),
+    [
+        ({"stopTimeout": 121}, "containerDefinitions[0].stopTimeout"),
+        ({"startTimeout": 1}, "containerDefinitions[0].startTimeout"),
+        ({"dockerLabels": {"team": 7}}, "containerDefinitions[0].dockerLabels[team]"),
+    ],
+)
+def test_timeouts_and_docker_labels_are_checked(container: dict[str, Any], field: str) -> None:
+    from clusterkit import ValidationError, load_task_definition
+
+    definition = {"family": "x", "containerDefinitions": [{"name": "a", "image": "i", "memory": 64, **container}]}
+    with pytest.raises(ValidationError) as caught:
+        load_task_definition(definition)
+    assert caught.value.field == field

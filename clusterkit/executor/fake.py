@@ -45,6 +45,7 @@ class FakeExecutor:
         self.calls: list[tuple[str, str]] = []
         self._held: dict[str, _Held] = {}
         self._pull_failures: dict[str, str] = {}
+        self._engine_down: str | None = None
         self._lock = threading.Lock()
 
     # -- what a test controls -------------------------------------------------------------
@@ -53,6 +54,16 @@ class FakeExecutor:
         """Make every later start of a task using ``image`` fail as an image pull would."""
         with self._lock:
             self._pull_failures[image] = reason
+
+    def fail_engine(self, reason: str = "the Docker engine is unreachable") -> None:
+        """Make every protocol call raise ExecutorError with ``reason``, as an engine that went away."""
+        with self._lock:
+            self._engine_down = reason
+
+    def restore_engine(self) -> None:
+        """Bring the engine back: calls work again, and the containers are as they were."""
+        with self._lock:
+            self._engine_down = None
 
     def exit(self, task_id: str, container: str, exit_code: int) -> None:
         """Make a running container exit with ``exit_code`` (a crash when it is not 0)."""
@@ -86,6 +97,7 @@ class FakeExecutor:
         """
         with self._lock:
             self.calls.append(("start", task.id))
+            self._check_engine(task.id)
             if task.id in self._held:
                 return self._observe(task.id)
             for container in definition.container_definitions:
@@ -107,6 +119,7 @@ class FakeExecutor:
         """Stop every running container (exit code 143, as after SIGTERM)."""
         with self._lock:
             self.calls.append(("stop", task_id))
+            self._check_engine(task_id)
             held = self._task(task_id)
             for name, status in held.containers.items():
                 if status.state != "STOPPED":
@@ -120,16 +133,19 @@ class FakeExecutor:
         """The task's containers now; NotFoundError for a task it never started."""
         with self._lock:
             self.calls.append(("inspect", task_id))
+            self._check_engine(task_id)
             return self._observe(task_id)
 
     def tasks(self) -> Sequence[str]:
         """Every task it holds containers for, in the order they started."""
         with self._lock:
+            self._check_engine(None)
             return tuple(self._held)
 
     def logs(self, task_id: str, container: str | None = None, *, since: float | None = None) -> Sequence[LogLine]:
         """The task's log lines collected after ``since``, oldest first (one container's only, when named)."""
         with self._lock:
+            self._check_engine(task_id)
             lines = self._task(task_id).logs
             return tuple(
                 line
@@ -141,15 +157,22 @@ class FakeExecutor:
         """Forget a task whose containers all stopped; ExecutorError while one still runs."""
         with self._lock:
             self.calls.append(("remove", task_id))
+            self._check_engine(task_id)
             if any(c.state != "STOPPED" for c in self._task(task_id).containers.values()):
                 raise ExecutorError(task_id, "cannot remove a task whose containers still run; stop it first")
             del self._held[task_id]
 
     def host(self) -> HostInfo:
         """The host this fake pretends to be (``host=`` at construction)."""
-        return self.host_info
+        with self._lock:
+            self._check_engine(None)
+            return self.host_info
 
     # -- inside ---------------------------------------------------------------------------
+
+    def _check_engine(self, task_id: str | None) -> None:
+        if self._engine_down is not None:
+            raise ExecutorError(task_id, self._engine_down)
 
     def _task(self, task_id: str) -> _Held:
         held = self._held.get(task_id)

@@ -239,7 +239,7 @@ class ContainerDefinition:
                 check_int(_camel(field), seconds, 2 if field == "start_timeout" else 0, 120)
         for label, text in self.docker_labels.items():
             if not isinstance(label, str) or not label or not isinstance(text, str):
-                raise ValidationError(f"dockerLabels[{label!r}]", text, "labels must map non-empty strings to strings")
+                raise ValidationError(f"dockerLabels[{label}]", text, "labels must map non-empty strings to strings")
         check_text("image", self.image, max_length=1024)
         check_int("cpu", self.cpu, 0, 10 * 1024 * 1024)
         for field in ("memory", "memory_reservation"):
