@@ -2,53 +2,124 @@
 
 from __future__ import annotations
 
+import attrs
+
 from clusterkit.model.task import PENDING_STATUSES, Task
 from clusterkit.state.snapshot import Snapshot, capacity_key, task_index_keys
 
-__all__ = ["state_violations"]
+__all__ = ["Violation", "invariant_violations", "state_violations"]
+
+_PORT_FIELDS = {"PORTS": "ports", "PORTS_UDP": "ports_udp", "CPU": "cpu", "MEMORY": "memory"}
 
 
-def state_violations(snapshot: Snapshot) -> list[str]:
-    """Every broken invariant of ``snapshot``, as sentences.
+@attrs.frozen(slots=True)
+class Violation:
+    """One broken rule: a ``code`` such as ``OVERCOMMIT`` and a sentence naming what broke it.
 
-    - each task is on an instance that exists, and a deregistered instance holds none;
-    - per instance: remaining = registered − Σ charge of its non-STOPPED tasks, nothing
-      overcommitted, no port charged twice, pending/running counts match its tasks;
-    - every list index holds exactly the tasks it should. O(n log n).
+    ``instance_id``, ``task_id`` and ``field`` (``cpu``, ``memory``, ``ports``,
+    ``ports_udp``, ``scalars['GPU']``, ``version`` …) name the parts involved, when there
+    are any, so a test can assert on them without parsing the message.
     """
-    problems: list[str] = []
+
+    code: str
+    message: str
+    instance_id: str | None = None
+    task_id: str | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+def _shortfall_field(shortfall: str) -> str:
+    return _PORT_FIELDS.get(shortfall, f"scalars[{shortfall!r}]")
+
+
+def invariant_violations(snapshot: Snapshot) -> list[Violation]:
+    """Every broken invariant of ``snapshot``, as ``Violation`` values. O(n log n).
+
+    - each task is on an instance that exists (``MISSING_INSTANCE``), and a deregistered
+      instance holds none (``INACTIVE_INSTANCE``);
+    - per instance: nothing overcommitted (``OVERCOMMIT``), no port charged twice
+      (``PORT_CLASH``), remaining = registered − Σ charge of its non-STOPPED tasks
+      (``REMAINING``), pending/running counts match its tasks (``TASK_COUNTS``);
+    - every index holds exactly what it should (``INDEX``).
+    """
+    problems: list[Violation] = []
     roots = snapshot._roots
     holding: dict[str, list[Task]] = {}
     for task in snapshot.tasks():
         if task.container_instance_id not in roots.instances:
-            problems.append(f"task {task.id} is on missing instance {task.container_instance_id}")
+            problems.append(
+                Violation(
+                    "MISSING_INSTANCE",
+                    f"task {task.id} is on missing instance {task.container_instance_id}",
+                    task.container_instance_id,
+                    task.id,
+                )
+            )
         elif not task.is_stopped:
             holding.setdefault(task.container_instance_id, []).append(task)
     for instance in snapshot.instances():
         tasks = holding.get(instance.id, [])
         if instance.status == "INACTIVE":
             if tasks:
-                problems.append(f"deregistered instance {instance.id} still holds {len(tasks)} tasks")
+                problems.append(
+                    Violation(
+                        "INACTIVE_INSTANCE",
+                        f"deregistered instance {instance.id} still holds {len(tasks)} tasks",
+                        instance.id,
+                        tasks[0].id,
+                    )
+                )
             continue
         remaining = instance.registered
         for task in tasks:
             shortfall = task.charge.shortfall(remaining)
             if shortfall is not None:
-                problems.append(f"instance {instance.id} is overcommitted on {shortfall} by task {task.id}")
+                code = "PORT_CLASH" if shortfall in ("PORTS", "PORTS_UDP") else "OVERCOMMIT"
+                field = _shortfall_field(shortfall)
+                problems.append(
+                    Violation(
+                        code,
+                        f"instance {instance.id} is overcommitted on {shortfall} by task {task.id}",
+                        instance.id,
+                        task.id,
+                        field,
+                    )
+                )
                 break
             remaining = remaining.allocate(task.charge)
         else:
             if remaining != instance.remaining:
                 problems.append(
-                    f"instance {instance.id} remaining {instance.remaining!r}, its tasks leave {remaining!r}"
+                    Violation(
+                        "REMAINING",
+                        f"instance {instance.id} remaining {instance.remaining!r}, its tasks leave {remaining!r}",
+                        instance.id,
+                        field="remaining",
+                    )
                 )
         pending = sum(1 for task in tasks if task.last_status in PENDING_STATUSES)
         running = sum(1 for task in tasks if task.last_status == "RUNNING")
         if (pending, running) != (instance.pending_tasks_count, instance.running_tasks_count):
             problems.append(
-                f"instance {instance.id} counts pending={instance.pending_tasks_count} running="
-                f"{instance.running_tasks_count}, its tasks are {pending} and {running}"
+                Violation(
+                    "TASK_COUNTS",
+                    f"instance {instance.id} counts pending={instance.pending_tasks_count} running="
+                    f"{instance.running_tasks_count}, its tasks are {pending} and {running}",
+                    instance.id,
+                    field="runningTasksCount",
+                )
             )
+    problems.extend(Violation("INDEX", message) for message in _index_problems(snapshot))
+    return problems
+
+
+def _index_problems(snapshot: Snapshot) -> list[str]:
+    """The indexes that are out of step with the records they index."""
+    problems: list[str] = []
+    roots = snapshot._roots
     expected: dict[tuple[str, str, str], list[str]] = {}
     for task in snapshot.tasks():
         for key in task_index_keys(task):
@@ -71,3 +142,14 @@ def state_violations(snapshot: Snapshot) -> list[str]:
         if any(roots.instances[i].status != status for i in ids):
             problems.append(f"the instance index for {status} is out of step")
     return problems
+
+
+def state_violations(snapshot: Snapshot) -> list[str]:
+    """Every broken invariant of ``snapshot``, as sentences (see ``invariant_violations``).
+
+    - each task is on an instance that exists, and a deregistered instance holds none;
+    - per instance: remaining = registered − Σ charge of its non-STOPPED tasks, nothing
+      overcommitted, no port charged twice, pending/running counts match its tasks;
+    - every list index holds exactly the tasks it should. O(n log n).
+    """
+    return [violation.message for violation in invariant_violations(snapshot)]

@@ -1,0 +1,91 @@
+"""clusterkit.testing: property-test your scheduler (install the ``testing`` extra: hypothesis).
+
+- **Strategies** for hypothesis: ``resources``, ``container_instances``,
+  ``task_definitions`` and ``task_definition_json``, ``clusters`` and ``snapshots``,
+  ``placement_requests`` with ``placement_strategies`` and ``placement_constraints``,
+  query ``expressions``; and invalid inputs (``invalid_task_definitions``,
+  ``invalid_expressions``, ``invalid_requests``, and the fixed corpora ``BAD_*``).
+- **Checks**: ``check_state(snapshot, previous=None)`` and ``check_plan(snapshot, request,
+  plan)`` return lists of ``Violation``; ``assert_valid_state`` and ``assert_valid_plan``
+  raise ``InvariantViolated`` instead.
+- **A state machine**: subclass ``SchedulerMachine`` with your schedulers and run it with
+  ``run_machine`` (or as ``MyMachine.TestCase`` under pytest).
+
+Importing ``clusterkit`` never imports this package, nor hypothesis.
+"""
+
+from clusterkit.testing.checks import (
+    InvariantViolated,
+    Violation,
+    assert_valid_plan,
+    assert_valid_state,
+    check_plan,
+    check_state,
+    is_plain_base_scheduler,
+)
+from clusterkit.testing.expressions import (
+    BAD_EXPRESSIONS,
+    comparisons,
+    expression_texts,
+    expressions,
+    invalid_expressions,
+)
+from clusterkit.testing.invalid import (
+    BAD_REQUESTS,
+    BAD_TASK_DEFINITIONS,
+    BadInput,
+    invalid_requests,
+    invalid_task_definitions,
+)
+from clusterkit.testing.machine import MachineReport, SchedulerMachine, run_machine
+from clusterkit.testing.strategies import (
+    FAMILIES,
+    ZONE,
+    ZONES,
+    clusters,
+    container_instances,
+    placement_constraints,
+    placement_requests,
+    placement_strategies,
+    resources,
+    snapshots,
+    strategy_chains,
+    task_definition_json,
+    task_definitions,
+)
+
+__all__ = [
+    "BAD_EXPRESSIONS",
+    "BAD_REQUESTS",
+    "BAD_TASK_DEFINITIONS",
+    "FAMILIES",
+    "ZONE",
+    "ZONES",
+    "BadInput",
+    "InvariantViolated",
+    "MachineReport",
+    "SchedulerMachine",
+    "Violation",
+    "assert_valid_plan",
+    "assert_valid_state",
+    "check_plan",
+    "check_state",
+    "clusters",
+    "comparisons",
+    "container_instances",
+    "expression_texts",
+    "expressions",
+    "invalid_expressions",
+    "invalid_requests",
+    "invalid_task_definitions",
+    "is_plain_base_scheduler",
+    "placement_constraints",
+    "placement_requests",
+    "placement_strategies",
+    "resources",
+    "run_machine",
+    "snapshots",
+    "strategy_chains",
+    "task_definition_json",
+    "task_definitions",
+]
