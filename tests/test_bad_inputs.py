@@ -6,12 +6,15 @@ call the saved state file must be byte-for-byte what it was before.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from clusterkit import (
     ClusterkitError,
@@ -20,6 +23,15 @@ from clusterkit import (
     NotFoundError,
     StaleVersionError,
     ValidationError,
+)
+from clusterkit.testing import (
+    BAD_EXPRESSIONS,
+    BAD_REQUESTS,
+    BAD_TASK_DEFINITIONS,
+    BadInput,
+    invalid_expressions,
+    invalid_requests,
+    invalid_task_definitions,
 )
 
 
@@ -30,20 +42,11 @@ class Ctx:
     stopped: str  # a STOPPED task
 
 
-def container(**fields: Any) -> dict[str, Any]:
-    return {"name": "app", "image": "img", "memory": 64, **fields}
-
-
 def taskdef(**fields: Any) -> dict[str, Any]:
-    return {"family": "bad", "containerDefinitions": [container()], **fields}
-
-
-def with_container(**fields: Any) -> dict[str, Any]:
-    return taskdef(containerDefinitions=[container(**fields)])
+    return {"family": "bad", "containerDefinitions": [{"name": "app", "image": "img", "memory": 64}], **fields}
 
 
 V, N, S, T = ValidationError, NotFoundError, StaleVersionError, IllegalTransitionError
-CD0 = "containerDefinitions[0]"
 
 Call = Callable[[Ctx], Any]
 CASES: list[tuple[str, Call, type[ClusterkitError], str | tuple[str, ...]]] = [
@@ -186,138 +189,7 @@ CASES: list[tuple[str, Call, type[ClusterkitError], str | tuple[str, ...]]] = [
         V,
         ("names", "attributes", "attributeNames", "attributes.name"),
     ),
-    # -- task definitions
-    ("taskdef-not-json", lambda c: c.state.register_task_definition("{nope"), V, "taskDefinition"),
-    ("taskdef-json-list", lambda c: c.state.register_task_definition("[]"), V, "taskDefinition"),
-    ("taskdef-int", lambda c: c.state.register_task_definition(5), V, "taskDefinition"),
-    ("taskdef-none", lambda c: c.state.register_task_definition(None), V, "taskDefinition"),
-    (
-        "taskdef-family-missing",
-        lambda c: c.state.register_task_definition({"containerDefinitions": [container()]}),
-        V,
-        "family",
-    ),
-    ("taskdef-family-space", lambda c: c.state.register_task_definition(taskdef(family="a b")), V, "family"),
-    (
-        "taskdef-no-containers",
-        lambda c: c.state.register_task_definition(taskdef(containerDefinitions=[])),
-        V,
-        "containerDefinitions",
-    ),
-    (
-        "taskdef-11-containers",
-        lambda c: c.state.register_task_definition(
-            taskdef(containerDefinitions=[container(name=f"c{n}") for n in range(11)])
-        ),
-        V,
-        "containerDefinitions",
-    ),
-    (
-        "taskdef-no-memory",
-        lambda c: c.state.register_task_definition(taskdef(containerDefinitions=[{"name": "a", "image": "i"}])),
-        V,
-        f"{CD0}.memory",
-    ),
-    (
-        "taskdef-image-missing",
-        lambda c: c.state.register_task_definition(taskdef(containerDefinitions=[{"name": "a", "memory": 64}])),
-        V,
-        f"{CD0}.image",
-    ),
-    (
-        "taskdef-memory-str",
-        lambda c: c.state.register_task_definition(with_container(memory="lots")),
-        V,
-        f"{CD0}.memory",
-    ),
-    ("taskdef-memory-tiny", lambda c: c.state.register_task_definition(with_container(memory=5)), V, f"{CD0}.memory"),
-    (
-        "taskdef-reservation-over-memory",
-        lambda c: c.state.register_task_definition(with_container(memory=64, memoryReservation=128)),
-        V,
-        f"{CD0}.memoryReservation",
-    ),
-    (
-        "taskdef-essential-str",
-        lambda c: c.state.register_task_definition(with_container(essential="yes")),
-        V,
-        f"{CD0}.essential",
-    ),
-    (
-        "taskdef-none-essential",
-        lambda c: c.state.register_task_definition(with_container(essential=False)),
-        V,
-        "containerDefinitions",
-    ),
-    (
-        "taskdef-host-port-str",
-        lambda c: c.state.register_task_definition(
-            with_container(portMappings=[{"containerPort": 80, "hostPort": "x"}])
-        ),
-        V,
-        f"{CD0}.portMappings[0].hostPort",
-    ),
-    (
-        "taskdef-container-port-zero",
-        lambda c: c.state.register_task_definition(with_container(portMappings=[{"containerPort": 0}])),
-        V,
-        f"{CD0}.portMappings[0].containerPort",
-    ),
-    (
-        "taskdef-protocol-sctp",
-        lambda c: c.state.register_task_definition(
-            with_container(portMappings=[{"containerPort": 80, "protocol": "sctp"}])
-        ),
-        V,
-        f"{CD0}.portMappings[0].protocol",
-    ),
-    (
-        "taskdef-host-port-twice",
-        lambda c: c.state.register_task_definition(
-            with_container(
-                portMappings=[{"containerPort": 80, "hostPort": 8080}, {"containerPort": 81, "hostPort": 8080}]
-            )
-        ),
-        V,
-        f"{CD0}.portMappings[1].hostPort",
-    ),
-    (
-        "taskdef-awsvpc-host-port",
-        lambda c: c.state.register_task_definition(
-            {**with_container(portMappings=[{"containerPort": 80, "hostPort": 81}]), "networkMode": "awsvpc"}
-        ),
-        V,
-        f"{CD0}.portMappings[0].hostPort",
-    ),
-    (
-        "taskdef-network-mode",
-        lambda c: c.state.register_task_definition(taskdef(networkMode="weird")),
-        V,
-        "networkMode",
-    ),
-    ("taskdef-cpu-words", lambda c: c.state.register_task_definition(taskdef(cpu="lots")), V, "cpu"),
-    (
-        "taskdef-gpu-zero",
-        lambda c: c.state.register_task_definition(
-            with_container(resourceRequirements=[{"type": "GPU", "value": "0"}])
-        ),
-        V,
-        f"{CD0}.resourceRequirements[0].value",
-    ),
-    (
-        "taskdef-health-interval",
-        lambda c: c.state.register_task_definition(
-            with_container(healthCheck={"command": ["CMD", "true"], "interval": 1})
-        ),
-        V,
-        f"{CD0}.healthCheck.interval",
-    ),
-    (
-        "taskdef-distinct-instance",
-        lambda c: c.state.register_task_definition(taskdef(placementConstraints=[{"type": "distinctInstance"}])),
-        V,
-        "placementConstraints[0].type",
-    ),
+    # -- task definitions: the kit's corpus (BAD_TASK_DEFINITIONS) is added below
     ("describe-taskdef-unknown", lambda c: c.state.describe_task_definition("ghost"), N, "taskDefinition"),
     ("describe-taskdef-int", lambda c: c.state.describe_task_definition(5), V, "taskDefinition"),
     ("describe-taskdef-none", lambda c: c.state.describe_task_definition(None), V, "taskDefinition"),
@@ -429,10 +301,41 @@ CASES: list[tuple[str, Call, type[ClusterkitError], str | tuple[str, ...]]] = [
 ]
 
 
+def _register(value: Any) -> Call:
+    return lambda c: c.state.register_task_definition(value)
+
+
+def _run_task(kwargs: dict[str, Any]) -> Call:
+    return lambda c: c.state.run_task("web", **kwargs)
+
+
+def _member_of(text: str) -> Call:
+    return lambda c: c.state.run_task("web", placement_constraints=[{"type": "memberOf", "expression": text}])
+
+
+CASES += [(f"taskdef-{bad.name}", _register(bad.value), bad.error, bad.fields) for bad in BAD_TASK_DEFINITIONS]
+CASES += [(f"query-{bad.name}", _member_of(bad.value), bad.error, bad.fields) for bad in BAD_EXPRESSIONS]
+CASES += [(f"run-task-{bad.name}", _run_task(bad.value), bad.error, bad.fields) for bad in BAD_REQUESTS]
+
+
+def kind(case_id: str) -> str:
+    """Which of the four kinds of bad input a row is."""
+    if case_id.startswith("taskdef-"):
+        return "task definitions"
+    if case_id.startswith("query-"):
+        return "query expressions"
+    if case_id.startswith("report-"):
+        return "status reports"
+    return "API calls"
+
+
 def test_the_table_is_big_enough() -> None:
-    assert len(CASES) >= 40
     assert len({case[0] for case in CASES}) == len(CASES)
-    assert {case[2] for case in CASES} == {V, N, S, T}
+    assert {case[2] for case in CASES} >= {V, N, S, T}
+    kinds = Counter(kind(case[0]) for case in CASES)
+    print(f"bad inputs: {len(CASES)} distinct; " + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+    assert len(CASES) >= 60
+    assert min(kinds.values()) >= 10 and len(kinds) == 4, kinds
 
 
 @pytest.fixture
@@ -446,11 +349,9 @@ def ctx() -> Ctx:
     return Ctx(state, running.id, stopped.id)
 
 
-@pytest.mark.parametrize(("call", "error", "field"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
-def test_bad_input(
-    ctx: Ctx, tmp_path: Path, call: Call, error: type[ClusterkitError], field: str | tuple[str, ...]
-) -> None:
-    before, after = tmp_path / "before.json", tmp_path / "after.json"
+def refused(ctx: Ctx, path: Path, call: Call, error: type[ClusterkitError], field: str | tuple[str, ...]) -> None:
+    """``call`` raises ``error`` naming ``field`` (or one of them) and the saved state stays byte-identical."""
+    before, after = path / "before.json", path / "after.json"
     ctx.state.save(before)
     version = ctx.state.version
     with pytest.raises(error) as caught:
@@ -462,3 +363,29 @@ def test_bad_input(
     assert ctx.state.version == version
     ctx.state.save(after)
     assert after.read_bytes() == before.read_bytes(), "a call that raises leaves the state exactly as it was"
+
+
+@pytest.mark.parametrize(("call", "error", "field"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_bad_input(
+    ctx: Ctx, tmp_path: Path, call: Call, error: type[ClusterkitError], field: str | tuple[str, ...]
+) -> None:
+    refused(ctx, tmp_path, call, error, field)
+
+
+# -- and drawn by the testing kit: broken variants of valid inputs ---------------------------
+
+DRAWN: list[tuple[str, Any, Callable[[BadInput], Call]]] = [
+    ("task definitions", invalid_task_definitions(), lambda bad: _register(bad.value)),
+    ("query expressions", invalid_expressions(), lambda bad: _member_of(bad.value)),
+    ("run_task requests", invalid_requests(), lambda bad: _run_task(bad.value)),
+]
+
+
+@pytest.mark.parametrize(("strategy", "to_call"), [d[1:] for d in DRAWN], ids=[d[0] for d in DRAWN])
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_drawn_bad_input(
+    ctx: Ctx, tmp_path: Path, strategy: Any, to_call: Callable[[BadInput], Call], data: st.DataObject
+) -> None:
+    bad: BadInput = data.draw(strategy)
+    refused(ctx, tmp_path, to_call(bad), bad.error, bad.fields)

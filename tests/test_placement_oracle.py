@@ -2,10 +2,12 @@
 
 Small random clusters (instances with cpu, memory and GPU, zones, DRAINING, disconnected
 and deregistered ones, tasks already placed) and random task definitions (cpu, memory,
-GPU, static and dynamic TCP/UDP host ports, bridge/host/awsvpc). The oracle below knows
-nothing of the scheduler: it loops over ``snapshot.instances()`` and ``snapshot.tasks()``
-and decides feasibility and the best instance from the ECS rules written out by hand. A
-plan is replayed placement by placement against it, then committed and checked again.
+GPU, static and dynamic TCP/UDP host ports, bridge/host/awsvpc). The oracle, the testing
+kit's (``clusterkit.testing.oracle``, through ``check_plan``), knows nothing of the
+scheduler: it loops over ``snapshot.instances()`` and ``snapshot.tasks()`` and decides
+feasibility and the best instance from the ECS rules written out by hand. A plan is
+replayed placement by placement against it and against the specs below (whose constraint
+meanings are written out here, apart from the query language), then committed and checked.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clusterkit import (
-    DEFAULT_RESERVED_PORTS,
     BaseScheduler,
     ClusterState,
     PlacementRequest,
@@ -31,6 +32,8 @@ from clusterkit import (
 )
 from clusterkit.placement.plan import Plan
 from clusterkit.state.changes import UpdateInstance
+from clusterkit.testing import check_plan, check_state
+from clusterkit.testing.oracle import View, failing_reasons, field_value, oracle_key, oracle_views
 
 ZONES = ("zone-a", "zone-b", "zone-c")
 ZONE = "attribute:ecs.availability-zone"
@@ -112,118 +115,22 @@ def constraint_text(constraint: tuple[str, Any]) -> dict[str, str]:
     return {"type": "memberOf", "expression": expression}
 
 
-@dataclasses.dataclass
-class View:
-    """The oracle's view of one instance while a plan is replayed."""
-
-    id: str
-    status: str
-    agent: bool
-    zone: str | None
-    tier: str | None
-    host: str
-    cpu: int
-    memory: int
-    gpu: float
-    ports: set[int]
-    ports_udp: set[int]
-    groups: Counter[str]
-
-
-def oracle_views(snapshot: Snapshot) -> dict[str, View]:
-    """Every non-INACTIVE instance, with what it has left and the groups of its live tasks."""
-    views: dict[str, View] = {}
-    for instance in snapshot.instances():
-        if instance.status == "INACTIVE":
-            continue
-        attributes = dict(instance.attributes)
-        left = instance.remaining
-        views[instance.id] = View(
-            instance.id,
-            instance.status,
-            instance.agent_connected,
-            attributes.get("ecs.availability-zone"),
-            attributes.get("tier"),
-            instance.ec2_instance_id or instance.id,
-            left.cpu,
-            left.memory,
-            dict(left.scalars).get("GPU", 0),
-            set(left.ports),
-            set(left.ports_udp),
-            Counter(),
-        )
-    for task in snapshot.tasks():
-        if task.last_status != "STOPPED" and task.container_instance_id in views:
-            views[task.container_instance_id].groups[task.group] += 1
-    return views
-
-
 def constraint_holds(constraint: tuple[str, Any], view: View) -> bool:
+    """The hand-written meaning of each constraint (the kit's oracle asks the query language)."""
     kind, argument = constraint
+    zone, tier = view.instance.attribute("ecs.availability-zone"), view.instance.attribute("tier")
     if kind == "distinct":
         return view.groups[GROUP] == 0
     if kind == "zone_in":
-        return view.zone is not None and view.zone in argument
+        return zone is not None and zone in argument
     if kind == "zone_match":
-        return view.zone is not None and view.zone.startswith("zone-") and view.zone[5:] in "ab"
+        return zone is not None and zone.startswith("zone-") and zone[5:] in "ab"
     if kind == "tier_eq":
-        return view.tier == argument
+        return tier == argument
     if kind == "tier_ne":
-        return view.tier != argument
+        return tier != argument
     assert kind in ("not_group", "group_ne")
     return view.groups[argument] == 0
-
-
-def free_ports(taken: set[int], port_range: tuple[int, int], count: int) -> bool:
-    first, last = port_range
-    return sum(1 for port in range(first, last + 1) if port not in taken) >= count if count else True
-
-
-def failing_reasons(
-    view: View, task: TaskSpec, constraints: list[tuple[str, Any]], port_range: tuple[int, int]
-) -> set[str]:
-    """Every ECS reason this instance cannot take one more task (empty: it can)."""
-    reasons: set[str] = set()
-    if view.status != "ACTIVE":
-        reasons.add("INACTIVE")
-    if not view.agent:
-        reasons.add("AGENT")
-    if view.cpu < task.cpu:
-        reasons.add("RESOURCE:CPU")
-    if view.memory < task.memory:
-        reasons.add("RESOURCE:MEMORY")
-    if view.gpu < task.gpu:
-        reasons.add("RESOURCE:GPU")
-    for protocol, taken in (("tcp", view.ports), ("udp", view.ports_udp)):
-        static = task.static_ports(protocol)
-        if static & taken or not free_ports(taken | static, port_range, task.dynamic_count(protocol)):
-            reasons.add("RESOURCE:PORTS")
-    for constraint in constraints:
-        if not constraint_holds(constraint, view):
-            reasons.add("DISTINCT_INSTANCE" if constraint[0] == "distinct" else "ATTRIBUTE")
-    return reasons
-
-
-def field_value(view: View, field: str) -> str | None:
-    if field == "instanceId":
-        return view.id
-    if field == "host":
-        return view.host
-    assert field == ZONE
-    return view.zone
-
-
-def oracle_key(view: View, views: dict[str, View], strategies: list[tuple[str, str]]) -> tuple[Any, ...]:
-    """Lower is better, strategy by strategy, then the instance id (the documented tie-break)."""
-    key: list[Any] = []
-    for kind, field in strategies:
-        if kind == "binpack":
-            key.append(getattr(view, field))
-        else:
-            value = field_value(view, field)
-            key.append(sum(v.groups[GROUP] for v in views.values() if field_value(v, field) == value))
-    key.append(view.id)
-    return tuple(key)
 
 
 # -- hypothesis strategies ----------------------------------------------------------------
@@ -373,121 +280,50 @@ def build(instances: list[InstanceSpec], task: TaskSpec) -> ClusterState:
 
 # -- the replay ---------------------------------------------------------------------------
 
+REASONS = {"INACTIVE", "AGENT", "ATTRIBUTE", "DISTINCT_INSTANCE", "RESOURCE:PORTS"}
+REASONS |= {"RESOURCE:CPU", "RESOURCE:MEMORY", "RESOURCE:GPU"}
+
 
 def replay(
-    snapshot: Snapshot,
-    plan: Plan,
-    task: TaskSpec,
-    constraints: list[tuple[str, Any]],
-    chain: list[tuple[str, str]] | None,
-    port_range: tuple[int, int],
-    *,
-    ranked: bool = True,
+    snapshot: Snapshot, plan: Plan, task: TaskSpec, constraints: list[tuple[str, Any]], scheduler: BaseScheduler
 ) -> dict[str, View]:
-    """Check each placement of ``plan`` against the oracle; returns the oracle's final views."""
+    """The kit's oracle (check_plan), then the specs step by step; returns the oracle's final views."""
+    assert check_plan(snapshot, plan.request, plan, scheduler=scheduler) == []
     views = oracle_views(snapshot)
-    effective = chain if chain is not None else [("spread", ZONE), ("binpack", "memory")]
-    assert len(plan.placements) + len(plan.unplaced) == plan.request.count
-    for step, placement in enumerate(plan.placements):
-        feasible = [v for v in views.values() if not failing_reasons(v, task, constraints, port_range)]
-        chosen = placement.task.container_instance_id
-        assert chosen in {v.id for v in feasible}, (
-            f"step {step}: {chosen} cannot take the task: "
-            f"{failing_reasons(views[chosen], task, constraints, port_range) if chosen in views else 'unknown'}"
-        )
-        if ranked:
-            best = min(feasible, key=lambda v: oracle_key(v, views, effective))
-            assert chosen == best.id, (
-                f"step {step}: chose {chosen} {oracle_key(views[chosen], views, effective)}, "
-                f"oracle says {best.id} {oracle_key(best, views, effective)}"
-            )
-        view = views[chosen]
-        assert placement.instance_version == snapshot.instance(chosen).version
-        check_task_ports(placement.task, task, view, port_range)
+    for placement in plan.placements:
+        view = views[placement.task.container_instance_id]
+        assert all(constraint_holds(constraint, view) for constraint in constraints), placement
         charge = placement.task.charge
         assert (charge.cpu, charge.memory, charge.scalar("GPU")) == (task.cpu, task.memory, task.gpu)
-        assert placement.task.group == GROUP
-        view.cpu -= task.cpu
-        view.memory -= task.memory
-        view.gpu -= task.gpu
-        if task.network_mode != "awsvpc":
-            for binding in placement.task.host_ports:
-                (view.ports if binding.protocol == "tcp" else view.ports_udp).add(binding.host_port)
-        view.groups[GROUP] += 1
-    leftover = [v.id for v in views.values() if not failing_reasons(v, task, constraints, port_range)]
-    if plan.unplaced:
-        assert leftover == [], f"{len(plan.unplaced)} unplaced, but the oracle can place on {leftover}"
-        for unplaced in plan.unplaced:
-            assert sum(unplaced.reasons.values()) == len(views), (dict(unplaced.reasons), len(views))
-            for reason in unplaced.reasons:
-                assert reason in {"INACTIVE", "AGENT", "ATTRIBUTE", "DISTINCT_INSTANCE", "RESOURCE:PORTS"} or (
-                    reason in ("RESOURCE:CPU", "RESOURCE:MEMORY", "RESOURCE:GPU")
-                ), reason
-    return views
-
-
-def check_task_ports(placed: Any, task: TaskSpec, view: View, port_range: tuple[int, int]) -> None:
-    """The bindings follow the network mode; every taken port was free and is not reserved."""
-    bindings = placed.host_ports
-    assert sorted((b.container_port, b.protocol) for b in bindings) == sorted(
-        (m.container_port, m.protocol) for m in task.mappings
-    )
-    taken: dict[str, set[int]] = {"tcp": set(), "udp": set()}
-    for binding in bindings:
-        mapping = next(
-            m for m in task.mappings if (m.container_port, m.protocol) == (binding.container_port, binding.protocol)
+        assert sorted((b.container_port, b.protocol) for b in placement.task.host_ports) == sorted(
+            (m.container_port, m.protocol) for m in task.mappings
         )
-        if task.network_mode in ("host", "awsvpc"):
-            assert binding.host_port == mapping.container_port
-        elif mapping.host_port:
-            assert binding.host_port == mapping.host_port
-        else:
-            assert port_range[0] <= binding.host_port <= port_range[1], binding
-        if task.network_mode != "awsvpc":
-            already = view.ports if binding.protocol == "tcp" else view.ports_udp
-            assert binding.host_port not in already, f"{binding} is taken on {view.id}"
-            assert binding.host_port not in taken[binding.protocol], f"{binding} twice in one task"
-            assert binding.protocol == "udp" or binding.host_port not in DEFAULT_RESERVED_PORTS
-            taken[binding.protocol].add(binding.host_port)
-    charge = placed.charge
-    if task.network_mode == "awsvpc":
-        assert not charge.ports and not charge.ports_udp
-    else:
-        assert charge.ports == frozenset(taken["tcp"])
-        assert charge.ports_udp == frozenset(taken["udp"])
+        view.take(charge.cpu, charge.memory, dict(charge.scalars), set(charge.ports), set(charge.ports_udp))
+        view.groups[GROUP] += 1
+    for unplaced in plan.unplaced:
+        assert sum(unplaced.reasons.values()) == len(views), (dict(unplaced.reasons), len(views))
+        assert set(unplaced.reasons) <= REASONS, unplaced.reasons
+    return views
 
 
 def commit_and_check(
     state: ClusterState, plan: Plan, views: dict[str, View], constraints: list[tuple[str, Any]]
 ) -> Snapshot:
     """Commit the plan; every placement is accepted and the state keeps every rule."""
+    before = state.snapshot()
     result = state.commit(plan)
     assert result.ok, result.rejected
     snapshot = result.snapshot
-    assert state_violations(snapshot) == []
-    ports: dict[tuple[str, str], list[int]] = {}
-    group_on: Counter[str] = Counter()
-    for placed in snapshot.tasks():
-        if placed.last_status == "STOPPED":
-            continue
-        if placed.group == GROUP:
-            group_on[placed.container_instance_id] += 1
-        for binding in placed.host_ports:
-            charged = placed.charge.ports if binding.protocol == "tcp" else placed.charge.ports_udp
-            if binding.host_port in charged:  # awsvpc bindings take nothing on the host
-                ports.setdefault((placed.container_instance_id, binding.protocol), []).append(binding.host_port)
-    for (instance_id, protocol), used in ports.items():
-        assert len(used) == len(set(used)), f"{instance_id} {protocol} ports used twice: {sorted(used)}"
-        if protocol == "tcp":
-            assert not set(used) & DEFAULT_RESERVED_PORTS, (instance_id, sorted(used))
+    assert check_state(snapshot, before) == []
     if any(kind == "distinct" for kind, _ in constraints):
+        group_on = Counter(t.container_instance_id for t in snapshot.tasks() if not t.is_stopped and t.group == GROUP)
         new_on = Counter(p.task.container_instance_id for p in plan.placements)
         for instance_id, count in new_on.items():
             assert count == 1 and group_on[instance_id] == 1, (instance_id, new_on, group_on)
     for view in views.values():
-        instance = snapshot.instance(view.id)
-        left = instance.remaining
-        assert (left.cpu, left.memory, left.scalar("GPU")) == (view.cpu, view.memory, view.gpu)
+        left = snapshot.instance(view.id).remaining
+        assert (left.cpu, left.memory) == (view.cpu, view.memory)
+        assert dict(left.scalars) == {name: amount for name, amount in view.scalars.items() if amount}
         assert (set(left.ports), set(left.ports_udp)) == (view.ports, view.ports_udp)
     return snapshot
 
@@ -508,37 +344,45 @@ def scenarios(draw: st.DrawFn, chains: Any = CHAINS) -> dict[str, Any]:
     }
 
 
-def run_scenario(scenario: dict[str, Any], *, strict: bool = False) -> tuple[ClusterState, Snapshot, Plan]:
-    state = build(scenario["instances"], scenario["task"])
-    snapshot = state.snapshot()
+def scheduler_for(scenario: dict[str, Any], **options: Any) -> BaseScheduler:
     first, last = scenario["port_range"]
-    scheduler = BaseScheduler(dynamic_ports=PortRange(first, last), strict_versions=strict)
-    request = PlacementRequest(
+    return BaseScheduler(dynamic_ports=PortRange(first, last), **options)
+
+
+def request_for(snapshot: Snapshot, scenario: dict[str, Any], count: int | None = None) -> PlacementRequest:
+    return PlacementRequest(
         snapshot.task_definition(FAMILY),
-        scenario["count"],
+        scenario["count"] if count is None else count,
         strategies=to_strategies(scenario["chain"]),
         constraints=[constraint_text(c) for c in scenario["constraints"]],
     )
-    return state, snapshot, scheduler.place(snapshot, request)
+
+
+def run_scenario(
+    scenario: dict[str, Any], *, strict: bool = False
+) -> tuple[ClusterState, Snapshot, Plan, dict[str, View]]:
+    """Build, plan and replay: the state, the snapshot planned on, the plan and the oracle's views after it."""
+    state = build(scenario["instances"], scenario["task"])
+    snapshot = state.snapshot()
+    scheduler = scheduler_for(scenario, strict_versions=strict)
+    plan = scheduler.place(snapshot, request_for(snapshot, scenario))
+    return state, snapshot, plan, replay(snapshot, plan, scenario["task"], scenario["constraints"], scheduler)
 
 
 @given(scenarios(chains=st.sampled_from([[("binpack", "memory")], [("binpack", "cpu")]])))
 def test_binpack_picks_an_instance_with_the_least_remaining_field(scenario: dict[str, Any]) -> None:
-    _, snapshot, plan = run_scenario(scenario)
-    replay(snapshot, plan, scenario["task"], scenario["constraints"], scenario["chain"], scenario["port_range"])
+    run_scenario(scenario)
 
 
 @given(scenarios())
 def test_strategy_chains_pick_the_oracle_best_at_every_step(scenario: dict[str, Any]) -> None:
     """spread then binpack (and every other chain): the choice minimises the chain's keys, in order."""
-    _, snapshot, plan = run_scenario(scenario)
-    replay(snapshot, plan, scenario["task"], scenario["constraints"], scenario["chain"], scenario["port_range"])
+    run_scenario(scenario)
 
 
 @given(scenarios(), st.booleans())
 def test_committed_plans_keep_capacity_ports_status_and_constraints(scenario: dict[str, Any], strict: bool) -> None:
-    state, snapshot, plan = run_scenario(scenario, strict=strict)
-    views = replay(snapshot, plan, scenario["task"], scenario["constraints"], scenario["chain"], scenario["port_range"])
+    state, _, plan, views = run_scenario(scenario, strict=strict)
     commit_and_check(state, plan, views, scenario["constraints"])
 
 
@@ -546,17 +390,15 @@ def test_committed_plans_keep_capacity_ports_status_and_constraints(scenario: di
 def test_unplaced_only_when_no_instance_can_take_the_task(scenario: dict[str, Any]) -> None:
     """The reasons count every non-INACTIVE instance; explain after the commit gives the same."""
     scenario = {**scenario, "count": scenario["count"] + 4}
-    state, snapshot, plan = run_scenario(scenario)
-    views = replay(snapshot, plan, scenario["task"], scenario["constraints"], scenario["chain"], scenario["port_range"])
+    state, _, plan, views = run_scenario(scenario)
     after = commit_and_check(state, plan, views, scenario["constraints"])
-    first, last = scenario["port_range"]
-    explanation = BaseScheduler(dynamic_ports=PortRange(first, last)).explain(after, plan.request)
+    explanation = scheduler_for(scenario).explain(after, plan.request)
     rejected = {c.instance_id: c.reason for c in explanation.rejected}
     assert set(rejected) | {c.instance_id for c in explanation.ranked} == set(views)
+    definition, constraints = plan.request.task_definition, plan.request.all_constraints
+    first, last = scenario["port_range"]
     for instance_id, reason in rejected.items():
-        expected = failing_reasons(
-            views[instance_id], scenario["task"], scenario["constraints"], scenario["port_range"]
-        )
+        expected = failing_reasons(views[instance_id], definition, constraints, GROUP, PortRange(first, last))
         assert reason in expected, (instance_id, reason, expected)
     if plan.unplaced:
         assert explanation.ranked == ()
@@ -566,26 +408,24 @@ def test_unplaced_only_when_no_instance_can_take_the_task(scenario: dict[str, An
 
 @given(scenarios())
 def test_explain_ranks_exactly_the_feasible_instances(scenario: dict[str, Any]) -> None:
-    state = build(scenario["instances"], scenario["task"])
-    snapshot = state.snapshot()
-    first, last = scenario["port_range"]
-    scheduler = BaseScheduler(dynamic_ports=PortRange(first, last))
-    request = PlacementRequest(
-        snapshot.task_definition(FAMILY),
-        1,
-        strategies=to_strategies(scenario["chain"]),
-        constraints=[constraint_text(c) for c in scenario["constraints"]],
-    )
+    snapshot = build(scenario["instances"], scenario["task"]).snapshot()
+    scheduler = scheduler_for(scenario)
+    request = request_for(snapshot, scenario, count=1)
     explanation = scheduler.explain(snapshot, request)
     views = oracle_views(snapshot)
-    effective = scenario["chain"] or [("spread", ZONE), ("binpack", "memory")]
+    ports = scheduler.dynamic_ports
     feasible = sorted(
-        (v for v in views.values() if not failing_reasons(v, scenario["task"], scenario["constraints"], (first, last))),
-        key=lambda v: oracle_key(v, views, effective),
+        (
+            v
+            for v in views.values()
+            if not failing_reasons(v, request.task_definition, request.all_constraints, GROUP, ports)
+        ),
+        key=lambda v: oracle_key(v, views, request.strategies, GROUP),
     )
     assert [c.instance_id for c in explanation.ranked] == [v.id for v in feasible]
     for candidate in explanation.ranked:
-        assert list(candidate.strategy_keys) == list(oracle_key(views[candidate.instance_id], views, effective)[:-1])
+        key = oracle_key(views[candidate.instance_id], views, request.strategies, GROUP)
+        assert list(candidate.strategy_keys) == list(key[:-1])
     plan = scheduler.place(snapshot, request)
     assert explanation.chosen == (plan.placements[0].task.container_instance_id if plan.placements else None)
 
@@ -625,36 +465,31 @@ def balanced_scenarios(draw: st.DrawFn) -> dict[str, Any]:
 
 @given(balanced_scenarios())
 def test_spread_keeps_the_values_within_one_task_when_all_have_room(scenario: dict[str, Any]) -> None:
-    _, snapshot, plan = run_scenario(scenario)
+    _, _, plan, views = run_scenario(scenario)
     assert not plan.unplaced
-    views = replay(snapshot, plan, scenario["task"], [], scenario["chain"], DEFAULT_RANGE)
     field = (scenario["chain"] or [("spread", ZONE)])[0][1]
-    values = {field_value(v, field) for v in views.values()}
+    values = {field_value(v.instance, field) for v in views.values()}
     counts: Counter[str | None] = Counter({value: 0 for value in values})
     for step, placement in enumerate(plan.placements):
-        counts[field_value(views[placement.task.container_instance_id], field)] += 1
+        counts[field_value(views[placement.task.container_instance_id].instance, field)] += 1
         assert max(counts.values()) - min(counts.values()) <= 1, (step, counts)
 
 
 @given(scenarios(chains=st.just([("random", "")])), st.integers(0, 2**32))
 @settings(max_examples=60)
 def test_random_is_repeatable_for_a_seed_and_snapshot(scenario: dict[str, Any], seed: int) -> None:
-    state = build(scenario["instances"], scenario["task"])
-    snapshot = state.snapshot()
-    first, last = scenario["port_range"]
+    """check_plan places the request again with the same seed: PLAN_REPEAT if it differs."""
+    snapshot = build(scenario["instances"], scenario["task"]).snapshot()
     constraints = [constraint_text(c) for c in scenario["constraints"]]
     definition = snapshot.task_definition(FAMILY)
-
-    def where(scheduler: BaseScheduler, strategy: Any) -> list[tuple[str, Any]]:
-        request = PlacementRequest(definition, scenario["count"], strategies=[strategy], constraints=constraints)
-        plan = scheduler.place(snapshot, request)
-        replay(snapshot, plan, scenario["task"], scenario["constraints"], [], scenario["port_range"], ranked=False)
-        return [(p.task.container_instance_id, p.task.host_ports) for p in plan.placements]
-
-    by_strategy = where(BaseScheduler(dynamic_ports=PortRange(first, last)), random(seed))
-    assert where(BaseScheduler(dynamic_ports=PortRange(first, last)), random(seed)) == by_strategy
-    by_scheduler = where(BaseScheduler(dynamic_ports=PortRange(first, last), seed=seed), random())
-    assert where(BaseScheduler(dynamic_ports=PortRange(first, last), seed=seed), random()) == by_scheduler
+    for scheduler, strategy in (
+        (scheduler_for(scenario), random(seed)),
+        (scheduler_for(scenario, seed=seed), random()),
+    ):
+        plan = scheduler.place(
+            snapshot, PlacementRequest(definition, scenario["count"], strategies=[strategy], constraints=constraints)
+        )
+        replay(snapshot, plan, scenario["task"], scenario["constraints"], scheduler)
 
 
 def test_random_actually_varies_with_the_seed() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import string
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +24,7 @@ from clusterkit.placement.query import (
     StaticContext,
     parse_expression,
 )
+from clusterkit.testing import BadInput, expressions, invalid_expressions
 
 NO_TASKS = StaticContext()
 
@@ -430,83 +429,10 @@ def test_precedence_agrees_with_python(formula: tuple[str, str], a: bool, b: boo
     assert parse_expression(text).evaluate(instance(attributes=attributes), NO_TASKS) is expected
 
 
-# -- round trip ----------------------------------------------------------------------------
-
-names = st.text(alphabet=string.ascii_letters + string.digits + ".-_/:", min_size=1, max_size=12)
-any_values = st.text(max_size=12)
-bare_values = st.text(alphabet=string.ascii_letters + string.digits + ".-_:*", min_size=1, max_size=12)
-values = st.one_of(any_values, bare_values, st.sampled_from(["and", "or", "not", "in", "exists", "==", "'", '"']))
-patterns = st.one_of(
-    st.sampled_from(["g2.*", "(a|b)+", "[)]x", "it's", 'say "hi"', "a\\.b", "\\d{2,3}", "", "x||y"]),
-    st.text(alphabet=string.ascii_letters + ".*+?|()[] '\"\\", max_size=10),
-).filter(lambda pattern: _compiles(pattern))
-versions = st.lists(st.integers(0, 300), min_size=1, max_size=4).map(lambda parts: ".".join(map(str, parts)))
-dates = st.one_of(
-    st.dates().map(lambda day: day.isoformat()),
-    st.datetimes(timezones=st.sampled_from([None, UTC])).map(lambda moment: moment.isoformat()),
-    st.datetimes().map(lambda moment: moment.replace(microsecond=0).isoformat() + "Z"),
-)
-numbers = st.one_of(st.integers(-5, 10**6).map(str), st.sampled_from(["1.5", "-0.25", "1e3", "007"]))
-booleans = st.sampled_from(["true", "false", "True", "FALSE"])
+# -- round trip (the expressions are drawn by clusterkit.testing) ---------------------------
 
 
-def _compiles(pattern: str) -> bool:
-    try:
-        re.compile(pattern)
-    except re.error:
-        return False
-    return True
-
-
-SUBJECT_VALUES: dict[str, st.SearchStrategy[str]] = {
-    "agentConnected": booleans,
-    "agentVersion": versions,
-    "ec2InstanceId": values,
-    "registeredAt": dates,
-    "runningTasksCount": numbers,
-    "task:group": values,
-    "attribute": values,
-}
-ALLOWED = {
-    "agentConnected": ["==", "!=", "in", "!in", "=~", "!~"],
-    "agentVersion": ["==", "!=", ">", ">=", "<", "<="],
-    "ec2InstanceId": ["==", "!=", "in", "!in", "=~", "!~"],
-    "registeredAt": ["==", "!=", ">", ">=", "<", "<="],
-    "runningTasksCount": ["==", "!=", ">", ">=", "<", "<="],
-    "task:group": [operator.value for operator in Operator],
-    "attribute": [operator.value for operator in Operator],
-}
-
-
-@st.composite
-def comparisons(draw: st.DrawFn) -> Comparison:
-    kind = draw(st.sampled_from(sorted(SUBJECT_VALUES)))
-    subject = f"attribute:{draw(names)}" if kind == "attribute" else kind
-    operator = Operator(draw(st.sampled_from(ALLOWED[kind])))
-    argument: str | tuple[str, ...] | None
-    if operator in (Operator.EXISTS, Operator.NOT_EXISTS):
-        argument = None
-    elif operator in (Operator.IN, Operator.NOT_IN):
-        argument = tuple(draw(st.lists(SUBJECT_VALUES[kind], min_size=1, max_size=3)))
-    elif operator in (Operator.MATCHES, Operator.NOT_MATCHES):
-        argument = draw(patterns)
-    else:
-        argument = draw(SUBJECT_VALUES[kind])
-    return Comparison(subject, operator, argument)
-
-
-expressions: st.SearchStrategy[Expression] = st.recursive(
-    comparisons(),
-    lambda children: st.one_of(
-        children.map(Not),
-        st.tuples(children, children).map(lambda pair: And(*pair)),
-        st.tuples(children, children).map(lambda pair: Or(*pair)),
-    ),
-    max_leaves=8,
-)
-
-
-@given(expressions)
+@given(expressions())
 def test_round_trip(expression: Expression) -> None:
     text = str(expression)
     parsed = parse_expression(text)
@@ -516,11 +442,18 @@ def test_round_trip(expression: Expression) -> None:
 
 
 @settings(max_examples=50)
-@given(expressions, st.dictionaries(st.sampled_from(["a", "b", "ecs.x"]), st.sampled_from(["1", "b", "g2.x"])))
+@given(expressions(), st.dictionaries(st.sampled_from(["a", "b", "ecs.x"]), st.sampled_from(["1", "b", "g2.x"])))
 def test_round_trip_evaluates_the_same(expression: Expression, attributes: dict[str, str]) -> None:
     target = instance(attributes=attributes, ec2_instance_id="i-9", running_tasks_count=3)
     context = StaticContext({"i-1": {"service:web", "and"}})
     assert parse_expression(str(expression)).evaluate(target, context) is expression.evaluate(target, context)
+
+
+@given(invalid_expressions())
+def test_the_kits_invalid_expressions_are_refused(bad: BadInput) -> None:
+    with pytest.raises(bad.error) as caught:
+        parse_expression(bad.value)
+    assert caught.value.field in bad.fields  # type: ignore[attr-defined]
 
 
 def test_canonical_text() -> None:

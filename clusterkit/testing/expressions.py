@@ -15,7 +15,7 @@ from typing import Final
 
 from hypothesis import strategies as st
 
-from clusterkit.errors import QuerySyntaxError
+from clusterkit.errors import QuerySyntaxError, ValidationError
 from clusterkit.placement.query import (
     MAX_EXPRESSION_LENGTH,
     MAX_NESTING,
@@ -127,7 +127,7 @@ def _bad(name: str, text: str) -> BadInput:
 
 
 BAD_EXPRESSIONS: Final[tuple[BadInput, ...]] = (
-    _bad("empty", ""),
+    BadInput("empty", "", ValidationError, ("expression", "placementConstraints[0].expression")),
     _bad("blank", "   "),
     _bad("no-operator", "attribute:x"),
     _bad("single-equals", "attribute:x = 1"),
@@ -150,7 +150,8 @@ BAD_EXPRESSIONS: Final[tuple[BadInput, ...]] = (
     _bad("version-in-list", "agentVersion in [1.0]"),
     _bad("too-deep", "(" * (MAX_NESTING + 1) + "attribute:x exists" + ")" * (MAX_NESTING + 1)),
 )
-"""Texts ``parse_expression`` must refuse with QuerySyntaxError naming the field ``expression``."""
+"""Texts ``parse_expression`` must refuse with QuerySyntaxError naming the field ``expression``
+(the empty text: a ValidationError, which a memberOf constraint raises before parsing)."""
 
 
 @st.composite

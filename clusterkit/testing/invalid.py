@@ -71,7 +71,7 @@ BAD_TASK_DEFINITIONS: Final[tuple[BadInput, ...]] = (
     _td(
         "container-names-twice",
         _taskdef(containerDefinitions=[_container(), _container()]),
-        "containerDefinitions[1].name",
+        f"{CD0}.name",
     ),
     _td("no-memory", _taskdef(containerDefinitions=[{"name": "a", "image": "i"}]), f"{CD0}.memory"),
     _td("image-missing", _taskdef(containerDefinitions=[{"name": "a", "memory": 64}]), f"{CD0}.image"),
