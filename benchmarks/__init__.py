@@ -19,4 +19,5 @@ BENCHMARKS: Final[dict[str, str]] = {
     "placement_scaling": "benchmarks.placement_scaling",
     "packing_quality": "benchmarks.packing_quality",
     "concurrent_schedulers": "benchmarks.concurrent_schedulers",
+    "docker_launch": "benchmarks.docker_launch",
 }

@@ -6,6 +6,7 @@ The figures themselves are not asserted here: performance lives in ``benchmarks/
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import BENCHMARKS
+from tests.conftest import require_service
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,6 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BENCHMARKS))
 def test_benchmark_runs_and_reports(name: str) -> None:
+    if name == "docker_launch":
+        engine = shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+        require_service(bool(engine), "a Docker engine and the docker command line (scripts/services.sh start)")
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", name, "--quick"],
         cwd=ROOT,
