@@ -203,7 +203,7 @@ class Agent:
             reason = "Essential container in task exited"
             if exited is not None:
                 reason = f"Essential container in task exited: {exited.name} (exit code {exited.exit_code})"
-                if exited.reason and not exited.reason.startswith("Exited"):
+                if exited.reason and "exited" not in exited.reason.lower():  # such as OutOfMemoryError
                     reason = f"{reason}: {exited.reason}"
             return self._report(task, "STOPPED", stop_code="EssentialContainerExited", reason=reason)
         status: TaskStatus | None = "RUNNING" if observed.last_status == "RUNNING" else None

@@ -1,6 +1,8 @@
 """Every ```python block of the docs runs, and prints what the ```text block after it shows.
 
-Blocks run in order, one namespace per page, in a scratch directory. Ids (32 hex digits) and
+Blocks run in order, one namespace per page, in a scratch directory. Code that needs a real
+service (a Docker engine) is fenced ```py instead: shown, not run here; the examples it
+comes from run in CI. Ids (32 hex digits) and
 page tokens are masked, since they differ per run. ``--8<-- "path"`` includes a repository file,
 as the docs site does.
 """
