@@ -76,7 +76,15 @@ _DOCKER_HEALTH: Final[Mapping[str, HealthStatus]] = {"healthy": "HEALTHY", "unhe
 
 
 class DockerExecutor:
-    """An Executor that runs containers on one Docker engine (``base_url``, or ``DOCKER_HOST``)."""
+    """An Executor that runs containers on one Docker engine (``base_url``, or ``DOCKER_HOST``).
+
+    ``cluster`` goes into every container's labels and scopes :meth:`tasks`; ``host_ip`` is
+    the address published ports bind to (give each instance its own when several share a
+    machine); ``credentials`` default to ``CLUSTERKIT_REGISTRY_AUTH``; ``start_timeout``
+    bounds the wait for a dependsOn condition; the engine is spoken to at ``api_version``
+    (Docker 20.10's 1.41 by default, which newer engines also accept), so the executor can
+    be built while the engine is down.
+    """
 
     def __init__(
         self,
@@ -88,6 +96,7 @@ class DockerExecutor:
         pull_policy: PullPolicy = "default",
         start_timeout: float = 120.0,
         api_timeout: float = 60.0,
+        api_version: str = "1.41",
         client: docker.APIClient | None = None,
     ) -> None:
         if not isinstance(cluster, str) or not _CLUSTER_NAME.fullmatch(cluster):
@@ -99,16 +108,13 @@ class DockerExecutor:
         self.credentials = credentials if credentials is not None else RegistryCredentials.from_env()
         self.pull_policy = pull_policy
         self.start_timeout = start_timeout
+        self.base_url = base_url or kwargs_from_env().get("base_url", "unix:///var/run/docker.sock")
         if client is None:
             with self._engine(None, "connecting to the Docker engine"):
                 client = docker.APIClient(
-                    base_url=base_url or kwargs_from_env().get("base_url", "unix:///var/run/docker.sock"),
-                    version="auto",
-                    timeout=int(api_timeout),
-                    max_pool_size=32,
+                    base_url=self.base_url, version=api_version, timeout=int(api_timeout), max_pool_size=32
                 )
         self.api = client
-        self.base_url = base_url or "DOCKER_HOST"
         self._pulled: set[str] = set()
         self._pull_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -433,4 +439,3 @@ def _parse_timestamp(stamp: str) -> float:
     except ValueError:
         return time.time()
     return seconds + (float(f"0.{fraction}") if fraction.isdigit() else 0.0)
-
