@@ -379,7 +379,10 @@ CONTAINER_EXTRAS: tuple[dict[str, Any], ...] = (
         "mountPoints": [{"sourceVolume": "data", "containerPath": "/data", "readOnly": False}],
         "ulimits": [{"name": "nofile", "softLimit": 1024, "hardLimit": 4096}],
     },
-    {"secrets": [{"name": "TOKEN", "valueFrom": "arn:aws:secretsmanager:us-east-1:1:secret:t"}], "readonlyRootFilesystem": True},
+    {
+        "secrets": [{"name": "TOKEN", "valueFrom": "arn:aws:secretsmanager:us-east-1:1:secret:t"}],
+        "readonlyRootFilesystem": True,
+    },
     {"hostname": "ml-worker", "user": "1000:1000", "privileged": False, "linuxParameters": None},
 )
 PORT_EXTRAS: tuple[dict[str, Any], ...] = ({}, {"name": "http"}, {"name": "grpc", "appProtocol": "grpc"})
