@@ -203,3 +203,18 @@ def test_logs_since_a_time_return_only_newer_lines(state: ClusterState, cluster:
     assert [line.text for line in agent.executor.logs(task_id, since=lines[0].at)] == ["two"]
     assert agent.executor.logs(task_id, container="other") == []
     assert IMAGE  # the image all of these run
+
+
+def test_complete_waits_for_any_exit_and_an_out_of_memory_kill_is_named(state: ClusterState, cluster: str) -> None:
+    init = container_definition("init", essential=False, command=["sh", "-c", "sleep 0.3; exit 5"])
+    hog = container_definition(
+        "hog",
+        memory=8,
+        command=["sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' a); sleep 600"],
+        dependsOn=[{"containerName": "init", "condition": "COMPLETE"}],
+    )
+    agent, task_id = launch(state, cluster, {"family": "hog", "containerDefinitions": [hog, init]})
+    task = settle(agent, task_id, stopped)
+    assert task.stop_code == "EssentialContainerExited"  # it started: COMPLETE accepts exit code 5
+    assert task.stopped_reason is not None
+    assert "hog (exit code 137)" in task.stopped_reason and "OutOfMemoryError" in task.stopped_reason
