@@ -134,18 +134,20 @@ class DockerExecutor:
         if definition.network_mode == "awsvpc":
             raise ExecutorError(task.id, "networkMode awsvpc needs a task network interface; use bridge, host or none")
         try:
-            existing = {self._name_of(c): c["Id"] for c in self._list(task.id)}
+            listed = self._list(task.id)
+            ids = {self._name_of(c): str(c["Id"]) for c in listed}
+            created = {self._name_of(c) for c in listed if c["State"] == "created"}  # made, never started
             containers = {c.name: c for c in definition.container_definitions}
-            for image in dict.fromkeys(c.image for c in definition.container_definitions if c.name not in existing):
+            for image in dict.fromkeys(c.image for c in definition.container_definitions if c.name not in ids):
                 self._ensure_image(task.id, image)
             for name in start_order(definition):
-                container = containers[name]
-                self._await_dependencies(task.id, container, existing)
-                container_id = existing.get(name)
-                if container_id is None:
-                    container_id = existing[name] = self._create(task, definition, container)
+                if name in ids and name not in created:
+                    continue  # started before a crash: adopted as it is, never run twice
+                self._await_dependencies(task.id, containers[name], ids)
+                if name not in ids:
+                    ids[name] = self._create(task, definition, containers[name])
                 with self._engine(task.id, f"CannotStartContainerError: {name}"):
-                    self.api.start(container_id)
+                    self.api.start(ids[name])
         except ExecutorError:
             self._abandon(task.id)
             raise

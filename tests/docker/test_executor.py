@@ -218,3 +218,25 @@ def test_complete_waits_for_any_exit_and_an_out_of_memory_kill_is_named(state: C
     assert task.stop_code == "EssentialContainerExited"  # it started: COMPLETE accepts exit code 5
     assert task.stopped_reason is not None
     assert "hog (exit code 137)" in task.stopped_reason and "OutOfMemoryError" in task.stopped_reason
+
+
+def test_starting_a_started_task_again_adopts_its_containers_and_reruns_nothing(
+    state: ClusterState, cluster: str, engine1: docker.APIClient
+) -> None:
+    init = container_definition("init", essential=False, command=["true"])
+    app = container_definition(
+        "app", command=["sleep", "600"], dependsOn=[{"containerName": "init", "condition": "SUCCESS"}]
+    )
+    agent, task_id = launch(state, cluster, {"family": "twice", "containerDefinitions": [app, init]})
+    settle(agent, task_id, running)
+
+    def started() -> dict[str, str]:
+        listed = engine1.containers(all=True, filters={"label": f"{LABEL_TASK}={task_id}"})
+        return {c["Labels"][LABEL_CONTAINER]: engine1.inspect_container(c["Id"])["State"]["StartedAt"] for c in listed}
+
+    before = started()
+    snapshot = state.snapshot()
+    task = snapshot.task(task_id)
+    observed = agent.executor.start(task, snapshot.task_definition(task.task_definition))
+    assert observed.last_status == "RUNNING"
+    assert started() == before  # same two containers, neither started again
