@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import clusterkit
-from clusterkit import BaseScheduler, PlacementRequest, ValidationError, binpack
+from clusterkit import BaseScheduler, PlacementRequest, ValidationError, binpack, spread
 
 
 @pytest.mark.parametrize("bad", [0, -0.1, 1.5, "0.2", True])
@@ -71,3 +73,20 @@ def test_explain_ranks_set_aside_instances_last() -> None:
     assert [c.instance_id for c in explanation.ranked] == ["i-a", "i-b"]
     assert scheduler.place(state.snapshot(), request).placements[0].task.container_instance_id == explanation.chosen
     assert BaseScheduler().explain(state.snapshot(), request).chosen == "i-b"  # plain binpack: least memory left
+
+
+@pytest.mark.parametrize("chain", [[binpack("cpu")], [spread("instanceId")], [spread("instanceId"), binpack("cpu")]])
+def test_set_aside_instances_are_used_with_sorted_chains_too(chain: list[Any]) -> None:
+    """Found by the reliability suite: taking a set-aside instance crashed binpack(cpu)'s sorted order."""
+    state = clusterkit.ClusterState("aside-sorted")
+    state.register_container_instance("only", cpu=256, memory=256)
+    state.register_task_definition(
+        {"family": "mem", "containerDefinitions": [{"name": "c", "image": "x", "memory": 64}]}
+    )
+    state.start_task("mem", ["only"])
+    cpu = state.register_task_definition(
+        {"family": "cpu", "containerDefinitions": [{"name": "c", "image": "x", "cpu": 128, "memory": 16}]}
+    )
+    plan = BaseScheduler(balance=0.2).place(state.snapshot(), PlacementRequest(cpu, count=3, strategies=chain))
+    assert [p.task.container_instance_id for p in plan.placements] == ["only", "only"]
+    assert [u.reason for u in plan.unplaced] == ["RESOURCE:CPU"]

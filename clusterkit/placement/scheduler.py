@@ -630,10 +630,12 @@ class _SortedSource:
             self.order.remove(self._entry(self.instances.pop(instance_id)))
 
     def before_take(self, instance: ContainerInstance) -> None:
-        self.order.remove(self._entry(instance))
+        if instance.id in self.instances:  # not one settled out already (balance's set-aside ones are)
+            self.order.remove(self._entry(instance))
 
     def after_take(self, instance: ContainerInstance) -> None:
-        self.order.add(self._entry(instance))
+        if instance.id in self.instances:
+            self.order.add(self._entry(instance))
 
 
 class _RandomSource:
