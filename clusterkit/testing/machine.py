@@ -104,7 +104,8 @@ class SchedulerMachine(RuleBasedStateMachine):
             raise InvariantViolated(violations, where)
 
     def _plan(self, index: int, snapshot: Snapshot, request: PlacementRequest) -> Plan:
-        scheduler = self.schedulers[index % len(self.schedulers)]
+        index %= len(self.schedulers)
+        scheduler = self.schedulers[index]
         plan = scheduler.place(snapshot, request)
         type(self).plans_checked += 1
         self._fail(check_plan(snapshot, request, plan, scheduler=scheduler), f"the plan of scheduler {index}")
