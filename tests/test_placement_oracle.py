@@ -32,7 +32,7 @@ from clusterkit import (
 )
 from clusterkit.placement.plan import Plan
 from clusterkit.state.changes import UpdateInstance
-from clusterkit.testing import check_plan, check_state
+from clusterkit.testing import check_plan, check_state, port_mappings
 from clusterkit.testing.oracle import View, failing_reasons, field_value, oracle_key, oracle_views
 
 ZONES = ("zone-a", "zone-b", "zone-c")
@@ -152,26 +152,15 @@ def instance_specs(draw: st.DrawFn, zones: int, *, healthy: bool = False) -> Ins
     )
 
 
+CONTAINER_PORTS = (53, 80, 8080, 5000, 5001, 22)
+HOST_PORTS = (None, 0, 0, 0, 80, 8080, 53, 49153, 49154, 22, 51678)  # 22 and 51678 are reserved
+
+
 @st.composite
 def task_specs(draw: st.DrawFn, *, ports: bool = True) -> TaskSpec:
     mode = draw(st.sampled_from(["bridge", "bridge", "host", "awsvpc"]))
-    mappings: list[Mapping] = []
-    seen: set[tuple[int, str]] = set()
-    static: set[tuple[int, str]] = set()
-    for _ in range(draw(st.integers(0, 3)) if ports else 0):
-        protocol = draw(st.sampled_from(["tcp", "tcp", "udp"]))
-        container_port = draw(st.sampled_from([53, 80, 8080, 5000, 5001, 22]))
-        if mode == "bridge":
-            host_port = draw(st.sampled_from([None, 0, 0, 0, 80, 8080, 53, 49153, 49154, 22, 51678]))
-        else:
-            host_port = draw(st.sampled_from([None, container_port]))
-        written = container_port if mode == "host" else host_port
-        if (container_port, protocol) in seen or (written and (written, protocol) in static):
-            continue
-        seen.add((container_port, protocol))
-        if written:
-            static.add((written, protocol))
-        mappings.append(Mapping(container_port, host_port, protocol))
+    drawn = draw(port_mappings(mode, container_ports=CONTAINER_PORTS, host_ports=HOST_PORTS)) if ports else []
+    mappings = [Mapping(m["containerPort"], m.get("hostPort"), m["protocol"]) for m in drawn]
     return TaskSpec(
         network_mode=mode,
         cpu=draw(st.sampled_from([0, 64, 100, 128, 256, 300, 512, 1024])),

@@ -10,6 +10,7 @@ instances fill up and constraints bite within a few placements.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any, Final
 
 from hypothesis import strategies as st
@@ -32,6 +33,7 @@ __all__ = [
     "placement_constraints",
     "placement_requests",
     "placement_strategies",
+    "port_mappings",
     "resources",
     "snapshots",
     "strategy_chains",
@@ -97,16 +99,28 @@ def container_instances(
 
 
 @st.composite
-def _port_mappings(draw: st.DrawFn, mode: str) -> list[dict[str, Any]]:
-    """Up to three mappings that a task definition of network ``mode`` accepts."""
+def port_mappings(
+    draw: st.DrawFn,
+    mode: str,
+    *,
+    container_ports: Sequence[int] = (53, 80, 8080, 5000, 5001),
+    host_ports: Sequence[int | None] = (None, 0, 0, 0, 80, 8080, 53, 49153, 49154),
+) -> list[dict[str, Any]]:
+    """Up to three ECS JSON port mappings that a task definition of network ``mode`` accepts.
+
+    Container ports come from ``container_ports``; in bridge mode host ports come from
+    ``host_ports`` (None or 0: dynamic), otherwise they are empty or the container port.
+    Static host ports may clash with other tasks' and with reserved ports, never within one
+    definition.
+    """
     mappings: list[dict[str, Any]] = []
     seen: set[tuple[int, str]] = set()
     static: set[tuple[int, str]] = set()
     for _ in range(draw(st.integers(0, 3))):
         protocol = draw(st.sampled_from(["tcp", "tcp", "udp"]))
-        container_port = draw(st.sampled_from([53, 80, 8080, 5000, 5001]))
+        container_port = draw(st.sampled_from(container_ports))
         if mode == "bridge":
-            host_port = draw(st.sampled_from([None, 0, 0, 0, 80, 8080, 53, 49153, 49154]))
+            host_port = draw(st.sampled_from(host_ports))
         else:
             host_port = draw(st.sampled_from([None, container_port]))
         written = container_port if mode == "host" else host_port
@@ -144,7 +158,7 @@ def task_definition_json(
         if draw(st.sampled_from([False, False, False, True])):
             container["resourceRequirements"] = [{"type": "GPU", "value": "1"}]
         if ports and index == 0:
-            container["portMappings"] = draw(_port_mappings(mode))
+            container["portMappings"] = draw(port_mappings(mode))
         containers.append(container)
     data: dict[str, Any] = {
         "family": family if family is not None else draw(st.sampled_from(FAMILIES)),
