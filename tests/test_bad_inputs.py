@@ -21,16 +21,21 @@ from clusterkit import (
     ClusterState,
     IllegalTransitionError,
     NotFoundError,
+    Resources,
     StaleVersionError,
     ValidationError,
 )
 from clusterkit.testing import (
     BAD_EXPRESSIONS,
+    BAD_INSTANCES,
     BAD_REQUESTS,
     BAD_TASK_DEFINITIONS,
     BadInput,
     invalid_expressions,
+    invalid_instances,
     invalid_requests,
+    invalid_resources,
+    invalid_status_reports,
     invalid_task_definitions,
 )
 
@@ -50,108 +55,12 @@ V, N, S, T = ValidationError, NotFoundError, StaleVersionError, IllegalTransitio
 
 Call = Callable[[Ctx], Any]
 CASES: list[tuple[str, Call, type[ClusterkitError], str | tuple[str, ...]]] = [
-    # -- container instances
-    ("instance-id-int", lambda c: c.state.register_container_instance(5, cpu=1, memory=1), V, "containerInstanceId"),
-    ("instance-id-empty", lambda c: c.state.register_container_instance("", cpu=1, memory=1), V, "containerInstanceId"),
-    (
-        "instance-id-slash",
-        lambda c: c.state.register_container_instance("a/b", cpu=1, memory=1),
-        V,
-        "containerInstanceId",
-    ),
-    (
-        "instance-id-long",
-        lambda c: c.state.register_container_instance("x" * 256, cpu=1, memory=1),
-        V,
-        "containerInstanceId",
-    ),
+    # -- container instances (the rest are the kit's BAD_INSTANCES, below)
     (
         "instance-duplicate",
         lambda c: c.state.register_container_instance("i1", cpu=1, memory=1),
         V,
         "containerInstanceId",
-    ),
-    ("instance-cpu-negative", lambda c: c.state.register_container_instance(cpu=-1, memory=1), V, "cpu"),
-    ("instance-cpu-str", lambda c: c.state.register_container_instance(cpu="1024", memory=1), V, "cpu"),
-    ("instance-memory-bool", lambda c: c.state.register_container_instance(cpu=1, memory=True), V, "memory"),
-    ("instance-memory-float", lambda c: c.state.register_container_instance(cpu=1, memory=1.5), V, "memory"),
-    (
-        "instance-port-zero",
-        lambda c: c.state.register_container_instance(cpu=1, memory=1, reserved_ports=[0]),
-        V,
-        "ports",
-    ),
-    (
-        "instance-port-high",
-        lambda c: c.state.register_container_instance(cpu=1, memory=1, reserved_ports=[65536]),
-        V,
-        "ports",
-    ),
-    (
-        "instance-port-str",
-        lambda c: c.state.register_container_instance(cpu=1, memory=1, reserved_ports=["22"]),
-        V,
-        "ports",
-    ),
-    (
-        "instance-udp-port-negative",
-        lambda c: c.state.register_container_instance(cpu=1, memory=1, reserved_udp_ports=[-5]),
-        V,
-        "ports_udp",
-    ),
-    (
-        "instance-scalar-negative",
-        lambda c: c.state.register_container_instance(cpu=1, memory=1, scalars={"GPU": -1}),
-        V,
-        "scalars['GPU']",
-    ),
-    (
-        "instance-scalar-bool",
-        lambda c: c.state.register_container_instance(cpu=1, memory=1, scalars={"GPU": True}),
-        V,
-        "scalars['GPU']",
-    ),
-    (
-        "instance-scalars-not-mapping",
-        lambda c: c.state.register_container_instance(cpu=1, memory=1, scalars=5),
-        V,
-        ("scalars", "resources"),
-    ),
-    (
-        "instance-reserved-ports-not-list",
-        lambda c: c.state.register_container_instance(cpu=1, memory=1, reserved_ports=22),
-        V,
-        ("ports", "reservedPorts"),
-    ),
-    (
-        "instance-attributes-not-mapping",
-        lambda c: c.state.register_container_instance(cpu=1, memory=1, attributes=5),
-        V,
-        "attributes",
-    ),
-    (
-        "instance-attribute-name-long",
-        lambda c: c.state.register_container_instance(cpu=1, memory=1, attributes={"n" * 129: "v"}),
-        V,
-        "attributes.name",
-    ),
-    (
-        "instance-attribute-value-int",
-        lambda c: c.state.register_container_instance(cpu=1, memory=1, attributes={"n": 5}),
-        V,
-        "attributes['n'].value",
-    ),
-    (
-        "instance-agent-version-empty",
-        lambda c: c.state.register_container_instance(cpu=1, memory=1, agent_version=""),
-        V,
-        "agentVersion",
-    ),
-    (
-        "instance-ec2-id-int",
-        lambda c: c.state.register_container_instance(cpu=1, memory=1, ec2_instance_id=5),
-        V,
-        ("ec2InstanceId", "ec2_instance_id"),
     ),
     ("deregister-unknown", lambda c: c.state.deregister_container_instance("ghost"), N, "containerInstance"),
     ("deregister-with-tasks", lambda c: c.state.deregister_container_instance("i1"), V, "force"),
@@ -309,6 +218,14 @@ def _run_task(kwargs: dict[str, Any]) -> Call:
     return lambda c: c.state.run_task("web", **kwargs)
 
 
+def _register_instance(kwargs: dict[str, Any]) -> Call:
+    return lambda c: c.state.register_container_instance(**kwargs)
+
+
+def _report(kwargs: dict[str, Any]) -> Call:
+    return lambda c: c.state.submit_task_state_change(c.running, **kwargs)
+
+
 def _member_of(text: str) -> Call:
     return lambda c: c.state.run_task("web", placement_constraints=[{"type": "memberOf", "expression": text}])
 
@@ -316,6 +233,7 @@ def _member_of(text: str) -> Call:
 CASES += [(f"taskdef-{bad.name}", _register(bad.value), bad.error, bad.fields) for bad in BAD_TASK_DEFINITIONS]
 CASES += [(f"query-{bad.name}", _member_of(bad.value), bad.error, bad.fields) for bad in BAD_EXPRESSIONS]
 CASES += [(f"run-task-{bad.name}", _run_task(bad.value), bad.error, bad.fields) for bad in BAD_REQUESTS]
+CASES += [(f"instance-{bad.name}", _register_instance(bad.value), bad.error, bad.fields) for bad in BAD_INSTANCES]
 
 
 def kind(case_id: str) -> str:
@@ -378,6 +296,9 @@ DRAWN: list[tuple[str, Any, Callable[[BadInput], Call]]] = [
     ("task definitions", invalid_task_definitions(), lambda bad: _register(bad.value)),
     ("query expressions", invalid_expressions(), lambda bad: _member_of(bad.value)),
     ("run_task requests", invalid_requests(), lambda bad: _run_task(bad.value)),
+    ("instance registrations", invalid_instances(), lambda bad: _register_instance(bad.value)),
+    ("resources", invalid_resources(), lambda bad: lambda c: Resources(**bad.value)),
+    ("status reports", None, lambda bad: _report(bad.value)),
 ]
 
 
@@ -387,5 +308,7 @@ DRAWN: list[tuple[str, Any, Callable[[BadInput], Call]]] = [
 def test_drawn_bad_input(
     ctx: Ctx, tmp_path: Path, strategy: Any, to_call: Callable[[BadInput], Call], data: st.DataObject
 ) -> None:
+    if strategy is None:  # reports are drawn against the running task as the state holds it
+        strategy = invalid_status_reports(ctx.state.snapshot().task(ctx.running))
     bad: BadInput = data.draw(strategy)
     refused(ctx, tmp_path, to_call(bad), bad.error, bad.fields)

@@ -4,7 +4,8 @@
   ``task_definitions`` and ``task_definition_json``, ``clusters`` and ``snapshots``,
   ``placement_requests`` with ``placement_strategies`` and ``placement_constraints``,
   query ``expressions``; and invalid inputs (``invalid_task_definitions``,
-  ``invalid_expressions``, ``invalid_requests``, and the fixed corpora ``BAD_*``).
+  ``invalid_expressions``, ``invalid_requests``, ``invalid_instances``,
+  ``invalid_resources``, ``invalid_status_reports``, and the fixed corpora ``BAD_*``).
 - **Checks**: ``check_state(snapshot, previous=None)`` and ``check_plan(snapshot, request,
   plan)`` return lists of ``Violation``; ``assert_valid_state`` and ``assert_valid_plan``
   raise ``InvariantViolated`` instead.
@@ -31,10 +32,15 @@ from clusterkit.testing.expressions import (
     invalid_expressions,
 )
 from clusterkit.testing.invalid import (
+    BAD_INSTANCES,
     BAD_REQUESTS,
+    BAD_RESOURCES,
     BAD_TASK_DEFINITIONS,
     BadInput,
+    invalid_instances,
     invalid_requests,
+    invalid_resources,
+    invalid_status_reports,
     invalid_task_definitions,
 )
 from clusterkit.testing.machine import MachineReport, SchedulerMachine, run_machine
@@ -57,7 +63,9 @@ from clusterkit.testing.strategies import (
 
 __all__ = [
     "BAD_EXPRESSIONS",
+    "BAD_INSTANCES",
     "BAD_REQUESTS",
+    "BAD_RESOURCES",
     "BAD_TASK_DEFINITIONS",
     "FAMILIES",
     "ZONE",
@@ -77,7 +85,10 @@ __all__ = [
     "expression_texts",
     "expressions",
     "invalid_expressions",
+    "invalid_instances",
     "invalid_requests",
+    "invalid_resources",
+    "invalid_status_reports",
     "invalid_task_definitions",
     "is_plain_base_scheduler",
     "placement_constraints",

@@ -3,8 +3,10 @@
 Each ``BadInput`` says what must happen when the input is given: which ``ClusterkitError``
 subclass is raised and which field(s) it may name. ``BAD_TASK_DEFINITIONS`` go to
 ``register_task_definition`` (or ``load_task_definition``); ``BAD_REQUESTS`` are keyword
-arguments of ``run_task`` (``PlacementRequest``'s ECS JSON form). Bad query expressions
-are in ``clusterkit.testing.expressions``.
+arguments of ``run_task`` (``PlacementRequest``'s ECS JSON form); ``BAD_INSTANCES`` are
+keyword arguments of ``register_container_instance``, and ``BAD_RESOURCES`` of
+``Resources``; ``invalid_status_reports(task)`` draws agent reports that must be refused for
+a given task. Bad query expressions are in ``clusterkit.testing.expressions``.
 """
 
 from __future__ import annotations
@@ -15,13 +17,19 @@ from typing import Any, Final
 import attrs
 from hypothesis import strategies as st
 
-from clusterkit.errors import ClusterkitError, ValidationError
+from clusterkit.errors import ClusterkitError, IllegalTransitionError, StaleVersionError, ValidationError
+from clusterkit.model.task import TASK_LIFECYCLE, Task
 
 __all__ = [
+    "BAD_INSTANCES",
     "BAD_REQUESTS",
+    "BAD_RESOURCES",
     "BAD_TASK_DEFINITIONS",
     "BadInput",
+    "invalid_instances",
     "invalid_requests",
+    "invalid_resources",
+    "invalid_status_reports",
     "invalid_task_definitions",
 ]
 
@@ -209,3 +217,142 @@ def invalid_requests(draw: st.DrawFn) -> BadInput:
         return draw(st.sampled_from(BAD_REQUESTS))
     count = draw(st.one_of(st.integers(max_value=0), st.integers(min_value=10_001)))
     return _rq("count-out-of-range", "count", count=count)
+
+
+def _in(name: str, fields: str | tuple[str, ...], **kwargs: Any) -> BadInput:
+    return BadInput(name, {"cpu": 1024, "memory": 1024, **kwargs}, ValidationError, _tuple(fields))
+
+
+def _tuple(fields: str | tuple[str, ...]) -> tuple[str, ...]:
+    return fields if isinstance(fields, tuple) else (fields,)
+
+
+BAD_INSTANCES: Final[tuple[BadInput, ...]] = (
+    _in("id-int", "containerInstanceId", instance_id=5),
+    _in("id-empty", "containerInstanceId", instance_id=""),
+    _in("id-slash", "containerInstanceId", instance_id="a/b"),
+    _in("id-long", "containerInstanceId", instance_id="x" * 256),
+    _in("cpu-negative", "cpu", cpu=-1),
+    _in("cpu-str", "cpu", cpu="1024"),
+    _in("memory-bool", "memory", memory=True),
+    _in("memory-float", "memory", memory=1.5),
+    _in("port-zero", "ports", reserved_ports=[0]),
+    _in("port-high", "ports", reserved_ports=[65536]),
+    _in("port-str", "ports", reserved_ports=["22"]),
+    _in("udp-port-negative", "ports_udp", reserved_udp_ports=[-5]),
+    _in("scalar-negative", "scalars['GPU']", scalars={"GPU": -1}),
+    _in("scalar-bool", "scalars['GPU']", scalars={"GPU": True}),
+    _in("scalars-not-mapping", ("scalars", "resources"), scalars=5),
+    _in("reserved-ports-not-list", ("ports", "reservedPorts"), reserved_ports=22),
+    _in("attributes-not-mapping", "attributes", attributes=5),
+    _in("attribute-name-long", "attributes.name", attributes={"n" * 129: "v"}),
+    _in("attribute-value-int", "attributes['n'].value", attributes={"n": 5}),
+    _in("agent-version-empty", "agentVersion", agent_version=""),
+    _in("ec2-id-int", ("ec2InstanceId", "ec2_instance_id"), ec2_instance_id=5),
+)
+"""Keyword arguments of ``register_container_instance`` that it must refuse."""
+
+
+def _rs(name: str, field: str, **kwargs: Any) -> BadInput:
+    return BadInput(name, kwargs, ValidationError, (field,))
+
+
+BAD_RESOURCES: Final[tuple[BadInput, ...]] = (
+    _rs("cpu-negative", "cpu", cpu=-1),
+    _rs("cpu-float", "cpu", cpu=0.5),
+    _rs("memory-str", "memory", memory="1"),
+    _rs("memory-bool", "memory", memory=False),
+    _rs("port-zero", "ports", ports=[0]),
+    _rs("port-too-high", "ports", ports=[65536]),
+    _rs("udp-port-str", "ports_udp", ports_udp=["53"]),
+    _rs("scalar-nan", "scalars['GPU']", scalars={"GPU": float("nan")}),
+    _rs("scalar-negative", "scalars['GPU']", scalars={"GPU": -2}),
+    _rs("scalar-infinite", "scalars['GPU']", scalars={"GPU": float("inf")}),
+)
+"""Keyword arguments of ``Resources`` that it must refuse."""
+
+_INSTANCE_BREAKS: Final[tuple[tuple[str, Any, str | tuple[str, ...]], ...]] = (
+    ("cpu", -1, "cpu"),
+    ("memory", "lots", "memory"),
+    ("reserved_ports", [70_000], "ports"),
+    ("scalars", {"GPU": -1}, "scalars['GPU']"),
+    ("attributes", {"zone": 3}, "attributes['zone'].value"),
+)
+
+
+@st.composite
+def invalid_instances(draw: st.DrawFn) -> BadInput:
+    """``register_container_instance`` arguments it must refuse.
+
+    A corpus entry, or valid drawn arguments broken in one field.
+    """
+    if draw(st.booleans()):
+        return draw(st.sampled_from(BAD_INSTANCES))
+    kwargs: dict[str, Any] = {
+        "cpu": draw(st.integers(1, 65_536)),
+        "memory": draw(st.integers(1, 262_144)),
+        "scalars": draw(st.dictionaries(st.just("GPU"), st.integers(1, 8), max_size=1)),
+        "attributes": draw(st.dictionaries(st.sampled_from(["zone", "tier"]), st.sampled_from(["a", "b"]), max_size=2)),
+    }
+    name, value, fields = draw(st.sampled_from(_INSTANCE_BREAKS))
+    kwargs[name] = value
+    return BadInput(f"broken-{name}", kwargs, ValidationError, _tuple(fields))
+
+
+def invalid_resources() -> st.SearchStrategy[BadInput]:
+    """``Resources`` keyword arguments that it must refuse (a corpus entry, or a negative amount)."""
+    negative = st.builds(
+        lambda field, amount: _rs(f"negative-{field}", field, **{field: amount}),
+        st.sampled_from(["cpu", "memory"]),
+        st.integers(max_value=-1),
+    )
+    return st.one_of(st.sampled_from(BAD_RESOURCES), negative)
+
+
+def invalid_status_reports(task: Task) -> st.SearchStrategy[BadInput]:
+    """Keyword arguments of ``submit_task_state_change`` for ``task`` that must be refused.
+
+    ``task`` should be RUNNING, as the state holds it now: the reports are unknown statuses,
+    health or stop codes, versions older than the task's or not numbers, a move back to
+    PENDING, and reasons that are too long.
+    """
+    current = {"version": task.version}
+    bad_field = st.one_of(
+        st.text(min_size=1, max_size=8)
+        .filter(lambda s: s not in TASK_LIFECYCLE)
+        .map(
+            lambda status: BadInput("status-unknown", {**current, "status": status}, ValidationError, ("lastStatus",))
+        ),
+        st.sampled_from(["OK", "GREEN", "healthy"]).map(
+            lambda health: BadInput(
+                "health-unknown", {**current, "health_status": health}, ValidationError, ("healthStatus",)
+            )
+        ),
+        st.sampled_from(["Oops", "Crashed", ""]).map(
+            lambda code: BadInput(
+                "stop-code-unknown", {**current, "status": "STOPPED", "stop_code": code}, ValidationError, ("stopCode",)
+            )
+        ),
+        st.sampled_from(["2", 2.0, None]).map(
+            lambda version: BadInput(
+                "version-not-int", {"version": version, "status": "STOPPED"}, ValidationError, ("version",)
+            )
+        ),
+        st.integers(1025, 4096).map(
+            lambda size: BadInput(
+                "reason-too-long",
+                {**current, "status": "STOPPED", "reason": "r" * size},
+                ValidationError,
+                ("stoppedReason",),
+            )
+        ),
+    )
+    stale = st.integers(1, max(1, task.version - 1)).map(
+        lambda version: BadInput(
+            "version-stale", {"version": version, "status": "STOPPED"}, StaleVersionError, ("version",)
+        )
+    )
+    backwards = st.just(
+        BadInput("back-to-pending", {**current, "status": "PENDING"}, IllegalTransitionError, ("lastStatus",))
+    )
+    return st.one_of(bad_field, *([stale] if task.version > 1 else []), backwards)
