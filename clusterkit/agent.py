@@ -169,7 +169,8 @@ class Agent:
             return
         self.engine_error = None
         self._held = held
-        self._settled &= held
+        self._settled &= held  # forget tasks whose containers were removed
+        self._log_marks = {task_id: mark for task_id, mark in self._log_marks.items() if task_id in held}
 
     def _reconcile(self, snapshot: Snapshot, task: Task) -> Task | None:
         try:
