@@ -15,6 +15,7 @@ engine's error as the reason, and reconnects by itself once the engine answers a
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
@@ -38,7 +39,9 @@ class Agent:
     ``workers`` tasks are launched at once (image pulls and container starts overlap);
     ``stop_timeout`` is the grace period between SIGTERM and SIGKILL for containers
     without a stopTimeout of their own; with a ``log_store``, each step collects the new
-    lines of the instance's containers into it.
+    lines of the instance's containers into it. A running task whose containers matched
+    the state is inspected again only when the executor says it changed (``changed()``,
+    the engine's events) and, whatever it says, every ``resync_interval`` seconds.
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class Agent:
         log_store: LogStore | None = None,
         workers: int = 8,
         stop_timeout: float = 30.0,
+        resync_interval: float = 30.0,
     ) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValidationError("workers", workers, "must be a positive integer")
@@ -58,6 +62,7 @@ class Agent:
         self.instance_id = instance_id
         self.log_store = log_store
         self.stop_timeout = stop_timeout
+        self.resync_interval = resync_interval
         #: The engine's last error, while it cannot be reached; None when it answers.
         self.engine_error: str | None = None
         self._workers = workers
@@ -65,6 +70,8 @@ class Agent:
         self._held: set[str] = set()  # tasks with containers: the last listing, plus starts since
         self._settled: set[str] = set()  # held tasks already seen all stopped: nothing left to do
         self._log_marks: dict[str, float] = {}  # task id → time of the newest line collected
+        self._quiet: dict[str, int] = {}  # task id → task version its containers last matched
+        self._resynced = float("-inf")  # when every task was last inspected
         self._stop = threading.Event()
 
     @classmethod
@@ -81,6 +88,7 @@ class Agent:
         log_store: LogStore | None = None,
         workers: int = 8,
         stop_timeout: float = 30.0,
+        resync_interval: float = 30.0,
     ) -> Agent:
         """Register the executor's host as a container instance and return its agent.
 
@@ -92,7 +100,15 @@ class Agent:
         """
 
         def agent(instance: str) -> Agent:
-            return cls(state, executor, instance, log_store=log_store, workers=workers, stop_timeout=stop_timeout)
+            return cls(
+                state,
+                executor,
+                instance,
+                log_store=log_store,
+                workers=workers,
+                stop_timeout=stop_timeout,
+                resync_interval=resync_interval,
+            )
 
         if instance_id is not None:
             try:
@@ -128,6 +144,7 @@ class Agent:
         Returns the tasks whose status it reported.
         """
         snapshot = self.state.snapshot()
+        self._forget_quiet_changes()
         self._list_held()
         self.heartbeat()
         assigned = {task.id: task for task in snapshot.tasks_on(self.instance_id)}
@@ -161,6 +178,20 @@ class Agent:
             self.log_store.append(lines)
             self._log_marks[task_id] = max([self._log_marks.get(task_id, 0.0), *(line.at for line in lines)])
 
+    def _forget_quiet_changes(self) -> None:
+        """Drop from the quiet tasks those the executor saw change (all of them now and then)."""
+        try:
+            changed = self.executor.changed()
+        except ExecutorError:
+            changed = None
+        now = time.monotonic()
+        if changed is None or now - self._resynced >= self.resync_interval:
+            self._quiet.clear()
+            self._resynced = now
+        else:
+            for task_id in changed:
+                self._quiet.pop(task_id, None)
+
     def _list_held(self) -> None:
         try:
             held = set(self.executor.tasks())
@@ -171,6 +202,7 @@ class Agent:
         self._held = held
         self._settled &= held  # forget tasks whose containers were removed
         self._log_marks = {task_id: mark for task_id, mark in self._log_marks.items() if task_id in held}
+        self._quiet = {task_id: version for task_id, version in self._quiet.items() if task_id in held}
 
     def _reconcile(self, snapshot: Snapshot, task: Task) -> Task | None:
         try:
@@ -184,8 +216,12 @@ class Agent:
                 except ExecutorError as error:
                     return self._report(task, "STOPPED", stop_code="TaskFailedToStart", reason=error.reason)
                 self._held.add(task.id)
+            elif self._quiet.get(task.id) == task.version:
+                return None  # nothing happened to its containers, nor to the task, since they matched
             else:
                 observed = self.executor.inspect(task.id)
+                if observed.last_status == task.last_status and observed.health == task.health_status:
+                    self._quiet[task.id] = task.version
         except (ExecutorError, NotFoundError):
             return None  # the engine is away or the containers vanished: the next step looks again
         return self._report_observed(task, observed)

@@ -200,3 +200,36 @@ def test_logs_are_collected_once_each_into_the_store() -> None:
     agent.step()
     agent.step()
     assert [line.text for line in store.query(task_id=task.id)] == ["started", "hello", "stopped"]
+
+
+def test_a_quiet_running_task_is_not_inspected_again_until_its_containers_change() -> None:
+    state, executor, _ = cluster()
+    agent = Agent(state, executor, "i-1", resync_interval=3600)
+    task = state.run_task("web").tasks[0]
+    agent.step()  # starts it: RUNNING
+    agent.step()  # inspects it once more: it matches the state, so it is quiet from now on
+    inspected = executor.calls.count(("inspect", task.id))
+    for _ in range(5):
+        agent.step()
+    assert executor.calls.count(("inspect", task.id)) == inspected
+    executor.set_health(task.id, "app", "UNHEALTHY")  # the engine reports a change
+    agent.step()
+    assert state.snapshot().task(task.id).health_status == "UNHEALTHY"
+    assert executor.calls.count(("inspect", task.id)) == inspected + 1
+
+
+def test_every_task_is_inspected_again_when_changes_are_unknown_or_the_resync_is_due() -> None:
+    state, executor, _ = cluster()
+    every_step = Agent(state, executor, "i-1", resync_interval=0)
+    task = state.run_task("web").tasks[0]
+    for _ in range(3):
+        every_step.step()
+    assert executor.calls.count(("inspect", task.id)) == 2  # resync on every step
+    patient = Agent(state, executor, "i-1", resync_interval=3600)
+    patient.step()  # a new agent: the first step looks at everything
+    patient.step()
+    assert executor.calls.count(("inspect", task.id)) == 3
+    executor.fail_engine()
+    executor.restore_engine()  # events may have been missed meanwhile
+    patient.step()
+    assert executor.calls.count(("inspect", task.id)) == 4

@@ -128,6 +128,15 @@ class Executor(Protocol):
         """The CPUs, memory and attributes of the host the executor runs containers on."""
         ...
 
+    def changed(self) -> frozenset[str] | None:
+        """Tasks whose containers changed (started, stopped, exited, health) since the last call.
+
+        ``None`` means it cannot tell — the first call, or its view of the engine's events
+        was interrupted — and the caller should look at every task. An agent uses this to
+        inspect only what changed; it also looks at everything now and then regardless.
+        """
+        ...
+
 
 def start_order(definition: TaskDefinition) -> list[str]:
     """Container names in an order that starts every container after those it depends on.

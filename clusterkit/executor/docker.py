@@ -25,12 +25,12 @@ with any registry password masked. One executor serves one engine and one cluste
 from __future__ import annotations
 
 import calendar
+import contextlib
 import math
 import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from typing import Any, Final, Literal
 
 import docker
@@ -118,6 +118,11 @@ class DockerExecutor:
         self._pulled: set[str] = set()
         self._pull_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        # The engine's event stream, read by a thread once someone asks what changed.
+        self._changes: set[str] | None = None
+        self._watcher: threading.Thread | None = None
+        self._events: Any = None
+        self._closed = threading.Event()
 
     def __repr__(self) -> str:
         return f"DockerExecutor(base_url={self.base_url!r}, cluster={self.cluster!r}, host_ip={self.host_ip!r})"
@@ -236,6 +241,58 @@ class DockerExecutor:
                 "clusterkit.docker-version": str(info.get("ServerVersion", "")),
             },
         )
+
+    def changed(self) -> frozenset[str] | None:
+        """Tasks whose containers the engine reported events for since the last call.
+
+        The first call starts a thread that follows the engine's event stream (container
+        events of this cluster: create, start, die, oom, health_status, destroy, …) and
+        returns None; so does any call after the stream broke and was reopened, since
+        events may have been missed meanwhile.
+        """
+        with self._lock:
+            if self._watcher is None or not self._watcher.is_alive():
+                if self._closed.is_set():
+                    return None
+                self._changes = None
+                self._watcher = threading.Thread(
+                    target=self._follow_events, name="clusterkit-docker-events", daemon=True
+                )
+                self._watcher.start()
+            changes, self._changes = self._changes, set()
+        return None if changes is None else frozenset(changes)
+
+    def close(self) -> None:
+        """Stop following the engine's events (the executor keeps working; ``changed`` then says None)."""
+        self._closed.set()
+        with self._lock:
+            events = self._events
+        if events is not None:
+            with contextlib.suppress(Exception):  # a broken stream may fail to close; it is gone either way
+                events.close()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+
+    def _follow_events(self) -> None:
+        labels = {"type": "container", "label": f"{LABEL_CLUSTER}={self.cluster}"}
+        while not self._closed.is_set():
+            try:
+                events = self.api.events(filters=labels, decode=True)
+                with self._lock:
+                    self._events = events
+                    self._changes = None  # connected now: what happened before it is unknown
+                for event in events:
+                    task_id = (event.get("Actor") or {}).get("Attributes", {}).get(LABEL_TASK)
+                    if task_id is not None:
+                        with self._lock:
+                            if self._changes is not None:
+                                self._changes.add(task_id)
+            except Exception:  # any failure of the stream means the same: reconnect
+                pass
+            with self._lock:
+                self._events = None
+                self._changes = None
+            self._closed.wait(1.0)
 
     # -- starting -------------------------------------------------------------------------
 
@@ -388,7 +445,7 @@ class DockerExecutor:
     def _container_name(self, task_id: str, container: str) -> str:
         return f"ck-{self.cluster}-{task_id}-{container}"
 
-    @contextmanager
+    @contextlib.contextmanager
     def _engine(self, task_id: str | None, doing: str) -> Iterator[None]:
         """Turn docker-py's errors into ExecutorError naming what was being done."""
         try:

@@ -46,6 +46,7 @@ class FakeExecutor:
         self._held: dict[str, _Held] = {}
         self._pull_failures: dict[str, str] = {}
         self._engine_down: str | None = None
+        self._changed: set[str] | None = None  # None: nobody has asked yet, or the engine was away
         self._lock = threading.Lock()
 
     # -- what a test controls -------------------------------------------------------------
@@ -64,6 +65,7 @@ class FakeExecutor:
         """Bring the engine back: calls work again, and the containers are as they were."""
         with self._lock:
             self._engine_down = None
+            self._changed = None
 
     def exit(self, task_id: str, container: str, exit_code: int) -> None:
         """Make a running container exit with ``exit_code`` (a crash when it is not 0)."""
@@ -73,6 +75,7 @@ class FakeExecutor:
             kind = "Essential container" if container in held.essential else "Container"
             reason = f"{kind} exited ({exit_code})"
             held.containers[container] = attrs.evolve(current, state="STOPPED", exit_code=exit_code, reason=reason)
+            self._mark(task_id)
             self._log(held, task_id, container, f"exited with code {exit_code}")
 
     def set_health(self, task_id: str, container: str, health: HealthStatus) -> None:
@@ -80,6 +83,7 @@ class FakeExecutor:
         with self._lock:
             held = self._task(task_id)
             held.containers[container] = attrs.evolve(self._container(held, task_id, container), health=health)
+            self._mark(task_id)
 
     def write_log(self, task_id: str, container: str, text: str) -> None:
         """Add a line to a container's log."""
@@ -113,6 +117,7 @@ class FakeExecutor:
                 held.containers[name] = ContainerStatus(name, "RUNNING")
                 self._log(held, task.id, name, "started")
             self._held[task.id] = held
+            self._mark(task.id)
             return self._observe(task.id)
 
     def stop(self, task_id: str, *, timeout: float = 30.0) -> TaskObservation:
@@ -127,6 +132,7 @@ class FakeExecutor:
                         status, state="STOPPED", exit_code=STOPPED_BY_SIGNAL, reason="Stopped"
                     )
                     self._log(held, task_id, name, "stopped")
+                    self._mark(task_id)
             return self._observe(task_id)
 
     def inspect(self, task_id: str) -> TaskObservation:
@@ -162,6 +168,13 @@ class FakeExecutor:
                 raise ExecutorError(task_id, "cannot remove a task whose containers still run; stop it first")
             del self._held[task_id]
 
+    def changed(self) -> frozenset[str] | None:
+        """Tasks started, stopped, exited or with new health since the last call (None on the first)."""
+        with self._lock:
+            self._check_engine(None)
+            changed, self._changed = self._changed, set()
+            return None if changed is None else frozenset(changed)
+
     def host(self) -> HostInfo:
         """The host this fake pretends to be (``host=`` at construction)."""
         with self._lock:
@@ -169,6 +182,10 @@ class FakeExecutor:
             return self.host_info
 
     # -- inside ---------------------------------------------------------------------------
+
+    def _mark(self, task_id: str) -> None:
+        if self._changed is not None:
+            self._changed.add(task_id)
 
     def _check_engine(self, task_id: str | None) -> None:
         if self._engine_down is not None:

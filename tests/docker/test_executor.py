@@ -240,3 +240,39 @@ def test_starting_a_started_task_again_adopts_its_containers_and_reruns_nothing(
     observed = agent.executor.start(task, snapshot.task_definition(task.task_definition))
     assert observed.last_status == "RUNNING"
     assert started() == before  # same two containers, neither started again
+
+
+def test_the_agent_inspects_quiet_tasks_only_when_the_engine_reports_events(
+    state: ClusterState, cluster: str, engine1: docker.APIClient
+) -> None:
+    sleeper = container_definition(command=["sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait"])
+    agent, task_id = launch(
+        state, cluster, {"family": "quiet", "containerDefinitions": [sleeper]}, resync_interval=3600
+    )
+    other = state.run_task("quiet").tasks[0]
+    settle(agent, task_id, running)
+    settle(agent, other.id, running)
+    executor = agent.executor
+    inspected: list[str] = []
+    inspect = executor.inspect
+
+    def counting(task: str) -> Any:
+        inspected.append(task)
+        return inspect(task)
+
+    executor.inspect = counting  # type: ignore[method-assign]
+    for _ in range(3):
+        agent.step()
+        time.sleep(0.2)
+    assert inspected.count(task_id) <= 1 and inspected.count(other.id) <= 1  # then quiet: no more calls
+    before = len(inspected)
+    agent.step()
+    assert len(inspected) == before
+
+    (listed,) = engine1.containers(filters={"label": f"{LABEL_TASK}={task_id}"})
+    engine1.kill(listed["Id"], signal="SIGKILL")  # behind the agent's back: only the event tells
+    task = settle(agent, task_id, stopped, timeout=10)
+    assert task.stopped_reason is not None and "exit code 137" in task.stopped_reason
+    assert other.id not in inspected[before:]  # the other task stayed quiet
+    executor.close()
+    assert executor.changed() is None  # closed: it can no longer tell
