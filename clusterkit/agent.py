@@ -286,5 +286,6 @@ class Agent:
     def close(self) -> None:
         """Ask :meth:`run` to return after its current step, and release the launch threads."""
         self._stop.set()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
+        pool, self._pool = self._pool, None  # a later step makes a new one
+        if pool is not None:
+            pool.shutdown(wait=False)

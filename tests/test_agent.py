@@ -233,3 +233,13 @@ def test_every_task_is_inspected_again_when_changes_are_unknown_or_the_resync_is
     executor.restore_engine()  # events may have been missed meanwhile
     patient.step()
     assert executor.calls.count(("inspect", task.id)) == 4
+
+
+def test_an_agent_can_step_again_after_close() -> None:
+    state, _, agent = cluster()
+    state.run_task("web", count=2)
+    agent.step()
+    agent.close()
+    later = state.run_task("web", count=2).tasks
+    agent.step()  # launches in a fresh pool
+    assert all(state.snapshot().task(t.id).last_status == "RUNNING" for t in later)
