@@ -66,6 +66,7 @@ start_registry() {
         return
     fi
     log "starting the private registry on $REGISTRY"
+    pkill -x docker-registry 2>/dev/null || true  # one the package may have started with its own config
     local password
     password=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)
     htpasswd -Bbn "$REGISTRY_USER" "$password" >"$RUN/htpasswd"
