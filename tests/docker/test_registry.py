@@ -123,3 +123,54 @@ def test_a_malformed_credentials_variable_names_the_field_and_hides_the_text(tex
         RegistryCredentials.from_env({REGISTRY_AUTH_VARIABLE: text})
     assert caught.value.field == field
     assert "s3cret-value" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("policy", "pushed", "starts", "attempts"),
+    [
+        ("default", False, True, 2),  # each launch tries the registry, fails, and uses the cached image
+        ("always", False, False, 2),  # each launch insists on the registry, and fails
+        ("prefer-cached", False, True, 0),  # the cached image answers: no pull at all
+        ("once", True, True, 1),  # one pull per executor, then the image it pulled
+        ("once", False, False, 2),  # never pulled successfully: each launch tries again
+    ],
+)
+def test_pull_policies_decide_between_the_registry_and_the_cached_image(
+    state: ClusterState,
+    cluster: str,
+    registry: dict[str, str],
+    engine1: docker.APIClient,
+    monkeypatch: pytest.MonkeyPatch,
+    policy: str,
+    pushed: bool,
+    starts: bool,
+    attempts: int,
+) -> None:
+    if pushed:
+        image = f"{registry['address']}/clusterkit/busybox:latest"
+        credentials = RegistryCredentials({registry["address"]: registry})
+    else:  # cached on the engine under a registry name, never pushed there
+        image = f"{registry['address']}/clusterkit/local-only:{cluster}"
+        engine1.tag("clusterkit/busybox:latest", image.rsplit(":", 1)[0], cluster)
+        credentials = RegistryCredentials()
+    executor = DockerExecutor(cluster=cluster, pull_policy=policy, credentials=credentials)  # type: ignore[arg-type]
+    tried: list[str] = []
+    pull = executor.api.pull
+
+    def counting(repository: str, tag: str | None = None, **options: object) -> object:
+        tried.append(f"{repository}:{tag}")
+        return pull(repository, tag, **options)
+
+    monkeypatch.setattr(executor.api, "pull", counting)
+    agent = Agent.register(state, executor)
+    state.register_task_definition(
+        {"family": "cached", "containerDefinitions": [container_definition(image=image, command=["sleep", "600"])]}
+    )
+    try:
+        for _ in range(2):  # two launches, one after the other
+            task = state.run_task("cached").tasks[0]
+            outcome = settle(agent, task.id, lambda t: t.last_status in ("RUNNING", "STOPPED"))
+            assert (outcome.last_status == "RUNNING") is starts, outcome.stopped_reason
+        assert len(tried) == attempts
+    finally:
+        engine1.remove_image(image, force=True)
