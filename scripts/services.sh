@@ -61,7 +61,7 @@ start_engine2() {
 }
 
 start_registry() {
-    if [ -s "$RUN/registry.json" ] && curl -fsS -o /dev/null -w '%{http_code}' "http://$REGISTRY/v2/" 2>/dev/null | grep -q 401; then
+    if [ -s "$RUN/registry.json" ] && curl -sS -o /dev/null -w '%{http_code}' "http://$REGISTRY/v2/" 2>/dev/null | grep -q 401; then
         log "registry already running"
         return
     fi
@@ -96,7 +96,7 @@ EOF
 }
 
 build_image() {
-    log "building $IMAGE from busybox-static"
+    log "building $IMAGE from busybox-static (on each engine that lacks it) and pushing it"
     local root
     root=$(mktemp -d)
     mkdir -p "$root/bin" "$root/tmp" "$root/www" "$root/etc"
@@ -106,8 +106,11 @@ build_image() {
     done
     echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
     echo '<h1>clusterkit</h1>' >"$root/www/index.html"
-    tar -C "$root" -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - "$IMAGE" >/dev/null
-    tar -C "$root" -c . | DOCKER_HOST=unix://$ENGINE2_SOCK docker import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - "$IMAGE" >/dev/null
+    for host in "unix:///var/run/docker.sock" "unix://$ENGINE2_SOCK"; do
+        if ! DOCKER_HOST=$host docker image inspect "$IMAGE" >/dev/null 2>&1; then
+            tar -C "$root" -c . | DOCKER_HOST=$host docker import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - "$IMAGE" >/dev/null
+        fi
+    done
     rm -rf "$root"
     local password
     password=$(python3 -c "import json; print(json.load(open('$RUN/registry.json'))['password'])")
