@@ -47,22 +47,23 @@ def _client(url: str) -> docker.APIClient | None:
     return client
 
 
+def _engine(url: str, name: str) -> docker.APIClient:
+    client = _client(url)
+    require_service(client is not None, f"Docker {name} at {url} with {IMAGE} (scripts/services.sh start)")
+    assert client is not None
+    return client
+
+
 @pytest.fixture(scope="session")
 def engine1() -> docker.APIClient:
     """A low-level client of engine 1, for checking what the executor did."""
-    client = _client(ENGINE1)
-    require_service(client is not None, f"Docker engine 1 at {ENGINE1} with {IMAGE} (scripts/services.sh start)")
-    assert client is not None
-    return client
+    return _engine(ENGINE1, "engine 1")
 
 
 @pytest.fixture(scope="session")
 def engine2() -> docker.APIClient:
     """A low-level client of engine 2."""
-    client = _client(ENGINE2)
-    require_service(client is not None, f"Docker engine 2 at {ENGINE2} with {IMAGE} (scripts/services.sh start)")
-    assert client is not None
-    return client
+    return _engine(ENGINE2, "engine 2")
 
 
 @pytest.fixture(scope="session")
