@@ -240,7 +240,7 @@ class Agent:
             reason = "Essential container in task exited"
             if exited is not None:
                 reason = f"Essential container in task exited: {exited.name} (exit code {exited.exit_code})"
-                if exited.reason and "exited" not in exited.reason.lower():  # such as OutOfMemoryError
+                if exited.reason is not None:  # what the exit code does not say, such as OutOfMemoryError
                     reason = f"{reason}: {exited.reason}"
             return self._report(task, "STOPPED", stop_code="EssentialContainerExited", reason=reason)
         status: TaskStatus | None = "RUNNING" if observed.last_status == "RUNNING" else None

@@ -24,7 +24,11 @@ ContainerState = Literal["PENDING", "RUNNING", "STOPPED"]
 
 @attrs.frozen(slots=True)
 class ContainerStatus:
-    """One container of a task as the executor sees it."""
+    """One container of a task as the executor sees it.
+
+    ``reason`` says what the exit code does not — ``OutOfMemoryError: …``, an engine's
+    error, ``never started`` — and is None for a container that simply exited.
+    """
 
     name: str
     state: ContainerState = "PENDING"

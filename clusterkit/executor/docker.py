@@ -472,8 +472,6 @@ def _status(info: Mapping[str, Any]) -> ContainerStatus:
             reason = "OutOfMemoryError: Container killed due to memory usage"
         elif state.get("Error"):
             reason = str(state["Error"])
-        else:
-            reason = f"Exited ({exit_code})"
     return ContainerStatus(str(info["Config"]["Labels"].get(LABEL_CONTAINER, "")), ecs_state, exit_code, health, reason)
 
 

@@ -72,9 +72,7 @@ class FakeExecutor:
         with self._lock:
             held = self._task(task_id)
             current = self._container(held, task_id, container)
-            kind = "Essential container" if container in held.essential else "Container"
-            reason = f"{kind} exited ({exit_code})"
-            held.containers[container] = attrs.evolve(current, state="STOPPED", exit_code=exit_code, reason=reason)
+            held.containers[container] = attrs.evolve(current, state="STOPPED", exit_code=exit_code)
             self._mark(task_id)
             self._log(held, task_id, container, f"exited with code {exit_code}")
 
@@ -128,9 +126,7 @@ class FakeExecutor:
             held = self._task(task_id)
             for name, status in held.containers.items():
                 if status.state != "STOPPED":
-                    held.containers[name] = attrs.evolve(
-                        status, state="STOPPED", exit_code=STOPPED_BY_SIGNAL, reason="Stopped"
-                    )
+                    held.containers[name] = attrs.evolve(status, state="STOPPED", exit_code=STOPPED_BY_SIGNAL)
                     self._log(held, task_id, name, "stopped")
                     self._mark(task_id)
             return self._observe(task_id)

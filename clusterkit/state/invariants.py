@@ -9,7 +9,7 @@ from clusterkit.state.snapshot import Snapshot, capacity_key, task_index_keys
 
 __all__ = ["Violation", "invariant_violations", "state_violations"]
 
-_PORT_FIELDS = {"PORTS": "ports", "PORTS_UDP": "ports_udp", "CPU": "cpu", "MEMORY": "memory"}
+_SHORTFALL_FIELDS = {"PORTS": "ports", "PORTS_UDP": "ports_udp", "CPU": "cpu", "MEMORY": "memory"}
 
 
 @attrs.frozen(slots=True)
@@ -32,7 +32,7 @@ class Violation:
 
 
 def _shortfall_field(shortfall: str) -> str:
-    return _PORT_FIELDS.get(shortfall, f"scalars[{shortfall!r}]")
+    return _SHORTFALL_FIELDS.get(shortfall, f"scalars[{shortfall!r}]")
 
 
 def invariant_violations(snapshot: Snapshot) -> list[Violation]:
