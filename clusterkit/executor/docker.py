@@ -143,6 +143,7 @@ class DockerExecutor:
             ids = {self._name_of(c): str(c["Id"]) for c in listed}
             created = {self._name_of(c) for c in listed if c["State"] == "created"}  # made, never started
             containers = {c.name: c for c in definition.container_definitions}
+            task_labels = self._task_labels(task, definition)
             for image in dict.fromkeys(c.image for c in definition.container_definitions if c.name not in ids):
                 self._ensure_image(task.id, image)
             for name in start_order(definition):
@@ -150,7 +151,7 @@ class DockerExecutor:
                     continue  # started before a crash: adopted as it is, never run twice
                 self._await_dependencies(task.id, containers[name], ids)
                 if name not in ids:
-                    ids[name] = self._create(task, definition, containers[name])
+                    ids[name] = self._create(task, definition, containers[name], task_labels)
                 with self._engine(task.id, f"CannotStartContainerError: {name}"):
                     self.api.start(ids[name])
         except ExecutorError:
@@ -330,18 +331,23 @@ class DockerExecutor:
                 return False
         return True
 
-    def _create(self, task: Task, definition: TaskDefinition, container: ContainerDefinition) -> str:
-        labels = {
-            **container.docker_labels,
+    def _task_labels(self, task: Task, definition: TaskDefinition) -> dict[str, str]:
+        """The labels every container of the task carries: whose it is, and the task's shape."""
+        containers = definition.container_definitions
+        return {
             LABEL_CLUSTER: self.cluster,
             LABEL_TASK: task.id,
-            LABEL_CONTAINER: container.name,
             _LABEL_INSTANCE: task.container_instance_id,
             _LABEL_DEFINITION: task.task_definition,
             _LABEL_CONTAINERS: ",".join(start_order(definition)),
-            _LABEL_ESSENTIAL: ",".join(c.name for c in definition.container_definitions if c.essential),
-            _LABEL_CHECKED: ",".join(c.name for c in definition.container_definitions if c.health_check is not None),
+            _LABEL_ESSENTIAL: ",".join(c.name for c in containers if c.essential),
+            _LABEL_CHECKED: ",".join(c.name for c in containers if c.health_check is not None),
         }
+
+    def _create(
+        self, task: Task, definition: TaskDefinition, container: ContainerDefinition, task_labels: Mapping[str, str]
+    ) -> str:
+        labels = {**container.docker_labels, **task_labels, LABEL_CONTAINER: container.name}
         bindings: dict[int | str, Any] = {
             f"{b.container_port}/{b.protocol}": (self.host_ip, b.host_port)
             for b in task.host_ports
