@@ -55,6 +55,7 @@ def through_agent(url: str, cluster: str, tasks: int, workers: int) -> float:
             raise SystemExit(f"{NAME}: a task failed to start: {reasons}")
     elapsed = time.perf_counter() - began
     agent.close()
+    executor.close()
     if len(placed) != tasks:
         raise SystemExit(f"{NAME}: only {len(placed)} of {tasks} tasks were placed")
     return elapsed

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -116,6 +117,16 @@ def settle(
         if time.monotonic() > deadline:
             pytest.fail(f"task {task_id} did not settle in {timeout}s: {task}")
         time.sleep(0.2)
+
+
+def fetch(address: str, port: int) -> str:
+    """The page at ``http://address:port/``, retried for up to 5 s while the server starts ("" if never)."""
+    for _ in range(50):
+        try:
+            return str(urllib.request.urlopen(f"http://{address}:{port}/", timeout=2).read().decode())
+        except OSError:
+            time.sleep(0.1)
+    return ""
 
 
 def running(task: Task) -> bool:

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,16 @@ import pytest
 from clusterkit import Agent, ClusterState, RegistryCredentials, spread
 from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_TASK, DockerExecutor
 from tests.conftest import require_service
-from tests.docker.conftest import ENGINE1, ENGINE2, container_definition, executor_for, running, settle, stopped
+from tests.docker.conftest import (
+    ENGINE1,
+    ENGINE2,
+    container_definition,
+    executor_for,
+    fetch,
+    running,
+    settle,
+    stopped,
+)
 
 HTTPD = ["httpd", "-f", "-p", "80", "-h", "/www"]
 WEB = {
@@ -32,15 +40,6 @@ def containers_of(client: docker.APIClient, cluster: str, task_id: str, *, all: 
     labels = [f"{LABEL_CLUSTER}={cluster}", f"{LABEL_TASK}={task_id}"]
     listed: list[dict[str, str]] = client.containers(all=all, filters={"label": labels})
     return listed
-
-
-def fetch(address: str, port: int) -> str:
-    for _ in range(50):
-        try:
-            return str(urllib.request.urlopen(f"http://{address}:{port}/", timeout=2).read().decode())
-        except OSError:
-            time.sleep(0.1)
-    return ""
 
 
 def test_each_placement_lands_on_its_own_engine_and_agents_keep_to_their_own(
