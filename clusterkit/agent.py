@@ -19,13 +19,13 @@ import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
+from clusterkit.api import ClusterState
 from clusterkit.errors import ClusterkitError, ExecutorError, NotFoundError, StaleVersionError, ValidationError
 from clusterkit.executor.base import Executor, TaskObservation
 from clusterkit.logs import LogStore
 from clusterkit.model.instance import DEFAULT_RESERVED_PORTS
 from clusterkit.model.task import HealthStatus, StopCode, Task, TaskStatus
 from clusterkit.state.changes import UpdateInstance
-from clusterkit.state.cluster import ClusterState
 from clusterkit.state.snapshot import Snapshot
 
 __all__ = ["Agent"]

@@ -794,7 +794,7 @@ def _seed(seed: int | None, strategies: tuple[PlacementStrategy, ...]) -> int | 
 
 def _split_expressions(constraints: Sequence[PlacementConstraint]) -> tuple[list[Any], list[Any]]:
     """The memberOf expressions, parsed once: those that read task groups change during a plan."""
-    from clusterkit.placement.query import parse_expression
+    from clusterkit.query import parse_expression
 
     static: list[Any] = []
     dynamic: list[Any] = []

@@ -14,7 +14,7 @@ import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
-from typing import Any, Final, Generic, NamedTuple, TypeVar
+from typing import Any, Final, Generic, NamedTuple, Protocol, TypeVar
 
 import attrs
 import immutables
@@ -26,7 +26,7 @@ from clusterkit.model.task import DESIRED_STATUSES, Task
 from clusterkit.model.taskdef import TaskDefinition
 from clusterkit.state._ptree import PSortedSet
 
-__all__ = ["Described", "Failure", "Page", "Snapshot"]
+__all__ = ["Described", "Failure", "InstanceFilter", "Page", "Snapshot"]
 
 T = TypeVar("T")
 _NO_COUNTS: Final[immutables.Map[str, int]] = immutables.Map()
@@ -59,6 +59,18 @@ class Described(Generic[T]):
 
     items: tuple[T, ...]
     failures: tuple[Failure, ...] = ()
+
+
+class InstanceFilter(Protocol):
+    """A selection of container instances, for ``Snapshot.list_container_instances``.
+
+    ``clusterkit.query.Expression`` is one; ``str()`` names the selection in page tokens,
+    so a token only continues the listing it came from.
+    """
+
+    def matcher(self, snapshot: Snapshot) -> Callable[[ContainerInstance], bool]:
+        """A test of one instance of ``snapshot``: True when it is selected."""
+        ...
 
 
 class Roots(NamedTuple):
@@ -379,16 +391,21 @@ class Snapshot:
         self,
         *,
         status: str | None = None,
-        filter: str | None = None,  # the ECS parameter's name
+        filter: InstanceFilter | None = None,  # the ECS parameter's name
         max_results: int = MAX_PAGE,
         next_token: str | None = None,
     ) -> Page:
         """Container instance ARNs, by id order; ``status`` filters (default: ACTIVE and DRAINING).
 
-        ``filter`` is a cluster query language expression, as in ECS ListContainerInstances
-        (``"attribute:ecs.availability-zone == zone-a"``); pages then scan the index for
-        matches, so a selective filter costs more than a page.
+        ``filter`` selects instances: a parsed cluster query expression
+        (``clusterkit.parse_expression("attribute:ecs.availability-zone == zone-a")``) or any
+        ``InstanceFilter``. ``ClusterState.list_container_instances`` takes the text itself.
+        Pages then scan the index for matches, so a selective filter costs more than a page.
         """
+        if filter is not None and (isinstance(filter, str) or not callable(getattr(filter, "matcher", None))):
+            raise ValidationError(
+                "filter", filter, "give a parsed expression (clusterkit.parse_expression) or an InstanceFilter"
+            )
         if status is not None and status not in INSTANCE_STATUSES:
             raise ValidationError("status", status, f"must be one of {list(INSTANCE_STATUSES)}")
         statuses = (status,) if status is not None else ("ACTIVE", "DRAINING")
@@ -403,16 +420,13 @@ class Snapshot:
 
         keep: Callable[[Any], bool] | None = None
         if filter is not None:
-            from clusterkit.placement.query import SnapshotContext, parse_expression
-
-            expression = parse_expression(filter)
-            context = SnapshotContext(self)
+            matches = filter.matcher(self)
             instances = self._roots.instances
 
             def keep(key: Any) -> bool:
-                return expression.evaluate(instances[key[1]], context)
+                return matches(instances[key[1]])
 
-        fingerprint = _fingerprint("instances", self.arns.cluster, statuses, filter)
+        fingerprint = _fingerprint("instances", self.arns.cluster, statuses, None if filter is None else str(filter))
         return paginate(
             keys_from,
             keep,

@@ -1,4 +1,9 @@
-"""ClusterState: versioned cluster state with optimistic commits and immutable snapshots."""
+"""StateCore: versioned cluster state with optimistic commits, immutable snapshots and events.
+
+The bottom of the stack that schedulers share: it knows records, versions, commits and
+stores, and nothing of queries, placement or services. ``clusterkit.ClusterState`` is this
+core with the ECS-named calls on top (``clusterkit.api``).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,11 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 from clusterkit.model.arns import Arns
-from clusterkit.placement.ports import DEFAULT_DYNAMIC_PORTS, PortRange
 from clusterkit.state._apply import Pending, write
 from clusterkit.state._ptree import Owner
-from clusterkit.state.api import EcsApi
 from clusterkit.state.changes import Change, CommitResult, Rejection
 from clusterkit.state.events import Event, Subscription
 from clusterkit.state.invariants import state_violations
@@ -21,7 +24,7 @@ from clusterkit.state.persist import load_roots, save_snapshot
 from clusterkit.state.snapshot import Roots, Snapshot
 from clusterkit.state.store import MemoryStore, Store
 
-__all__ = ["ChangeSource", "ClusterState"]
+__all__ = ["ChangeSource", "StateCore"]
 
 
 @runtime_checkable
@@ -34,18 +37,16 @@ class ChangeSource(Protocol):
         ...
 
 
-class ClusterState(EcsApi):
+class StateCore:
     """The state of one cluster: instances, task definitions and tasks, at a version.
 
     Read it through ``snapshot`` (immutable, lock-free to read); change it only
-    through ``commit`` or the ECS-named methods, which commit for you. Commits are
-    serialised: each one re-checks its changes against the newest state, so two writers
-    racing for the last slot of an instance cannot both win. The cluster ``version`` and
-    every task's and instance's ``version`` only increase.
+    through ``commit``. Commits are serialised: each one re-checks its changes against the
+    newest state, so two writers racing for the last slot of an instance cannot both win.
+    The cluster ``version`` and every task's and instance's ``version`` only increase.
 
     ``clock`` gives timestamps (seconds since the epoch); ``store`` holds the data
-    (in memory by default); ``dynamic_ports`` is the range bridge-mode tasks get host
-    ports from.
+    (in memory by default).
     """
 
     def __init__(
@@ -56,11 +57,9 @@ class ClusterState(EcsApi):
         account: str = "000000000000",
         clock: Callable[[], float] = time.time,
         store: Store | None = None,
-        dynamic_ports: PortRange = DEFAULT_DYNAMIC_PORTS,
     ) -> None:
         self.arns = Arns(cluster_name, region, account)
         self.clock = clock
-        self.dynamic_ports = dynamic_ports
         self._store: Store = store if store is not None else MemoryStore()
         self._lock = threading.Lock()
         self._owner = Owner()
@@ -171,24 +170,14 @@ class ClusterState(EcsApi):
         return snapshot
 
     @classmethod
-    def restore(
-        cls,
-        path: str | os.PathLike[str],
-        *,
-        clock: Callable[[], float] = time.time,
-        dynamic_ports: PortRange = DEFAULT_DYNAMIC_PORTS,
-    ) -> ClusterState:
-        """A ClusterState holding what ``save`` wrote, at the saved version."""
+    def restore(cls, path: str | os.PathLike[str], **options: Any) -> Self:
+        """A state holding what ``save`` wrote, at the saved version.
+
+        The cluster name, region and account come from the file; ``options`` are the
+        constructor's other keywords (``clock``, and those a subclass adds).
+        """
         roots, arns = load_roots(path)
-        state = cls(
-            arns.cluster,
-            region=arns.region,
-            account=arns.account,
-            clock=clock,
-            store=MemoryStore(roots),
-            dynamic_ports=dynamic_ports,
-        )
-        return state
+        return cls(arns.cluster, region=arns.region, account=arns.account, store=MemoryStore(roots), **options)
 
     def __repr__(self) -> str:
-        return f"<ClusterState {self.cluster_name} version={self.version}>"
+        return f"<{type(self).__name__} {self.cluster_name} version={self.version}>"
