@@ -11,11 +11,12 @@ from clusterkit.api._calls import Calls, id_list
 from clusterkit.ecs_json import load_task_definition
 from clusterkit.errors import NotFoundError, StaleVersionError, ValidationError
 from clusterkit.model.arns import Arns
+from clusterkit.model.placement import PlacementStrategy
 from clusterkit.model.resources import Resources
 from clusterkit.model.task import HealthStatus, StopCode, Task, TaskStatus
 from clusterkit.model.taskdef import PlacementConstraint, TaskDefinition
 from clusterkit.placement.ports import PortRange, assign_host_ports
-from clusterkit.placement.request import PlacementRequest, PlacementStrategy
+from clusterkit.placement.request import PlacementRequest
 from clusterkit.placement.runner import place_and_commit
 from clusterkit.placement.scheduler import BaseScheduler, Scheduler
 from clusterkit.state.changes import (

@@ -29,12 +29,13 @@ from sortedcontainers import SortedList
 
 from clusterkit.errors import ValidationError
 from clusterkit.model.instance import ContainerInstance
+from clusterkit.model.placement import PlacementStrategy
 from clusterkit.model.resources import Resources
 from clusterkit.model.task import PortBinding, Task
 from clusterkit.model.taskdef import PlacementConstraint
 from clusterkit.placement.plan import Placement, Plan, Unplaced
 from clusterkit.placement.ports import DEFAULT_DYNAMIC_PORTS, PortRange, assign_host_ports
-from clusterkit.placement.request import PlacementRequest, PlacementStrategy
+from clusterkit.placement.request import PlacementRequest
 from clusterkit.state.ids import new_id
 from clusterkit.state.snapshot import Snapshot, cpu_class
 
