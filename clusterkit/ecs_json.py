@@ -22,8 +22,15 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from clusterkit.errors import ValidationError
 from clusterkit.model.arns import Arns
 from clusterkit.model.instance import ContainerInstance
+from clusterkit.model.placement import load_constraints, load_strategies
 from clusterkit.model.resources import Resources
-from clusterkit.model.service import DeploymentConfiguration, Service
+from clusterkit.model.service import (
+    Deployment,
+    DeploymentCircuitBreaker,
+    DeploymentConfiguration,
+    Service,
+    ServiceEvent,
+)
 from clusterkit.model.task import PortBinding, Task
 from clusterkit.model.taskdef import (
     ContainerDefinition,
@@ -40,10 +47,13 @@ __all__ = [
     "converter",
     "dump_container_instance",
     "dump_resources",
+    "dump_service",
+    "dump_service_record",
     "dump_task",
     "dump_task_definition",
     "load_container_instance",
     "load_resources",
+    "load_service",
     "load_task",
     "load_task_definition",
 ]
@@ -64,8 +74,6 @@ _CAMEL_CLASSES: Final = (
     PlacementConstraint,
     ContainerDefinition,
     TaskDefinition,
-    DeploymentConfiguration,
-    Service,
     PortBinding,
 )
 """Every model class the converter maps, leaves first (generated hooks capture their children's)."""
@@ -423,6 +431,129 @@ def load_task(data: Mapping[str, Any]) -> Task:
         if key in raw:
             fields[_snake(key)] = raw[key]
     return Task(**fields)
+
+
+def dump_service(service: Service, arns: Arns, counts: Mapping[str, tuple[int, int]] | None = None) -> dict[str, Any]:
+    """ECS ``describe-services`` JSON for one service.
+
+    ``counts`` maps a deployment id to its (running, pending) tasks, as
+    ``Snapshot.service_counts`` gives them; the service's counts are their sums.
+    """
+    counts = counts or {}
+    config = service.deployment_configuration
+    breaker = config.deployment_circuit_breaker
+    deployments = [
+        {
+            "id": deployment.id,
+            "status": deployment.status,
+            "taskDefinition": arns.task_definition(deployment.task_definition),
+            "desiredCount": deployment.desired_count,
+            "pendingCount": counts.get(deployment.id, (0, 0))[1],
+            "runningCount": counts.get(deployment.id, (0, 0))[0],
+            "failedTasks": deployment.failed_tasks,
+            "createdAt": deployment.created_at,
+            "updatedAt": deployment.updated_at,
+            "launchType": "EC2",
+            "rolloutState": deployment.rollout_state,
+            "rolloutStateReason": deployment.rollout_state_reason,
+        }
+        for deployment in service.deployments
+    ]
+    return {
+        "serviceArn": arns.service(service.name),
+        "serviceName": service.name,
+        "clusterArn": arns.cluster_arn,
+        "status": service.status,
+        "desiredCount": service.desired_count,
+        "runningCount": sum(running for running, _ in counts.values()),
+        "pendingCount": sum(pending for _, pending in counts.values()),
+        "launchType": "EC2",
+        "taskDefinition": arns.task_definition(service.task_definition),
+        "deploymentConfiguration": {
+            "deploymentCircuitBreaker": {"enable": breaker.enable, "rollback": breaker.rollback},
+            "maximumPercent": config.maximum_percent,
+            "minimumHealthyPercent": config.minimum_healthy_percent,
+        },
+        "deployments": deployments,
+        "events": [
+            {"id": event.id, "createdAt": event.created_at, "message": event.message} for event in service.events
+        ],
+        "createdAt": service.created_at,
+        "placementConstraints": [
+            {"type": item.type, "expression": item.expression} if item.expression else {"type": item.type}
+            for item in service.placement_constraints
+        ],
+        "placementStrategy": [strategy.to_ecs() for strategy in service.placement_strategy],
+        "healthCheckGracePeriodSeconds": service.health_check_grace_period_seconds,
+        "schedulingStrategy": service.scheduling_strategy,
+        "deploymentController": {"type": "ECS"},
+    }
+
+
+_SERVICE_RECORD_KEY: Final = "clusterkitService"
+"""The save file's key for a service's scheduler bookkeeping, beside its describe JSON."""
+
+
+def dump_service_record(service: Service, arns: Arns) -> dict[str, Any]:
+    """A service as the save file keeps it: describe JSON plus the scheduler's bookkeeping."""
+    data = dump_service(service, arns)
+    data[_SERVICE_RECORD_KEY] = {
+        "trackedTasks": sorted(service.tracked_tasks),
+        "healthySeen": sorted(service.healthy_seen),
+        "launchFailures": service.launch_failures,
+        "nextLaunchAt": service.next_launch_at,
+        "version": service.version,
+    }
+    return data
+
+
+def load_service(data: Mapping[str, Any]) -> Service:
+    """A Service from ``dump_service_record`` (or ``dump_service``) output."""
+    raw = _json_object(data, "service")
+    record = raw.get(_SERVICE_RECORD_KEY, {})
+    try:
+        config = raw.get("deploymentConfiguration", {})
+        breaker = config.get("deploymentCircuitBreaker", {})
+        deployments = tuple(
+            Deployment(
+                id=item["id"],
+                task_definition=item["taskDefinition"].rsplit("/", 1)[-1],
+                desired_count=item["desiredCount"],
+                status=item["status"],
+                rollout_state=item.get("rolloutState", "COMPLETED"),
+                rollout_state_reason=item.get("rolloutStateReason", ""),
+                failed_tasks=item.get("failedTasks", 0),
+                created_at=item.get("createdAt", 0.0),
+                updated_at=item.get("updatedAt", 0.0),
+            )
+            for item in raw.get("deployments", [])
+        )
+        events = tuple(ServiceEvent(item["id"], item["createdAt"], item["message"]) for item in raw.get("events", []))
+        return Service(
+            name=raw["serviceName"],
+            task_definition=raw["taskDefinition"].rsplit("/", 1)[-1],
+            desired_count=raw.get("desiredCount", 0),
+            scheduling_strategy=raw.get("schedulingStrategy", "REPLICA"),
+            deployment_configuration=DeploymentConfiguration(
+                config.get("maximumPercent", 200),
+                config.get("minimumHealthyPercent", 100),
+                DeploymentCircuitBreaker(breaker.get("enable", False), breaker.get("rollback", False)),
+            ),
+            placement_constraints=load_constraints(raw.get("placementConstraints", [])),
+            placement_strategy=load_strategies(raw.get("placementStrategy", [])),
+            health_check_grace_period_seconds=raw.get("healthCheckGracePeriodSeconds", 0),
+            status=raw.get("status", "ACTIVE"),
+            deployments=deployments,
+            events=events,
+            tracked_tasks=frozenset(record.get("trackedTasks", ())),
+            healthy_seen=frozenset(record.get("healthySeen", ())),
+            launch_failures=record.get("launchFailures", 0),
+            next_launch_at=record.get("nextLaunchAt", 0.0),
+            created_at=raw.get("createdAt", 0.0),
+            version=record.get("version", 1),
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValidationError("service", exc.args[0] if exc.args else None, "is malformed or incomplete") from exc
 
 
 def structure(data: Any, cls: type[T]) -> T:

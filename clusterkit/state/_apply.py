@@ -18,6 +18,7 @@ from clusterkit.errors import ValidationError
 from clusterkit.model._replace import replace
 from clusterkit.model._validate import check_choice, check_text
 from clusterkit.model.instance import ContainerInstance, check_attribute
+from clusterkit.model.service import Service
 from clusterkit.model.task import PENDING_STATUSES, STOP_CODES, Task, check_transition
 from clusterkit.model.taskdef import TaskDefinition
 from clusterkit.state._ptree import Owner, PSortedSet
@@ -26,6 +27,7 @@ from clusterkit.state.changes import (
     DeregisterInstance,
     DeregisterTaskDefinition,
     PlaceTask,
+    PutService,
     RegisterInstance,
     RegisterTaskDefinition,
     Rejection,
@@ -33,7 +35,7 @@ from clusterkit.state.changes import (
     TaskStateChange,
     UpdateInstance,
 )
-from clusterkit.state.events import ContainerInstanceChanged, Event, TaskDefinitionChanged
+from clusterkit.state.events import ContainerInstanceChanged, Event, ServiceChanged, TaskDefinitionChanged
 from clusterkit.state.events import TaskChanged as TaskEvent
 from clusterkit.state.snapshot import Roots, capacity_key, task_index_keys
 
@@ -66,6 +68,7 @@ class Pending:
         self.instances: dict[str, ContainerInstance] = {}
         self.task_definitions: dict[str, TaskDefinition] = {}
         self.family_revisions: dict[str, int] = {}
+        self.services: dict[str, Service] = {}
         self.events: list[Event] = []
 
     # -- reads through the overlay ------------------------------------------------------
@@ -81,6 +84,10 @@ class Pending:
     def task_definition(self, key: str) -> TaskDefinition | None:
         found = self.task_definitions.get(key)
         return found if found is not None else self.roots.task_definitions.get(key)
+
+    def service(self, name: str) -> Service | None:
+        found = self.services.get(name)
+        return found if found is not None else self.roots.services.get(name)
 
     def tasks_on(self, instance_id: str) -> Iterator[Task]:
         """Tasks holding resources on ``instance_id``, including ones placed in this commit."""
@@ -111,6 +118,10 @@ class Pending:
     def _put_task_definition(self, definition: TaskDefinition) -> None:
         self.task_definitions[definition.key] = definition
         self.events.append(TaskDefinitionChanged(self.version, definition))
+
+    def _put_service(self, service: Service) -> None:
+        self.services[service.name] = service
+        self.events.append(ServiceChanged(self.version, service))
 
     # -- the changes --------------------------------------------------------------------
 
@@ -360,6 +371,31 @@ class Pending:
             self._put_task_definition(replace(definition, status="INACTIVE"))
         return None
 
+    def _put_service_record(self, change: PutService) -> Rejection | None:
+        service = change.service
+        if not isinstance(service, Service):
+            raise ValidationError("service", service, "must be a Service")
+        expected = change.expected_version
+        if type(expected) is not int or expected < 0:
+            raise ValidationError("expectedVersion", expected, "must be a version (0 to create)")
+        existing = self.service(service.name)
+        if expected == 0:
+            if existing is not None and existing.status != "INACTIVE":
+                return Rejection(change, "DUPLICATE", f"service {service.name} exists already")
+        elif existing is None:
+            return Rejection(change, "MISSING", f"service {service.name} does not exist")
+        elif existing.version != expected:
+            return Rejection(
+                change, "STALE_VERSION", f"service {service.name} is at version {existing.version}, not {expected}"
+            )
+        for deployment in service.deployments:
+            if deployment.status != "INACTIVE" and self.task_definition(deployment.task_definition) is None:
+                return Rejection(change, "MISSING", f"task definition {deployment.task_definition} is not registered")
+        version = 1 if existing is None else existing.version + 1
+        created = service.created_at if expected else self.now
+        self._put_service(replace(service, version=version, created_at=created))
+        return None
+
 
 def _check_charge(task: Task, definition: TaskDefinition) -> None:
     """A task must hold at least its definition's charge: amounts equal, static ports included."""
@@ -389,6 +425,7 @@ _HANDLERS: Final[dict[type, Callable[[Pending, Any], Rejection | None]]] = {
     UpdateInstance: Pending._update_instance,
     RegisterTaskDefinition: Pending._register_task_definition,
     DeregisterTaskDefinition: Pending._deregister_task_definition,
+    PutService: Pending._put_service_record,
 }
 
 
@@ -486,6 +523,14 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         for family, revision in pending.family_revisions.items():
             revision_edit.set(family, revision)
         definitions, family_revisions = definition_edit.finish(), revision_edit.finish()
+    services, service_names = roots.services, roots.service_names
+    if pending.services:
+        service_edit = _MapEdit(services)
+        for service in pending.services.values():
+            if service_edit.get(service.name) is None:
+                service_names = service_names.add(service.name, owner)
+            service_edit.set(service.name, service)
+        services = service_edit.finish()
     return Roots(
         pending.version,
         tasks,
@@ -497,6 +542,8 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         definition_index,
         group_counts,
         capacity,
+        services,
+        service_names,
     )
 
 

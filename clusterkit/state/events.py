@@ -11,6 +11,7 @@ import attrs
 
 from clusterkit.errors import SubscriptionOverflow, ValidationError
 from clusterkit.model.instance import ContainerInstance
+from clusterkit.model.service import Service
 from clusterkit.model.task import Task
 from clusterkit.model.taskdef import TaskDefinition
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ContainerInstanceChanged",
     "Event",
+    "ServiceChanged",
     "Subscription",
     "TaskDefinitionChanged",
     "TaskChanged",
@@ -50,7 +52,15 @@ class TaskDefinitionChanged:
     task_definition: TaskDefinition
 
 
-Event = Union[TaskChanged, ContainerInstanceChanged, TaskDefinitionChanged]
+@attrs.frozen(slots=True)
+class ServiceChanged:
+    """A service was created, updated, or changed by the service scheduler."""
+
+    version: int
+    service: Service
+
+
+Event = Union[TaskChanged, ContainerInstanceChanged, TaskDefinitionChanged, ServiceChanged]
 
 
 class Subscription:

@@ -16,9 +16,11 @@ from typing import Any, Final
 
 from clusterkit.ecs_json import (
     dump_container_instance,
+    dump_service_record,
     dump_task,
     dump_task_definition,
     load_container_instance,
+    load_service,
     load_task,
     load_task_definition,
 )
@@ -50,6 +52,7 @@ def save_snapshot(snapshot: Snapshot, path: str | os.PathLike[str]) -> None:
         "taskDefinitions": [dump_task_definition(d) for d in snapshot.task_definitions()],
         "containerInstances": [dump_container_instance(i, arns) for i in snapshot.instances()],
         "tasks": [dump_task(t, arns) for t in snapshot.tasks()],
+        "services": [dump_service_record(s, arns) for s in snapshot.services()],
     }
     target = Path(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
@@ -80,7 +83,7 @@ def load_roots(path: str | os.PathLike[str]) -> tuple[Roots, Arns]:
     for field in ("cluster", "familyRevisions"):
         if not isinstance(data.get(field, {}), dict):
             raise ValidationError(field, data.get(field), "must be a JSON object")
-    for field in ("taskDefinitions", "containerInstances", "tasks"):
+    for field in ("taskDefinitions", "containerInstances", "tasks", "services"):
         if not isinstance(data.get(field, []), list):
             raise ValidationError(field, data.get(field), "must be a JSON list")
     arns = Arns(cluster.get("name", "default"), cluster.get("region", "local"), cluster.get("account", "000000000000"))
@@ -104,6 +107,9 @@ def load_roots(path: str | os.PathLike[str]) -> tuple[Roots, Arns]:
     for item in data.get("tasks", []):
         task = load_task(item)
         pending.tasks[task.id] = task
+    for item in data.get("services", []):
+        service = load_service(item)
+        pending.services[service.name] = service
     roots = write(empty_roots(), pending, Owner())
     problems = state_violations(Snapshot(roots, arns))
     if problems:

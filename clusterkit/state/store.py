@@ -38,6 +38,8 @@ def empty_roots() -> Roots:
         task_definition_index=PSortedSet(),
         group_counts=immutables.Map(),
         capacity=PSortedSet(),
+        services=immutables.Map(),
+        service_names=PSortedSet(),
     )
 
 
