@@ -52,6 +52,7 @@ __all__ = [
     "dump_task",
     "dump_task_definition",
     "load_container_instance",
+    "load_deployment_configuration",
     "load_resources",
     "load_service",
     "load_task",
@@ -507,13 +508,41 @@ def dump_service_record(service: Service, arns: Arns) -> dict[str, Any]:
     return data
 
 
+def load_deployment_configuration(
+    data: Mapping[str, Any], base: DeploymentConfiguration | None = None
+) -> DeploymentConfiguration:
+    """A DeploymentConfiguration from ECS JSON; keys not given keep ``base``'s values.
+
+    ``{"maximumPercent": 150, "deploymentCircuitBreaker": {"enable": true, "rollback": true}}``.
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError("deploymentConfiguration", data, "must be a JSON object")
+    unknown = set(data) - {"maximumPercent", "minimumHealthyPercent", "deploymentCircuitBreaker", "alarms"}
+    if unknown:
+        raise ValidationError(f"deploymentConfiguration.{sorted(unknown)[0]}", data, "is not a field ECS knows here")
+    breaker = data.get("deploymentCircuitBreaker", {})
+    if not isinstance(breaker, Mapping) or set(breaker) - {"enable", "rollback"}:
+        raise ValidationError(
+            "deploymentConfiguration.deploymentCircuitBreaker", breaker, 'must be {"enable": ..., "rollback": ...}'
+        )
+    base = base if base is not None else DeploymentConfiguration()
+    current = base.deployment_circuit_breaker
+    try:
+        return DeploymentConfiguration(
+            data.get("maximumPercent", base.maximum_percent),
+            data.get("minimumHealthyPercent", base.minimum_healthy_percent),
+            DeploymentCircuitBreaker(breaker.get("enable", current.enable), breaker.get("rollback", current.rollback)),
+        )
+    except ValidationError as error:
+        raise error.within("deploymentConfiguration") from None
+
+
 def load_service(data: Mapping[str, Any]) -> Service:
     """A Service from ``dump_service_record`` (or ``dump_service``) output."""
     raw = _json_object(data, "service")
     record = raw.get(_SERVICE_RECORD_KEY, {})
     try:
         config = raw.get("deploymentConfiguration", {})
-        breaker = config.get("deploymentCircuitBreaker", {})
         deployments = tuple(
             Deployment(
                 id=item["id"],
@@ -534,11 +563,7 @@ def load_service(data: Mapping[str, Any]) -> Service:
             task_definition=raw["taskDefinition"].rsplit("/", 1)[-1],
             desired_count=raw.get("desiredCount", 0),
             scheduling_strategy=raw.get("schedulingStrategy", "REPLICA"),
-            deployment_configuration=DeploymentConfiguration(
-                config.get("maximumPercent", 200),
-                config.get("minimumHealthyPercent", 100),
-                DeploymentCircuitBreaker(breaker.get("enable", False), breaker.get("rollback", False)),
-            ),
+            deployment_configuration=load_deployment_configuration(config),
             placement_constraints=load_constraints(raw.get("placementConstraints", [])),
             placement_strategy=load_strategies(raw.get("placementStrategy", [])),
             health_check_grace_period_seconds=raw.get("healthCheckGracePeriodSeconds", 0),

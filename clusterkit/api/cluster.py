@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from clusterkit.api._calls import from_snapshot
 from clusterkit.api.instances import InstanceCalls
+from clusterkit.api.services import ServiceCalls
 from clusterkit.api.tasks import TaskCalls, TaskDefinitionCalls
 from clusterkit.errors import ValidationError
 from clusterkit.placement.ports import DEFAULT_DYNAMIC_PORTS, PortRange
@@ -23,7 +24,7 @@ from clusterkit.state.store import Store
 __all__ = ["ClusterState"]
 
 
-class ClusterState(InstanceCalls, TaskDefinitionCalls, TaskCalls):
+class ClusterState(InstanceCalls, TaskDefinitionCalls, TaskCalls, ServiceCalls):
     """The state of one cluster, with the ECS calls you know (``run_task``, ``describe_tasks`` …).
 
     A ``StateCore`` (``snapshot``, ``commit``, ``subscribe``, ``save``, ``restore``) plus the

@@ -15,7 +15,8 @@ from clusterkit.model.placement import PlacementStrategy
 from clusterkit.model.resources import Resources
 from clusterkit.model.task import HealthStatus, StopCode, Task, TaskStatus
 from clusterkit.model.taskdef import PlacementConstraint, TaskDefinition
-from clusterkit.placement.ports import PortRange, assign_host_ports
+from clusterkit.placement.pinned import pinned_task
+from clusterkit.placement.ports import PortRange
 from clusterkit.placement.request import PlacementRequest
 from clusterkit.placement.runner import place_and_commit
 from clusterkit.placement.scheduler import BaseScheduler, Scheduler
@@ -27,7 +28,6 @@ from clusterkit.state.changes import (
     StopTask,
     TaskStateChange,
 )
-from clusterkit.state.ids import new_id
 from clusterkit.state.snapshot import Failure
 
 __all__ = ["RunResult", "TaskCalls", "TaskDefinitionCalls"]
@@ -96,29 +96,20 @@ class TaskCalls(Calls):
             if instance is None:
                 failures.append(Failure(snapshot.arns.container_instance(instance_id), "MISSING"))
                 continue
-            left = remaining.get(instance_id, instance.remaining)
-            assigned = assign_host_ports(definition, left, self.dynamic_ports)
-            if assigned is None:
+            pinned = pinned_task(
+                definition,
+                instance_id,
+                remaining.get(instance_id, instance.remaining),
+                dynamic_ports=self.dynamic_ports,
+                group=group,
+                started_by=started_by,
+                now=now,
+            )
+            if pinned is None:
                 failures.append(Failure(snapshot.arns.container_instance(instance_id), "RESOURCE:PORTS"))
                 continue
-            charge, bindings = assigned
-            if charge.fits(left):
-                remaining[instance_id] = left.allocate(charge)
-            changes.append(
-                PlaceTask(
-                    Task(
-                        id=new_id(),
-                        task_definition=definition.key,
-                        container_instance_id=instance_id,
-                        charge=charge,
-                        last_status="PROVISIONING" if definition.network_mode == "awsvpc" else "PENDING",
-                        group=group if group is not None else f"family:{definition.family}",
-                        started_by=started_by,
-                        host_ports=bindings,
-                        created_at=now,
-                    )
-                )
-            )
+            task, remaining[instance_id] = pinned
+            changes.append(PlaceTask(task))
         result = self.commit(changes)
         failures.extend(
             Failure(snapshot.arns.container_instance(r.change.task.container_instance_id), r.reason)  # type: ignore[union-attr]
