@@ -9,6 +9,8 @@
 - **Checks**: ``check_state(snapshot, previous=None)`` and ``check_plan(snapshot, request,
   plan)`` return lists of ``Violation``; ``assert_valid_state`` and ``assert_valid_plan``
   raise ``InvariantViolated`` instead.
+- **A cluster on a simulated clock**: ``FakeCluster`` (state, agents on FakeExecutors and
+  service schedulers; ``tick`` moves time) and its ``SimulatedClock``.
 - **A state machine**: subclass ``SchedulerMachine`` with your schedulers and run it with
   ``run_machine`` (or as ``MyMachine.TestCase`` under pytest).
 
@@ -43,6 +45,7 @@ from clusterkit.testing.invalid import (
     invalid_status_reports,
     invalid_task_definitions,
 )
+from clusterkit.testing.fake_cluster import FakeCluster, SimulatedClock
 from clusterkit.testing.machine import MachineReport, SchedulerMachine, run_machine
 from clusterkit.testing.strategies import (
     FAMILIES,
@@ -67,14 +70,16 @@ __all__ = [
     "BAD_REQUESTS",
     "BAD_RESOURCES",
     "BAD_TASK_DEFINITIONS",
-    "FAMILIES",
-    "ZONE",
-    "ZONES",
     "BadInput",
+    "FAMILIES",
+    "FakeCluster",
     "InvariantViolated",
     "MachineReport",
     "SchedulerMachine",
+    "SimulatedClock",
     "Violation",
+    "ZONE",
+    "ZONES",
     "assert_valid_plan",
     "assert_valid_state",
     "check_plan",
