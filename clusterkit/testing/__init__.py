@@ -33,6 +33,7 @@ from clusterkit.testing.expressions import (
     expressions,
     invalid_expressions,
 )
+from clusterkit.testing.fake_cluster import FakeCluster, SimulatedClock
 from clusterkit.testing.invalid import (
     BAD_INSTANCES,
     BAD_REQUESTS,
@@ -45,7 +46,6 @@ from clusterkit.testing.invalid import (
     invalid_status_reports,
     invalid_task_definitions,
 )
-from clusterkit.testing.fake_cluster import FakeCluster, SimulatedClock
 from clusterkit.testing.machine import MachineReport, SchedulerMachine, run_machine
 from clusterkit.testing.strategies import (
     FAMILIES,

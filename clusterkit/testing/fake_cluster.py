@@ -34,6 +34,7 @@ class SimulatedClock:
         self.now = start
 
     def __call__(self) -> float:
+        """The time now, in seconds since the epoch."""
         return self.now
 
     def advance(self, seconds: float) -> float:
