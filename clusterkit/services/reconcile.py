@@ -16,9 +16,9 @@ ECS's (see ``docs/services.md``):
   deployment is back to its count of healthy tasks (or at once, one per pass, when
   maximumPercent leaves no room to start the replacement).
 * A task that stopped before RUNNING is a failed launch: after ``backoff_after`` in a row
-  launches back off, doubling up to 15 minutes. Failed launches and failed health checks
-  count toward the circuit breaker of an IN_PROGRESS deployment; a task that becomes healthy
-  resets both counts.
+  launches back off, doubling up to 15 minutes. Failed launches, failed health checks and
+  tasks that stopped on their own before they were ever healthy count toward the circuit
+  breaker of an IN_PROGRESS deployment; a task that becomes healthy resets both counts.
 * Tasks on DRAINING instances are replaced: PENDING ones stop at once, RUNNING ones within the
   bounds above.
 """
@@ -339,6 +339,8 @@ def _observe(snapshot: Snapshot, service: Service, ledger: _Ledger) -> list[_See
             ledger.launch_failed(deployment)
         elif task.health_status == "UNHEALTHY" or task.stopped_reason == UNHEALTHY_REASON:
             ledger.task_failed(deployment)
+        elif not purposeful and task_id not in service.healthy_seen:
+            ledger.task_failed(deployment)  # it ran, but stopped before it was ever healthy
     checked: dict[str, bool] = {}
     grace = float(service.health_check_grace_period_seconds)
     instances = snapshot._roots.instances
