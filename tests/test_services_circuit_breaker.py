@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from clusterkit.state.events import ServiceChanged
 from clusterkit.testing import FakeCluster
 
 HEALTH = {"command": ["CMD-SHELL", "true"], "interval": 5, "retries": 1, "timeout": 2}
@@ -65,4 +66,22 @@ def test_a_task_that_was_healthy_then_exited_does_not_count_as_failed(cluster: F
             make_healthy(cluster, "web:1")
     service = cluster.state.snapshot().service("web")
     assert (service.deployments[0].rollout_state, service.deployments[0].failed_tasks) == ("COMPLETED", 0)
+    assert len(cluster.service_tasks("web")) == 3
+
+
+def test_a_failed_deployment_is_committed_as_failed_before_the_rollback_completes(cluster: FakeCluster) -> None:
+    cluster.state.register_task_definition(web("no-such-image"))
+    cluster.fail_pull("no-such-image")
+    with cluster.state.subscribe() as events:
+        bad = cluster.state.update_service("web", task_definition="web:2").deployments[0]
+        for _ in range(6):
+            cluster.tick()  # the 3 launches fail together; the next pass trips the breaker
+        records = [e.service for e in events.drain() if isinstance(e, ServiceChanged)]
+    states = [d.rollout_state for record in records for d in record.deployments if d.id == bad.id]
+    assert "FAILED" in states  # a subscriber, and describe_services meanwhile, saw the deployment fail
+    failed = next(d for r in records for d in r.deployments if d.id == bad.id and d.rollout_state == "FAILED")
+    assert failed.rollout_state_reason == "ECS deployment circuit breaker: tasks failed to start."
+    assert failed.status == "ACTIVE"
+    service = cluster.state.snapshot().service("web")
+    assert [(d.task_definition, d.rollout_state) for d in service.deployments] == [("web:1", "COMPLETED")]
     assert len(cluster.service_tasks("web")) == 3

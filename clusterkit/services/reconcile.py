@@ -189,6 +189,7 @@ class _Ledger:
         self.launches: list[Launch] = []
         self.stops: list[Stop] = []
         self.wakes: list[float] = []
+        self.tripped = False  # the circuit breaker failed the primary deployment in this pass
 
     # -- the record ------------------------------------------------------------------
 
@@ -248,6 +249,7 @@ class _Ledger:
 
     def trip(self, rollback: bool) -> None:
         name, failed = self.original.name, self.primary
+        self.tripped = True
         self.update(0, rollout_state="FAILED", rollout_state_reason=CIRCUIT_BREAKER_REASON)
         self.say(messages.circuit_breaker_tripped(name, failed.id))
         target = next(
@@ -482,7 +484,15 @@ def _progress(ledger: _Ledger, seen: list[_Seen], room: int, budget: int, *, bou
         item.stopping for item in seen
     )
     busy = bool(ledger.launches or ledger.stops)
-    if primary.rollout_state == "IN_PROGRESS" and not leftover and healthy >= primary.desired_count and not busy:
+    # A deployment failed by the breaker in this pass is committed FAILED first, so describe_services
+    # and subscribers see it; the rollback completes at the earliest on the next pass.
+    if (
+        primary.rollout_state == "IN_PROGRESS"
+        and not leftover
+        and healthy >= primary.desired_count
+        and not busy
+        and not ledger.tripped
+    ):
         ledger.update(0, rollout_state="COMPLETED", rollout_state_reason="ECS deployment completed.")
         ledger.deployments = [ledger.deployments[0]]
         ledger.say(messages.deployment_completed(name, primary.id))
