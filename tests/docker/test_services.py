@@ -269,10 +269,18 @@ def test_a_rolling_update_keeps_every_request_answered(hosts: Hosts) -> None:
     assert (deployment["rolloutState"], deployment["runningCount"]) == ("COMPLETED", 3)
 
 
-def test_a_definition_that_exits_at_once_trips_the_circuit_breaker_and_rolls_back(hosts: Hosts) -> None:
+@pytest.mark.parametrize(
+    "crash",
+    [
+        "echo starting; exit 1",  # exits at once: most often seen going from PENDING straight to STOPPED
+        "echo starting; sleep 1; exit 1",  # seen RUNNING first, then exits long before its health check passes
+    ],
+    ids=["exits-at-once", "exits-after-a-second"],
+)
+def test_a_definition_whose_container_exits_trips_the_circuit_breaker_and_rolls_back(hosts: Hosts, crash: str) -> None:
     good = hosts.state.snapshot().service("web").deployments[0]
     old = {t.id for t in hosts.tasks(hosts.state.snapshot())}
-    hosts.state.register_task_definition(web("broken", command="echo starting; exit 1"))
+    hosts.state.register_task_definition(web("broken", command=crash))
     with Prober(hosts, {"web:1": "v1"}) as prober:
         bad = hosts.state.update_service("web", task_definition="web:2").deployments[0]
         hosts.until(
