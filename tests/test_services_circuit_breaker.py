@@ -85,3 +85,18 @@ def test_a_failed_deployment_is_committed_as_failed_before_the_rollback_complete
     service = cluster.state.snapshot().service("web")
     assert [(d.task_definition, d.rollout_state) for d in service.deployments] == [("web:1", "COMPLETED")]
     assert len(cluster.service_tasks("web")) == 3
+
+
+def test_a_task_reported_healthy_that_exits_before_the_next_pass_does_not_count(cluster: FakeCluster) -> None:
+    cluster.state.register_task_definition(web("v2"))
+    cluster.state.update_service("web", task_definition="web:2")
+    cluster.tick()  # the scheduler launches 3 tasks of web:2, the agents start them
+    task = next(t for t in cluster.service_tasks("web") if t.task_definition == "web:2")
+    agent = cluster.agents[task.container_instance_id]
+    cluster.set_health(task, "HEALTHY")
+    agent.step()  # reports it HEALTHY …
+    cluster.crash(task)
+    agent.step()  # … and STOPPED, before the service scheduler looked again
+    cluster.tick()
+    primary = cluster.state.snapshot().service("web").deployments[0]
+    assert (primary.task_definition, primary.failed_tasks) == ("web:2", 0)

@@ -341,7 +341,7 @@ def _observe(snapshot: Snapshot, service: Service, ledger: _Ledger) -> list[_See
             ledger.launch_failed(deployment)
         elif task.health_status == "UNHEALTHY" or task.stopped_reason == UNHEALTHY_REASON:
             ledger.task_failed(deployment)
-        elif not purposeful and task_id not in service.healthy_seen:
+        elif not purposeful and task_id not in service.healthy_seen and task.health_status != "HEALTHY":
             ledger.task_failed(deployment)  # it ran, but stopped before it was ever healthy
     checked: dict[str, bool] = {}
     grace = float(service.health_check_grace_period_seconds)
