@@ -41,6 +41,7 @@ from clusterkit.model import (
     ResourceRequirement,
     Resources,
     Service,
+    Tag,
     Task,
     TaskDefinition,
 )
@@ -173,6 +174,7 @@ __all__ = [
     "StoreError",
     "Subscription",
     "SubscriptionOverflow",
+    "Tag",
     "Task",
     "TaskChanged",
     "TaskDefinition",

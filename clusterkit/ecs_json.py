@@ -1,11 +1,16 @@
 """ECS JSON in and out: task definitions as users keep them on disk, describe output back.
 
 One cattrs converter maps ECS camelCase to the model's snake_case. Loading accepts a dict
-or a JSON string, task-level ``"cpu": "256"`` or ``"0.25 vCPU"`` strings, the
-``{"taskDefinition": {...}}`` wrapper of describe output, and keeps fields clusterkit does
-not use (``logConfiguration``, ``executionRoleArn`` …) in ``extra`` so they dump back
-unchanged. Any problem raises a ValidationError whose field is the JSON path, e.g.
-``containerDefinitions[1].portMappings[0].hostPort``.
+or a JSON string, task-level ``"cpu": "256"`` or ``"0.25 vCPU"`` strings, and describe
+output (the ``{"taskDefinition": {...}, "tags": [...]}`` wrapper, with its read-only
+fields). A JSON ``null`` anywhere means "not set". Every field name is checked against
+ECS's API shapes: an unknown one is refused with a did-you-mean, and fields ECS knows but
+clusterkit does not use (``logConfiguration``, ``executionRoleArn`` …) are checked and kept
+in ``extra`` so they dump back unchanged. Any problem raises a ValidationError whose field
+is the JSON path, e.g. ``containerDefinitions[1].portMappings[0].hostPort``.
+
+Dumps are shaped exactly as ECS's describe output: clusterkit-only data (what a task holds
+on its instance) is not in them; the save file (``clusterkit.state.persist``) keeps it.
 """
 
 from __future__ import annotations
@@ -20,12 +25,15 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from clusterkit.errors import ValidationError
+from clusterkit.model._ecs_schema import clean_members, read_only_members
+from clusterkit.model._ecs_shapes import SHAPES
 from clusterkit.model.arns import Arns
 from clusterkit.model.instance import ContainerInstance
 from clusterkit.model.resources import Resources
 from clusterkit.model.service import DeploymentConfiguration, Service
 from clusterkit.model.task import PortBinding, Task
 from clusterkit.model.taskdef import (
+    ECS_SHAPES,
     ContainerDefinition,
     ContainerDependency,
     HealthCheck,
@@ -33,12 +41,15 @@ from clusterkit.model.taskdef import (
     PlacementConstraint,
     PortMapping,
     ResourceRequirement,
+    Tag,
     TaskDefinition,
 )
 
 __all__ = [
     "converter",
     "dump_container_instance",
+    "dump_describe_task_definition",
+    "dump_register_task_definition",
     "dump_resources",
     "dump_task",
     "dump_task_definition",
@@ -50,11 +61,13 @@ __all__ = [
 
 T = TypeVar("T")
 _EXTRA_KEY: Final = "\x00extra"
-_READ_ONLY_TASKDEF_FIELDS: Final = frozenset(
-    {"taskDefinitionArn", "registeredAt", "registeredBy", "deregisteredAt", "requiresAttributes", "compatibilities"}
-)
-"""Fields ECS fills in on registration; loading drops them (the state sets its own)."""
-_WITH_EXTRA: Final = (TaskDefinition, ContainerDefinition, PortMapping)
+_KEPT_ON_LOAD: Final = frozenset({"revision", "status"})
+_READ_ONLY_TASKDEF_FIELDS: Final = read_only_members() - _KEPT_ON_LOAD
+"""Fields ECS fills in on registration (``taskDefinitionArn``, ``registeredAt`` …); loading
+drops them. ``revision`` and ``status`` are kept on the loaded value; registering sets its own.
+"""
+_RESPONSE_METADATA: Final = "ResponseMetadata"
+"""What an SDK adds to every response it returns; ignored beside ``taskDefinition``."""
 _CAMEL_CLASSES: Final = (
     PortMapping,
     HealthCheck,
@@ -62,6 +75,7 @@ _CAMEL_CLASSES: Final = (
     ContainerDependency,
     ResourceRequirement,
     PlacementConstraint,
+    Tag,
     ContainerDefinition,
     TaskDefinition,
     DeploymentConfiguration,
@@ -119,7 +133,7 @@ def _build_converter() -> cattrs.Converter:
     conv.register_unstructure_hook(Resources, dump_resources)
     conv.register_unstructure_hook(MappingProxyType, dict)
     for cls in _CAMEL_CLASSES:
-        _register_camel(conv, cls, keep_extra=cls in _WITH_EXTRA)
+        _register_camel(conv, cls)
     return conv
 
 
@@ -127,11 +141,19 @@ def _init_fields(cls: type) -> list[attrs.Attribute[Any]]:
     return [field for field in attrs.fields(cls) if field.init]
 
 
-def _register_camel(conv: cattrs.Converter, cls: type, *, keep_extra: bool) -> None:
+def _register_camel(conv: cattrs.Converter, cls: type) -> None:
+    """Hooks for ``cls``: camelCase keys, defaults left out of dumps except the members ECS
+    requires, and, for classes with ``extra``, the ECS fields they do not model kept there.
+    """
+    required = frozenset(SHAPES[ECS_SHAPES[cls]]["required"]) if cls in ECS_SHAPES else frozenset()
     renames = {
-        field.name: override(rename=_EXTRA_KEY if field.name == "extra" else camel(field.name))
+        field.name: override(
+            rename=_EXTRA_KEY if field.name == "extra" else camel(field.name),
+            omit_if_default=False if camel(field.name) in required else None,
+        )
         for field in _init_fields(cls)
     }
+    keep_extra = "extra" in attrs.fields_dict(cls)
     if cls is TaskDefinition:  # "256", "0.25 vCPU", "1 GB": the model's own converters parse these
         renames["cpu"] = override(rename="cpu", struct_hook=_as_given)
         renames["memory"] = override(rename="memory", struct_hook=_as_given)
@@ -214,20 +236,49 @@ def _json_object(data: Mapping[str, Any] | str | bytes, field: str) -> dict[str,
 def load_task_definition(data: Mapping[str, Any] | str | bytes) -> TaskDefinition:
     """A TaskDefinition from ECS JSON (a dict, or text), as ``register-task-definition`` takes it.
 
-    Also accepts describe output (``{"taskDefinition": {...}}``); ECS's read-only fields
-    such as ``taskDefinitionArn`` are dropped, unknown fields are kept in ``extra``.
+    Also accepts describe output: ``{"taskDefinition": {...}, "tags": [...]}`` or the inner
+    object. ``null`` means "not set" at every level. ECS's read-only fields
+    (``taskDefinitionArn``, ``registeredAt`` …) are dropped, ``revision`` and ``status`` are
+    kept (registering sets its own). Tags may sit beside ``taskDefinition`` or at the top of
+    the definition, as RegisterTaskDefinition takes them. A field ECS does not know raises a
+    ValidationError naming its path, with the ECS field it was probably meant to be; fields
+    ECS knows and clusterkit does not model are kept in ``extra``.
     """
     raw = _json_object(data, "taskDefinition")
-    if set(raw) <= {"taskDefinition", "tags"} and isinstance(raw.get("taskDefinition"), Mapping):
-        raw = dict(raw["taskDefinition"])
+    raw, beside = _unwrap_described(raw)
+    fields = clean_members(raw, "TaskDefinition", also={"tags": "Tags"})
     for key in _READ_ONLY_TASKDEF_FIELDS:
-        raw.pop(key, None)
-    return _structure(raw, TaskDefinition)
+        fields.pop(key, None)
+    if beside is not None:
+        if fields.get("tags", beside) != beside:
+            raise ValidationError("tags", fields["tags"], "differs from the tags beside taskDefinition")
+        fields["tags"] = beside
+    return _structure(fields, TaskDefinition)
+
+
+def _unwrap_described(raw: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """The definition inside describe output and the tags beside it (None when unwrapped)."""
+    if "taskDefinition" not in raw:
+        return raw, None
+    outer = {key: value for key, value in raw.items() if key != _RESPONSE_METADATA}
+    wrapper = clean_members(outer, "DescribeTaskDefinitionResponse", skip=("taskDefinition",))
+    inner = wrapper.get("taskDefinition")
+    if not isinstance(inner, Mapping):
+        problem = "is required" if inner is None else "must be a JSON object"
+        raise ValidationError("taskDefinition", inner, problem)
+    return dict(inner), wrapper.get("tags")
 
 
 def dump_task_definition(definition: TaskDefinition, arns: Arns | None = None) -> dict[str, Any]:
-    """ECS JSON for a task definition (with its ARN when ``arns`` is given)."""
+    """ECS JSON for a task definition, shaped as ECS's ``TaskDefinition`` (with its ARN
+    when ``arns`` is given).
+
+    Tags are not part of it: ECS returns them beside the definition
+    (``dump_describe_task_definition``) and takes them as a separate registration parameter
+    (``dump_register_task_definition``).
+    """
     data: dict[str, Any] = converter.unstructure(definition)
+    data.pop("tags", None)
     for field in ("cpu", "memory"):
         if field in data:
             data[field] = str(data[field])
@@ -236,6 +287,24 @@ def dump_task_definition(definition: TaskDefinition, arns: Arns | None = None) -
     data.setdefault("networkMode", definition.network_mode)
     if arns is not None:
         data = {"taskDefinitionArn": arns.task_definition(definition.key), **data}
+    return data
+
+
+def dump_describe_task_definition(definition: TaskDefinition, arns: Arns | None = None) -> dict[str, Any]:
+    """ECS ``describe-task-definition`` output: ``{"taskDefinition": {...}, "tags": [...]}``."""
+    return {
+        "taskDefinition": dump_task_definition(definition, arns),
+        "tags": [converter.unstructure(tag) for tag in definition.tags],
+    }
+
+
+def dump_register_task_definition(definition: TaskDefinition) -> dict[str, Any]:
+    """The input of ECS ``register-task-definition`` (``--cli-input-json``) for ``definition``:
+    its fields without what ECS sets (``revision``, ``status``), and its tags, if any.
+    """
+    data = {key: value for key, value in dump_task_definition(definition).items() if key not in _KEPT_ON_LOAD}
+    if definition.tags:
+        data["tags"] = [converter.unstructure(tag) for tag in definition.tags]
     return data
 
 
@@ -345,8 +414,8 @@ def _snake(name: str) -> str:
 def dump_task(task: Task, arns: Arns) -> dict[str, Any]:
     """ECS ``describe-tasks`` JSON for one task.
 
-    ``chargedResources`` (a clusterkit field, in ECS's resource-list form) records what
-    the task holds on its instance, so a saved state restores exactly.
+    What the task holds on its instance (``task.charge``) has no place in ECS's Task: the
+    save file keeps it beside this JSON.
     """
     containers: dict[str, list[dict[str, Any]]] = {}  # in binding order, so a restore keeps it
     for binding in task.host_ports:
@@ -372,7 +441,6 @@ def dump_task(task: Task, arns: Arns) -> dict[str, Any]:
         "cpu": str(task.charge.cpu),
         "memory": str(task.charge.memory),
         "containers": [{"name": name, "networkBindings": bindings} for name, bindings in containers.items()],
-        "chargedResources": dump_resources(task.charge),
     }
     optional = {
         "startedBy": task.started_by,
@@ -386,8 +454,10 @@ def dump_task(task: Task, arns: Arns) -> dict[str, Any]:
     return data
 
 
-def load_task(data: Mapping[str, Any]) -> Task:
-    """A Task from ``dump_task`` output (needs its ``chargedResources``)."""
+def load_task(data: Mapping[str, Any], charge: Resources) -> Task:
+    """A Task from ``dump_task`` output; ``charge`` is what it holds on its instance (which
+    describe output does not say: the save file keeps it beside the task).
+    """
     raw = _json_object(data, "task")
     try:
         bindings = [
@@ -401,7 +471,7 @@ def load_task(data: Mapping[str, Any]) -> Task:
             "id": Arns.last_part(raw["taskArn"]),
             "task_definition": raw["taskDefinitionArn"].rsplit("/", 1)[-1],
             "container_instance_id": Arns.last_part(raw["containerInstanceArn"]),
-            "charge": load_resources(raw["chargedResources"]),
+            "charge": charge,
             "host_ports": tuple(bindings),
         }
     except (KeyError, TypeError, AttributeError) as exc:

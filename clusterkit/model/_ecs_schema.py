@@ -32,6 +32,10 @@ _SCALAR_PROBLEMS: Final = {
     "float": "must be a number",
     "timestamp": "must be a timestamp (seconds since the epoch, or ISO 8601 text)",
 }
+_CLOSE: Final = 0.6
+"""How similar (``difflib`` ratio) a known name must be to an unknown one to be suggested."""
+_BEHIND: Final = 0.1
+"""A suggestion this far behind the best one is left out."""
 _LIST_ALL_AT_MOST: Final = 8
 """A structure with at most this many members lists them all when an unknown one has no close match."""
 
@@ -63,11 +67,14 @@ def did_you_mean(key: str, names: Iterable[str]) -> list[str]:
     same = [name for name in known if name.lower() == folded]
     if same:
         return same
-    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
-    if close:
-        return close
-    lowered = {name.lower(): name for name in known}
-    return [lowered[match] for match in difflib.get_close_matches(folded, list(lowered), n=3, cutoff=0.6)]
+    by_lower = {name.lower(): name for name in known}
+    # As written first, then ignoring case: the close ones, not those far behind the best.
+    for word, spelled in ((key, {name: name for name in known}), (folded, by_lower)):
+        scored = sorted(((difflib.SequenceMatcher(None, word, text).ratio(), text) for text in spelled), reverse=True)
+        if scored and scored[0][0] >= _CLOSE:
+            floor = max(_CLOSE, scored[0][0] - _BEHIND)
+            return [spelled[text] for ratio, text in scored[:3] if ratio >= floor]
+    return []
 
 
 def unknown_field(field: str, key: str, value: Any, shape: str, names: Iterable[str]) -> ValidationError:
