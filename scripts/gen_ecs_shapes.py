@@ -45,6 +45,8 @@ from typing import Any, Final
 
 API_VERSION: Final = "{api_version}"
 """The ECS API version the shapes come from."""
+BOTOCORE_VERSION: Final = "{version}"
+"""The botocore release whose ECS model they were copied from."""
 
 SHAPES: Final[dict[str, dict[str, Any]]] = '''
 
@@ -72,12 +74,19 @@ def _copy(shape: Shape, into: dict[str, dict[str, Any]]) -> None:
         _copy(child, into)
 
 
-def render() -> str:
-    """The module's text, from the installed botocore's ECS model."""
+def collect() -> dict[str, dict[str, Any]]:
+    """The shapes, from the installed botocore's ECS model, by name."""
     model = botocore.session.get_session().get_service_model("ecs")
     shapes: dict[str, dict[str, Any]] = {}
     for root in ROOTS:
         _copy(model.shape_for(root), shapes)
+    return shapes
+
+
+def render() -> str:
+    """The module's text, from the installed botocore's ECS model."""
+    model = botocore.session.get_session().get_service_model("ecs")
+    shapes = collect()
     header = HEADER.format(
         version=botocore.__version__, api_version=model.api_version, roots=",\n".join(f"``{r}``" for r in ROOTS)
     )

@@ -81,7 +81,7 @@ def _scalar_problems(value: Any, spec: Shape, where: str) -> list[str]:
         fits = isinstance(value, (bytes, str))
     else:
         return [f"{where}: shape type {kind} is not handled"]
-    return [] if fits else [f"{where}: {value!r} is not a {kind}"]
+    return [] if fits else [f"{where}: {value!r} is not of type {kind}"]
 
 
 def _is_timestamp(value: Any) -> bool:

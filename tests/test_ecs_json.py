@@ -45,6 +45,7 @@ from clusterkit.model.arns import Arns
 from clusterkit.model.instance import INSTANCE_STATUSES
 from clusterkit.model.task import DESIRED_STATUSES, HEALTH_STATUSES, STOP_CODES, TASK_LIFECYCLE
 from clusterkit.model.taskdef import NETWORK_MODES
+from tests.ecs_api import assert_input, assert_output
 
 ARNS = Arns(cluster="prod", region="eu-west-1", account="123456789012")
 
@@ -537,6 +538,7 @@ def test_generated_definitions_round_trip(definition: TaskDefinition) -> None:
             assert dumped["containerDefinitions"][index][key] == value
     # describe-task-definition output, with the ARN and the tags beside, loads back to the same value.
     described = dump_describe_task_definition(definition, ARNS)
+    assert_output(described, "DescribeTaskDefinitionResponse")  # exactly what ECS returns, nothing more
     assert described["taskDefinition"]["taskDefinitionArn"].endswith(f"task-definition/{definition.key}")
     assert described["tags"] == [
         {"key": tag.key, "value": tag.value} if tag.value else {"key": tag.key} for tag in definition.tags
@@ -544,6 +546,7 @@ def test_generated_definitions_round_trip(definition: TaskDefinition) -> None:
     assert load_task_definition(json.dumps(described)) == definition
     # So does the input of register-task-definition, tags at the top, but for what ECS sets.
     registration = dump_register_task_definition(definition)
+    assert_input(registration, "RegisterTaskDefinition")
     assert not {"revision", "status", "taskDefinitionArn"} & set(registration)
     assert load_task_definition(registration) == attrs.evolve(definition, revision=0, status="ACTIVE")
 

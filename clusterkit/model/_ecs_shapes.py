@@ -16,6 +16,8 @@ from typing import Any, Final
 
 API_VERSION: Final = "2014-11-13"
 """The ECS API version the shapes come from."""
+BOTOCORE_VERSION: Final = "1.44.8"
+"""The botocore release whose ECS model they were copied from."""
 
 SHAPES: Final[dict[str, dict[str, Any]]] = {
     "ApplicationProtocol": {"type": "string", "enum": ["http", "http2", "grpc"]},
