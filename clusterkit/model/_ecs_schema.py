@@ -36,6 +36,8 @@ _CLOSE: Final = 0.6
 """How similar (``difflib`` ratio) a known name must be to an unknown one to be suggested."""
 _BEHIND: Final = 0.1
 """A suggestion this far behind the best one is left out."""
+_PREFIX: Final = 3
+"""A key this long or longer that begins a known name suggests it."""
 _LIST_ALL_AT_MOST: Final = 8
 """A structure with at most this many members lists them all when an unknown one has no close match."""
 
@@ -60,7 +62,8 @@ def did_you_mean(key: str, names: Iterable[str]) -> list[str]:
     """The known names ``key`` was probably meant to be, best first (may be empty).
 
     A name differing only in case, underscores or hyphens (``memory_reservation``,
-    ``PortMappings``) is the one answer; otherwise ``difflib``'s close matches.
+    ``PortMappings``) is the one answer; otherwise ``difflib``'s close matches, else the
+    names the key begins (``expr`` → ``expression``).
     """
     known = list(names)
     folded = key.replace("_", "").replace("-", "").lower()
@@ -74,6 +77,8 @@ def did_you_mean(key: str, names: Iterable[str]) -> list[str]:
         if scored and scored[0][0] >= _CLOSE:
             floor = max(_CLOSE, scored[0][0] - _BEHIND)
             return [spelled[text] for ratio, text in scored[:3] if ratio >= floor]
+    if len(folded) >= _PREFIX:
+        return [name for name in known if name.lower().startswith(folded)][:3]
     return []
 
 
@@ -94,23 +99,25 @@ def unknown_field(field: str, key: str, value: Any, shape: str, names: Iterable[
 def clean(value: Any, shape: str, field: str = "", *, strict: bool = False) -> Any:
     """A copy of ``value`` with null members dropped, checked against ECS shape ``shape``.
 
-    Unknown members always raise a ValidationError naming their path with a did-you-mean.
-    With ``strict`` a wrong type, a value outside an enum or a missing required member
-    raises too; without it such values are returned as they are, for the model to check.
+    Unknown members raise a ValidationError naming their path with a did-you-mean, and so
+    does a value that is not an object where ECS has a structure or a map, or not a list
+    where ECS has a list. With ``strict`` a scalar of the wrong type, a value outside an
+    enum or a missing required member raises too; without it scalars are returned as they
+    are, for the model to check (with its own leniency and messages).
     """
     spec = SHAPES[shape]
     kind = spec["type"]
     if kind == "structure":
         if not isinstance(value, Mapping):
-            return _wrong(value, field, "must be an object", strict)
+            raise ValidationError(field, value, "must be an object")
         return clean_members(value, shape, field, strict=strict)
     if kind == "list":
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            return _wrong(value, field, "must be a list", strict)
+            raise ValidationError(field, value, "must be a list")
         return [clean(item, spec["member"], f"{field}[{index}]", strict=strict) for index, item in enumerate(value)]
     if kind == "map":
         if not isinstance(value, Mapping):
-            return _wrong(value, field, "must be an object", strict)
+            raise ValidationError(field, value, "must be an object")
         result = {}
         for key, item in value.items():
             if item is None:
@@ -159,12 +166,6 @@ def clean_members(
             if name not in result:
                 raise ValidationError(join(field, name), None, "is required")
     return result
-
-
-def _wrong(value: Any, field: str, problem: str, strict: bool) -> Any:
-    if strict:
-        raise ValidationError(field, value, problem)
-    return value
 
 
 def _check_scalar(value: Any, kind: str, enum: list[str] | None, field: str) -> None:
