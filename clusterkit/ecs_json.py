@@ -16,9 +16,10 @@ on its instance) is not in them; the save file (``clusterkit.state.persist``) ke
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import attrs
 import cattrs
@@ -186,31 +187,36 @@ def _register_camel(conv: cattrs.Converter, cls: type) -> None:
         conv.register_unstructure_hook(cls, unstructure)
 
 
-def _error_path(exc: BaseException, path: str, value: Any) -> ValidationError:
+def _error_path(exc: BaseException, path: str, value: Any, kind: Any = None) -> ValidationError:
     """One ValidationError naming the JSON path and the offending JSON value.
 
-    Walks cattrs' nested error groups; ``value`` is the data at ``path``.
+    Walks cattrs' nested error groups; ``value`` is the data at ``path`` and ``kind`` the
+    type the model has there.
     """
     if isinstance(exc, ValidationError):
         return exc.within(path) if path else exc
     if isinstance(exc, (cattrs.ClassValidationError, cattrs.IterableValidationError)):
         for inner in exc.exceptions:
-            step, inner_value = "", None
+            step, inner_value, inner_kind = "", None, None
             for note in getattr(inner, "__notes__", []):
                 if isinstance(note, cattrs.AttributeValidationNote):
                     key = camel(note.name)
                     step = f".{key}" if path else key
                     inner_value = value.get(key) if isinstance(value, Mapping) else None
+                    inner_kind = note.type
                 elif isinstance(note, cattrs.IterableValidationNote):
                     step = f"[{note.index}]"
                     index = note.index
                     inner_value = value[index] if isinstance(value, list) and isinstance(index, int) else None
-            return _error_path(inner, path + step, inner_value)
+                    inner_kind = note.type
+            return _error_path(inner, path + step, inner_value, inner_kind)
         return ValidationError(path or "data", value, str(exc))
     if isinstance(exc, KeyError):
         return ValidationError(path or "data", None, "is required")
-    if "not in literal" in str(exc):
-        return ValidationError(path or "data", value, "is not one of the values ECS allows here")
+    if typing.get_origin(kind) is Literal:
+        return ValidationError(
+            path or "data", value, "must be one of " + ", ".join(repr(choice) for choice in typing.get_args(kind))
+        )
     return ValidationError(path or "data", value, str(exc))
 
 
