@@ -85,17 +85,10 @@ def _scalar_problems(value: Any, spec: Shape, where: str) -> list[str]:
 
 
 def _is_timestamp(value: Any) -> bool:
+    """ECS's JSON protocol returns timestamps as seconds since the epoch (an SDK, as datetimes)."""
     if isinstance(value, datetime.datetime):
         return True
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return math.isfinite(value)
-    if isinstance(value, str):
-        try:
-            datetime.datetime.fromisoformat(value)
-        except ValueError:
-            return False
-        return True
-    return False
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def assert_output(value: Any, shape: str) -> None:
