@@ -2,8 +2,10 @@
 
 Field names follow ECS in snake_case; validation errors name the ECS (camelCase) path, such
 as ``containerDefinitions[1].portMappings[0].hostPort``, since that is what users write.
-Unknown ECS fields (``logConfiguration``, ``executionRoleArn`` …) are kept in ``extra`` so
-that a task definition loaded from JSON dumps back with nothing lost.
+ECS fields clusterkit does not model (``logConfiguration``, ``executionRoleArn`` …) are kept
+in ``extra`` so that a task definition loaded from JSON dumps back with nothing lost; they
+are checked against ECS's API shapes (names, types, enums), and the names a definition uses
+to point inside itself (volumes, containers) must resolve, as ECS checks at registration.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def _frozen_extra(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
-_MODELED: dict[str, frozenset[str]] = {}
+_MODELLED: dict[str, frozenset[str]] = {}
 """ECS shape name → the ECS names of the fields its model class has (filled below the classes)."""
 
 
@@ -90,7 +92,7 @@ def _extra_converter(shape: str) -> Callable[[Mapping[str, Any] | None], Mapping
         if not isinstance(value, Mapping):
             raise ValidationError("extra", value, "must be a mapping of ECS field names to JSON values")
         for key, item in value.items():
-            if key in _MODELED[shape] and item is not None:
+            if key in _MODELLED[shape] and item is not None:
                 raise ValidationError(key, item, "is a modelled field: pass it as an argument, not in extra")
         return MappingProxyType(clean_members(value, shape, strict=True, required=False))
 
@@ -553,7 +555,7 @@ ECS_SHAPES: Final[Mapping[type, str]] = MappingProxyType(
     }
 )
 """Each model class → the ECS API shape of its JSON (a TaskDefinition's is what registration takes)."""
-_MODELED.update(
+_MODELLED.update(
     {
         shape: frozenset(_camel(field.name) for field in attrs.fields(cls) if field.init)
         for cls, shape in ECS_SHAPES.items()
