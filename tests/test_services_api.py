@@ -244,3 +244,36 @@ def test_deployment_bounds_round_like_ecs(
 ) -> None:
     config = DeploymentConfiguration(maximum, minimum)
     assert (config.min_healthy(desired), config.max_tasks(desired)) == (min_healthy, max_tasks)
+
+
+def test_describe_services_output_is_ecs_shaped_through_a_whole_life() -> None:
+    from tests.ecs_api import assert_output
+
+    fake = FakeCluster(instances=3)
+    state = fake.state
+    state.register_task_definition(WEB)
+    state.create_service(
+        "web",
+        "web",
+        desired_count=2,
+        deployment_configuration={"deploymentCircuitBreaker": {"enable": True, "rollback": True}},
+        placement_constraints=[{"type": "memberOf", "expression": "attribute:ecs.availability-zone != zone-c"}],
+    )
+    state.create_service("agent", "web", scheduling_strategy="DAEMON")
+    seen = []
+    fake.run(3)
+    seen.append(state.describe_services(["web", "agent", "ghost"]))
+    state.register_task_definition({**WEB, "containerDefinitions": [{"name": "app", "image": "broken", "memory": 128}]})
+    fake.fail_pull("broken")
+    state.update_service("web", task_definition="web")
+    fake.run(1)
+    seen.append(state.describe_services(["web"]))  # a deployment in progress
+    fake.run(6)
+    seen.append(state.describe_services(["web"]))  # failed and rolled back
+    state.delete_service("agent", force=True)
+    seen.append(state.describe_services(["agent"]))
+    for response in seen:
+        assert_output(response, "DescribeServicesResponse")
+    rolled = seen[2]["services"][0]
+    assert any(d["rolloutState"] == "FAILED" for d in rolled["deployments"])
+    fake.close()
