@@ -26,26 +26,22 @@ import tempfile
 from pathlib import Path
 from typing import Any, Final
 
-from clusterkit.ecs_json import (
-    dump_container_instance,
-    dump_describe_task_definition,
-    dump_resources,
-    dump_service_record,
-    dump_task,
-    load_container_instance,
-    load_resources,
-    load_service,
-    load_task,
-    load_task_definition,
-)
 from clusterkit.errors import ValidationError
-from clusterkit.model._replace import replace
 from clusterkit.model._validate import check_int
 from clusterkit.model.arns import Arns
-from clusterkit.model.task import Task
 from clusterkit.state._apply import Pending, write
 from clusterkit.state._ptree import Owner
 from clusterkit.state.invariants import state_violations
+from clusterkit.state.records import (
+    decode_instance,
+    decode_service,
+    decode_task,
+    decode_task_definition,
+    encode_instance,
+    encode_service,
+    encode_task,
+    encode_task_definition,
+)
 from clusterkit.state.snapshot import Roots, Snapshot
 from clusterkit.state.store import empty_roots
 
@@ -54,7 +50,6 @@ __all__ = ["load_roots", "save_snapshot"]
 FORMAT: Final = "clusterkit-state"
 FORMAT_VERSION: Final = 2
 READABLE_VERSIONS: Final = (1, 2)
-CHARGE_KEY: Final = "chargedResources"
 
 
 def save_snapshot(snapshot: Snapshot, path: str | os.PathLike[str]) -> None:
@@ -66,10 +61,10 @@ def save_snapshot(snapshot: Snapshot, path: str | os.PathLike[str]) -> None:
         "cluster": {"name": arns.cluster, "region": arns.region, "account": arns.account},
         "version": snapshot.version,
         "familyRevisions": dict(snapshot._roots.family_revisions.items()),
-        "taskDefinitions": [dump_describe_task_definition(d) for d in snapshot.task_definitions()],
-        "containerInstances": [dump_container_instance(i, arns) for i in snapshot.instances()],
-        "tasks": [{"task": dump_task(t, arns), CHARGE_KEY: dump_resources(t.charge)} for t in snapshot.tasks()],
-        "services": [dump_service_record(s, arns) for s in snapshot.services()],
+        "taskDefinitions": [encode_task_definition(d) for d in snapshot.task_definitions()],
+        "containerInstances": [encode_instance(i, arns) for i in snapshot.instances()],
+        "tasks": [encode_task(t, arns) for t in snapshot.tasks()],
+        "services": [encode_service(s, arns) for s in snapshot.services()],
     }
     target = Path(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
@@ -116,9 +111,7 @@ def load_roots(path: str | os.PathLike[str]) -> tuple[Roots, Arns]:
     pending = Pending(empty_roots(), 0.0)
     pending.version = version
     for item in data.get("taskDefinitions", []):
-        definition = load_task_definition(item)
-        described = item.get("taskDefinition", item) if isinstance(item, dict) else item
-        definition = replace(definition, revision=check_int("revision", described.get("revision"), 1))
+        definition = decode_task_definition(item)
         pending.task_definitions[definition.key] = definition
     for family, revision in data.get("familyRevisions", {}).items():
         pending.family_revisions[family] = check_int(f"familyRevisions[{family!r}]", revision, 1)
@@ -126,13 +119,13 @@ def load_roots(path: str | os.PathLike[str]) -> tuple[Roots, Arns]:
         family = definition.family
         pending.family_revisions[family] = max(pending.family_revisions.get(family, 0), definition.revision)
     for item in data.get("containerInstances", []):
-        instance = load_container_instance(item)
+        instance = decode_instance(item)
         pending.instances[instance.id] = instance
     for item in data.get("tasks", []):
-        task = _load_saved_task(item, format_version)
+        task = decode_task(item, charge_inside=format_version == 1)
         pending.tasks[task.id] = task
     for item in data.get("services", []):
-        service = load_service(item)
+        service = decode_service(item)
         pending.services[service.name] = service
     roots = write(empty_roots(), pending, Owner())
     problems = state_violations(Snapshot(roots, arns))
@@ -140,14 +133,3 @@ def load_roots(path: str | os.PathLike[str]) -> tuple[Roots, Arns]:
         raise ValidationError("path", str(path), "is inconsistent: " + "; ".join(problems[:5]))
     return roots, arns
 
-
-def _load_saved_task(item: Any, format_version: int) -> Task:
-    """A task of the save file: its describe output and, beside it, what it holds."""
-    if not isinstance(item, dict):
-        raise ValidationError("task", item, "must be a JSON object")
-    described = item if format_version == 1 else item.get("task")
-    if CHARGE_KEY not in item or not isinstance(described, dict):
-        missing = CHARGE_KEY if CHARGE_KEY not in item else "task"
-        raise ValidationError("task", missing, "is malformed or incomplete")
-    ecs_only = {key: value for key, value in described.items() if key != CHARGE_KEY}
-    return load_task(ecs_only, load_resources(item[CHARGE_KEY]))
