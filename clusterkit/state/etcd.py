@@ -181,6 +181,8 @@ class EtcdStore:
         self._mods: immutables.Map[str, int] = immutables.Map()
         self._history: OrderedDict[int, immutables.Map[str, int]] = OrderedDict()
         self._closed = threading.Event()
+        self._following = threading.Event()  # cleared: the watch is held (``hold``)
+        self._following.set()
         self._stream: requests.Response | None = None
         self.resyncs = 0
         """How many times the replica was read again from scratch (a compacted watch, a gap)."""
@@ -320,6 +322,7 @@ class EtcdStore:
         """The watch loop: apply each revision's records in order; reconnect, resync on a gap."""
         pause = 0.05
         while not self._closed.is_set():
+            self._following.wait()
             body = {
                 "create_request": {
                     "key": _b64(self.prefix),
@@ -333,6 +336,8 @@ class EtcdStore:
                 for line in response.iter_lines():
                     if self._closed.is_set():
                         return
+                    if not self._following.is_set():
+                        break
                     if not line:
                         continue
                     result = json.loads(line).get("result", {})
@@ -346,6 +351,8 @@ class EtcdStore:
                 pass
             if self._closed.is_set():
                 return
+            if not self._following.is_set():
+                continue  # held: pick up from the same revision once let go
             time.sleep(pause)
             pause = min(pause * 2, 2.0)
             try:
@@ -395,9 +402,25 @@ class EtcdStore:
         self._endpoints.post("/kv/compaction", {"revision": str(revision), "physical": True})
         return revision
 
+    def hold(self) -> None:
+        """Stop following etcd for now: the replica stays at its revision (a slow reader, in tests)."""
+        self._following.clear()
+        self._cut_stream()
+
+    def release(self) -> None:
+        """Follow etcd again from the revision the replica holds (reading everything again if
+        etcd compacted past it meanwhile).
+        """
+        self._following.set()
+
     def close(self) -> None:
         """Stop following etcd."""
         self._closed.set()
+        self._following.set()
+        self._cut_stream()
+        self._watcher.join(timeout=5)
+
+    def _cut_stream(self) -> None:
         stream = self._stream
         if stream is not None:
             try:
@@ -405,4 +428,3 @@ class EtcdStore:
                 raw.shutdown(socket.SHUT_RDWR)
             except (AttributeError, OSError):
                 stream.close()
-        self._watcher.join(timeout=5)
