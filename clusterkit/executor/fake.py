@@ -47,6 +47,7 @@ class FakeExecutor:
         self._pull_failures: dict[str, str] = {}
         self._engine_down: str | None = None
         self._changed: set[str] | None = None  # None: nobody has asked yet, or the engine was away
+        self._listener: Callable[[], None] | None = None
         self._lock = threading.Lock()
 
     # -- what a test controls -------------------------------------------------------------
@@ -171,6 +172,10 @@ class FakeExecutor:
             changed, self._changed = self._changed, set()
             return None if changed is None else frozenset(changed)
 
+    def listen(self, listener: Callable[[], None] | None) -> None:
+        """Call ``listener`` (no arguments, quickly) whenever a task changes; None stops it."""
+        self._listener = listener
+
     def host(self) -> HostInfo:
         """The host this fake pretends to be (``host=`` at construction)."""
         with self._lock:
@@ -182,6 +187,8 @@ class FakeExecutor:
     def _mark(self, task_id: str) -> None:
         if self._changed is not None:
             self._changed.add(task_id)
+        if self._listener is not None:
+            self._listener()
 
     def _check_engine(self, task_id: str | None) -> None:
         if self._engine_down is not None:
