@@ -72,6 +72,7 @@ class FakeCluster:
         self.memory = memory
         self.agents: dict[str, Agent] = {}
         self.executors: dict[str, FakeExecutor] = {}
+        self._pull_failures: set[str] = set()
         self.schedulers = [
             ServiceScheduler(self.state, placement=placement, settings=settings, resync_interval=float("inf"))
             for _ in range(schedulers)
@@ -93,6 +94,8 @@ class FakeCluster:
         number = len(self.agents)
         instance_id = instance_id or f"i-{number:04d}"
         executor = FakeExecutor(clock=self.clock, host=HostInfo(cpus=self.cpus, memory_mib=self.memory))
+        for image in sorted(self._pull_failures):
+            executor.fail_pull(image)
         chosen = zone if zone is not None else self.zones[number % len(self.zones)]
         agent = Agent.register(
             self.state,
@@ -153,7 +156,8 @@ class FakeCluster:
                 executor.set_health(found.id, container.name, health)
 
     def fail_pull(self, image: str) -> None:
-        """Every host fails to pull ``image`` from now on."""
+        """Every host fails to pull ``image`` from now on, hosts added later too."""
+        self._pull_failures.add(image)
         for executor in self.executors.values():
             executor.fail_pull(image)
 
