@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from clusterkit.state._apply import Pending
+from clusterkit.state.snapshot import Roots
+from clusterkit.state.store import MemoryStore
 from clusterkit.testing import FakeCluster
 
 WEB = {"family": "web", "containerDefinitions": [{"name": "web", "image": "web:1", "cpu": 256, "memory": 512}]}
@@ -17,4 +22,34 @@ def test_an_image_that_fails_to_pull_fails_on_hosts_added_later_too() -> None:
     stopped = cluster.state.snapshot().task(task.id)
     assert stopped.last_status == "STOPPED" and stopped.stop_code == "TaskFailedToStart"
     assert "CannotPullContainerError" in (stopped.stopped_reason or "")
+    cluster.close()
+
+
+def test_a_container_that_exits_on_start_never_reaches_running() -> None:
+    cluster = FakeCluster(instances=1)
+    cluster.exit_on_start("web:1")
+    added = cluster.add_instance()
+    cluster.state.register_task_definition(WEB)
+    tasks = cluster.state.start_task("web", sorted(cluster.agents)).tasks
+    cluster.tick()
+    for task in tasks:
+        stopped = cluster.state.snapshot().task(task.id)
+        assert stopped.last_status == "STOPPED" and stopped.started_at is None
+        assert stopped.stop_code == "EssentialContainerExited"
+        assert stopped.stopped_reason == "Essential container in task exited: web (exit code 1)"
+    assert added in {task.container_instance_id for task in tasks}
+    cluster.close()
+
+
+def test_a_store_given_to_the_cluster_sees_every_commit() -> None:
+    class Counting(MemoryStore):
+        swaps = 0
+
+        def swap(self, base: Roots, pending: Pending, build: Callable[[], Roots]) -> Roots | None:
+            Counting.swaps += 1
+            return super().swap(base, pending, build)
+
+    store = Counting()
+    cluster = FakeCluster(instances=2, store=store)
+    assert cluster.state.version == Counting.swaps == 2
     cluster.close()
