@@ -53,3 +53,17 @@ def test_a_store_given_to_the_cluster_sees_every_commit() -> None:
     cluster = FakeCluster(instances=2, store=store)
     assert cluster.state.version == Counting.swaps == 2
     cluster.close()
+
+
+def test_a_host_added_after_one_was_removed_gets_a_new_id() -> None:
+    cluster = FakeCluster(instances=2)
+    cluster.state.register_task_definition(WEB)
+    task = cluster.state.start_task("web", ["i-0001"]).tasks[0]
+    cluster.tick()
+    cluster.remove("i-0000")
+    added = cluster.add_instance()
+    assert added == "i-0002"
+    cluster.set_health(task.id, "HEALTHY")  # i-0001's executor still holds its task
+    assert cluster.executor_of(task.id).inspect(task.id).last_status == "RUNNING"
+    assert len(cluster.state.snapshot().instance("i-0002").attributes) > 0
+    cluster.close()

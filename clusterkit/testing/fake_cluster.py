@@ -78,6 +78,7 @@ class FakeCluster:
         self.agents: dict[str, Agent] = {}
         self.executors: dict[str, FakeExecutor] = {}
         self._pull_failures: set[str] = set()
+        self._hosts_added = 0
         self._exits_on_start: set[str] = set()
         self.schedulers = [
             ServiceScheduler(self.state, placement=placement, settings=settings, resync_interval=float("inf"))
@@ -97,7 +98,8 @@ class FakeCluster:
         attributes: Mapping[str, str | None] | None = None,
     ) -> str:
         """Register a new host (with its agent); returns its instance id."""
-        number = len(self.agents)
+        number = self._hosts_added
+        self._hosts_added += 1
         instance_id = instance_id or f"i-{number:04d}"
         executor = FakeExecutor(clock=self.clock, host=HostInfo(cpus=self.cpus, memory_mib=self.memory))
         for image in sorted(self._pull_failures):
