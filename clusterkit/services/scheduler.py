@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
 import attrs
@@ -35,6 +35,7 @@ from clusterkit.state.changes import Change, PlaceTask, PutService, StopTask
 from clusterkit.state.core import StateCore
 from clusterkit.state.events import ContainerInstanceChanged, Event, ServiceChanged, TaskChanged
 from clusterkit.state.snapshot import Snapshot
+from clusterkit.state.store import MemoryStore
 
 __all__ = ["ServiceOutcome", "ServiceScheduler"]
 
@@ -126,9 +127,12 @@ class ServiceScheduler:
         changes: list[Change] = []
         texts: list[str] = []
         unplaced = 0
-        for launch in decision.launches:
-            tasks, missed, reason = self._place(snapshot, record, launch, now)
+        view = snapshot
+        for index, launch in enumerate(decision.launches):
+            tasks, missed, reason = self._place(view, record, launch, now)
             changes.extend(PlaceTask(task) for task in tasks)
+            if tasks and index + 1 < len(decision.launches):
+                view = _with_tasks(view, tasks, now)  # the next launch must not count on the same room
             if missed:
                 unplaced += missed
                 texts.append(messages.unable_to_place(record.name, reason))
@@ -249,3 +253,12 @@ class ServiceScheduler:
                 except SubscriptionOverflow:  # fell behind: look at everything again
                     snapshot = events.resync()
                     self._dirty.update(service.name for service in snapshot.services())
+
+
+def _with_tasks(snapshot: Snapshot, tasks: Sequence[Task], now: float) -> Snapshot:
+    """``snapshot`` with ``tasks`` placed, in a scratch state: what the next launch of one decision plans on."""
+    arns = snapshot.arns
+    scratch = StateCore(
+        arns.cluster, region=arns.region, account=arns.account, clock=lambda: now, store=MemoryStore(snapshot._roots)
+    )
+    return scratch.commit([PlaceTask(task) for task in tasks]).snapshot
