@@ -29,3 +29,40 @@ def test_two_launches_of_one_decision_do_not_count_on_the_same_room() -> None:
     assert all(outcome.conflicts == 0 for outcome in outcomes), outcomes
     assert sum(len(outcome.started) for outcome in outcomes) == 1  # the one free slot, taken once
     cluster.close()
+
+
+def test_a_service_short_of_room_does_not_commit_every_pass_and_starts_its_tasks_when_room_comes() -> None:
+    """With tasks no instance could take, each pass committed the unchanged record again:
+    a new version, a ServiceChanged event, the service marked again — a busy loop that
+    bumped the version every tick and only by chance placed the tasks once room came.
+    """
+    cluster = FakeCluster(instances=1, cpus=1, memory=4096)  # room for four
+    state = cluster.state
+    state.register_task_definition(web("web:1"))
+    state.create_service("web", "web", desired_count=6)
+    cluster.run(5)
+    version = state.snapshot().service("web").version
+    outcomes = cluster.run(120)
+    assert state.snapshot().service("web").version == version + 1  # the tasks became healthy: recorded once
+    assert not any(outcome.committed for outcome in outcomes[1:] if not outcome.started and not outcome.stopped)
+    assert len(cluster.service_tasks("web")) == 4
+    cluster.add_instance()
+    cluster.run(3)
+    assert len(cluster.service_tasks("web")) == 6
+    events = [event.message for event in state.snapshot().service("web").events]
+    assert sum("was unable to place a task" in message for message in events) == 1
+    cluster.close()
+
+
+def test_a_service_short_of_room_starts_its_tasks_when_another_task_stops() -> None:
+    cluster = FakeCluster(instances=1, cpus=1, memory=4096)
+    state = cluster.state
+    state.register_task_definition(web("web:1"))
+    standalone = state.start_task("web:1", ["i-0000"]).tasks[0]
+    state.create_service("web", "web", desired_count=4)
+    cluster.run(60)
+    assert len(cluster.service_tasks("web")) == 3
+    state.stop_task(standalone.id)
+    cluster.run(3)
+    assert len(cluster.service_tasks("web")) == 4
+    cluster.close()

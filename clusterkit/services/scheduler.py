@@ -1,12 +1,14 @@
 """The service scheduler: a loop that keeps every service at what it wants.
 
 It reconciles a service when something about it changed (its record, one of its tasks, an
-instance it runs on or may run on), when a time it asked to be woken at comes (a grace
-period ending, a back-off expiring) and on a periodic resync. Each decision is planned
-with a placement ``Scheduler`` on the same snapshot and committed atomically together with
-the service record at the version it was decided from; if anything moved meanwhile, the
-service is reconciled again from a fresh snapshot. So two service schedulers may run on one
-cluster (threads now, processes with a shared store) and never act twice on one change.
+instance it runs on or may run on — any instance, while some of its tasks found no room),
+when a time it asked to be woken at comes (a grace period ending, a back-off expiring) and
+on a periodic resync. Each decision is planned with a placement ``Scheduler`` on the same
+snapshot and committed atomically together with the service record at the version it was
+decided from; if anything moved meanwhile, the service is reconciled again from a fresh
+snapshot. A decision that would change nothing (its tasks still find no room, its record
+is the same) commits nothing. So two service schedulers may run on one cluster (threads
+now, processes with a shared store) and never act twice on one change.
 
 Time comes from the state's clock: tests drive a simulated clock and call ``step``; a
 deployment calls ``run``.
@@ -63,6 +65,9 @@ class ServiceOutcome:
 class ServiceScheduler:
     """Keeps the services of ``state`` running: replaces, rolls, drains and scales their tasks.
 
+    A service whose tasks no instance could take is tried again whenever an instance
+    changes (a task stopping frees room, a host joins or comes back), and on the resync.
+
     ``placement`` places replica tasks (default: ``BaseScheduler`` with ``dynamic_ports``);
     ``settings`` holds the timing rules; ``resync_interval`` is how often ``run`` looks at
     every service even when nothing changed.
@@ -87,6 +92,7 @@ class ServiceScheduler:
         self._dirty: set[str] = set()
         self._wakes: list[tuple[float, str]] = []
         self._instance_marks: dict[str, tuple[str, bool, tuple[tuple[str, str | None], ...]]] = {}
+        self._starved: set[str] = set()  # services with tasks no instance could take
         self._last_resync = float("-inf")
 
     @property
@@ -112,6 +118,13 @@ class ServiceScheduler:
             if decision.is_empty:
                 return ServiceOutcome(name, conflicts=conflicts, wake_at=decision.wake_at)
             changes, started, unplaced = self._changes(snapshot, service, decision, now)
+            if unplaced:
+                self._starved.add(name)  # to be tried again when an instance changes
+            else:
+                self._starved.discard(name)
+            if len(changes) == 1 and changes[0] == PutService(service, service.version):
+                # nothing placed, nothing stopped, nothing new to record: no commit, no version
+                return ServiceOutcome(name, unplaced=unplaced, conflicts=conflicts, wake_at=decision.wake_at)
             result = self.state.commit(changes, atomic=True)
             if result.ok:
                 stopped = tuple(stop.task_id for stop in decision.stops)
@@ -224,6 +237,7 @@ class ServiceScheduler:
             elif isinstance(event, ServiceChanged):
                 self._dirty.add(event.service.name)
             elif isinstance(event, ContainerInstanceChanged):
+                self._dirty.update(self._starved)  # room may have come: try their tasks again
                 instance = event.instance
                 mark = (instance.status, instance.agent_connected, instance.attributes)
                 if self._instance_marks.get(instance.id) == mark:
