@@ -66,3 +66,25 @@ def test_a_service_short_of_room_starts_its_tasks_when_another_task_stops() -> N
     cluster.run(3)
     assert len(cluster.service_tasks("web")) == 4
     cluster.close()
+
+
+def test_a_daemon_leaves_a_draining_instance_once_the_other_tasks_left_it() -> None:
+    """The daemon's task stays while a replica's task is on the draining instance; when that
+    task stopped, only the instance's resources changed, no service was marked, and the
+    daemon's task stayed on the drained instance for good.
+    """
+    cluster = FakeCluster(instances=2)
+    state = cluster.state
+    state.register_task_definition(web("web:1"))
+    state.register_task_definition({**web("agent:1"), "family": "agent"})
+    state.create_service("agent", "agent", scheduling_strategy="DAEMON")
+    state.create_service("web", "web", desired_count=2, placement_strategy=[{"type": "spread", "field": "instanceId"}])
+    cluster.run(60)
+    assert {task.container_instance_id for task in cluster.service_tasks("web")} == {"i-0000", "i-0001"}
+    cluster.drain("i-0000")
+    cluster.run(5)
+    assert any(task.container_instance_id == "i-0000" for task in cluster.service_tasks("agent"))  # not yet
+    cluster.run(120)
+    assert not [task for task in cluster.state.snapshot().tasks_on("i-0000")]
+    assert [task.container_instance_id for task in cluster.service_tasks("agent")] == ["i-0001"]
+    cluster.close()

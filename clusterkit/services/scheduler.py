@@ -241,7 +241,12 @@ class ServiceScheduler:
                 instance = event.instance
                 mark = (instance.status, instance.agent_connected, instance.attributes)
                 if self._instance_marks.get(instance.id) == mark:
-                    continue  # only its resources moved: no service cares
+                    if instance.status != "DRAINING":
+                        continue  # only its resources moved: no service cares
+                    # a task left a DRAINING instance: a daemon's may now be the last one there
+                    snapshot = snapshot or self.state.snapshot()
+                    self._dirty.update(t.service_name for t in snapshot.tasks_on(instance.id) if t.service_name)
+                    continue
                 self._instance_marks[instance.id] = mark
                 snapshot = snapshot or self.state.snapshot()
                 for service in snapshot.services():
