@@ -112,7 +112,7 @@ class ServiceScheduler:
             except NotFoundError:
                 return ServiceOutcome(name)
             now = self.clock()
-            decision = reconcile(snapshot, service, now, self.settings)
+            decision = self.decide(snapshot, service, now)
             if decision.wake_at is not None:
                 heapq.heappush(self._wakes, (decision.wake_at, name))
             if decision.is_empty:
@@ -131,6 +131,14 @@ class ServiceScheduler:
                 return ServiceOutcome(name, started, stopped, unplaced, conflicts, True, decision.wake_at)
             conflicts += 1
         return ServiceOutcome(name, conflicts=conflicts)
+
+    def decide(self, snapshot: Snapshot, service: Service, now: float) -> Decision:
+        """What ``service`` needs at ``now``: ``reconcile`` with this scheduler's settings.
+
+        Override it to add rules of your own (and to test them, or break them on purpose,
+        under ``clusterkit.testing.ServiceMachine``); it must stay free of side effects.
+        """
+        return reconcile(snapshot, service, now, self.settings)
 
     def _changes(
         self, snapshot: Snapshot, service: Service, decision: Decision, now: float
