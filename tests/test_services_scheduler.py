@@ -88,3 +88,30 @@ def test_a_daemon_leaves_a_draining_instance_once_the_other_tasks_left_it() -> N
     assert not [task for task in cluster.state.snapshot().tasks_on("i-0000")]
     assert [task.container_instance_id for task in cluster.service_tasks("agent")] == ["i-0001"]
     cluster.close()
+
+
+def test_a_deployment_completes_though_the_older_one_lost_tasks_it_cannot_replace() -> None:
+    """An older deployment whose tasks crashed during the rollout kept asking for its own
+    replacements after the new deployment had all its healthy tasks: no room for them, so
+    every pass launched (unplaced) and the deployment never COMPLETED. Older deployments
+    replace failed tasks only while the service is short of its desired count.
+    """
+    cluster = FakeCluster(instances=1, cpus=1, memory=4096)  # room for four
+    state = cluster.state
+    state.register_task_definition(web("web:1"))
+    state.register_task_definition(web("web:2"))
+    state.create_service("web", "web:1", desired_count=2)
+    cluster.run(45)
+    state.update_service("web", task_definition="web:2")
+    cluster.tick()  # two tasks of web:2 start: the host is full
+    for task in cluster.service_tasks("web"):
+        if task.task_definition == "web:1":
+            cluster.crash(task)
+    cluster.tick()  # the agent reports them STOPPED: two slots free
+    state.start_task("web:1", ["i-0000"])
+    state.start_task("web:1", ["i-0000"])  # and taken by standalone tasks
+    cluster.run(60)
+    record = state.snapshot().service("web")
+    assert [(d.task_definition, d.rollout_state) for d in record.deployments] == [("web:2", "COMPLETED")]
+    assert sorted(t.task_definition for t in cluster.service_tasks("web")) == ["web:2", "web:2"]
+    cluster.close()

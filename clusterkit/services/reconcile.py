@@ -14,7 +14,9 @@ ECS's (see ``docs/services.md``):
   others stay healthy.
 * A STOPPED task is replaced; an UNHEALTHY one is replaced start-first, and stopped once its
   deployment is back to its count of healthy tasks (or at once, one per pass, when
-  maximumPercent leaves no room to start the replacement).
+  maximumPercent leaves no room to start the replacement). During a rolling deployment an
+  older deployment's failed task is replaced with its own revision, while the service is
+  short of its desired count of tasks.
 * A task that stopped before RUNNING is a failed launch: after ``backoff_after`` in a row
   launches back off, doubling up to 15 minutes. Failed launches and failed health checks
   count toward the circuit breaker of an IN_PROGRESS deployment; a task that becomes healthy
@@ -391,19 +393,22 @@ def _reconcile_replica(snapshot: Snapshot, ledger: _Ledger, seen: list[_Seen]) -
             take(item, DRAINING_REASON)
 
     # launches: the primary first, then older deployments replacing their own failed tasks
+    # while the service is short of its desired count of good tasks
     starved = False
     launchable = _launchable(ledger)
+    short = desired - sum(item.good for item in seen)
     for index, deployment in enumerate(ledger.deployments):
         if deployment.status == "INACTIVE" or (index == 0 and deployment.rollout_state == "FAILED"):
             continue
         good = sum(item.good and item.task.started_by == deployment.id for item in seen)
-        need = deployment.desired_count - good
+        need = deployment.desired_count - good if index == 0 else min(deployment.desired_count - good, short)
         if need <= 0 or not launchable:
             continue
         count = min(need, max(room, 0))
         if count:
             ledger.launches.append(Launch(deployment.id, deployment.task_definition, count))
             room -= count
+            short -= count
         starved = starved or count < need
 
     # stops: older deployments' tasks (not-yet-healthy ones first), within minimumHealthyPercent
