@@ -489,3 +489,26 @@ def test_a_steady_service_logs_its_steady_state_once(cluster: FakeCluster) -> No
     cluster.run(300)
     messages_ = [e.message for e in service(cluster).events]
     assert messages_.count("service (web) has reached a steady state.") == 1
+
+
+def test_during_a_rolling_deployment_a_failed_task_is_replaced_with_its_own_revision(cluster: FakeCluster) -> None:
+    cluster.state.create_service(
+        "web",
+        "web:1",
+        desired_count=3,
+        deployment_configuration={
+            "maximumPercent": 200,
+            "minimumHealthyPercent": 100,
+            "deploymentCircuitBreaker": {"enable": True, "rollback": False},
+        },
+    )
+    cluster.run(45)
+    cluster.state.register_task_definition(definition("broken:1"))
+    cluster.fail_pull("broken:1")
+    cluster.state.update_service("web", task_definition="web:3")
+    cluster.run(120, 5.0)
+    assert service(cluster).deployments[0].rollout_state == "FAILED"  # stalled: rollback is off
+    assert by_definition(cluster) == {"web:1": 3}
+    cluster.crash(cluster.service_tasks("web")[0])
+    cluster.run(300, 5.0)  # once the launch back-off of the failed deployment's launches has passed
+    assert by_definition(cluster) == {"web:1": 3}  # the older deployment's own revision

@@ -115,3 +115,33 @@ def test_a_deployment_completes_though_the_older_one_lost_tasks_it_cannot_replac
     assert [(d.task_definition, d.rollout_state) for d in record.deployments] == [("web:2", "COMPLETED")]
     assert sorted(t.task_definition for t in cluster.service_tasks("web")) == ["web:2", "web:2"]
     cluster.close()
+
+
+def test_a_failed_deployment_does_not_wear_down_the_tasks_that_keep_the_service_up() -> None:
+    """After the circuit breaker failed a deployment (rollback off), the older deployment's
+    tasks were still "replaced by the deployment": a crashed one's replacement was stopped
+    as soon as it started and the older deployment's count went down, for good — the
+    service ran one task short with nothing coming to replace it.
+    """
+    cluster = FakeCluster(instances=3)
+    state = cluster.state
+    state.register_task_definition(web("web:1"))
+    state.register_task_definition(web("broken:1"))
+    cluster.fail_pull("broken:1")
+    state.create_service(
+        "web",
+        "web:1",
+        desired_count=3,
+        deployment_configuration={"deploymentCircuitBreaker": {"enable": True, "rollback": False}},
+    )
+    cluster.run(45)
+    state.update_service("web", task_definition="web:2")
+    cluster.run(120, 5.0)
+    assert state.snapshot().service("web").deployments[0].rollout_state == "FAILED"
+    cluster.crash(cluster.service_tasks("web")[0])
+    cluster.run(600, 5.0)
+    tasks = [t for t in cluster.service_tasks("web") if t.desired_status == "RUNNING"]
+    assert sorted(t.task_definition for t in tasks) == ["web:1"] * 3
+    older = state.snapshot().service("web").deployments[1]
+    assert older.task_definition == "web:1" and older.desired_count == 3
+    cluster.close()

@@ -411,9 +411,11 @@ def _reconcile_replica(snapshot: Snapshot, ledger: _Ledger, seen: list[_Seen]) -
             short -= count
         starved = starved or count < need
 
-    # stops: older deployments' tasks (not-yet-healthy ones first), within minimumHealthyPercent
+    # stops: older deployments' tasks (not-yet-healthy ones first), within minimumHealthyPercent;
+    # none while the PRIMARY deployment FAILED: nothing would come to replace them
     primary_id = ledger.primary.id
-    old = [item for item in active if not item.stopping and item.task.started_by != primary_id]
+    stalled = ledger.primary.rollout_state == "FAILED"
+    old = [] if stalled else [item for item in active if not item.stopping and item.task.started_by != primary_id]
     for item in sorted(old, key=lambda i: (i.health is TaskHealth.HEALTHY, i.task.id)):
         if not take(item, DEPLOYMENT_REASON):
             break
@@ -421,16 +423,19 @@ def _reconcile_replica(snapshot: Snapshot, ledger: _Ledger, seen: list[_Seen]) -
         if owner is not None and ledger.deployments[owner].desired_count:
             ledger.update(owner, desired_count=ledger.deployments[owner].desired_count - 1)
 
-    # unhealthy tasks: stop once their deployment is back to its healthy count, or one now if no room
+    # unhealthy tasks: stop once their deployment is back to its healthy count, or one now if no
+    # room; while the PRIMARY deployment FAILED, the older ones that keep the service up heal too
     mine = [item for item in active if not item.stopping and item.task.started_by == primary_id]
-    healthy_mine = sum(item.health is TaskHealth.HEALTHY and not item.draining for item in mine)
-    unhealthy = [item for item in mine if item.health is TaskHealth.UNHEALTHY]
-    if healthy_mine >= desired or (unhealthy and starved):
-        for item in unhealthy if healthy_mine >= desired else unhealthy[:1]:
-            ledger.stop(item, UNHEALTHY_REASON)
+    for deployment in ledger.deployments if stalled else ledger.deployments[:1]:
+        own = [item for item in active if not item.stopping and item.task.started_by == deployment.id]
+        healthy_own = sum(item.health is TaskHealth.HEALTHY and not item.draining for item in own)
+        unhealthy = [item for item in own if item.health is TaskHealth.UNHEALTHY]
+        if healthy_own >= deployment.desired_count or (unhealthy and starved):
+            for item in unhealthy if healthy_own >= deployment.desired_count else unhealthy[:1]:
+                ledger.stop(item, UNHEALTHY_REASON)
 
-    # tasks on draining instances, start-first within the bounds
-    for item in mine:
+    # tasks on draining instances, start-first within the bounds (the older deployments' too while stalled)
+    for item in active if stalled else mine:
         if item.draining and not item.stopping:
             take(item, DRAINING_REASON)
 
