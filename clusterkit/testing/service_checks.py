@@ -27,6 +27,8 @@ Per commit (``ServiceInvariants.check``), as ``Violation`` codes:
   the larger of the counts before and after the commit, since a commit may raise it (a
   rollback promotes an older deployment to the service's count) or lower it (an older
   deployment's task replaced). Two schedulers racing for one need would show here.
+- ``SERVICE_STALLED``: a task stopped as replaced by the PRIMARY deployment while that
+  deployment FAILED (nothing comes to replace it).
 - ``SERVICE_LAUNCH``: a task launched for a service that is not ACTIVE, for a deployment
   that does not exist, is INACTIVE or FAILED, or with another task definition than its
   deployment's.
@@ -81,6 +83,7 @@ __all__ = [
 
 _PURPOSEFUL: Final = frozenset({"ServiceSchedulerInitiated", "UserInitiated"})
 _UNHEALTHY_REASON: Final = "Task failed container health checks"
+_DEPLOYMENT_REASON: Final = "Task replaced by a deployment"
 
 
 @attrs.frozen(slots=True)
@@ -346,6 +349,18 @@ class ServiceInvariants:
         written = after._roots.services.get(name)
         if written is None or written.scheduling_strategy != "REPLICA":
             return []
+        record = before._roots.services.get(name)
+        if record is not None and record.primary is not None and record.primary.rollout_state == "FAILED":
+            replaced = [task for task in tasks if after._roots.tasks[task.id].stopped_reason == _DEPLOYMENT_REASON]
+            if replaced:
+                return [
+                    Violation(
+                        "SERVICE_STALLED",
+                        f"service {name}: {len(replaced)} tasks stopped as replaced by deployment "
+                        f"{record.primary.id}, which FAILED (version {after.version})",
+                        task_id=replaced[0].id,
+                    )
+                ]
         healthy_stops = [task for task in tasks if self.healthy(before, task, now)]
         if not healthy_stops:
             return []
@@ -536,6 +551,8 @@ def check_services_settled(
       deployment, on every ACTIVE connected instance meeting its constraints that has room
       for it; none on an ACTIVE instance that does not meet them, none on a DRAINING
       instance where only daemons' tasks remain.
+    - ``SERVICE_LIVENESS`` too: a REPLICA service whose PRIMARY deployment FAILED keeps
+      each older deployment that can run at its desired count of healthy tasks.
     - ``CIRCUIT_BREAKER_LIVENESS``: a REPLICA service with the circuit breaker on, whose
       PRIMARY deployment cannot run, and whose bounds and capacity let it launch, has
       FAILED it.
@@ -613,8 +630,9 @@ def check_services_settled(
         if not runs(service):
             definition = definitions.get(primary.task_definition)
             breaker = service.deployment_configuration.deployment_circuit_breaker
-            if breaker.enable and primary.rollout_state == "FAILED":
+            if primary.rollout_state == "FAILED" and service.scheduling_strategy == "REPLICA":
                 tripped += 1
+                found.extend(_stalled_settled(snapshot, service, tasks, usable_ids, checker, now, runnable, room))
             elif (
                 breaker.enable
                 and primary.rollout_state == "IN_PROGRESS"
@@ -674,6 +692,40 @@ def check_services_settled(
         if problems:
             found.append(Violation("SERVICE_LIVENESS", f"service {name}: " + "; ".join(problems)))
     return SettledReport(tuple(found), converged, tripped, no_capacity, stuck)
+
+
+def _stalled_settled(
+    snapshot: Snapshot,
+    service: Service,
+    tasks: list[Task],
+    usable_ids: set[str],
+    checker: ServiceInvariants,
+    now: float,
+    runnable: Callable[[TaskDefinition], bool],
+    room: bool,
+) -> list[Violation]:
+    """A service whose PRIMARY deployment FAILED keeps its older deployments' tasks, healed."""
+    found: list[Violation] = []
+    definitions = snapshot._roots.task_definitions
+    for deployment in service.deployments[1:]:
+        definition = definitions.get(deployment.task_definition)
+        if definition is None or not runnable(definition) or deployment.status == "INACTIVE" or not room:
+            continue
+        healthy = sum(
+            t.started_by == deployment.id
+            and checker.healthy(snapshot, t, now)
+            and t.container_instance_id in usable_ids
+            for t in tasks
+        )
+        if healthy != deployment.desired_count:
+            found.append(
+                Violation(
+                    "SERVICE_LIVENESS",
+                    f"service {service.name}: deployment {service.deployments[0].id} FAILED, and the older deployment "
+                    f"{deployment.id} that keeps it up runs {healthy} healthy tasks of its {deployment.desired_count}",
+                )
+            )
+    return found
 
 
 def _daemon_settled(
