@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import attrs
+
+from clusterkit.model.service import Service
+from clusterkit.services import Decision, ServiceScheduler
+from clusterkit.state.snapshot import Snapshot
 from clusterkit.testing import FakeCluster
 
 
@@ -9,25 +14,33 @@ def web(image: str, cpu: int = 256) -> dict[str, object]:
     return {"family": "web", "containerDefinitions": [{"name": "web", "image": image, "cpu": cpu, "memory": 512}]}
 
 
+class SplitsLaunches(ServiceScheduler):
+    """Decides as ECS does, then launches one task per Launch: a decision of several launches."""
+
+    def decide(self, snapshot: Snapshot, service: Service, now: float) -> Decision:
+        decision = super().decide(snapshot, service, now)
+        split = tuple(attrs.evolve(launch, count=1) for launch in decision.launches for _ in range(launch.count))
+        return attrs.evolve(decision, launches=split)
+
+
 def test_two_launches_of_one_decision_do_not_count_on_the_same_room() -> None:
-    """A rolling deployment's older deployment replaces its crashed task while the new one
-    still launches: both launches were planned on the same snapshot, took the one free
-    slot twice, and the atomic commit was refused eight times over — nothing moved again.
+    """Each launch of a decision was planned on the same snapshot: two of them took the one
+    free slot, the atomic commit was refused eight times over, and the service never moved
+    again (an older deployment replacing its own task beside the new one's launch made
+    such decisions).
     """
     cluster = FakeCluster(instances=1, cpus=1, memory=4096)  # room for four tasks of 256 CPU units
+    cluster.schedulers[:] = [SplitsLaunches(cluster.state, resync_interval=float("inf"))]
     state = cluster.state
     state.register_task_definition(web("web:1"))
-    state.register_task_definition(web("web:2"))
-    state.start_task("web:1", ["i-0000"])  # a standalone task: three slots left
-    state.create_service("web", "web:1", desired_count=2)
-    cluster.run(60)
-    state.update_service("web", task_definition="web:2")
-    cluster.run(3)  # one task of web:2 started, the other has no room
-    old = [task for task in cluster.service_tasks("web") if task.task_definition == "web:1"]
-    cluster.crash(old[0])
-    outcomes = cluster.run(5)
+    state.start_task("web:1", ["i-0000"])
+    state.start_task("web:1", ["i-0000"])
+    state.start_task("web:1", ["i-0000"])  # one slot left
+    state.create_service("web", "web", desired_count=2)
+    outcomes = cluster.run(3)
     assert all(outcome.conflicts == 0 for outcome in outcomes), outcomes
     assert sum(len(outcome.started) for outcome in outcomes) == 1  # the one free slot, taken once
+    assert outcomes[0].unplaced == 1
     cluster.close()
 
 
