@@ -20,7 +20,9 @@ Every commit — not only the state a step ends on — goes through ``ServiceInv
 state's store is a ``CommitLog``, and each commit is compared with the version before it.
 With ``racing = True`` two schedulers share the cluster and, on the ticks that race, the
 second reconciles the same service between the first one's decision and its commit, so
-the first commits on a stale record and must decide again. The general cluster
+the first commits on a stale record and must decide again. A lone scheduler's commit is
+never refused (``SERVICE_CONFLICT``): with nothing racing it, a refusal means it planned
+something the state cannot take. The general cluster
 invariants (``check_state``) are checked after every step too.
 
 Subclass it to test your own service scheduler (``make_scheduler``) or settings, and run
@@ -58,6 +60,7 @@ from clusterkit.services.scheduler import ServiceScheduler
 from clusterkit.state.changes import Change, CommitResult, PutService
 from clusterkit.state.core import ChangeSource, StateCore
 from clusterkit.state.events import Subscription
+from clusterkit.state.invariants import Violation
 from clusterkit.state.snapshot import Snapshot
 from clusterkit.testing.checks import InvariantViolated, check_state
 from clusterkit.testing.fake_cluster import FakeCluster
@@ -277,6 +280,15 @@ class ServiceMachine(RuleBasedStateMachine):
                 self.race.armed = False
         self._count("races", sum(outcome.conflicts for outcome in outcomes))
         self._check_commits()
+        refused = [outcome for outcome in outcomes if outcome.conflicts]
+        if refused and self.race is None:  # alone, a scheduler's commit is refused only if it planned wrong
+            raise InvariantViolated(
+                [
+                    Violation("SERVICE_CONFLICT", f"service {o.service}: {o.conflicts} commits refused, with no rival")
+                    for o in refused
+                ],
+                f"the tick at {self.cluster.clock.now:.0f}",
+            )
 
     def teardown(self) -> None:
         """Stop the agents; count the circuit breakers seen tripping."""
