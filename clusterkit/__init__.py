@@ -45,6 +45,7 @@ from clusterkit.model import (
     ResourceRequirement,
     Resources,
     Service,
+    Tag,
     Task,
     TaskDefinition,
 )
@@ -181,6 +182,7 @@ __all__ = [
     "StoreError",
     "Subscription",
     "SubscriptionOverflow",
+    "Tag",
     "Task",
     "TaskChanged",
     "TaskDefinition",

@@ -16,6 +16,7 @@ from clusterkit.api._calls import Calls
 from clusterkit.ecs_json import dump_service, load_deployment_configuration
 from clusterkit.errors import ConflictError, ValidationError
 from clusterkit.model._replace import replace
+from clusterkit.model._validate import check_int
 from clusterkit.model.arns import Arns
 from clusterkit.model.placement import PlacementStrategy, load_constraints, load_strategies
 from clusterkit.model.service import (
@@ -85,6 +86,8 @@ class ServiceCalls(Calls):
             raise ValidationError("desiredCount", desired_count, "a DAEMON service has no desired count")
         if not daemon and desired_count is None:
             raise ValidationError("desiredCount", None, "a REPLICA service needs a desired count")
+        if desired_count is not None:
+            check_int("desiredCount", desired_count, 0)
         snapshot = self.snapshot()
         definition = snapshot.task_definition(task_definition)
         if definition.status != "ACTIVE":
@@ -135,6 +138,8 @@ class ServiceCalls(Calls):
         """
         if not isinstance(force_new_deployment, bool):
             raise ValidationError("forceNewDeployment", force_new_deployment, "must be true or false")
+        if desired_count is not None:
+            check_int("desiredCount", desired_count, 0)
         for _ in range(_ATTEMPTS):
             snapshot = self.snapshot()
             current = self._live(snapshot, service)

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, Self, runtime_checkable
 
+import attrs
+
 from clusterkit.model.arns import Arns
 from clusterkit.state._apply import Pending, write
 from clusterkit.state._ptree import Owner
@@ -61,10 +63,15 @@ class StateCore:
         self.arns = Arns(cluster_name, region, account)
         self.clock = clock
         self._store: Store = store if store is not None else MemoryStore()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # commits, one at a time
+        self._deliveries = threading.Lock()  # the subscribers and what they are handed
         self._owner = Owner()
         self._snapshot: Snapshot | None = None
         self._subscribers: list[Subscription] = []
+        self._store_delivers = bool(getattr(self._store, "delivers_events", False))
+        attach = getattr(self._store, "attach", None)
+        if attach is not None:  # a shared store hands over every commit, this process's and others'
+            attach(self.arns, self._from_store)
 
     @property
     def cluster_name(self) -> str:
@@ -99,6 +106,24 @@ class StateCore:
         nothing changes. A malformed change raises ValidationError and nothing changes.
         """
         items: list[Change] = changes if type(changes) is list else list(getattr(changes, "changes", changes))  # type: ignore[arg-type]
+        result = self._commit_once(items, atomic)
+        if result is not None:
+            return result
+        # too many records for one write of the store: commit the halves in turn
+        half = len(items) // 2
+        first = self.commit(items[:half])
+        second = self.commit(items[half:])
+        return CommitResult(
+            second.version,
+            first.accepted + second.accepted,
+            first.rejected + second.rejected,
+            first.events + second.events,
+            fresh=self.snapshot,
+        )
+
+    def _commit_once(self, items: list[Change], atomic: bool) -> CommitResult | None:
+        """One commit of ``items``; None when an incremental commit is too large for one write."""
+        limit: int | None = getattr(self._store, "max_txn_ops", None)
         with self._lock:
             while True:
                 base = self._store.current()
@@ -119,14 +144,30 @@ class StateCore:
                     return self._result(base.version, (), tuple(rejected + aborted), ())
                 if not pending.events:
                     return self._result(base.version, tuple(accepted), tuple(rejected), ())
+                if limit is not None and not atomic and len(items) > 1 and _keys_of(pending) > limit:
+                    return None
+                written_as = pending.version
                 new_roots = self._store.swap(base, pending, functools.partial(write, base, pending, self._owner))
                 if new_roots is not None:
                     break
                 self._owner = Owner()  # another writer won: re-read and re-check everything
             events = tuple(pending.events)
+            if pending.version != written_as:  # the store numbered the write (etcd's revision)
+                events = tuple(attrs.evolve(event, version=pending.version) for event in events)
+            if not self._store_delivers:
+                with self._deliveries:
+                    for subscriber in self._subscribers:
+                        subscriber._deliver(events)
+        return self._result(pending.version, tuple(accepted), tuple(rejected), events)
+
+    def _from_store(self, roots: Roots, events: tuple[Event, ...] | None) -> None:
+        """A shared store's new roots: hand their events to the subscribers (None: they resync)."""
+        with self._deliveries:
             for subscriber in self._subscribers:
-                subscriber._deliver(events)
-        return self._result(new_roots.version, tuple(accepted), tuple(rejected), events)
+                if events is None:
+                    subscriber._lose()
+                else:
+                    subscriber._deliver(events)
 
     def _result(
         self, version: int, accepted: tuple[Change, ...], rejected: tuple[Rejection, ...], events: tuple[Event, ...]
@@ -139,19 +180,19 @@ class StateCore:
         See ``Subscription`` for what happens when a subscriber falls behind.
         """
         subscription = Subscription(capacity, self._resync, self._unsubscribe)
-        with self._lock:
+        with self._lock, self._deliveries:
             subscription._restart(self._store.current().version)
             self._subscribers.append(subscription)
         return subscription
 
     def _resync(self, subscription: Subscription) -> Snapshot:
-        with self._lock:
+        with self._lock, self._deliveries:
             snapshot = self._snapshot_locked()
             subscription._restart(snapshot.version)
             return snapshot
 
     def _unsubscribe(self, subscription: Subscription) -> None:
-        with self._lock:
+        with self._deliveries:
             if subscription in self._subscribers:
                 self._subscribers.remove(subscription)
 
@@ -181,3 +222,14 @@ class StateCore:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.cluster_name} version={self.version}>"
+
+
+def _keys_of(pending: Pending) -> int:
+    """How many records a commit of ``pending`` writes."""
+    return (
+        len(pending.tasks)
+        + len(pending.instances)
+        + len(pending.task_definitions)
+        + len(pending.family_revisions)
+        + len(pending.services)
+    )
