@@ -185,9 +185,10 @@ def test_the_machine_names_the_broken_rule(machine: type[ServiceMachine], expect
     assert caught.value.codes & expected, caught.value
 
 
-def test_the_machine_catches_a_circuit_breaker_one_failure_late(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("off_by", [1, -1], ids=["one-failure-late", "one-failure-early"])
+def test_the_machine_catches_a_circuit_breaker_off_by_one(monkeypatch: pytest.MonkeyPatch, off_by: int) -> None:
     threshold = reconcile_module.circuit_breaker_threshold
-    monkeypatch.setattr(reconcile_module, "circuit_breaker_threshold", lambda desired: threshold(desired) + 1)
+    monkeypatch.setattr(reconcile_module, "circuit_breaker_threshold", lambda desired: threshold(desired) + off_by)
     with pytest.raises(InvariantViolated) as caught:
         run_service_machine(machine_with(ServiceScheduler), examples=300, derandomize=True, shrink=False)
     assert "CIRCUIT_BREAKER" in caught.value.codes, caught.value

@@ -208,8 +208,10 @@ def test_a_tripped_deployment_rolls_back_to_the_last_completed_one(desired: int)
     cluster.state.update_service("web", task_definition="web:2")
     cluster.run(300, 5.0)
     records = [e.service for c in log.take() for e in c.events if isinstance(e, ServiceChanged)]
-    counts = [d.failed_tasks for r in records for d in r.deployments if d.task_definition == "web:2"]
-    assert counts and max(counts) < circuit_breaker_threshold(desired)  # no record shows it past the threshold
+    counts = [(d.failed_tasks, d.rollout_state) for r in records for d in r.deployments if d.task_definition == "web:2"]
+    threshold = circuit_breaker_threshold(desired)
+    assert all(failed < threshold for failed, state in counts if state == "IN_PROGRESS")
+    assert all(failed == threshold for failed, state in counts if state == "FAILED")  # if a record shows it FAILED
     current = service(cluster)
     assert current.primary is not None and current.primary.id == good.id  # back to the COMPLETED one
     assert current.task_definition == "web:1" and current.primary.rollout_state == "COMPLETED"

@@ -36,9 +36,11 @@ Per commit (``ServiceInvariants.check``), as ``Violation`` codes:
   instance, or launched on an instance that is not ACTIVE or does not meet its constraints.
 - ``CIRCUIT_BREAKER``: a deployment's failure count is not the count of its failed tasks
   since one became healthy, the breaker trips before or after
-  ``clamp(⌈0.5 · desired⌉, 3, 200)`` failures, or a trip does not roll back to the most
-  recent COMPLETED deployment when rollback is on. A failed task: one that stopped before
-  RUNNING other than by a scheduler's or user's stop, or that failed its health check.
+  ``clamp(⌈0.5 · desired⌉, 3, 200)`` failures (its count at the trip is exactly that), it
+  trips while off, or a trip does not roll back to the most recent COMPLETED deployment
+  when rollback is on. A failed task: one that stopped before RUNNING other than by a
+  scheduler's or user's stop, or that failed its health check; one that ran and stopped
+  on its own before it was ever healthy may count or not (``failure_kind``).
 - ``SERVICE_RECORD``: more than 100 service events, the same message twice in a row, or a
   REPLICA service whose PRIMARY deployment wants another count than the service.
 
@@ -410,66 +412,100 @@ class ServiceInvariants:
         if old is None or new is None or not old.deployments or not new.deployments:
             return []
         tasks = after._roots.tasks
-        failures = sorted(
-            task_id
-            for task_id in old.tracked_tasks - new.tracked_tasks
-            if (task := tasks.get(task_id)) is not None and task_failed(task)
-        )
-        rollout: dict[str, str] = {d.id: d.rollout_state for d in old.deployments}
-        failed: dict[str, int] = {d.id: d.failed_tasks for d in old.deployments}
-        order = [d.id for d in old.deployments]
-        breaker = old.deployment_configuration.deployment_circuit_breaker
-        threshold = circuit_breaker_threshold(old.deployments[0].desired_count)
-        for task_id in failures:
-            deployment_id = tasks[task_id].started_by
-            if deployment_id is None or rollout.get(deployment_id) != "IN_PROGRESS":
-                continue
-            failed[deployment_id] += 1
-            if deployment_id == order[0] and breaker.enable and failed[deployment_id] >= threshold:
-                rollout[deployment_id] = "FAILED"
-                target = next((d for d in order[1:] if rollout[d] == "COMPLETED"), None)
-                if breaker.rollback and target is not None:
-                    rollout[target], failed[target] = "IN_PROGRESS", 0
-                    order = [target, deployment_id, *(d for d in order[1:] if d != target)]
-        for task_id in sorted(new.healthy_seen - old.healthy_seen):
+        low: dict[str | None, int] = {}  # failures every rule set counts, per deployment
+        high: dict[str | None, int] = {}  # and those some count too
+        for task_id in sorted(old.tracked_tasks - new.tracked_tasks):  # the stops this pass noticed
             task = tasks.get(task_id)
-            if task is not None and task.started_by in failed:
-                failed[task.started_by] = 0
-        self.trips += sum(d.rollout_state != "FAILED" and rollout[d.id] == "FAILED" for d in old.deployments)
-        self.rollbacks += order[0] != old.deployments[0].id
+            kind = None if task is None else failure_kind(task, old.healthy_seen)
+            if task is not None and kind is not None:
+                high[task.started_by] = high.get(task.started_by, 0) + 1
+                if kind == "failed":
+                    low[task.started_by] = low.get(task.started_by, 0) + 1
+        reset = {tasks[t].started_by for t in new.healthy_seen - old.healthy_seen if t in tasks}
+        primary = old.deployments[0]
+        breaker = old.deployment_configuration.deployment_circuit_breaker
+        threshold = circuit_breaker_threshold(primary.desired_count)
+        after_primary = new.deployment(primary.id)
+        tripped = primary.rollout_state == "IN_PROGRESS" and (
+            (after_primary is not None and after_primary.rollout_state == "FAILED")
+            or (after_primary is None and new.deployments[0].id != primary.id)  # rolled back and done at once
+        )
+        where = f"(threshold {threshold}, version {after.version})"
         found: list[Violation] = []
-        if new.deployments[0].id != order[0]:
-            found.append(
-                Violation(
-                    "CIRCUIT_BREAKER",
-                    f"service {name}: PRIMARY deployment {new.deployments[0].id}, expected {order[0]} "
-                    f"(version {after.version}; threshold {threshold}, failures seen {len(failures)})",
-                )
-            )
+
+        def wrong(text: str) -> None:
+            found.append(Violation("CIRCUIT_BREAKER", f"service {name}: {text} {where}"))
+
+        counted = primary.failed_tasks
+        target = next((d for d in old.deployments[1:] if d.rollout_state == "COMPLETED"), None)
+        if not breaker.rollback:
+            target = None
+        if tripped:
+            self.trips += 1
+            if not breaker.enable:
+                wrong(f"deployment {primary.id} FAILED with the circuit breaker off")
+            elif counted + high.get(primary.id, 0) < threshold:
+                wrong(f"deployment {primary.id} FAILED after {counted} + at most {high.get(primary.id, 0)} failures")
+            expected = {0} if primary.id in reset else {threshold}
+            if after_primary is not None and after_primary.failed_tasks not in expected:
+                wrong(f"deployment {primary.id} FAILED with {after_primary.failed_tasks} failed tasks")
+            if new.deployments[0].id != (target.id if target is not None else primary.id):
+                wrong(f"a trip of {primary.id} left {new.deployments[0].id} PRIMARY, not the last COMPLETED one")
+            self.rollbacks += target is not None
+        else:
+            if (
+                breaker.enable
+                and primary.rollout_state == "IN_PROGRESS"
+                and counted + low.get(primary.id, 0) >= threshold
+            ):
+                wrong(f"deployment {primary.id} did not FAIL after {counted} + {low.get(primary.id, 0)} failures")
+            if new.deployments[0].id != primary.id:
+                wrong(f"the PRIMARY deployment changed from {primary.id} to {new.deployments[0].id} without a trip")
+        promoted = target.id if tripped and target is not None else None
         for deployment in new.deployments:
-            if deployment.id not in rollout:
+            before_it = old.deployment(deployment.id)
+            if before_it is None or (tripped and deployment.id == primary.id):
                 continue
-            state, count = rollout[deployment.id], failed[deployment.id]
-            allowed = {"IN_PROGRESS", "COMPLETED"} if state == "IN_PROGRESS" else {state}
-            if deployment.failed_tasks != count or deployment.rollout_state not in allowed:
-                found.append(
-                    Violation(
-                        "CIRCUIT_BREAKER",
-                        f"service {name}: deployment {deployment.id} is {deployment.rollout_state} with "
-                        f"{deployment.failed_tasks} failed tasks, expected {state} with {count} "
-                        f"(threshold {threshold}, version {after.version})",
-                    )
+            if deployment.id in reset:
+                allowed = range(0, 1)
+            elif deployment.id == promoted:
+                allowed = range(0, high.get(deployment.id, 0) + 1)
+            elif before_it.rollout_state == "IN_PROGRESS":
+                allowed = range(
+                    before_it.failed_tasks + low.get(deployment.id, 0),
+                    before_it.failed_tasks + high.get(deployment.id, 0) + 1,
                 )
+            else:
+                allowed = range(before_it.failed_tasks, before_it.failed_tasks + 1)
+            if deployment.failed_tasks not in allowed:
+                wrong(
+                    f"deployment {deployment.id} counts {deployment.failed_tasks} failed tasks, expected "
+                    f"{allowed.start}..{allowed.stop - 1}"
+                )
+            states = {"IN_PROGRESS": {"IN_PROGRESS", "COMPLETED"}, "COMPLETED": {"COMPLETED"}, "FAILED": {"FAILED"}}
+            allowed_states = (
+                {"IN_PROGRESS", "COMPLETED"} if deployment.id == promoted else states[before_it.rollout_state]
+            )
+            if deployment.rollout_state not in allowed_states:
+                wrong(f"deployment {deployment.id} went from {before_it.rollout_state} to {deployment.rollout_state}")
         return found
 
 
-def task_failed(task: Task) -> bool:
-    """True when a STOPPED task counts toward the circuit breaker: it never reached RUNNING and
-    nobody meant to stop it, or it failed its health check.
+def failure_kind(task: Task, healthy_seen: frozenset[str]) -> str | None:
+    """Whether a STOPPED task counts toward the circuit breaker: ``"failed"`` when every rule
+    set counts it (it never reached RUNNING and nobody meant to stop it, or it failed its
+    health check), ``"maybe"`` when it ran and stopped on its own before it was ever healthy
+    (ECS's documents count stage 1 and stage 2 failures; whether such a task is one differs
+    between readings, so both are accepted), None when it does not count.
     """
-    if task.started_at is None and task.stop_code not in _PURPOSEFUL:
-        return True
-    return task.health_status == "UNHEALTHY" or task.stopped_reason == _UNHEALTHY_REASON
+    purposeful = task.stop_code in _PURPOSEFUL
+    if task.started_at is None and not purposeful:
+        return "failed"
+    if task.health_status == "UNHEALTHY" or task.stopped_reason == _UNHEALTHY_REASON:
+        return "failed"
+    if not purposeful and task.id not in healthy_seen and task.health_status != "HEALTHY":
+        return "maybe"
+    return None
 
 
 def daemon_eligibility(snapshot: Snapshot, service: Service) -> Callable[[ContainerInstance], bool]:
@@ -552,7 +588,8 @@ def check_services_settled(
       for it; none on an ACTIVE instance that does not meet them, none on a DRAINING
       instance where only daemons' tasks remain.
     - ``SERVICE_LIVENESS`` too: a REPLICA service whose PRIMARY deployment FAILED keeps
-      each older deployment that can run at its desired count of healthy tasks.
+      its older deployments that can run at their desired counts of healthy tasks (up to
+      the service's), unless its bounds keep them on a DRAINING instance and it says so.
     - ``CIRCUIT_BREAKER_LIVENESS``: a REPLICA service with the circuit breaker on, whose
       PRIMARY deployment cannot run, and whose bounds and capacity let it launch, has
       FAILED it.
@@ -704,28 +741,37 @@ def _stalled_settled(
     runnable: Callable[[TaskDefinition], bool],
     room: bool,
 ) -> list[Violation]:
-    """A service whose PRIMARY deployment FAILED keeps its older deployments' tasks, healed."""
-    found: list[Violation] = []
+    """A service whose PRIMARY deployment FAILED keeps its older deployments' tasks up, healed:
+    as many healthy as they want, up to the desired count (unless its bounds keep them from
+    moving off a DRAINING instance, which it must say).
+    """
     definitions = snapshot._roots.task_definitions
-    for deployment in service.deployments[1:]:
-        definition = definitions.get(deployment.task_definition)
-        if definition is None or not runnable(definition) or deployment.status == "INACTIVE" or not room:
-            continue
-        healthy = sum(
-            t.started_by == deployment.id
-            and checker.healthy(snapshot, t, now)
-            and t.container_instance_id in usable_ids
-            for t in tasks
+    older = [
+        d
+        for d in service.deployments[1:]
+        if d.status != "INACTIVE" and (definition := definitions.get(d.task_definition)) and runnable(definition)
+    ]
+    if not older or not room:
+        return []
+    ids = {d.id for d in older}
+    if not _movable(service) and any(t.started_by in ids and t.container_instance_id not in usable_ids for t in tasks):
+        if any(event.message == messages.deployment_stuck(service.name) for event in service.events[:3]):
+            return []
+        return [Violation("SERVICE_LIVENESS", f"service {service.name}: stuck by its bounds without saying so")]
+    wanted = min(sum(d.desired_count for d in older), service.desired_count)
+    healthy = sum(
+        t.started_by in ids and checker.healthy(snapshot, t, now) and t.container_instance_id in usable_ids
+        for t in tasks
+    )
+    if healthy >= wanted:
+        return []
+    return [
+        Violation(
+            "SERVICE_LIVENESS",
+            f"service {service.name}: deployment {service.deployments[0].id} FAILED, and the older deployments "
+            f"that keep it up run {healthy} healthy tasks of the {wanted} they want",
         )
-        if healthy != deployment.desired_count:
-            found.append(
-                Violation(
-                    "SERVICE_LIVENESS",
-                    f"service {service.name}: deployment {service.deployments[0].id} FAILED, and the older deployment "
-                    f"{deployment.id} that keeps it up runs {healthy} healthy tasks of its {deployment.desired_count}",
-                )
-            )
-    return found
+    ]
 
 
 def _daemon_settled(

@@ -4,8 +4,9 @@
 simulated clock, one service scheduler, or two racing each other) with random programs of:
 
 - services created (REPLICA with desired counts 0–8 and every kind of minimum and maximum
-  percent, the edge ones included; DAEMON, with or without a constraint), deployed (new
-  task definition revisions, forced new deployments), scaled up and down, deleted;
+  percent, the edge ones included; DAEMON, with or without a constraint), deployed (a
+  family's newest revision, a revision made for the rollout — which may be broken —,
+  forced new deployments), scaled up and down, deleted;
 - task definitions revised, with and without health checks, some broken on purpose: an
   image that never pulls, a container that exits as soon as it starts, a health check
   that never passes;
@@ -504,6 +505,21 @@ class ServiceMachine(RuleBasedStateMachine):
             self.state.update_service(
                 service.name, task_definition=service.task_definition.rsplit(":", 1)[0], force_new_deployment=force
             )
+
+    @precondition(lambda self: bool(self._services()))
+    @rule(data=st.data(), behaviour=st.sampled_from(BEHAVIOURS))
+    def roll_out(self, data: st.DataObject, behaviour: str) -> None:
+        """A service is updated to a new revision of its family, made for it, which may be broken."""
+        self._count()
+        service = self._pick(data, self._services(), "service")
+        family = service.task_definition.rsplit(":", 1)[0]
+        if behaviour == "never_healthy" and family != "api":
+            behaviour = "ok"
+        if behaviour != "ok":
+            self._failure(behaviour)
+        definition = self._register(family, behaviour)
+        with self.log.acting("user"):
+            self.state.update_service(service.name, task_definition=definition.key)
 
     @precondition(lambda self: bool(self._services("REPLICA")))
     @rule(data=st.data(), desired=st.integers(0, 8))
