@@ -20,4 +20,5 @@ BENCHMARKS: Final[dict[str, str]] = {
     "packing_quality": "benchmarks.packing_quality",
     "concurrent_schedulers": "benchmarks.concurrent_schedulers",
     "docker_launch": "benchmarks.docker_launch",
+    "service_reconcile": "benchmarks.service_reconcile",
 }
