@@ -23,6 +23,8 @@ ECS's (see ``docs/services.md``):
   resets both counts.
 * Tasks on DRAINING instances are replaced: PENDING ones stop at once, RUNNING ones within the
   bounds above.
+* While the PRIMARY deployment is FAILED (no rollback), nothing replaces the older
+  deployments' tasks: they are not stopped for it, and they heal as the primary's would.
 """
 
 from __future__ import annotations
