@@ -14,13 +14,17 @@ ECS's (see ``docs/services.md``):
   others stay healthy.
 * A STOPPED task is replaced; an UNHEALTHY one is replaced start-first, and stopped once its
   deployment is back to its count of healthy tasks (or at once, one per pass, when
-  maximumPercent leaves no room to start the replacement).
+  maximumPercent leaves no room to start the replacement). During a rolling deployment an
+  older deployment's failed task is replaced with its own revision, while the service is
+  short of its desired count of tasks.
 * A task that stopped before RUNNING is a failed launch: after ``backoff_after`` in a row
   launches back off, doubling up to 15 minutes. Failed launches, failed health checks and
   tasks that stopped on their own before they were ever healthy count toward the circuit
   breaker of an IN_PROGRESS deployment; a task that becomes healthy resets both counts.
 * Tasks on DRAINING instances are replaced: PENDING ones stop at once, RUNNING ones within the
   bounds above.
+* While the PRIMARY deployment is FAILED (no rollback), nothing replaces the older
+  deployments' tasks: they are not stopped for it, and they heal as the primary's would.
 """
 
 from __future__ import annotations
@@ -395,24 +399,29 @@ def _reconcile_replica(snapshot: Snapshot, ledger: _Ledger, seen: list[_Seen]) -
             take(item, DRAINING_REASON)
 
     # launches: the primary first, then older deployments replacing their own failed tasks
+    # while the service is short of its desired count of good tasks
     starved = False
     launchable = _launchable(ledger)
+    short = desired - sum(item.good for item in seen)
     for index, deployment in enumerate(ledger.deployments):
         if deployment.status == "INACTIVE" or (index == 0 and deployment.rollout_state == "FAILED"):
             continue
         good = sum(item.good and item.task.started_by == deployment.id for item in seen)
-        need = deployment.desired_count - good
+        need = deployment.desired_count - good if index == 0 else min(deployment.desired_count - good, short)
         if need <= 0 or not launchable:
             continue
         count = min(need, max(room, 0))
         if count:
             ledger.launches.append(Launch(deployment.id, deployment.task_definition, count))
             room -= count
+            short -= count
         starved = starved or count < need
 
-    # stops: older deployments' tasks (not-yet-healthy ones first), within minimumHealthyPercent
+    # stops: older deployments' tasks (not-yet-healthy ones first), within minimumHealthyPercent;
+    # none while the PRIMARY deployment FAILED: nothing would come to replace them
     primary_id = ledger.primary.id
-    old = [item for item in active if not item.stopping and item.task.started_by != primary_id]
+    stalled = ledger.primary.rollout_state == "FAILED"
+    old = [] if stalled else [item for item in active if not item.stopping and item.task.started_by != primary_id]
     for item in sorted(old, key=lambda i: (i.health is TaskHealth.HEALTHY, i.task.id)):
         if not take(item, DEPLOYMENT_REASON):
             break
@@ -420,16 +429,19 @@ def _reconcile_replica(snapshot: Snapshot, ledger: _Ledger, seen: list[_Seen]) -
         if owner is not None and ledger.deployments[owner].desired_count:
             ledger.update(owner, desired_count=ledger.deployments[owner].desired_count - 1)
 
-    # unhealthy tasks: stop once their deployment is back to its healthy count, or one now if no room
+    # unhealthy tasks: stop once their deployment is back to its healthy count, or one now if no
+    # room; while the PRIMARY deployment FAILED, the older ones that keep the service up heal too
     mine = [item for item in active if not item.stopping and item.task.started_by == primary_id]
-    healthy_mine = sum(item.health is TaskHealth.HEALTHY and not item.draining for item in mine)
-    unhealthy = [item for item in mine if item.health is TaskHealth.UNHEALTHY]
-    if healthy_mine >= desired or (unhealthy and starved):
-        for item in unhealthy if healthy_mine >= desired else unhealthy[:1]:
-            ledger.stop(item, UNHEALTHY_REASON)
+    for deployment in ledger.deployments if stalled else ledger.deployments[:1]:
+        own = [item for item in active if not item.stopping and item.task.started_by == deployment.id]
+        healthy_own = sum(item.health is TaskHealth.HEALTHY and not item.draining for item in own)
+        unhealthy = [item for item in own if item.health is TaskHealth.UNHEALTHY]
+        if healthy_own >= deployment.desired_count or (unhealthy and starved):
+            for item in unhealthy if healthy_own >= deployment.desired_count else unhealthy[:1]:
+                ledger.stop(item, UNHEALTHY_REASON)
 
-    # tasks on draining instances, start-first within the bounds
-    for item in mine:
+    # tasks on draining instances, start-first within the bounds (the older deployments' too while stalled)
+    for item in active if stalled else mine:
         if item.draining and not item.stopping:
             take(item, DRAINING_REASON)
 

@@ -1,12 +1,14 @@
 """The service scheduler: a loop that keeps every service at what it wants.
 
 It reconciles a service when something about it changed (its record, one of its tasks, an
-instance it runs on or may run on), when a time it asked to be woken at comes (a grace
-period ending, a back-off expiring) and on a periodic resync. Each decision is planned
-with a placement ``Scheduler`` on the same snapshot and committed atomically together with
-the service record at the version it was decided from; if anything moved meanwhile, the
-service is reconciled again from a fresh snapshot. So two service schedulers may run on one
-cluster (threads now, processes with a shared store) and never act twice on one change.
+instance it runs on or may run on — any instance, while some of its tasks found no room),
+when a time it asked to be woken at comes (a grace period ending, a back-off expiring) and
+on a periodic resync. Each decision is planned with a placement ``Scheduler`` on the same
+snapshot and committed atomically together with the service record at the version it was
+decided from; if anything moved meanwhile, the service is reconciled again from a fresh
+snapshot. A decision that would change nothing (its tasks still find no room, its record
+is the same) commits nothing. So two service schedulers may run on one cluster (threads
+now, processes with a shared store) and never act twice on one change.
 
 Time comes from the state's clock: tests drive a simulated clock and call ``step``; a
 deployment calls ``run``.
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Final
 
 import attrs
@@ -35,6 +37,7 @@ from clusterkit.state.changes import Change, PlaceTask, PutService, StopTask
 from clusterkit.state.core import StateCore
 from clusterkit.state.events import ContainerInstanceChanged, Event, ServiceChanged, TaskChanged
 from clusterkit.state.snapshot import Snapshot
+from clusterkit.state.store import MemoryStore
 
 __all__ = ["ServiceOutcome", "ServiceScheduler"]
 
@@ -62,6 +65,9 @@ class ServiceOutcome:
 class ServiceScheduler:
     """Keeps the services of ``state`` running: replaces, rolls, drains and scales their tasks.
 
+    A service whose tasks no instance could take is tried again whenever an instance
+    changes (a task stopping frees room, a host joins or comes back), and on the resync.
+
     ``placement`` places replica tasks (default: ``BaseScheduler`` with ``dynamic_ports``);
     ``settings`` holds the timing rules; ``resync_interval`` is how often ``run`` looks at
     every service even when nothing changed.
@@ -86,6 +92,7 @@ class ServiceScheduler:
         self._dirty: set[str] = set()
         self._wakes: list[tuple[float, str]] = []
         self._instance_marks: dict[str, tuple[str, bool, tuple[tuple[str, str | None], ...]]] = {}
+        self._starved: set[str] = set()  # services with tasks no instance could take
         self._last_resync = float("-inf")
 
     @property
@@ -105,18 +112,33 @@ class ServiceScheduler:
             except NotFoundError:
                 return ServiceOutcome(name)
             now = self.clock()
-            decision = reconcile(snapshot, service, now, self.settings)
+            decision = self.decide(snapshot, service, now)
             if decision.wake_at is not None:
                 heapq.heappush(self._wakes, (decision.wake_at, name))
             if decision.is_empty:
                 return ServiceOutcome(name, conflicts=conflicts, wake_at=decision.wake_at)
             changes, started, unplaced = self._changes(snapshot, service, decision, now)
+            if unplaced:
+                self._starved.add(name)  # to be tried again when an instance changes
+            else:
+                self._starved.discard(name)
+            if len(changes) == 1 and changes[0] == PutService(service, service.version):
+                # nothing placed, nothing stopped, nothing new to record: no commit, no version
+                return ServiceOutcome(name, unplaced=unplaced, conflicts=conflicts, wake_at=decision.wake_at)
             result = self.state.commit(changes, atomic=True)
             if result.ok:
                 stopped = tuple(stop.task_id for stop in decision.stops)
                 return ServiceOutcome(name, started, stopped, unplaced, conflicts, True, decision.wake_at)
             conflicts += 1
         return ServiceOutcome(name, conflicts=conflicts)
+
+    def decide(self, snapshot: Snapshot, service: Service, now: float) -> Decision:
+        """What ``service`` needs at ``now``: ``reconcile`` with this scheduler's settings.
+
+        Override it to add rules of your own (and to test them, or break them on purpose,
+        under ``clusterkit.testing.ServiceMachine``); it must stay free of side effects.
+        """
+        return reconcile(snapshot, service, now, self.settings)
 
     def _changes(
         self, snapshot: Snapshot, service: Service, decision: Decision, now: float
@@ -126,9 +148,12 @@ class ServiceScheduler:
         changes: list[Change] = []
         texts: list[str] = []
         unplaced = 0
-        for launch in decision.launches:
-            tasks, missed, reason = self._place(snapshot, record, launch, now)
+        view = snapshot
+        for index, launch in enumerate(decision.launches):
+            tasks, missed, reason = self._place(view, record, launch, now)
             changes.extend(PlaceTask(task) for task in tasks)
+            if tasks and index + 1 < len(decision.launches):
+                view = _with_tasks(view, tasks, now)  # the next launch must not count on the same room
             if missed:
                 unplaced += missed
                 texts.append(messages.unable_to_place(record.name, reason))
@@ -220,10 +245,16 @@ class ServiceScheduler:
             elif isinstance(event, ServiceChanged):
                 self._dirty.add(event.service.name)
             elif isinstance(event, ContainerInstanceChanged):
+                self._dirty.update(self._starved)  # room may have come: try their tasks again
                 instance = event.instance
                 mark = (instance.status, instance.agent_connected, instance.attributes)
                 if self._instance_marks.get(instance.id) == mark:
-                    continue  # only its resources moved: no service cares
+                    if instance.status != "DRAINING":
+                        continue  # only its resources moved: no service cares
+                    # a task left a DRAINING instance: a daemon's may now be the last one there
+                    snapshot = snapshot or self.state.snapshot()
+                    self._dirty.update(t.service_name for t in snapshot.tasks_on(instance.id) if t.service_name)
+                    continue
                 self._instance_marks[instance.id] = mark
                 snapshot = snapshot or self.state.snapshot()
                 for service in snapshot.services():
@@ -249,3 +280,12 @@ class ServiceScheduler:
                 except SubscriptionOverflow:  # fell behind: look at everything again
                     snapshot = events.resync()
                     self._dirty.update(service.name for service in snapshot.services())
+
+
+def _with_tasks(snapshot: Snapshot, tasks: Sequence[Task], now: float) -> Snapshot:
+    """``snapshot`` with ``tasks`` placed, in a scratch state: what the next launch of one decision plans on."""
+    arns = snapshot.arns
+    scratch = StateCore(
+        arns.cluster, region=arns.region, account=arns.account, clock=lambda: now, store=MemoryStore(snapshot._roots)
+    )
+    return scratch.commit([PlaceTask(task) for task in tasks]).snapshot

@@ -13,6 +13,11 @@
   service schedulers; ``tick`` moves time) and its ``SimulatedClock``.
 - **A state machine**: subclass ``SchedulerMachine`` with your schedulers and run it with
   ``run_machine`` (or as ``MyMachine.TestCase`` under pytest).
+- **Service schedulers**: ``ServiceMachine`` runs service schedulers (one, or two racing)
+  on a ``FakeCluster`` through crashes, failing health checks, broken images, drains and
+  lost hosts, and holds every commit to the service rules (``ServiceInvariants``, over a
+  ``CommitLog`` store) and every settled cluster to what its services want
+  (``check_services_settled``); ``run_service_machine`` runs it and counts what it did.
 
 Importing ``clusterkit`` never imports this package, nor hypothesis.
 """
@@ -47,6 +52,14 @@ from clusterkit.testing.invalid import (
     invalid_task_definitions,
 )
 from clusterkit.testing.machine import MachineReport, SchedulerMachine, run_machine
+from clusterkit.testing.service_checks import (
+    Commit,
+    CommitLog,
+    ServiceInvariants,
+    SettledReport,
+    check_services_settled,
+)
+from clusterkit.testing.service_machine import ServiceMachine, ServiceMachineReport, run_service_machine
 from clusterkit.testing.strategies import (
     FAMILIES,
     ZONE,
@@ -71,11 +84,17 @@ __all__ = [
     "BAD_RESOURCES",
     "BAD_TASK_DEFINITIONS",
     "BadInput",
+    "Commit",
+    "CommitLog",
     "FAMILIES",
     "FakeCluster",
     "InvariantViolated",
     "MachineReport",
     "SchedulerMachine",
+    "ServiceInvariants",
+    "ServiceMachine",
+    "ServiceMachineReport",
+    "SettledReport",
     "SimulatedClock",
     "Violation",
     "ZONE",
@@ -83,6 +102,7 @@ __all__ = [
     "assert_valid_plan",
     "assert_valid_state",
     "check_plan",
+    "check_services_settled",
     "check_state",
     "clusters",
     "comparisons",
@@ -102,6 +122,7 @@ __all__ = [
     "port_mappings",
     "resources",
     "run_machine",
+    "run_service_machine",
     "snapshots",
     "strategy_chains",
     "task_definition_json",

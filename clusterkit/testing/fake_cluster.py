@@ -3,7 +3,8 @@
 For tests of service policies (and anything else that needs time to pass) without Docker
 and without sleeping: ``tick`` lets the service scheduler act, lets every agent start, stop
 and report its tasks, then moves the clock on. Failures are injected on the executors
-(``crash``, ``set_health``, ``fail_pull``) and on the instances (``drain``, ``remove``).
+(``crash``, ``set_health``, ``fail_pull``, ``exit_on_start``) and on the instances
+(``drain``, ``remove``, ``disconnect``).
 Deterministic for a given sequence of calls, except the random task ids.
 """
 
@@ -21,6 +22,7 @@ from clusterkit.placement.scheduler import Scheduler
 from clusterkit.services.reconcile import DEFAULT_SETTINGS, ReconcileSettings
 from clusterkit.services.scheduler import ServiceOutcome, ServiceScheduler
 from clusterkit.state.changes import UpdateInstance
+from clusterkit.state.store import Store
 
 __all__ = ["FakeCluster", "SimulatedClock"]
 
@@ -49,7 +51,9 @@ class FakeCluster:
     """A ClusterState with ``instances`` hosts spread over ``zones``, each run by an Agent.
 
     Every host offers ``cpus`` × 1024 CPU units and ``memory`` MiB. ``schedulers`` service
-    schedulers (more than one to race them) share the state, each with ``placement``.
+    schedulers (more than one to race them) share the state, each with ``placement``;
+    ``store`` holds the state's data (a fresh ``MemoryStore`` by default: pass a wrapper of
+    one to watch every commit).
     """
 
     def __init__(
@@ -64,14 +68,18 @@ class FakeCluster:
         placement: Scheduler | None = None,
         settings: ReconcileSettings = DEFAULT_SETTINGS,
         clock: SimulatedClock | None = None,
+        store: Store | None = None,
     ) -> None:
         self.clock = clock if clock is not None else SimulatedClock()
-        self.state = ClusterState(name, clock=self.clock)
+        self.state = ClusterState(name, clock=self.clock, store=store)
         self.zones = tuple(zones)
         self.cpus = cpus
         self.memory = memory
         self.agents: dict[str, Agent] = {}
         self.executors: dict[str, FakeExecutor] = {}
+        self._pull_failures: set[str] = set()
+        self._hosts_added = 0
+        self._exits_on_start: set[str] = set()
         self.schedulers = [
             ServiceScheduler(self.state, placement=placement, settings=settings, resync_interval=float("inf"))
             for _ in range(schedulers)
@@ -90,9 +98,14 @@ class FakeCluster:
         attributes: Mapping[str, str | None] | None = None,
     ) -> str:
         """Register a new host (with its agent); returns its instance id."""
-        number = len(self.agents)
+        number = self._hosts_added
+        self._hosts_added += 1
         instance_id = instance_id or f"i-{number:04d}"
         executor = FakeExecutor(clock=self.clock, host=HostInfo(cpus=self.cpus, memory_mib=self.memory))
+        for image in sorted(self._pull_failures):
+            executor.fail_pull(image)
+        for image in sorted(self._exits_on_start):
+            executor.exit_on_start(image)
         chosen = zone if zone is not None else self.zones[number % len(self.zones)]
         agent = Agent.register(
             self.state,
@@ -153,9 +166,16 @@ class FakeCluster:
                 executor.set_health(found.id, container.name, health)
 
     def fail_pull(self, image: str) -> None:
-        """Every host fails to pull ``image`` from now on."""
+        """Every host fails to pull ``image`` from now on, hosts added later too."""
+        self._pull_failures.add(image)
         for executor in self.executors.values():
             executor.fail_pull(image)
+
+    def exit_on_start(self, image: str) -> None:
+        """On every host, now and later, containers of ``image`` exit (code 1) as soon as they start."""
+        self._exits_on_start.add(image)
+        for executor in self.executors.values():
+            executor.exit_on_start(image)
 
     def service_tasks(self, service: str) -> list[Task]:
         """The service's tasks that have not reached STOPPED."""
