@@ -277,3 +277,37 @@ def test_describe_services_output_is_ecs_shaped_through_a_whole_life() -> None:
     rolled = seen[2]["services"][0]
     assert any(d["rolloutState"] == "FAILED" for d in rolled["deployments"])
     fake.close()
+
+
+def test_a_deleted_service_cannot_be_updated_and_deleting_it_again_changes_nothing() -> None:
+    fake = FakeCluster(instances=1)
+    fake.state.register_task_definition(WEB)
+    fake.state.create_service("web", "web", desired_count=1)
+    fake.run(2)
+    draining = fake.state.delete_service("web", force=True)
+    assert draining.status == "DRAINING"
+    version = fake.state.version
+    with pytest.raises(ValidationError) as caught:
+        fake.state.update_service("web", desired_count=3)
+    assert caught.value.field == "service" and "DRAINING" in str(caught.value)
+    assert fake.state.delete_service("web", force=True) == draining
+    assert fake.state.version == version
+    fake.close()
+
+
+def test_a_pending_task_lost_with_its_deregistered_host_is_not_a_failed_launch() -> None:
+    fake = FakeCluster(instances=2)
+    fake.state.register_task_definition(WEB)
+    fake.state.create_service(
+        "web", "web", desired_count=2, deployment_configuration={"deploymentCircuitBreaker": {"enable": True}}
+    )
+    scheduler = fake.schedulers[0]
+    scheduler.step()  # placed, still PENDING: no agent has acted
+    pending = fake.service_tasks("web")
+    assert {t.last_status for t in pending} == {"PENDING"}
+    fake.remove(pending[0].container_instance_id)
+    scheduler.step()
+    service = fake.state.snapshot().service("web")
+    assert service.launch_failures == 0
+    assert service.deployments[0].failed_tasks == 0
+    fake.close()

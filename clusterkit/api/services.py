@@ -53,10 +53,11 @@ class ServiceCalls(Calls):
         result = self._commit_one(PutService(service, expected_version), "service", service.name)
         return result.snapshot.service(service.name)
 
-    def _live(self, snapshot: Snapshot, name: str) -> Service:
+    def _live(self, snapshot: Snapshot, name: str, *, draining: bool = False) -> Service:
+        """The service, ACTIVE (or DRAINING when ``draining`` is allowed), else ValidationError."""
         service = snapshot.service(Arns.last_part(name))
-        if service.status == "INACTIVE":
-            raise ValidationError("service", name, "is INACTIVE (deleted)")
+        if service.status == "INACTIVE" or (service.status == "DRAINING" and not draining):
+            raise ValidationError("service", name, f"is {service.status} (deleted): it cannot be changed")
         return service
 
     def create_service(
@@ -227,7 +228,9 @@ class ServiceCalls(Calls):
             raise ValidationError("force", force, "must be true or false")
         for _ in range(_ATTEMPTS):
             snapshot = self.snapshot()
-            current = self._live(snapshot, service)
+            current = self._live(snapshot, service, draining=True)
+            if current.status == "DRAINING":
+                return current  # being deleted already
             if current.scheduling_strategy == "REPLICA" and current.desired_count and not force:
                 raise ValidationError(
                     "force",

@@ -19,6 +19,7 @@ from clusterkit.model.resources import Resources
 __all__ = [
     "DESIRED_STATUSES",
     "HEALTH_STATUSES",
+    "INSTANCE_DEREGISTERED_REASON",
     "STOP_CODES",
     "TASK_LIFECYCLE",
     "DesiredStatus",
@@ -56,6 +57,8 @@ STOP_CODES: Final[tuple[StopCode, ...]] = (
 HEALTH_STATUSES: Final[tuple[HealthStatus, ...]] = ("UNKNOWN", "HEALTHY", "UNHEALTHY")
 _ORDER: Final[dict[str, int]] = {status: index for index, status in enumerate(TASK_LIFECYCLE)}
 _DESIRED_ORDER: Final[dict[str, int]] = {status: index for index, status in enumerate(DESIRED_STATUSES)}
+INSTANCE_DEREGISTERED_REASON: Final = "Container instance deregistered"
+"""The stop reason of the tasks stopped because their instance was deregistered with force."""
 PENDING_STATUSES: Final = frozenset({"PROVISIONING", "PENDING", "ACTIVATING"})
 """last statuses counted as pending on an instance (ECS pendingTasksCount)."""
 

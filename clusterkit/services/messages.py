@@ -87,9 +87,10 @@ def rolling_back(service: str, failed_id: str, target_id: str) -> str:
     return f"service ({service}) rolling back to deployment {target_id} after deployment {failed_id} failed."
 
 
-def stalled(service: str, deployment_id: str) -> str:
-    """A failed deployment with nothing to roll back to."""
+def stalled(service: str, deployment_id: str, *, rollback: bool) -> str:
+    """A failed deployment that is not rolled back: ``rollback`` off, or nothing completed to go back to."""
+    why = "has no completed deployment to roll back to" if rollback else "is not rolled back (rollback is off)"
     return (
-        f"service ({service}) (deployment {deployment_id}) failed and has no completed deployment to roll back "
-        "to: no new tasks are started until the service is updated."
+        f"service ({service}) (deployment {deployment_id}) failed and {why}: no new tasks of it are started "
+        "until the service is updated."
     )

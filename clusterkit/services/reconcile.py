@@ -45,7 +45,7 @@ from clusterkit.model.service import (
     ServiceEvent,
     circuit_breaker_threshold,
 )
-from clusterkit.model.task import Task
+from clusterkit.model.task import INSTANCE_DEREGISTERED_REASON, Task
 from clusterkit.query import SnapshotContext, parse_expression
 from clusterkit.services import messages
 from clusterkit.services.health import TaskHealth, has_health_check, task_health
@@ -261,7 +261,7 @@ class _Ledger:
             None,
         )
         if not rollback or target is None:
-            self.say(messages.stalled(name, failed.id))
+            self.say(messages.stalled(name, failed.id, rollback=rollback))
             return
         good = self.deployments[target]
         promoted = attrs.evolve(
@@ -340,7 +340,7 @@ def _observe(snapshot: Snapshot, service: Service, ledger: _Ledger) -> list[_See
         if task is None:
             continue
         deployment = ledger.index_of(task.started_by)
-        purposeful = task.stop_code in _PURPOSEFUL_STOPS
+        purposeful = task.stop_code in _PURPOSEFUL_STOPS or task.stopped_reason == INSTANCE_DEREGISTERED_REASON
         if task.started_at is None and not purposeful:
             ledger.launch_failed(deployment)
         elif task.health_status == "UNHEALTHY" or task.stopped_reason == UNHEALTHY_REASON:

@@ -19,7 +19,7 @@ from clusterkit.model._replace import replace
 from clusterkit.model._validate import check_choice, check_text
 from clusterkit.model.instance import ContainerInstance, check_attribute
 from clusterkit.model.service import Service
-from clusterkit.model.task import PENDING_STATUSES, STOP_CODES, Task, check_transition
+from clusterkit.model.task import INSTANCE_DEREGISTERED_REASON, PENDING_STATUSES, STOP_CODES, Task, check_transition
 from clusterkit.model.taskdef import TaskDefinition
 from clusterkit.state._ptree import Owner, PSortedSet
 from clusterkit.state.changes import (
@@ -42,7 +42,6 @@ from clusterkit.state.snapshot import Roots, capacity_key, task_index_keys
 __all__ = ["Pending", "write"]
 
 _START_STATUSES: Final = frozenset({"PROVISIONING", "PENDING"})
-_DEREGISTERED_REASON: Final = "Container instance deregistered"
 
 
 def _count_key(status: str) -> str | None:
@@ -299,7 +298,7 @@ class Pending:
                     task,
                     last_status="STOPPED",
                     desired_status="STOPPED",
-                    stopped_reason=task.stopped_reason or _DEREGISTERED_REASON,
+                    stopped_reason=task.stopped_reason or INSTANCE_DEREGISTERED_REASON,
                     stopping_at=task.stopping_at or self.now,
                     stopped_at=self.now,
                     version=task.version + 1,
