@@ -35,7 +35,7 @@ from clusterkit.state.changes import (
 )
 from clusterkit.state.events import ContainerInstanceChanged, Event, TaskDefinitionChanged
 from clusterkit.state.events import TaskChanged as TaskEvent
-from clusterkit.state.snapshot import Roots, capacity_key, task_index_keys
+from clusterkit.state.snapshot import Roots, task_index_keys
 
 __all__ = ["Pending", "write"]
 
@@ -435,18 +435,17 @@ class _MapEdit:
 
 
 def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
-    """New roots with ``pending``'s effects; nodes owned by ``owner`` may change in place."""
-    tasks, task_index, group_counts = roots.tasks, roots.task_index, roots.group_counts
+    """New roots with ``pending``'s effects; nodes owned by ``owner`` may change in place.
+
+    The list indexes change with the records; the placement indexes only log what changed
+    (``Derived.advance``) and are folded in lazily.
+    """
+    tasks, task_index = roots.tasks, roots.task_index
     if pending.tasks:
         task_edit, index_edit = _MapEdit(tasks), _MapEdit(task_index)
-        deltas: dict[tuple[str, str], int] = {}
         for task in pending.tasks.values():
             old = tasks.get(task.id)
             task_edit.set(task.id, task)
-            held, holds = old is not None and not old.is_stopped, not task.is_stopped
-            if held != holds:
-                slot = (task.group, task.container_instance_id)
-                deltas[slot] = deltas.get(slot, 0) + (1 if holds else -1)
             if old is None or old.desired_status != task.desired_status:
                 if old is not None:
                     for key in task_index_keys(old):
@@ -454,23 +453,12 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
                 for key in task_index_keys(task):
                     index_edit.index_add(key, task.id, owner)
         tasks, task_index = task_edit.finish(), index_edit.finish()
-        if deltas:
-            group_counts = _count(group_counts, deltas)
-    instances, instance_index, capacity = roots.instances, roots.instance_index, roots.capacity
+    instances, instance_index = roots.instances, roots.instance_index
     if pending.instances:
         instance_edit, status_edit = _MapEdit(instances), _MapEdit(instance_index)
         for instance in pending.instances.values():
             previous = instances.get(instance.id)
             instance_edit.set(instance.id, instance)
-            old_key = None if previous is None else capacity_key(previous)
-            new_key = capacity_key(instance)
-            if old_key != new_key:
-                if old_key is not None and new_key is not None:
-                    capacity = capacity.replace(old_key, new_key, owner)
-                elif old_key is not None:
-                    capacity = capacity.discard(old_key, owner)
-                elif new_key is not None:
-                    capacity = capacity.add(new_key, owner)
             if previous is None or previous.status != instance.status:
                 if previous is not None:
                     status_edit.index_discard(previous.status, instance.id, owner)
@@ -486,6 +474,9 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         for family, revision in pending.family_revisions.items():
             revision_edit.set(family, revision)
         definitions, family_revisions = definition_edit.finish(), revision_edit.finish()
+    derived = roots.derived.advance(
+        pending.version, roots.tasks, (pending.tasks.values(), pending.instances), (tasks, instances), owner
+    )
     return Roots(
         pending.version,
         tasks,
@@ -495,24 +486,5 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         task_index,
         instance_index,
         definition_index,
-        group_counts,
-        capacity,
+        derived,
     )
-
-
-def _count(
-    counts: immutables.Map[str, immutables.Map[str, int]], deltas: dict[tuple[str, str], int]
-) -> immutables.Map[str, immutables.Map[str, int]]:
-    """Apply per ``(group, instance)`` task-count changes to the nested count maps."""
-    edit = _MapEdit(counts)
-    for (group, instance_id), delta in deltas.items():
-        if not delta:
-            continue
-        per_instance: immutables.Map[str, int] = edit.get(group) or immutables.Map()
-        total = per_instance.get(instance_id, 0) + delta
-        per_instance = per_instance.set(instance_id, total) if total else per_instance.delete(instance_id)
-        if per_instance:
-            edit.set(group, per_instance)
-        elif edit.get(group) is not None:
-            edit.delete(group)
-    return edit.finish()

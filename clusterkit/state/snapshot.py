@@ -24,9 +24,16 @@ from clusterkit.model.arns import Arns
 from clusterkit.model.instance import INSTANCE_STATUSES, ContainerInstance
 from clusterkit.model.task import DESIRED_STATUSES, Task
 from clusterkit.model.taskdef import TaskDefinition
+from clusterkit.state._derived import (
+    Derived,
+    PlacementIndexes,
+    Usage,
+    capacity_key,
+    cpu_capacity_key,
+)
 from clusterkit.state._ptree import PSortedSet
 
-__all__ = ["Described", "Failure", "Page", "Snapshot"]
+__all__ = ["Described", "Failure", "Page", "Snapshot", "Usage", "capacity_key", "cpu_capacity_key"]
 
 T = TypeVar("T")
 _NO_COUNTS: Final[immutables.Map[str, int]] = immutables.Map()
@@ -72,28 +79,13 @@ class Roots(NamedTuple):
     task_index: immutables.Map[tuple[str, str, str], PSortedSet]
     instance_index: immutables.Map[str, PSortedSet]
     task_definition_index: PSortedSet
-    group_counts: immutables.Map[str, immutables.Map[str, int]]
-    capacity: PSortedSet
+    derived: Derived
+    """The placement indexes, folded lazily (``Derived``): read them through ``placement``."""
 
-
-def cpu_class(cpu: int) -> int:
-    """A coarse, order-keeping class of a CPU amount: four classes per doubling.
-
-    ``cpu_class(a) > cpu_class(b)`` implies ``a > b``, so a class above a demand's class
-    holds only instances with enough CPU; only the demand's own class needs a check.
-    """
-    if cpu < 8:
-        return cpu
-    bits = cpu.bit_length()
-    return (bits << 2) | ((cpu >> (bits - 3)) & 3)
-
-
-def capacity_key(instance: ContainerInstance) -> tuple[int, int, str] | None:
-    """An instance's place in the capacity index, or None when it accepts no tasks."""
-    if instance.status != "ACTIVE" or not instance.agent_connected:
-        return None
-    remaining = instance.remaining
-    return (cpu_class(remaining.cpu), remaining.memory, instance.id)
+    @property
+    def placement(self) -> PlacementIndexes:
+        """The placement indexes at this version. O(1) once folded (see ``Derived.indexes``)."""
+        return self.derived.indexes(self.version, self.tasks, self.instances)
 
 
 def task_index_keys(task: Task) -> list[tuple[str, str, str]]:
@@ -275,17 +267,38 @@ class Snapshot:
 
     @property
     def capacity_index(self) -> PSortedSet:
-        """Instances that accept tasks as ``(cpu_class(cpu left), memory left, id)``, sorted.
+        """Instances that accept tasks as ``(amount_class(cpu left), memory left, id)``, sorted.
 
         Schedulers read it to find the instance with the least memory left that still
-        fits a demand without scanning the cluster. Kept up to date by every commit.
+        fits a demand without scanning the cluster. Commits only log what they change;
+        the first read at a version folds those changes in, O(d log n) for d changed
+        instances, and later reads are O(1).
         """
-        return self._roots.capacity
+        return self._roots.placement.by_memory
+
+    @property
+    def cpu_capacity_index(self) -> PSortedSet:
+        """Instances that accept tasks as ``(amount_class(memory left), cpu left, id)``, sorted.
+
+        The CPU twin of ``capacity_index``, for binpack on CPU; folded in the same way.
+        """
+        return self._roots.placement.by_cpu
 
     def group_counts(self, group: str) -> immutables.Map[str, int]:
-        """Per instance id, how many tasks of ``group`` hold resources there (not STOPPED). O(1)."""
-        counts = self._roots.group_counts.get(group)
+        """Per instance id, how many tasks of ``group`` hold resources there (not STOPPED).
+
+        O(1) once the placement indexes are folded at this version (see ``capacity_index``).
+        """
+        counts = self._roots.placement.group_counts.get(group)
         return counts if counts is not None else _NO_COUNTS
+
+    @property
+    def usage(self) -> Usage:
+        """What the busy ACTIVE instances use of their CPU and memory, cluster-wide.
+
+        Kept with the placement indexes: O(1) once folded, never a scan of the instances.
+        """
+        return self._roots.placement.usage
 
     def tasks_on(self, instance: str) -> Iterator[Task]:
         """The tasks on an instance that still hold resources (not STOPPED)."""
