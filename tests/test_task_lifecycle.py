@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import attrs
@@ -184,3 +185,15 @@ def test_valid_full_task() -> None:
     assert attrs.evolve(task, version=8).version == 8
     with pytest.raises(ValidationError):
         attrs.evolve(task, version=0)
+
+
+@given(st.from_regex(r"[A-Za-z0-9_-]{1,20}", fullmatch=True), st.integers(1, 10_000))
+def test_family_is_worked_out_once_and_copies_keep_it(family: str, revision: int) -> None:
+    task = make_task(task_definition=f"{family}:{revision}")
+    assert task.family == family
+    assert "family" not in repr(task)
+    with pytest.raises(TypeError):
+        make_task(family="other")  # not an argument: it always follows the task definition
+    assert attrs.evolve(task, version=2).family == family
+    assert attrs.evolve(task, task_definition="api:1").family == "api"
+    assert copy.deepcopy(task) == task and copy.deepcopy(task).family == family

@@ -76,6 +76,8 @@ class Task:
 
     ``charge`` is what the task holds on its instance (cpu, memory, scalars, static and
     dynamic host ports) until it is STOPPED. Timestamps are seconds since the epoch.
+    ``family`` is the task definition's family, worked out once when the task is made
+    (not an argument; copies keep it, as their task definition is the same).
     """
 
     id: str
@@ -95,12 +97,14 @@ class Task:
     started_at: float | None = None
     stopping_at: float | None = None
     stopped_at: float | None = None
+    family: str = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         check_text("taskId", self.id, max_length=255)
         if "/" in self.id:
             raise ValidationError("taskId", self.id, "must not contain '/'")
         check_text("taskDefinition", self.task_definition, max_length=512)
+        object.__setattr__(self, "family", self.task_definition.rsplit(":", 1)[0])
         check_choice("lastStatus", self.last_status, TASK_LIFECYCLE)
         check_choice("desiredStatus", self.desired_status, DESIRED_STATUSES)
         if self.stop_code is not None:
@@ -117,11 +121,6 @@ class Task:
     def is_stopped(self) -> bool:
         """True once the task reached STOPPED: it no longer holds resources."""
         return self.last_status == "STOPPED"
-
-    @property
-    def family(self) -> str:
-        """The task definition's family."""
-        return self.task_definition.rsplit(":", 1)[0]
 
     @property
     def service_name(self) -> str | None:
