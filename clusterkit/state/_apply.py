@@ -9,7 +9,7 @@ Phase two (``write``) builds new roots that share everything unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 import immutables
@@ -35,7 +35,7 @@ from clusterkit.state.changes import (
 )
 from clusterkit.state.events import ContainerInstanceChanged, Event, TaskDefinitionChanged
 from clusterkit.state.events import TaskChanged as TaskEvent
-from clusterkit.state.snapshot import Roots, task_index_keys
+from clusterkit.state.snapshot import Roots
 
 __all__ = ["Pending", "write"]
 
@@ -437,45 +437,26 @@ class _MapEdit:
 def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
     """New roots with ``pending``'s effects; nodes owned by ``owner`` may change in place.
 
-    The list indexes change with the records; the placement indexes only log what changed
-    (``Derived.advance``) and are folded in lazily.
+    The records and the small instance and definition indexes change here; the task list
+    index and the placement indexes only log what changed (``Derived.advance``) and are
+    folded in lazily.
     """
-    tasks, task_index = roots.tasks, roots.task_index
+    tasks = roots.tasks
     if pending.tasks:
-        task_edit, index_edit = _MapEdit(tasks), _MapEdit(task_index)
-        for task in pending.tasks.values():
-            old = tasks.get(task.id)
-            task_edit.set(task.id, task)
-            if old is None or old.desired_status != task.desired_status:
-                if old is not None:
-                    for key in task_index_keys(old):
-                        index_edit.index_discard(key, old.id, owner)
-                for key in task_index_keys(task):
-                    index_edit.index_add(key, task.id, owner)
-        tasks, task_index = task_edit.finish(), index_edit.finish()
+        tasks = _put_all(tasks, ((task.id, task) for task in pending.tasks.values()))
     instances, instance_index = roots.instances, roots.instance_index
     if pending.instances:
-        instance_edit, status_edit = _MapEdit(instances), _MapEdit(instance_index)
-        for instance in pending.instances.values():
-            previous = instances.get(instance.id)
-            instance_edit.set(instance.id, instance)
-            if previous is None or previous.status != instance.status:
-                if previous is not None:
-                    status_edit.index_discard(previous.status, instance.id, owner)
-                status_edit.index_add(instance.status, instance.id, owner)
-        instances, instance_index = instance_edit.finish(), status_edit.finish()
+        instances = _put_all(instances, pending.instances.items())
+        instance_index = _statuses(instance_index, roots.instances, pending.instances.values(), owner)
     definitions, definition_index = roots.task_definitions, roots.task_definition_index
     family_revisions = roots.family_revisions
     if pending.task_definitions:
-        definition_edit, revision_edit = _MapEdit(definitions), _MapEdit(family_revisions)
+        definitions = _put_all(definitions, ((d.key, d) for d in pending.task_definitions.values()))
         for definition in pending.task_definitions.values():
-            definition_edit.set(definition.key, definition)
             definition_index = definition_index.add((definition.family, definition.revision), owner)
-        for family, revision in pending.family_revisions.items():
-            revision_edit.set(family, revision)
-        definitions, family_revisions = definition_edit.finish(), revision_edit.finish()
+        family_revisions = _put_all(family_revisions, pending.family_revisions.items())
     derived = roots.derived.advance(
-        pending.version, roots.tasks, (pending.tasks.values(), pending.instances), (tasks, instances), owner
+        pending.version, roots.tasks, pending.tasks.values(), pending.instances, (tasks, instances), owner
     )
     return Roots(
         pending.version,
@@ -483,8 +464,32 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         instances,
         definitions,
         family_revisions,
-        task_index,
         instance_index,
         definition_index,
         derived,
     )
+
+
+def _put_all(records: immutables.Map[str, Any], items: Iterable[tuple[str, Any]]) -> immutables.Map[str, Any]:
+    """``records`` with every ``(key, value)`` of ``items`` put in."""
+    edit = records.mutate()
+    for key, value in items:
+        edit[key] = value
+    return edit.finish()
+
+
+def _statuses(
+    index: immutables.Map[str, PSortedSet],
+    before: immutables.Map[str, ContainerInstance],
+    written: Iterable[ContainerInstance],
+    owner: Owner,
+) -> immutables.Map[str, PSortedSet]:
+    """The instance status index with each written instance under its new status."""
+    edit = _MapEdit(index)
+    for instance in written:
+        previous = before.get(instance.id)
+        if previous is None or previous.status != instance.status:
+            if previous is not None:
+                edit.index_discard(previous.status, instance.id, owner)
+            edit.index_add(instance.status, instance.id, owner)
+    return edit.finish()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import attrs
 
 from clusterkit.model.task import PENDING_STATUSES, Task
-from clusterkit.state._derived import placement_indexes
-from clusterkit.state.snapshot import Snapshot, task_index_keys
+from clusterkit.state._derived import placement_indexes, task_index_keys
+from clusterkit.state.snapshot import Snapshot
 
 __all__ = ["Violation", "invariant_violations", "state_violations"]
 

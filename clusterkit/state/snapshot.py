@@ -26,14 +26,26 @@ from clusterkit.model.task import DESIRED_STATUSES, Task
 from clusterkit.model.taskdef import TaskDefinition
 from clusterkit.state._derived import (
     Derived,
+    Folded,
     PlacementIndexes,
+    TaskIndex,
     Usage,
     capacity_key,
     cpu_capacity_key,
+    task_index_keys,
 )
 from clusterkit.state._ptree import PSortedSet
 
-__all__ = ["Described", "Failure", "Page", "Snapshot", "Usage", "capacity_key", "cpu_capacity_key"]
+__all__ = [
+    "Described",
+    "Failure",
+    "Page",
+    "Snapshot",
+    "Usage",
+    "capacity_key",
+    "cpu_capacity_key",
+    "task_index_keys",
+]
 
 T = TypeVar("T")
 _NO_COUNTS: Final[immutables.Map[str, int]] = immutables.Map()
@@ -76,32 +88,25 @@ class Roots(NamedTuple):
     instances: immutables.Map[str, ContainerInstance]
     task_definitions: immutables.Map[str, TaskDefinition]
     family_revisions: immutables.Map[str, int]
-    task_index: immutables.Map[tuple[str, str, str], PSortedSet]
     instance_index: immutables.Map[str, PSortedSet]
     task_definition_index: PSortedSet
     derived: Derived
-    """The placement indexes, folded lazily (``Derived``): read them through ``placement``."""
+    """The task list index and the placement indexes, folded lazily (see ``Derived``)."""
+
+    @property
+    def folded(self) -> Folded:
+        """The derived indexes at this version. O(1) once folded (see ``Derived.at``)."""
+        return self.derived.at(self.version, self.tasks, self.instances)
+
+    @property
+    def task_index(self) -> TaskIndex:
+        """The task list index at this version (folded on first read)."""
+        return self.folded.task_index
 
     @property
     def placement(self) -> PlacementIndexes:
-        """The placement indexes at this version. O(1) once folded (see ``Derived.indexes``)."""
-        return self.derived.indexes(self.version, self.tasks, self.instances)
-
-
-def task_index_keys(task: Task) -> list[tuple[str, str, str]]:
-    """The index buckets a task belongs to: ``(kind, value, desired_status)``."""
-    desired = task.desired_status
-    keys: list[tuple[str, str, str]] = [
-        ("all", "", desired),
-        ("instance", task.container_instance_id, desired),
-        ("family", task.family, desired),
-    ]
-    group = task.group
-    if group.startswith("service:"):
-        keys.append(("service", group[8:], desired))
-    if task.started_by is not None:
-        keys.append(("startedBy", task.started_by, desired))
-    return keys
+        """The placement indexes at this version (folded on first read)."""
+        return self.folded.placement
 
 
 def _encode_token(fingerprint: int, key: Any) -> str:

@@ -38,7 +38,6 @@ def empty_roots() -> Roots:
         instances=instances,
         task_definitions=immutables.Map(),
         family_revisions=immutables.Map(),
-        task_index=immutables.Map(),
         instance_index=immutables.Map(),
         task_definition_index=PSortedSet(),
         derived=Derived.build(0, tasks, instances, Owner()),
