@@ -15,7 +15,7 @@ from typing import Any, Final
 import immutables
 
 from clusterkit.errors import ValidationError
-from clusterkit.model._replace import replace
+from clusterkit.model._replace import replace, replacer
 from clusterkit.model._validate import check_choice, check_text
 from clusterkit.model.instance import ContainerInstance, check_attribute
 from clusterkit.model.task import PENDING_STATUSES, STOP_CODES, Task, check_transition
@@ -55,8 +55,16 @@ def _resource_reason(shortfall: str) -> str:
     return "RESOURCE:PORTS" if shortfall == "PORTS_UDP" else f"RESOURCE:{shortfall}"
 
 
+_charged: Final = replacer(ContainerInstance, "remaining", "version", "pending_tasks_count")
+"""An instance with a new task's charge taken: ``(instance, remaining, version, pending count)``."""
+_created: Final = replacer(Task, "created_at")
+"""A task with its creation time: ``(task, created_at)``."""
+
+
 class Pending:
     """The effects of the changes accepted so far in one commit, over the current roots."""
+
+    __slots__ = ("events", "family_revisions", "instances", "now", "roots", "task_definitions", "tasks", "version")
 
     def __init__(self, roots: Roots, now: float) -> None:
         self.roots = roots
@@ -131,7 +139,7 @@ class Pending:
                 task.last_status,
                 "a new task starts PROVISIONING or PENDING, desired RUNNING, version 1",
             )
-        if self.task(task.id) is not None:
+        if task.id in self.tasks or task.id in self.roots.tasks:
             return Rejection(change, "DUPLICATE", f"task {task.id} exists already")
         definition = self.task_definition(task.task_definition)
         if definition is None:
@@ -154,22 +162,14 @@ class Pending:
                 return Rejection(
                     change, "STALE_VERSION", f"container instance {instance.id} was at version {found}, not {expected}"
                 )
-        shortfall = task.charge.shortfall(instance.remaining)
+        charge, remaining = task.charge, instance.remaining
+        shortfall = charge.shortfall(remaining)
         if shortfall is not None:
-            return Rejection(
-                change, _resource_reason(shortfall), f"{task.charge!r} does not fit {instance.remaining!r}"
-            )
-        count = _count_key(task.last_status)
-        assert count is not None
-        self._put_instance(
-            replace(
-                instance,
-                remaining=instance.remaining._take(task.charge),
-                version=instance.version + 1,
-                **{count: getattr(instance, count) + 1},
-            )
-        )
-        self._put_task(task if task.created_at else replace(task, created_at=self.now))
+            return Rejection(change, _resource_reason(shortfall), f"{charge!r} does not fit {remaining!r}")
+        # a new task is PROVISIONING or PENDING: it counts as pending on its instance
+        pending_count = instance.pending_tasks_count + 1
+        self._put_instance(_charged(instance, remaining._take(charge), instance.version + 1, pending_count))
+        self._put_task(task if task.created_at else _created(task, self.now))
         return None
 
     def _stop(self, change: StopTask) -> Rejection | None:
@@ -443,18 +443,18 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
     """
     tasks = roots.tasks
     if pending.tasks:
-        tasks = _put_all(tasks, ((task.id, task) for task in pending.tasks.values()))
+        tasks = _put_all(tasks, pending.tasks)
     instances, instance_index = roots.instances, roots.instance_index
     if pending.instances:
-        instances = _put_all(instances, pending.instances.items())
+        instances = _put_all(instances, pending.instances)
         instance_index = _statuses(instance_index, roots.instances, pending.instances.values(), owner)
     definitions, definition_index = roots.task_definitions, roots.task_definition_index
     family_revisions = roots.family_revisions
     if pending.task_definitions:
-        definitions = _put_all(definitions, ((d.key, d) for d in pending.task_definitions.values()))
+        definitions = _put_all(definitions, pending.task_definitions)
         for definition in pending.task_definitions.values():
             definition_index = definition_index.add((definition.family, definition.revision), owner)
-        family_revisions = _put_all(family_revisions, pending.family_revisions.items())
+        family_revisions = _put_all(family_revisions, pending.family_revisions)
     derived = roots.derived.advance(
         pending.version, roots.tasks, pending.tasks.values(), pending.instances, (tasks, instances), owner
     )
@@ -470,11 +470,13 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
     )
 
 
-def _put_all(records: immutables.Map[str, Any], items: Iterable[tuple[str, Any]]) -> immutables.Map[str, Any]:
-    """``records`` with every ``(key, value)`` of ``items`` put in."""
+def _put_all(records: immutables.Map[str, Any], written: dict[str, Any]) -> immutables.Map[str, Any]:
+    """``records`` with every key of ``written`` set to its value there."""
+    if len(written) == 1:
+        for key, value in written.items():
+            return records.set(key, value)
     edit = records.mutate()
-    for key, value in items:
-        edit[key] = value
+    edit.update(written)
     return edit.finish()
 
 
@@ -485,11 +487,14 @@ def _statuses(
     owner: Owner,
 ) -> immutables.Map[str, PSortedSet]:
     """The instance status index with each written instance under its new status."""
-    edit = _MapEdit(index)
+    edit: _MapEdit | None = None
     for instance in written:
         previous = before.get(instance.id)
-        if previous is None or previous.status != instance.status:
-            if previous is not None:
-                edit.index_discard(previous.status, instance.id, owner)
-            edit.index_add(instance.status, instance.id, owner)
-    return edit.finish()
+        if previous is not None and previous.status == instance.status:
+            continue  # the common case: nothing to move
+        if edit is None:
+            edit = _MapEdit(index)
+        if previous is not None:
+            edit.index_discard(previous.status, instance.id, owner)
+        edit.index_add(instance.status, instance.id, owner)
+    return index if edit is None else edit.finish()

@@ -364,7 +364,7 @@ class Derived:
     lengths after it. ``latest`` is the newest fold, a reader's or the base.
     """
 
-    __slots__ = ("base", "changed", "end", "ends", "latest", "listed", "listed_from", "placed", "released", "size")
+    __slots__ = ("base", "changed", "end", "ends", "latest", "listed", "listed_from", "placed", "released")
 
     fold_limit: int = 1 << 16
     """The writer folds once the log's commits plus ids reach this: it bounds the log's
@@ -375,7 +375,6 @@ class Derived:
         self.base = base
         self.latest = base
         self.end = base.version  # the newest version the log reaches
-        self.size = 0  # commits plus ids in the log
         self.placed: list[str] = []
         self.released: list[str] = []
         self.changed: list[str] = []
@@ -470,35 +469,36 @@ class Derived:
         if derived is None:
             return Derived.build(version, after[0], after[1], owner)
         derived._log(old_tasks, tasks_written, instances_written)
-        if derived.size >= self.fold_limit:
+        if derived.size() >= self.fold_limit:
             return Derived(derived._fold(derived.base, version, after[0], after[1], owner))
         return derived
 
+    def size(self) -> int:
+        """The log's commits plus ids."""
+        return (
+            self.end - self.base.version + len(self.placed) + len(self.released) + len(self.changed) + len(self.listed)
+        )
+
     def _log(self, old_tasks: immutables.Map[str, Task], tasks: Iterable[Task], instance_ids: Iterable[str]) -> None:
         """Append one commit's changes to the log."""
-        placed, released, changed, listed, listed_from = (
-            self.placed,
-            self.released,
-            self.changed,
-            self.listed,
-            self.listed_from,
-        )
-        before = len(placed) + len(released) + len(changed) + len(listed)
+        placed, listed, listed_from = self.placed, self.listed, self.listed_from
         for task in tasks:
             task_id = task.id
             old = old_tasks.get(task_id)
-            held = not task.is_stopped
-            if held != (old is not None and not old.is_stopped):
-                (placed if held else released).append(task_id)
             if old is None:
+                if not task.is_stopped:
+                    placed.append(task_id)  # a new task holds its charge until STOPPED
                 listed.append(task_id)
                 listed_from.append(_NEW)
-            elif old.desired_status != task.desired_status:
+                continue
+            if old.is_stopped != task.is_stopped:
+                (self.released if task.is_stopped else placed).append(task_id)
+            if old.desired_status != task.desired_status:
                 listed.append(task_id)
                 listed_from.append(_DESIRED_CODE[old.desired_status])
+        changed = self.changed
         changed.extend(instance_ids)
-        self.ends.extend((len(placed), len(released), len(changed), len(listed)))
-        self.size += 1 + len(placed) + len(released) + len(changed) + len(listed) - before
+        self.ends.extend((len(placed), len(self.released), len(changed), len(listed)))
         self.end += 1
 
     def _writable(self, version: int) -> Derived | None:
@@ -525,7 +525,6 @@ class Derived:
         tail = self.ends[_STRIDE * (start.version - base.version) : _STRIDE * (version - base.version)]
         fresh.ends = array("q", [end - low[position % _STRIDE] for position, end in enumerate(tail)])
         fresh.end = version
-        fresh.size = (version - start.version) + sum(high) - sum(low)
         return fresh
 
     # -- folding ------------------------------------------------------------------------
