@@ -8,6 +8,7 @@ dropped by the ClusterState.
 
 from __future__ import annotations
 
+import sys
 from typing import Final, Literal
 
 import attrs
@@ -104,7 +105,8 @@ class Task:
         if "/" in self.id:
             raise ValidationError("taskId", self.id, "must not contain '/'")
         check_text("taskDefinition", self.task_definition, max_length=512)
-        object.__setattr__(self, "family", self.task_definition.rsplit(":", 1)[0])
+        # interned: the tasks of one family share one string rather than holding a copy each
+        object.__setattr__(self, "family", sys.intern(self.task_definition.rsplit(":", 1)[0]))
         check_choice("lastStatus", self.last_status, TASK_LIFECYCLE)
         check_choice("desiredStatus", self.desired_status, DESIRED_STATUSES)
         if self.stop_code is not None:
