@@ -306,8 +306,13 @@ def task_index(tasks: Iterable[Task], owner: Owner | None = None) -> TaskIndex:
 
 
 def _listed(index: TaskIndex, tasks: immutables.Map[str, Task], moves: dict[str, int], owner: Owner) -> TaskIndex:
-    """``index`` with each task of ``moves`` (id → its old desired status code) where it is now."""
-    edit = index.mutate()
+    """``index`` with each task of ``moves`` (id → its old desired status code) where it is now.
+
+    The moves are grouped by bucket first, so each bucket is read and written once and
+    new ids, which sort after the ids already there, are appended a leaf at a time.
+    """
+    leaving: dict[tuple[str, str, str], list[str]] = {}
+    arriving: dict[tuple[str, str, str], list[str]] = {}
     for task_id, code in moves.items():
         task = tasks.get(task_id)
         if task is None:
@@ -317,18 +322,24 @@ def _listed(index: TaskIndex, tasks: immutables.Map[str, Task], moves: dict[str,
             if old == task.desired_status:
                 continue
             for key in task_index_keys(task, old):
-                bucket = edit.get(key)
-                if bucket is not None:
-                    bucket = bucket.discard(task_id, owner)
-                    if len(bucket):
-                        edit[key] = bucket
-                    else:
-                        del edit[key]
+                leaving.setdefault(key, []).append(task_id)
         for key in task_index_keys(task):
-            bucket = edit.get(key)
-            added = (PSortedSet() if bucket is None else bucket).add(task_id, owner)
-            if added is not bucket:
-                edit[key] = added
+            arriving.setdefault(key, []).append(task_id)
+    edit = index.mutate()
+    for key, task_ids in leaving.items():
+        bucket = edit.get(key)
+        if bucket is None:
+            continue
+        for task_id in task_ids:
+            bucket = bucket.discard(task_id, owner)
+        if len(bucket):
+            edit[key] = bucket
+        else:
+            del edit[key]
+    for key, task_ids in arriving.items():
+        task_ids.sort()
+        bucket = edit.get(key)
+        edit[key] = PSortedSet.from_sorted(task_ids, owner) if bucket is None else bucket.update(task_ids, owner)
     return edit.finish()
 
 

@@ -211,6 +211,26 @@ class PSortedSet:
         result._last_leaf = _owned_last_leaf(root, owner)
         return result
 
+    def update(self, keys: list[Any], owner: Owner) -> PSortedSet:
+        """The set with every one of ``keys`` (sorted) in it. O(k log n); O(k) to append to
+        an owned set, filling its last leaf in one step.
+        """
+        result = self
+        position, count = 0, len(keys)
+        while position < count:
+            leaf = result._last_leaf if result._owner is owner else None
+            if leaf is not None and keys[position] > leaf.keys[-1]:
+                room = _MAX - len(leaf.keys)
+                if room:
+                    taken = keys[position : position + room]  # sorted: all of them go past the end
+                    leaf.keys.extend(taken)
+                    result._len += len(taken)
+                    position += len(taken)
+                    continue
+            result = result.add(keys[position], owner)
+            position += 1
+        return result
+
     def discard(self, key: Any, owner: Owner) -> PSortedSet:
         """The set without ``key``. O(log n)."""
         root = _discard(self._root, key, owner)
