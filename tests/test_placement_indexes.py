@@ -17,7 +17,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from clusterkit import ClusterState, Snapshot, UpdateInstance, state_violations
-from clusterkit.state._derived import Derived, PlacementIndexes, TaskIndex, Usage, placement_indexes, task_index
+from clusterkit.state._derived import (
+    Folded,
+    LazyIndex,
+    PlacementIndexes,
+    TaskIndex,
+    Usage,
+    placement_indexes,
+    task_index,
+)
 from clusterkit.state._ptree import Owner
 from clusterkit.state.store import MemoryStore
 
@@ -47,9 +55,9 @@ def expected(snapshot: Snapshot) -> tuple[Any, ...]:
 
 @pytest.fixture
 def fold_limit() -> Iterator[None]:
-    saved = Derived.fold_limit
+    saved = LazyIndex.fold_limit
     yield
-    Derived.fold_limit = saved
+    LazyIndex.fold_limit = saved
 
 
 class IndexMachine(RuleBasedStateMachine):
@@ -57,14 +65,14 @@ class IndexMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.saved_limit = Derived.fold_limit
+        self.saved_limit = LazyIndex.fold_limit
         self.state = ClusterState("indexes", clock=lambda: 1.0)
         self.kept: list[tuple[Snapshot, tuple[Any, ...] | None]] = []  # a snapshot and what it showed, once read
         self.instances = 0
 
     @initialize(limit=st.sampled_from([2, 5, 13, 40, 1 << 16]))
     def setup(self, limit: int) -> None:
-        Derived.fold_limit = limit
+        LazyIndex.fold_limit = limit
         for index, (cpu, memory) in enumerate(SHAPES):
             self.state.register_task_definition(
                 {
@@ -164,7 +172,7 @@ class IndexMachine(RuleBasedStateMachine):
             for snapshot, _ in self.kept:
                 assert shown(snapshot) == expected(snapshot)
         finally:
-            Derived.fold_limit = self.saved_limit
+            LazyIndex.fold_limit = self.saved_limit
 
 
 TestIndexes = IndexMachine.TestCase
@@ -192,12 +200,13 @@ def test_a_reader_one_version_behind_folds_incrementally_and_stays_right(fold_li
 
 
 def test_the_writer_folds_once_the_log_is_long(fold_limit: None) -> None:
-    Derived.fold_limit = 10
+    LazyIndex.fold_limit = 10
     state = _cluster()
     for round_number in range(40):
         state.start_task("web", [f"i{round_number % 6}"])
-        derived = state._roots().derived
-        assert derived.end - derived.base.version <= 10
+        roots = state._roots()
+        for log in (roots.placement_log, roots.list_log):
+            assert log.end - log.base.version <= 10
     assert state_violations(state.snapshot()) == []
 
 
@@ -217,27 +226,25 @@ def test_a_stale_folded_index_is_caught() -> None:
     state = _cluster()
     state.start_task("web", ["i1", "i2"], group="service:web")
     snapshot = state.snapshot()
-    derived = snapshot._roots.derived
     folded = snapshot._roots.placement
     first = next(iter(folded.by_memory))
     stale = folded._replace(by_memory=folded.by_memory.discard(first, Owner()), usage=Usage())
-    derived.latest = derived.latest._replace(placement=stale)
+    snapshot._roots.placement_log.latest = Folded(snapshot.version, stale)
     problems = state_violations(snapshot)
     assert any("capacity index is out of step" in problem for problem in problems)
     assert any("usage totals are out of step" in problem for problem in problems)
-    assert any("differ from a refold" in problem for problem in problems)
+    assert any("placement indexes read at version" in problem for problem in problems)
 
 
 def test_a_stale_list_index_is_caught() -> None:
     state = _cluster()
     state.start_task("web", ["i1", "i2"], group="service:web")
     snapshot = state.snapshot()
-    derived = snapshot._roots.derived
-    folded = snapshot._roots.folded
+    index = snapshot._roots.task_index
     key = ("all", "", "RUNNING")
-    stale = folded.task_index.set(key, folded.task_index[key].discard(next(iter(folded.task_index[key])), Owner()))
-    derived.latest = folded._replace(task_index=stale)
+    stale = index.set(key, index[key].discard(next(iter(index[key])), Owner()))
+    snapshot._roots.list_log.latest = Folded(snapshot.version, stale)
     problems = state_violations(snapshot)
     assert any("task list indexes are out of step" in problem for problem in problems)
-    assert any("list index read at version" in problem for problem in problems)
+    assert any("task list index read at version" in problem for problem in problems)
     assert len(snapshot.list_tasks().items) == 1  # the reads see the stale index: the checks must catch it

@@ -438,7 +438,7 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
     """New roots with ``pending``'s effects; nodes owned by ``owner`` may change in place.
 
     The records and the small instance and definition indexes change here; the task list
-    index and the placement indexes only log what changed (``Derived.advance``) and are
+    index and the placement indexes only log what changed (``LazyIndex.advance``) and are
     folded in lazily.
     """
     tasks = roots.tasks
@@ -455,18 +455,17 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         for definition in pending.task_definitions.values():
             definition_index = definition_index.add((definition.family, definition.revision), owner)
         family_revisions = _put_all(family_revisions, pending.family_revisions)
-    derived = roots.derived.advance(
-        pending.version, roots.tasks, pending.tasks.values(), pending.instances, (tasks, instances), owner
-    )
+    version, written, records = pending.version, pending.tasks.values(), (tasks, instances)
     return Roots(
-        pending.version,
+        version,
         tasks,
         instances,
         definitions,
         family_revisions,
         instance_index,
         definition_index,
-        derived,
+        roots.list_log.advance(version, roots.tasks, written, pending.instances, records, owner),
+        roots.placement_log.advance(version, roots.tasks, written, pending.instances, records, owner),
     )
 
 

@@ -7,13 +7,14 @@ by what they have left (one index by memory, one by CPU), per task group how man
 its tasks hold resources on each instance, and the cluster-wide usage totals.
 
 Keeping them in step on every commit cost more than the rest of a single-task commit,
-so a commit only *logs* the ids it changed. The indexes are brought up to date —
-*folded* — when a reader first asks for them at a version, or by the writer once the
-log reaches ``Derived.fold_limit`` (commits plus ids).
+so a commit only *logs* the ids it changed, in one log per kind (``PlacementLog``,
+``ListLog``). An index is brought up to date — *folded* — when a reader first asks for
+it at a version (a scheduler folds only the placement indexes, a list call only the
+list index), or by the writer once its log reaches ``LazyIndex.fold_limit``.
 
 How this keeps the state's guarantees:
 
-- A ``Derived`` is shared by the roots of consecutive versions. Its log only grows, and
+- A log is shared by the roots of consecutive versions. It only grows, and
   a version reads only the entries up to its own, so what a snapshot sees never changes:
   its indexes are a function of its own records.
 - A commit allocates no object for the log and keeps no old record alive: a fold finds
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable
-from typing import Final, NamedTuple
+from typing import Any, ClassVar, Final, Generic, NamedTuple, Self, TypeVar
 
 import attrs
 import immutables
@@ -41,9 +42,11 @@ from clusterkit.model.task import DESIRED_STATUSES, Task
 from clusterkit.state._ptree import Owner, PSortedSet
 
 __all__ = [
-    "Derived",
     "Folded",
+    "LazyIndex",
+    "ListLog",
     "PlacementIndexes",
+    "PlacementLog",
     "TaskIndex",
     "Usage",
     "amount_class",
@@ -238,8 +241,10 @@ def _moved(
             continue
         by_memory = _move(by_memory, old[0], new[0], owner)
         by_cpu = _move(by_cpu, old[1], new[1], owner)
-        for position, (now, was) in enumerate(zip(new[2:], old[2:], strict=True)):
-            totals[position] += now - was
+        totals[0] += new[2] - old[2]
+        totals[1] += new[3] - old[3]
+        totals[2] += new[4] - old[4]
+        totals[3] += new[5] - old[5]
         if new != _NOWHERE:
             edit[instance_id] = new
         else:
@@ -343,120 +348,116 @@ def _listed(index: TaskIndex, tasks: immutables.Map[str, Task], moves: dict[str,
     return edit.finish()
 
 
-# -- the log ----------------------------------------------------------------------------
+# -- the logs ---------------------------------------------------------------------------
+
+V = TypeVar("V")
+_Records = tuple[immutables.Map[str, Task], immutables.Map[str, ContainerInstance]]
 
 
-class Folded(NamedTuple):
-    """The derived indexes folded at one version."""
+class Folded(NamedTuple, Generic[V]):
+    """An index folded at one version."""
 
     version: int
-    placement: PlacementIndexes
-    task_index: TaskIndex
+    value: V
 
 
-def build(
-    tasks: immutables.Map[str, Task], instances: immutables.Map[str, ContainerInstance], owner: Owner
-) -> tuple[PlacementIndexes, TaskIndex]:
-    """Both kinds of index built from scratch. O(n log n)."""
-    return placement_indexes(tasks.values(), instances.values(), owner), task_index(tasks.values(), owner)
+class LazyIndex(Generic[V]):
+    """One kind of derived index over a run of consecutive versions: folded at ``base``,
+    plus a log of the changes after it.
 
-
-_STRIDE: Final = 4  # the log's lists: placed, released, changed, listed
-
-
-class Derived:
-    """The derived indexes of a run of consecutive versions: folded at ``base``, plus a log.
-
-    The log is flat lists, appended by each commit and never changed: the ids of the
-    tasks that began to hold resources (``placed``) and that stopped holding them
-    (``released``), of the instances written (``changed``), and of the tasks whose list
-    buckets may have moved (``listed``, with each one's old desired status code in
-    ``listed_from``, -1 for a new task). ``ends`` holds, four per commit, the lists'
-    lengths after it. ``latest`` is the newest fold, a reader's or the base.
+    A subclass names its log's lists in ``LISTS`` (flat lists of ids, or byte arrays,
+    appended by each commit and never changed); ``ends`` holds, per commit, their lengths
+    after it. ``latest`` is the newest fold, a reader's or the base. The subclass says
+    what a commit logs (``_log``), how to fold (``_fold``) and how to build from scratch.
     """
 
-    __slots__ = ("base", "changed", "end", "ends", "latest", "listed", "listed_from", "placed", "released")
+    __slots__ = ("base", "end", "ends", "latest", "size")
 
-    fold_limit: int = 1 << 16
-    """The writer folds once the log's commits plus ids reach this: it bounds the log's
+    LISTS: ClassVar[tuple[str, ...]] = ()
+    fold_limit: ClassVar[int] = 1 << 16
+    """The writer folds once a log's commits plus ids reach this: it bounds the log's
     memory (about 10 bytes each) and a reader's first fold (tens of milliseconds), and
     spreads each fold's cost over many commits."""
 
-    def __init__(self, base: Folded) -> None:
+    def __init__(self, base: Folded[V]) -> None:
         self.base = base
         self.latest = base
         self.end = base.version  # the newest version the log reaches
-        self.placed: list[str] = []
-        self.released: list[str] = []
-        self.changed: list[str] = []
-        self.listed: list[str] = []
-        self.listed_from = array("b")
+        self.size = 0  # commits plus ids in the log
         self.ends = array("q")
+        for name in self.LISTS:
+            setattr(self, name, array("b") if name.endswith("_from") else [])
 
     @classmethod
-    def build(
-        cls,
-        version: int,
-        tasks: immutables.Map[str, Task],
-        instances: immutables.Map[str, ContainerInstance],
-        owner: Owner,
-    ) -> Derived:
-        """Indexes of these records built from scratch, with an empty log. O(n log n)."""
-        return cls(Folded(version, *build(tasks, instances, owner)))
+    def build(cls, version: int, records: _Records, owner: Owner) -> Self:
+        """The index of these records built from scratch, with an empty log. O(n log n)."""
+        return cls(Folded(version, cls._build(records, owner)))
 
-    def _offsets(self, version: int) -> tuple[int, int, int, int]:
+    @classmethod
+    def _build(cls, records: _Records, owner: Owner) -> V:
+        raise NotImplementedError
+
+    def _offsets(self, version: int) -> tuple[int, ...]:
         """The lengths of the log's lists at ``version``."""
-        position = _STRIDE * (version - self.base.version)
+        stride = len(self.LISTS)
+        position = stride * (version - self.base.version)
         if not position:
-            return (0, 0, 0, 0)
-        ends = self.ends
-        return (ends[position - 4], ends[position - 3], ends[position - 2], ends[position - 1])
+            return (0,) * stride
+        return tuple(self.ends[position - stride : position])
+
+    def _slices(self, start: int, version: int) -> list[Any]:
+        """Each of the log's lists, cut to the entries after ``start`` up to ``version``."""
+        low, high = self._offsets(start), self._offsets(version)
+        return [getattr(self, name)[a:b] for name, a, b in zip(self.LISTS, low, high, strict=True)]
 
     # -- reading ----------------------------------------------------------------------
 
-    def at(
-        self, version: int, tasks: immutables.Map[str, Task], instances: immutables.Map[str, ContainerInstance]
-    ) -> Folded:
-        """The indexes at ``version``, whose records are ``tasks`` and ``instances``.
+    def at(self, version: int, records: _Records) -> V:
+        """The index at ``version``, whose records are ``records`` (tasks, instances).
 
         O(1) once folded; the first read folds the changes since the newest earlier fold,
-        O(d log n) for d logged ids (the capacity trees O(n log n) when most instances changed).
+        O(d log n) for d logged ids.
         """
         latest = self.latest
         if latest.version == version:
-            return latest
+            return latest.value
         if not self.base.version <= version <= self.end:  # records from elsewhere: no log covers them
-            return Folded(version, *build(tasks, instances, Owner()))
+            return self._build(records, Owner())
         start = latest if latest.version < version else self.base
-        folded = self._fold(start, version, tasks, instances, Owner())
+        folded = Folded(version, self._fold(start, version, records, Owner()))
         if folded.version > self.latest.version:
             self.latest = folded
-        return folded
+        return folded.value
 
-    def problems(
-        self, version: int, tasks: immutables.Map[str, Task], instances: immutables.Map[str, ContainerInstance]
-    ) -> list[str]:
+    def problems(self, version: int, records: _Records) -> list[str]:
         """What is wrong with this log at ``version``, for invariant checks (empty when nothing).
 
-        The log must reach ``version``; the indexes read at ``version`` (folded lazily, maybe
-        from a reader's fold) must equal a refold of the whole log from the base; the trees
-        must be well formed. O(d log n) for the log's d ids, plus the indexes' size.
+        The log must reach ``version``; the index read at ``version`` (folded lazily, maybe
+        from a reader's fold) must equal a refold of the whole log from the base; its trees
+        must be well formed. O(d log n) for the log's d ids, plus the index's size.
         """
         if not self.base.version <= version <= self.end:
-            return [f"the derived-index log covers versions {self.base.version}..{self.end}, not {version}"]
-        read = self.at(version, tasks, instances)
-        refolded = self._fold(self.base, version, tasks, instances, Owner())
+            return [f"the {self.what} log covers versions {self.base.version}..{self.end}, not {version}"]
+        read = self.at(version, records)
         problems = []
-        if not _same_placement(read.placement, refolded.placement):
-            problems.append(f"the placement indexes read at version {version} differ from a refold of their log")
-        if _plain(read.task_index) != _plain(refolded.task_index):
-            problems.append(f"the task list index read at version {version} differs from a refold of its log")
-        for tree in (read.placement.by_memory, read.placement.by_cpu, *read.task_index.values()):
+        if not self._same(read, self._fold(self.base, version, records, Owner())):
+            problems.append(f"the {self.what} read at version {version} differs from a refold of its log")
+        for tree in self._trees(read):
             try:
                 tree._check()
             except AssertionError as error:
-                problems.append(f"an index tree is malformed: {error}")
+                problems.append(f"a tree of the {self.what} is malformed: {error}")
         return problems
+
+    what: ClassVar[str] = "index"
+
+    @staticmethod
+    def _same(left: V, right: V) -> bool:
+        raise NotImplementedError
+
+    @staticmethod
+    def _trees(value: V) -> Iterable[PSortedSet]:
+        raise NotImplementedError
 
     # -- writing (under the commit lock) ------------------------------------------------
 
@@ -466,54 +467,31 @@ class Derived:
         old_tasks: immutables.Map[str, Task],
         tasks_written: Iterable[Task],
         instances_written: Iterable[str],
-        after: tuple[immutables.Map[str, Task], immutables.Map[str, ContainerInstance]],
+        records: _Records,
         owner: Owner,
-    ) -> Derived:
-        """The Derived of ``version``, made by a commit on ``version - 1``.
+    ) -> Self:
+        """The index of ``version``, made by a commit on ``version - 1``.
 
         The commit wrote ``tasks_written`` (``old_tasks`` holds what they were) and the
-        instances ``instances_written``, and made the records ``after``. O(1) amortised
-        per record: ids appended to the log, and a fold of the whole log once it reaches
+        instances ``instances_written``, and made ``records``. O(1) amortised per record:
+        ids appended to the log, and a fold of the whole log once it reaches
         ``fold_limit``. ``owner`` is the writer's: nodes it owns are reachable from no snapshot.
         """
-        derived = self if self.end == version - 1 and self.latest is self.base else self._writable(version - 1)
-        if derived is None:
-            return Derived.build(version, after[0], after[1], owner)
-        derived._log(old_tasks, tasks_written, instances_written)
-        if derived.size() >= self.fold_limit:
-            return Derived(derived._fold(derived.base, version, after[0], after[1], owner))
-        return derived
+        log = self if self.end == version - 1 and self.latest is self.base else self._writable(version - 1)
+        if log is None:
+            return self.build(version, records, owner)
+        log.size += 1 + log._log(old_tasks, tasks_written, instances_written)
+        log.end += 1
+        if log.size >= self.fold_limit:
+            return type(self)(Folded(version, log._fold(log.base, version, records, owner)))
+        return log
 
-    def size(self) -> int:
-        """The log's commits plus ids."""
-        return (
-            self.end - self.base.version + len(self.placed) + len(self.released) + len(self.changed) + len(self.listed)
-        )
+    def _log(self, old_tasks: immutables.Map[str, Task], tasks: Iterable[Task], instance_ids: Iterable[str]) -> int:
+        """Append one commit's changes, their ``ends`` included; returns how many ids it logged."""
+        raise NotImplementedError
 
-    def _log(self, old_tasks: immutables.Map[str, Task], tasks: Iterable[Task], instance_ids: Iterable[str]) -> None:
-        """Append one commit's changes to the log."""
-        placed, listed, listed_from = self.placed, self.listed, self.listed_from
-        for task in tasks:
-            task_id = task.id
-            old = old_tasks.get(task_id)
-            if old is None:
-                if not task.is_stopped:
-                    placed.append(task_id)  # a new task holds its charge until STOPPED
-                listed.append(task_id)
-                listed_from.append(_NEW)
-                continue
-            if old.is_stopped != task.is_stopped:
-                (self.released if task.is_stopped else placed).append(task_id)
-            if old.desired_status != task.desired_status:
-                listed.append(task_id)
-                listed_from.append(_DESIRED_CODE[old.desired_status])
-        changed = self.changed
-        changed.extend(instance_ids)
-        self.ends.extend((len(placed), len(self.released), len(changed), len(listed)))
-        self.end += 1
-
-    def _writable(self, version: int) -> Derived | None:
-        """A Derived whose log ends at ``version``, ready for the next commit's entry.
+    def _writable(self, version: int) -> Self | None:
+        """An index whose log ends at ``version``, ready for the next commit's entry.
 
         This one, when its log ends there and no reader folded past its base. Otherwise a
         new one starting at the newest fold at or before ``version`` (a reader's, or the
@@ -526,54 +504,128 @@ class Derived:
         start = latest if latest.version <= version else base
         if start is base and self.end == version:
             return self
-        fresh = Derived(start)
-        low, high = self._offsets(start.version), self._offsets(version)
-        fresh.placed = self.placed[low[0] : high[0]]
-        fresh.released = self.released[low[1] : high[1]]
-        fresh.changed = self.changed[low[2] : high[2]]
-        fresh.listed = self.listed[low[3] : high[3]]
-        fresh.listed_from = self.listed_from[low[3] : high[3]]
-        tail = self.ends[_STRIDE * (start.version - base.version) : _STRIDE * (version - base.version)]
-        fresh.ends = array("q", [end - low[position % _STRIDE] for position, end in enumerate(tail)])
+        fresh = type(self)(start)
+        low = self._offsets(start.version)
+        for name, part in zip(self.LISTS, self._slices(start.version, version), strict=True):
+            setattr(fresh, name, part)
+            fresh.size += len(part)
+        stride = len(self.LISTS)
+        tail = self.ends[stride * (start.version - base.version) : stride * (version - base.version)]
+        fresh.ends = array("q", [end - low[position % stride] for position, end in enumerate(tail)])
         fresh.end = version
+        fresh.size += version - start.version
         return fresh
 
-    # -- folding ------------------------------------------------------------------------
+    def _fold(self, start: Folded[V], version: int, records: _Records, owner: Owner) -> V:
+        """``start``'s index with the changes logged after it up to ``version``."""
+        raise NotImplementedError
 
-    def _fold(
-        self,
-        start: Folded,
-        version: int,
-        tasks: immutables.Map[str, Task],
-        instances: immutables.Map[str, ContainerInstance],
-        owner: Owner,
-    ) -> Folded:
-        """``start``'s indexes with the changes logged after it up to ``version``."""
-        low, high = self._offsets(start.version), self._offsets(version)
-        placement = start.placement
-        group_counts = _counted(
-            placement.group_counts, tasks, self.placed[low[0] : high[0]], self.released[low[1] : high[1]]
-        )
-        instance_ids = set(self.changed[low[2] : high[2]])
+
+class PlacementLog(LazyIndex[PlacementIndexes]):
+    """The placement indexes, folded lazily.
+
+    Logged per commit: the tasks that began to hold resources (``placed``) and that
+    stopped (``released``), and the instances written (``changed``). A fold finds an
+    instance's old keys in the indexes it starts from, so no old record is kept alive.
+    """
+
+    __slots__ = ("changed", "placed", "released")
+    LISTS = ("placed", "released", "changed")
+    what = "placement indexes"
+
+    placed: list[str]
+    released: list[str]
+    changed: list[str]
+
+    @classmethod
+    def _build(cls, records: _Records, owner: Owner) -> PlacementIndexes:
+        return placement_indexes(records[0].values(), records[1].values(), owner)
+
+    def _log(self, old_tasks: immutables.Map[str, Task], tasks: Iterable[Task], instance_ids: Iterable[str]) -> int:
+        placed, released, changed = self.placed, self.released, self.changed
+        before = len(placed) + len(released) + len(changed)
+        for task in tasks:
+            old = old_tasks.get(task.id)
+            held = not task.is_stopped
+            if held != (old is not None and not old.is_stopped):
+                (placed if held else released).append(task.id)
+        changed.extend(instance_ids)
+        self.ends.extend((len(placed), len(released), len(changed)))
+        return len(placed) + len(released) + len(changed) - before
+
+    def _fold(self, start: Folded[PlacementIndexes], version: int, records: _Records, owner: Owner) -> PlacementIndexes:
+        tasks, instances = records
+        placed, released, changed = self._slices(start.version, version)
+        indexes = start.value
+        group_counts = _counted(indexes.group_counts, tasks, placed, released)
+        instance_ids = set(changed)
         if 2 * len(instance_ids) >= len(instances):  # most instances changed: rebuild the trees, O(n log n)
-            changed = (instance for instance in map(instances.get, instance_ids) if instance is not None)
-            placement = _rebuilt(placement.entries, changed, group_counts, owner)
-        else:
-            placement = _moved(placement, instance_ids, instances, group_counts, owner)
+            written = (instance for instance in map(instances.get, instance_ids) if instance is not None)
+            return _rebuilt(indexes.entries, written, group_counts, owner)
+        return _moved(indexes, instance_ids, instances, group_counts, owner)
+
+    @staticmethod
+    def _same(left: PlacementIndexes, right: PlacementIndexes) -> bool:
+        return (
+            list(left.by_memory) == list(right.by_memory)
+            and list(left.by_cpu) == list(right.by_cpu)
+            and left.group_counts == right.group_counts
+            and left.usage == right.usage
+            and left.entries == right.entries
+        )
+
+    @staticmethod
+    def _trees(value: PlacementIndexes) -> Iterable[PSortedSet]:
+        return (value.by_memory, value.by_cpu)
+
+
+class ListLog(LazyIndex[TaskIndex]):
+    """The task list index, folded lazily.
+
+    Logged per commit: the tasks whose buckets may move (``listed``: new tasks, and tasks
+    whose desired status changed) with, in ``listed_from``, each one's old desired status
+    as a byte (-1 for a new task), so no old record is kept alive.
+    """
+
+    __slots__ = ("listed", "listed_from")
+    LISTS = ("listed", "listed_from")
+    what = "task list index"
+
+    listed: list[str]
+    listed_from: array[int]
+
+    @classmethod
+    def _build(cls, records: _Records, owner: Owner) -> TaskIndex:
+        return task_index(records[0].values(), owner)
+
+    def _log(self, old_tasks: immutables.Map[str, Task], tasks: Iterable[Task], instance_ids: Iterable[str]) -> int:
+        listed, listed_from = self.listed, self.listed_from
+        before = len(listed)
+        for task in tasks:
+            old = old_tasks.get(task.id)
+            if old is None:
+                listed.append(task.id)
+                listed_from.append(_NEW)
+            elif old.desired_status != task.desired_status:
+                listed.append(task.id)
+                listed_from.append(_DESIRED_CODE[old.desired_status])
+        self.ends.extend((len(listed), len(listed)))
+        return len(listed) - before
+
+    def _fold(self, start: Folded[TaskIndex], version: int, records: _Records, owner: Owner) -> TaskIndex:
+        listed, listed_from = self._slices(start.version, version)
         moves: dict[str, int] = {}
-        for task_id, code in zip(self.listed[low[3] : high[3]], self.listed_from[low[3] : high[3]], strict=True):
+        for task_id, code in zip(listed, listed_from, strict=True):
             moves.setdefault(task_id, code)  # the first move since ``start`` says where it was then
-        return Folded(version, placement, _listed(start.task_index, tasks, moves, owner))
+        return _listed(start.value, records[0], moves, owner)
 
+    @staticmethod
+    def _same(left: TaskIndex, right: TaskIndex) -> bool:
+        return _plain(left) == _plain(right)
 
-def _same_placement(left: PlacementIndexes, right: PlacementIndexes) -> bool:
-    return (
-        list(left.by_memory) == list(right.by_memory)
-        and list(left.by_cpu) == list(right.by_cpu)
-        and left.group_counts == right.group_counts
-        and left.usage == right.usage
-        and left.entries == right.entries
-    )
+    @staticmethod
+    def _trees(value: TaskIndex) -> Iterable[PSortedSet]:
+        return value.values()
 
 
 def _plain(index: TaskIndex) -> dict[tuple[str, str, str], list[str]]:

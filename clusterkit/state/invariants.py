@@ -154,7 +154,9 @@ def _placement_problems(snapshot: Snapshot) -> list[str]:
         )
         if mine != expected
     ]
-    problems.extend(roots.derived.problems(roots.version, roots.tasks, roots.instances))
+    records = (roots.tasks, roots.instances)
+    problems.extend(roots.placement_log.problems(roots.version, records))
+    problems.extend(roots.list_log.problems(roots.version, records))
     return problems
 
 

@@ -25,9 +25,9 @@ from clusterkit.model.instance import INSTANCE_STATUSES, ContainerInstance
 from clusterkit.model.task import DESIRED_STATUSES, Task
 from clusterkit.model.taskdef import TaskDefinition
 from clusterkit.state._derived import (
-    Derived,
-    Folded,
+    ListLog,
     PlacementIndexes,
+    PlacementLog,
     TaskIndex,
     Usage,
     capacity_key,
@@ -90,23 +90,20 @@ class Roots(NamedTuple):
     family_revisions: immutables.Map[str, int]
     instance_index: immutables.Map[str, PSortedSet]
     task_definition_index: PSortedSet
-    derived: Derived
-    """The task list index and the placement indexes, folded lazily (see ``Derived``)."""
-
-    @property
-    def folded(self) -> Folded:
-        """The derived indexes at this version. O(1) once folded (see ``Derived.at``)."""
-        return self.derived.at(self.version, self.tasks, self.instances)
+    list_log: ListLog
+    """The task list index, folded lazily (see ``LazyIndex``): read it as ``task_index``."""
+    placement_log: PlacementLog
+    """The placement indexes, folded lazily: read them as ``placement``."""
 
     @property
     def task_index(self) -> TaskIndex:
-        """The task list index at this version (folded on first read)."""
-        return self.folded.task_index
+        """The task list index at this version. O(1) once folded (see ``LazyIndex.at``)."""
+        return self.list_log.at(self.version, (self.tasks, self.instances))
 
     @property
     def placement(self) -> PlacementIndexes:
-        """The placement indexes at this version (folded on first read)."""
-        return self.folded.placement
+        """The placement indexes at this version. O(1) once folded (see ``LazyIndex.at``)."""
+        return self.placement_log.at(self.version, (self.tasks, self.instances))
 
 
 def _encode_token(fingerprint: int, key: Any) -> str:

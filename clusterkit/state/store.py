@@ -18,7 +18,7 @@ import immutables
 
 from clusterkit.model.instance import ContainerInstance
 from clusterkit.model.task import Task
-from clusterkit.state._derived import Derived
+from clusterkit.state._derived import ListLog, PlacementLog
 from clusterkit.state._ptree import Owner, PSortedSet
 from clusterkit.state.snapshot import Roots
 
@@ -40,7 +40,8 @@ def empty_roots() -> Roots:
         family_revisions=immutables.Map(),
         instance_index=immutables.Map(),
         task_definition_index=PSortedSet(),
-        derived=Derived.build(0, tasks, instances, Owner()),
+        list_log=ListLog.build(0, (tasks, instances), Owner()),
+        placement_log=PlacementLog.build(0, (tasks, instances), Owner()),
     )
 
 
