@@ -248,3 +248,15 @@ def test_a_stale_list_index_is_caught() -> None:
     assert any("task list indexes are out of step" in problem for problem in problems)
     assert any("task list index read at version" in problem for problem in problems)
     assert len(snapshot.list_tasks().items) == 1  # the reads see the stale index: the checks must catch it
+
+
+def test_an_old_snapshot_folds_once_even_after_newer_folds() -> None:
+    state = _cluster()
+    state.start_task("web", ["i1"])
+    old = state.snapshot()
+    state.start_task("web", ["i2"])
+    newer = state.snapshot()
+    assert newer.capacity_index is newer.capacity_index  # folded, then kept
+    first = old.capacity_index  # older than the newest fold: folded from the log's base…
+    assert old.capacity_index is first and dict(old.group_counts("family:web").items()) == {"i1": 1}  # …once
+    assert shown(old) == expected(old) and shown(newer) == expected(newer)

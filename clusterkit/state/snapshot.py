@@ -185,11 +185,27 @@ class Snapshot:
     commits.
     """
 
-    __slots__ = ("_roots", "arns")
+    __slots__ = ("_placement", "_roots", "_task_index", "arns")
 
     def __init__(self, roots: Roots, arns: Arns) -> None:
         self._roots = roots
         self.arns = arns
+        self._placement: PlacementIndexes | None = None  # the derived indexes, once read
+        self._task_index: TaskIndex | None = None
+
+    def _placement_indexes(self) -> PlacementIndexes:
+        """The placement indexes at this version, folded on the first read and kept. O(1) after."""
+        placement = self._placement
+        if placement is None:
+            placement = self._placement = self._roots.placement
+        return placement
+
+    def _list_index(self) -> TaskIndex:
+        """The task list index at this version, folded on the first read and kept. O(1) after."""
+        index = self._task_index
+        if index is None:
+            index = self._task_index = self._roots.task_index
+        return index
 
     @property
     def version(self) -> int:
@@ -276,7 +292,7 @@ class Snapshot:
         the first read at a version folds those changes in, O(d log n) for d changed
         instances, and later reads are O(1).
         """
-        return self._roots.placement.by_memory
+        return self._placement_indexes().by_memory
 
     @property
     def cpu_capacity_index(self) -> PSortedSet:
@@ -284,14 +300,14 @@ class Snapshot:
 
         The CPU twin of ``capacity_index``, for binpack on CPU; folded in the same way.
         """
-        return self._roots.placement.by_cpu
+        return self._placement_indexes().by_cpu
 
     def group_counts(self, group: str) -> immutables.Map[str, int]:
         """Per instance id, how many tasks of ``group`` hold resources there (not STOPPED).
 
         O(1) once the placement indexes are folded at this version (see ``capacity_index``).
         """
-        counts = self._roots.placement.group_counts.get(group)
+        counts = self._placement_indexes().group_counts.get(group)
         return counts if counts is not None else _NO_COUNTS
 
     @property
@@ -300,13 +316,13 @@ class Snapshot:
 
         Kept with the placement indexes: O(1) once folded, never a scan of the instances.
         """
-        return self._roots.placement.usage
+        return self._placement_indexes().usage
 
     def tasks_on(self, instance: str) -> Iterator[Task]:
         """The tasks on an instance that still hold resources (not STOPPED)."""
         instance_id = Arns.last_part(instance)
         for desired in DESIRED_STATUSES:
-            bucket = self._roots.task_index.get(("instance", instance_id, desired))
+            bucket = self._list_index().get(("instance", instance_id, desired))
             if bucket is not None:
                 for task_id in bucket:
                     task = self._roots.tasks[task_id]
@@ -357,7 +373,7 @@ class Snapshot:
                     for kind, value in rest.items()
                 )
 
-        bucket = self._roots.task_index.get((chosen[0], chosen[1], desired_status))
+        bucket = self._list_index().get((chosen[0], chosen[1], desired_status))
         fingerprint = _fingerprint("tasks", self.arns.cluster, sorted(filters.items(), key=str), desired_status)
         return paginate(_ids_from(bucket), keep, self.arns.task, max_results, next_token, fingerprint)
 
