@@ -505,6 +505,8 @@ class LazyIndex(Generic[V]):
         if start is base and self.end == version:
             return self
         fresh = type(self)(start)
+        if start.version == version:
+            return fresh  # a reader folded the newest version: the new log starts empty there
         low = self._offsets(start.version)
         for name, part in zip(self.LISTS, self._slices(start.version, version), strict=True):
             setattr(fresh, name, part)
