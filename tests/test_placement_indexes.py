@@ -260,3 +260,34 @@ def test_an_old_snapshot_folds_once_even_after_newer_folds() -> None:
     first = old.capacity_index  # older than the newest fold: folded from the log's base…
     assert old.capacity_index is first and dict(old.group_counts("family:web").items()) == {"i1": 1}  # …once
     assert shown(old) == expected(old) and shown(newer) == expected(newer)
+
+
+class JumpingStore(MemoryStore):
+    """A store whose versions jump, as a shared store's revisions do when others write."""
+
+    def swap(self, base: Any, pending: Any, build: Any) -> Any:
+        pending.version = base.version + 1 + base.version % 3
+        return super().swap(base, pending, build)
+
+
+def test_versions_that_jump_are_logged_not_rebuilt() -> None:
+    state = ClusterState("jumps", store=JumpingStore(), clock=lambda: 1.0)
+    state.register_task_definition(
+        {"family": "web", "containerDefinitions": [{"name": "a", "image": "i", "cpu": 128, "memory": 256}]}
+    )
+    for index in range(4):
+        state.register_container_instance(f"i{index}", cpu=4096, memory=8192)
+    kept = []
+    for round_number in range(24):
+        state.start_task("web", [f"i{round_number % 4}"], group="service:web")
+        if round_number % 5 == 0:
+            kept.append(state.snapshot())
+        if round_number % 7 == 0:
+            shown(state.snapshot())  # a reader folds now and then
+    roots = state._roots()
+    assert roots.version > 1 + 4 + 24  # more than one version per commit: they jumped
+    for log in (roots.placement_log, roots.list_log):
+        assert len(log.versions) >= 2 and log.end == roots.version  # the last commits were logged, not rebuilt
+    for snapshot in [*kept, state.snapshot()]:
+        assert shown(snapshot) == expected(snapshot)
+        assert state_violations(snapshot) == []

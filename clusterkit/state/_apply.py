@@ -455,7 +455,8 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         for definition in pending.task_definitions.values():
             definition_index = definition_index.add((definition.family, definition.revision), owner)
         family_revisions = _put_all(family_revisions, pending.family_revisions)
-    version, written, records = pending.version, pending.tasks.values(), (tasks, instances)
+    built_on, version, written = roots.version, pending.version, pending.tasks.values()
+    records = (tasks, instances)
     return Roots(
         version,
         tasks,
@@ -464,8 +465,8 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         family_revisions,
         instance_index,
         definition_index,
-        roots.list_log.advance(version, roots.tasks, written, pending.instances, records, owner),
-        roots.placement_log.advance(version, roots.tasks, written, pending.instances, records, owner),
+        roots.list_log.advance(built_on, version, roots.tasks, written, pending.instances, records, owner),
+        roots.placement_log.advance(built_on, version, roots.tasks, written, pending.instances, records, owner),
     )
 
 

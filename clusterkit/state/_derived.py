@@ -31,6 +31,7 @@ How this keeps the state's guarantees:
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
 from collections.abc import Iterable
 from typing import Any, ClassVar, Final, Generic, NamedTuple, Self, TypeVar
 
@@ -362,16 +363,18 @@ class Folded(NamedTuple, Generic[V]):
 
 
 class LazyIndex(Generic[V]):
-    """One kind of derived index over a run of consecutive versions: folded at ``base``,
-    plus a log of the changes after it.
+    """One kind of derived index over a run of versions: folded at ``base``, plus a log of
+    the commits after it, each built on the one before.
 
     A subclass names its log's lists in ``LISTS`` (flat lists of ids, or byte arrays,
-    appended by each commit and never changed); ``ends`` holds, per commit, their lengths
-    after it. ``latest`` is the newest fold, a reader's or the base. The subclass says
-    what a commit logs (``_log``), how to fold (``_fold``) and how to build from scratch.
+    appended by each commit and never changed); per commit, ``versions`` holds the version
+    it made (versions only increase, and need not be consecutive: a shared store's are
+    its revisions) and ``ends`` the lists' lengths after it. ``latest`` is the newest
+    fold, a reader's or the base. The subclass says what a commit logs (``_log``), how to
+    fold (``_fold``) and how to build from scratch.
     """
 
-    __slots__ = ("base", "end", "ends", "latest", "size")
+    __slots__ = ("base", "ends", "latest", "size", "versions")
 
     LISTS: ClassVar[tuple[str, ...]] = ()
     fold_limit: ClassVar[int] = 1 << 16
@@ -382,8 +385,8 @@ class LazyIndex(Generic[V]):
     def __init__(self, base: Folded[V]) -> None:
         self.base = base
         self.latest = base
-        self.end = base.version  # the newest version the log reaches
         self.size = 0  # commits plus ids in the log
+        self.versions = array("q")
         self.ends = array("q")
         for name in self.LISTS:
             setattr(self, name, array("b") if name.endswith("_from") else [])
@@ -397,10 +400,20 @@ class LazyIndex(Generic[V]):
     def _build(cls, records: _Records, owner: Owner) -> V:
         raise NotImplementedError
 
+    @property
+    def end(self) -> int:
+        """The newest version the log reaches."""
+        versions = self.versions
+        return versions[-1] if versions else self.base.version
+
+    def _commits(self, version: int) -> int:
+        """How many of the logged commits made a version up to ``version``. O(log n)."""
+        return bisect_right(self.versions, version)
+
     def _offsets(self, version: int) -> tuple[int, ...]:
         """The lengths of the log's lists at ``version``."""
         stride = len(self.LISTS)
-        position = stride * (version - self.base.version)
+        position = stride * self._commits(version)
         if not position:
             return (0,) * stride
         return tuple(self.ends[position - stride : position])
@@ -463,6 +476,7 @@ class LazyIndex(Generic[V]):
 
     def advance(
         self,
+        built_on: int,
         version: int,
         old_tasks: immutables.Map[str, Task],
         tasks_written: Iterable[Task],
@@ -470,18 +484,18 @@ class LazyIndex(Generic[V]):
         records: _Records,
         owner: Owner,
     ) -> Self:
-        """The index of ``version``, made by a commit on ``version - 1``.
+        """The index of ``version``, made by a commit on the version ``built_on``.
 
         The commit wrote ``tasks_written`` (``old_tasks`` holds what they were) and the
         instances ``instances_written``, and made ``records``. O(1) amortised per record:
         ids appended to the log, and a fold of the whole log once it reaches
         ``fold_limit``. ``owner`` is the writer's: nodes it owns are reachable from no snapshot.
         """
-        log = self if self.end == version - 1 and self.latest is self.base else self._writable(version - 1)
-        if log is None:
+        log = self if self.latest is self.base and self.end == built_on else self._writable(built_on)
+        if log is None or version <= built_on:
             return self.build(version, records, owner)
         log.size += 1 + log._log(old_tasks, tasks_written, instances_written)
-        log.end += 1
+        log.versions.append(version)
         if log.size >= self.fold_limit:
             return type(self)(Folded(version, log._fold(log.base, version, records, owner)))
         return log
@@ -499,8 +513,9 @@ class LazyIndex(Generic[V]):
         another writer put past ``version``. None when ``version`` is outside this log.
         """
         base, latest = self.base, self.latest
-        if not base.version <= version <= self.end:
-            return None
+        made = self._commits(version)
+        if version != base.version and (not made or self.versions[made - 1] != version):
+            return None  # not a version this log made
         start = latest if latest.version <= version else base
         if start is base and self.end == version:
             return self
@@ -511,11 +526,11 @@ class LazyIndex(Generic[V]):
         for name, part in zip(self.LISTS, self._slices(start.version, version), strict=True):
             setattr(fresh, name, part)
             fresh.size += len(part)
-        stride = len(self.LISTS)
-        tail = self.ends[stride * (start.version - base.version) : stride * (version - base.version)]
+        first, stride = self._commits(start.version), len(self.LISTS)
+        tail = self.ends[stride * first : stride * made]
         fresh.ends = array("q", [end - low[position % stride] for position, end in enumerate(tail)])
-        fresh.end = version
-        fresh.size += version - start.version
+        fresh.versions = self.versions[first:made]
+        fresh.size += made - first
         return fresh
 
     def _fold(self, start: Folded[V], version: int, records: _Records, owner: Owner) -> V:
