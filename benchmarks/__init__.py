@@ -21,4 +21,6 @@ BENCHMARKS: Final[dict[str, str]] = {
     "packing_quality": "benchmarks.packing_quality",
     "concurrent_schedulers": "benchmarks.concurrent_schedulers",
     "docker_launch": "benchmarks.docker_launch",
+    "heal_latency": "benchmarks.heal_latency",
+    "service_reconcile": "benchmarks.service_reconcile",
 }

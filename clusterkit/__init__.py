@@ -1,11 +1,15 @@
 """clusterkit: build your own container scheduler on a versioned, ECS-shaped cluster state.
 
 The public face: everything a user needs is importable from here; the submodules behind
-it are the homes of each concept (``clusterkit.model``, ``clusterkit.state``,
-``clusterkit.placement``, ``clusterkit.ecs_json``, ``clusterkit.errors``).
+it are the homes of each concept, in layers that import only downwards:
+``clusterkit.errors`` and ``clusterkit.model`` (values) → ``clusterkit.ecs_json`` →
+``clusterkit.state`` (the versioned core) → ``clusterkit.query`` (the cluster query
+language) → ``clusterkit.placement`` → ``clusterkit.api`` (``ClusterState``, the ECS calls)
+→ ``clusterkit.agent`` and ``clusterkit.testing``.
 """
 
 from clusterkit.agent import Agent
+from clusterkit.api import ClusterState, RunResult
 from clusterkit.ecs_json import (
     dump_container_instance,
     dump_task,
@@ -41,6 +45,7 @@ from clusterkit.model import (
     ResourceRequirement,
     Resources,
     Service,
+    Tag,
     Task,
     TaskDefinition,
 )
@@ -68,17 +73,18 @@ from clusterkit.placement import (
     random,
     spread,
 )
-from clusterkit.placement.query import Expression, QueryContext, SnapshotContext, parse_expression
+from clusterkit.query import Expression, QueryContext, SnapshotContext, parse_expression
 from clusterkit.state import (
-    ClusterState,
+    ChangeSource,
     CommitResult,
     Described,
     Failure,
+    InstanceFilter,
     MemoryStore,
     Page,
     Rejection,
-    RunResult,
     Snapshot,
+    StateCore,
     Store,
 )
 from clusterkit.state.changes import (
@@ -109,6 +115,7 @@ __all__ = [
     "BaseScheduler",
     "Candidate",
     "Change",
+    "ChangeSource",
     "ClusterState",
     "ClusterkitError",
     "CommitResult",
@@ -136,6 +143,7 @@ __all__ = [
     "HealthCheck",
     "HostInfo",
     "IllegalTransitionError",
+    "InstanceFilter",
     "KeyValuePair",
     "LogLine",
     "LogStore",
@@ -168,11 +176,13 @@ __all__ = [
     "Snapshot",
     "SnapshotContext",
     "StaleVersionError",
+    "StateCore",
     "StopTask",
     "Store",
     "StoreError",
     "Subscription",
     "SubscriptionOverflow",
+    "Tag",
     "Task",
     "TaskChanged",
     "TaskDefinition",

@@ -19,13 +19,14 @@ import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
+from clusterkit.api import ClusterState
 from clusterkit.errors import ClusterkitError, ExecutorError, NotFoundError, StaleVersionError, ValidationError
 from clusterkit.executor.base import Executor, TaskObservation
 from clusterkit.logs import LogStore
 from clusterkit.model.instance import DEFAULT_RESERVED_PORTS
 from clusterkit.model.task import HealthStatus, StopCode, Task, TaskStatus
 from clusterkit.state.changes import UpdateInstance
-from clusterkit.state.cluster import ClusterState
+from clusterkit.state.events import Subscription
 from clusterkit.state.snapshot import Snapshot
 
 __all__ = ["Agent"]
@@ -73,6 +74,7 @@ class Agent:
         self._quiet: dict[str, int] = {}  # task id → task version its containers last matched
         self._resynced = float("-inf")  # when every task was last inspected
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set: the run loop steps now
 
     @classmethod
     def register(
@@ -273,19 +275,44 @@ class Agent:
             return None  # the task moved on meanwhile: the next step sees its new version
 
     def run(self, *, interval: float = 1.0) -> None:
-        """Step until :meth:`close`: at once on each commit, and every ``interval`` seconds."""
+        """Step until :meth:`close`: at once on each commit, at once when the executor sees a
+        container change (an executor with ``listen``, as both built-in ones have), and every
+        ``interval`` seconds.
+        """
+        wake = self._wake
+        listen = getattr(self.executor, "listen", None)
+        if listen is not None:
+            listen(wake.set)
         with self.state.subscribe() as events:
-            while not self._stop.is_set():
-                self.step()
-                try:
-                    events.get(timeout=interval)
+            forwarder = threading.Thread(
+                target=self._forward, args=(events, wake), name="clusterkit-agent-events", daemon=True
+            )
+            forwarder.start()
+            try:
+                while not self._stop.is_set():
+                    wake.clear()
+                    self.step()
+                    wake.wait(interval)
+            finally:
+                if listen is not None:
+                    listen(None)
+        forwarder.join(timeout=5)
+
+    def _forward(self, events: Subscription, wake: threading.Event) -> None:
+        """Wake the run loop on every commit (a subscription waits on one thing at a time)."""
+        while not self._stop.is_set() and not events.closed:
+            try:
+                if events.get(timeout=0.5) is not None:
                     events.drain()
-                except ClusterkitError:
-                    events.resync()  # fell behind: the next step reads a fresh snapshot anyway
+                    wake.set()
+            except ClusterkitError:
+                events.resync()  # fell behind: the next step reads a fresh snapshot anyway
+                wake.set()
 
     def close(self) -> None:
         """Ask :meth:`run` to return after its current step, and release the launch threads."""
         self._stop.set()
+        self._wake.set()
         pool, self._pool = self._pool, None  # a later step makes a new one
         if pool is not None:
             pool.shutdown(wait=False)

@@ -1,31 +1,47 @@
 """ECS JSON in and out: task definitions as users keep them on disk, describe output back.
 
 One cattrs converter maps ECS camelCase to the model's snake_case. Loading accepts a dict
-or a JSON string, task-level ``"cpu": "256"`` or ``"0.25 vCPU"`` strings, the
-``{"taskDefinition": {...}}`` wrapper of describe output, and keeps fields clusterkit does
-not use (``logConfiguration``, ``executionRoleArn`` …) in ``extra`` so they dump back
-unchanged. Any problem raises a ValidationError whose field is the JSON path, e.g.
-``containerDefinitions[1].portMappings[0].hostPort``.
+or a JSON string, task-level ``"cpu": "256"`` or ``"0.25 vCPU"`` strings, and describe
+output (the ``{"taskDefinition": {...}, "tags": [...]}`` wrapper, with its read-only
+fields). A JSON ``null`` anywhere means "not set". Every field name is checked against
+ECS's API shapes: an unknown one is refused with a did-you-mean, and fields ECS knows but
+clusterkit does not use (``logConfiguration``, ``executionRoleArn`` …) are checked and kept
+in ``extra`` so they dump back unchanged. Any problem raises a ValidationError whose field
+is the JSON path, e.g. ``containerDefinitions[1].portMappings[0].hostPort``.
+
+Dumps are shaped exactly as ECS's describe output: clusterkit-only data (what a task holds
+on its instance) is not in them; the save file (``clusterkit.state.persist``) keeps it.
 """
 
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from clusterkit.errors import ValidationError
+from clusterkit.model._ecs_schema import clean_members, read_only_members
+from clusterkit.model._ecs_shapes import SHAPES
 from clusterkit.model.arns import Arns
 from clusterkit.model.instance import ContainerInstance
+from clusterkit.model.placement import load_constraints, load_strategies
 from clusterkit.model.resources import Resources
-from clusterkit.model.service import DeploymentConfiguration, Service
+from clusterkit.model.service import (
+    Deployment,
+    DeploymentCircuitBreaker,
+    DeploymentConfiguration,
+    Service,
+    ServiceEvent,
+)
 from clusterkit.model.task import PortBinding, Task
 from clusterkit.model.taskdef import (
+    ECS_SHAPES,
     ContainerDefinition,
     ContainerDependency,
     HealthCheck,
@@ -33,28 +49,37 @@ from clusterkit.model.taskdef import (
     PlacementConstraint,
     PortMapping,
     ResourceRequirement,
+    Tag,
     TaskDefinition,
 )
 
 __all__ = [
     "converter",
     "dump_container_instance",
+    "dump_describe_task_definition",
+    "dump_register_task_definition",
     "dump_resources",
+    "dump_service",
+    "dump_service_record",
     "dump_task",
     "dump_task_definition",
     "load_container_instance",
+    "load_deployment_configuration",
     "load_resources",
+    "load_service",
     "load_task",
     "load_task_definition",
 ]
 
 T = TypeVar("T")
 _EXTRA_KEY: Final = "\x00extra"
-_READ_ONLY_TASKDEF_FIELDS: Final = frozenset(
-    {"taskDefinitionArn", "registeredAt", "registeredBy", "deregisteredAt", "requiresAttributes", "compatibilities"}
-)
-"""Fields ECS fills in on registration; loading drops them (the state sets its own)."""
-_WITH_EXTRA: Final = (TaskDefinition, ContainerDefinition, PortMapping)
+_KEPT_ON_LOAD: Final = frozenset({"revision", "status"})
+_READ_ONLY_TASKDEF_FIELDS: Final = read_only_members() - _KEPT_ON_LOAD
+"""Fields ECS fills in on registration (``taskDefinitionArn``, ``registeredAt`` …); loading
+drops them. ``revision`` and ``status`` are kept on the loaded value; registering sets its own.
+"""
+_RESPONSE_METADATA: Final = "ResponseMetadata"
+"""What an SDK adds to every response it returns; ignored beside ``taskDefinition``."""
 _CAMEL_CLASSES: Final = (
     PortMapping,
     HealthCheck,
@@ -62,10 +87,9 @@ _CAMEL_CLASSES: Final = (
     ContainerDependency,
     ResourceRequirement,
     PlacementConstraint,
+    Tag,
     ContainerDefinition,
     TaskDefinition,
-    DeploymentConfiguration,
-    Service,
     PortBinding,
 )
 """Every model class the converter maps, leaves first (generated hooks capture their children's)."""
@@ -119,7 +143,7 @@ def _build_converter() -> cattrs.Converter:
     conv.register_unstructure_hook(Resources, dump_resources)
     conv.register_unstructure_hook(MappingProxyType, dict)
     for cls in _CAMEL_CLASSES:
-        _register_camel(conv, cls, keep_extra=cls in _WITH_EXTRA)
+        _register_camel(conv, cls)
     return conv
 
 
@@ -127,11 +151,19 @@ def _init_fields(cls: type) -> list[attrs.Attribute[Any]]:
     return [field for field in attrs.fields(cls) if field.init]
 
 
-def _register_camel(conv: cattrs.Converter, cls: type, *, keep_extra: bool) -> None:
+def _register_camel(conv: cattrs.Converter, cls: type) -> None:
+    """Hooks for ``cls``: camelCase keys, defaults left out of dumps except the members ECS
+    requires, and, for classes with ``extra``, the ECS fields they do not model kept there.
+    """
+    required = frozenset(SHAPES[ECS_SHAPES[cls]]["required"]) if cls in ECS_SHAPES else frozenset()
     renames = {
-        field.name: override(rename=_EXTRA_KEY if field.name == "extra" else camel(field.name))
+        field.name: override(
+            rename=_EXTRA_KEY if field.name == "extra" else camel(field.name),
+            omit_if_default=False if camel(field.name) in required else None,
+        )
         for field in _init_fields(cls)
     }
+    keep_extra = "extra" in attrs.fields_dict(cls)
     if cls is TaskDefinition:  # "256", "0.25 vCPU", "1 GB": the model's own converters parse these
         renames["cpu"] = override(rename="cpu", struct_hook=_as_given)
         renames["memory"] = override(rename="memory", struct_hook=_as_given)
@@ -164,31 +196,36 @@ def _register_camel(conv: cattrs.Converter, cls: type, *, keep_extra: bool) -> N
         conv.register_unstructure_hook(cls, unstructure)
 
 
-def _error_path(exc: BaseException, path: str, value: Any) -> ValidationError:
+def _error_path(exc: BaseException, path: str, value: Any, kind: Any = None) -> ValidationError:
     """One ValidationError naming the JSON path and the offending JSON value.
 
-    Walks cattrs' nested error groups; ``value`` is the data at ``path``.
+    Walks cattrs' nested error groups; ``value`` is the data at ``path`` and ``kind`` the
+    type the model has there.
     """
     if isinstance(exc, ValidationError):
         return exc.within(path) if path else exc
     if isinstance(exc, (cattrs.ClassValidationError, cattrs.IterableValidationError)):
         for inner in exc.exceptions:
-            step, inner_value = "", None
+            step, inner_value, inner_kind = "", None, None
             for note in getattr(inner, "__notes__", []):
                 if isinstance(note, cattrs.AttributeValidationNote):
                     key = camel(note.name)
                     step = f".{key}" if path else key
                     inner_value = value.get(key) if isinstance(value, Mapping) else None
+                    inner_kind = note.type
                 elif isinstance(note, cattrs.IterableValidationNote):
                     step = f"[{note.index}]"
                     index = note.index
                     inner_value = value[index] if isinstance(value, list) and isinstance(index, int) else None
-            return _error_path(inner, path + step, inner_value)
+                    inner_kind = note.type
+            return _error_path(inner, path + step, inner_value, inner_kind)
         return ValidationError(path or "data", value, str(exc))
     if isinstance(exc, KeyError):
         return ValidationError(path or "data", None, "is required")
-    if "not in literal" in str(exc):
-        return ValidationError(path or "data", value, "is not one of the values ECS allows here")
+    if typing.get_origin(kind) is Literal:
+        return ValidationError(
+            path or "data", value, "must be one of " + ", ".join(repr(choice) for choice in typing.get_args(kind))
+        )
     return ValidationError(path or "data", value, str(exc))
 
 
@@ -214,20 +251,49 @@ def _json_object(data: Mapping[str, Any] | str | bytes, field: str) -> dict[str,
 def load_task_definition(data: Mapping[str, Any] | str | bytes) -> TaskDefinition:
     """A TaskDefinition from ECS JSON (a dict, or text), as ``register-task-definition`` takes it.
 
-    Also accepts describe output (``{"taskDefinition": {...}}``); ECS's read-only fields
-    such as ``taskDefinitionArn`` are dropped, unknown fields are kept in ``extra``.
+    Also accepts describe output: ``{"taskDefinition": {...}, "tags": [...]}`` or the inner
+    object. ``null`` means "not set" at every level. ECS's read-only fields
+    (``taskDefinitionArn``, ``registeredAt`` …) are dropped, ``revision`` and ``status`` are
+    kept (registering sets its own). Tags may sit beside ``taskDefinition`` or at the top of
+    the definition, as RegisterTaskDefinition takes them. A field ECS does not know raises a
+    ValidationError naming its path, with the ECS field it was probably meant to be; fields
+    ECS knows and clusterkit does not model are kept in ``extra``.
     """
     raw = _json_object(data, "taskDefinition")
-    if set(raw) <= {"taskDefinition", "tags"} and isinstance(raw.get("taskDefinition"), Mapping):
-        raw = dict(raw["taskDefinition"])
+    raw, beside = _unwrap_described(raw)
+    fields = clean_members(raw, "TaskDefinition", also={"tags": "Tags"})
     for key in _READ_ONLY_TASKDEF_FIELDS:
-        raw.pop(key, None)
-    return _structure(raw, TaskDefinition)
+        fields.pop(key, None)
+    if beside is not None:
+        if fields.get("tags", beside) != beside:
+            raise ValidationError("tags", fields["tags"], "differs from the tags beside taskDefinition")
+        fields["tags"] = beside
+    return _structure(fields, TaskDefinition)
+
+
+def _unwrap_described(raw: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """The definition inside describe output and the tags beside it (None when unwrapped)."""
+    if "taskDefinition" not in raw:
+        return raw, None
+    outer = {key: value for key, value in raw.items() if key != _RESPONSE_METADATA}
+    wrapper = clean_members(outer, "DescribeTaskDefinitionResponse", skip=("taskDefinition",))
+    inner = wrapper.get("taskDefinition")
+    if not isinstance(inner, Mapping):
+        problem = "is required" if inner is None else "must be a JSON object"
+        raise ValidationError("taskDefinition", inner, problem)
+    return dict(inner), wrapper.get("tags")
 
 
 def dump_task_definition(definition: TaskDefinition, arns: Arns | None = None) -> dict[str, Any]:
-    """ECS JSON for a task definition (with its ARN when ``arns`` is given)."""
+    """ECS JSON for a task definition, shaped as ECS's ``TaskDefinition`` (with its ARN
+    when ``arns`` is given).
+
+    Tags are not part of it: ECS returns them beside the definition
+    (``dump_describe_task_definition``) and takes them as a separate registration parameter
+    (``dump_register_task_definition``).
+    """
     data: dict[str, Any] = converter.unstructure(definition)
+    data.pop("tags", None)
     for field in ("cpu", "memory"):
         if field in data:
             data[field] = str(data[field])
@@ -236,6 +302,24 @@ def dump_task_definition(definition: TaskDefinition, arns: Arns | None = None) -
     data.setdefault("networkMode", definition.network_mode)
     if arns is not None:
         data = {"taskDefinitionArn": arns.task_definition(definition.key), **data}
+    return data
+
+
+def dump_describe_task_definition(definition: TaskDefinition, arns: Arns | None = None) -> dict[str, Any]:
+    """ECS ``describe-task-definition`` output: ``{"taskDefinition": {...}, "tags": [...]}``."""
+    return {
+        "taskDefinition": dump_task_definition(definition, arns),
+        "tags": [converter.unstructure(tag) for tag in definition.tags],
+    }
+
+
+def dump_register_task_definition(definition: TaskDefinition) -> dict[str, Any]:
+    """The input of ECS ``register-task-definition`` (``--cli-input-json``) for ``definition``:
+    its fields without what ECS sets (``revision``, ``status``), and its tags, if any.
+    """
+    data = {key: value for key, value in dump_task_definition(definition).items() if key not in _KEPT_ON_LOAD}
+    if definition.tags:
+        data["tags"] = [converter.unstructure(tag) for tag in definition.tags]
     return data
 
 
@@ -345,8 +429,8 @@ def _snake(name: str) -> str:
 def dump_task(task: Task, arns: Arns) -> dict[str, Any]:
     """ECS ``describe-tasks`` JSON for one task.
 
-    ``chargedResources`` (a clusterkit field, in ECS's resource-list form) records what
-    the task holds on its instance, so a saved state restores exactly.
+    What the task holds on its instance (``task.charge``) has no place in ECS's Task: the
+    save file keeps it beside this JSON.
     """
     containers: dict[str, list[dict[str, Any]]] = {}  # in binding order, so a restore keeps it
     for binding in task.host_ports:
@@ -372,7 +456,6 @@ def dump_task(task: Task, arns: Arns) -> dict[str, Any]:
         "cpu": str(task.charge.cpu),
         "memory": str(task.charge.memory),
         "containers": [{"name": name, "networkBindings": bindings} for name, bindings in containers.items()],
-        "chargedResources": dump_resources(task.charge),
     }
     optional = {
         "startedBy": task.started_by,
@@ -386,8 +469,10 @@ def dump_task(task: Task, arns: Arns) -> dict[str, Any]:
     return data
 
 
-def load_task(data: Mapping[str, Any]) -> Task:
-    """A Task from ``dump_task`` output (needs its ``chargedResources``)."""
+def load_task(data: Mapping[str, Any], charge: Resources) -> Task:
+    """A Task from ``dump_task`` output; ``charge`` is what it holds on its instance (which
+    describe output does not say: the save file keeps it beside the task).
+    """
     raw = _json_object(data, "task")
     try:
         bindings = [
@@ -401,7 +486,7 @@ def load_task(data: Mapping[str, Any]) -> Task:
             "id": Arns.last_part(raw["taskArn"]),
             "task_definition": raw["taskDefinitionArn"].rsplit("/", 1)[-1],
             "container_instance_id": Arns.last_part(raw["containerInstanceArn"]),
-            "charge": load_resources(raw["chargedResources"]),
+            "charge": charge,
             "host_ports": tuple(bindings),
         }
     except (KeyError, TypeError, AttributeError) as exc:
@@ -423,6 +508,159 @@ def load_task(data: Mapping[str, Any]) -> Task:
         if key in raw:
             fields[_snake(key)] = raw[key]
     return Task(**fields)
+
+
+def dump_service(service: Service, arns: Arns, counts: Mapping[str, tuple[int, int]] | None = None) -> dict[str, Any]:
+    """ECS ``describe-services`` JSON for one service.
+
+    ``counts`` maps a deployment id to its (running, pending) tasks, as
+    ``Snapshot.service_counts`` gives them; the service's counts are their sums.
+    """
+    counts = counts or {}
+    config = service.deployment_configuration
+    breaker = config.deployment_circuit_breaker
+    deployments = [
+        {
+            "id": deployment.id,
+            "status": deployment.status,
+            "taskDefinition": arns.task_definition(deployment.task_definition),
+            "desiredCount": deployment.desired_count,
+            "pendingCount": counts.get(deployment.id, (0, 0))[1],
+            "runningCount": counts.get(deployment.id, (0, 0))[0],
+            "failedTasks": deployment.failed_tasks,
+            "createdAt": deployment.created_at,
+            "updatedAt": deployment.updated_at,
+            "launchType": "EC2",
+            "rolloutState": deployment.rollout_state,
+            "rolloutStateReason": deployment.rollout_state_reason,
+        }
+        for deployment in service.deployments
+    ]
+    return {
+        "serviceArn": arns.service(service.name),
+        "serviceName": service.name,
+        "clusterArn": arns.cluster_arn,
+        "status": service.status,
+        "desiredCount": service.desired_count,
+        "runningCount": sum(running for running, _ in counts.values()),
+        "pendingCount": sum(pending for _, pending in counts.values()),
+        "launchType": "EC2",
+        "taskDefinition": arns.task_definition(service.task_definition),
+        "deploymentConfiguration": {
+            "deploymentCircuitBreaker": {"enable": breaker.enable, "rollback": breaker.rollback},
+            "maximumPercent": config.maximum_percent,
+            "minimumHealthyPercent": config.minimum_healthy_percent,
+        },
+        "deployments": deployments,
+        "events": [
+            {"id": event.id, "createdAt": event.created_at, "message": event.message} for event in service.events
+        ],
+        "createdAt": service.created_at,
+        "placementConstraints": [
+            {"type": item.type, "expression": item.expression} if item.expression else {"type": item.type}
+            for item in service.placement_constraints
+        ],
+        "placementStrategy": [strategy.to_ecs() for strategy in service.placement_strategy],
+        "healthCheckGracePeriodSeconds": service.health_check_grace_period_seconds,
+        "schedulingStrategy": service.scheduling_strategy,
+        "deploymentController": {"type": "ECS"},
+    }
+
+
+SCHEDULER_KEY: Final = "scheduler"
+"""The save file's key for a service's scheduler bookkeeping, beside its describe JSON."""
+
+
+def dump_service_record(service: Service, arns: Arns) -> dict[str, Any]:
+    """A service as the save file keeps it: ``{"service": <describe JSON>, "scheduler": {...}}``.
+
+    ``scheduler`` holds what ECS does not show: the tasks the service scheduler tracks, those
+    it has seen healthy, the launch back-off, and the record's version.
+    """
+    return {
+        "service": dump_service(service, arns),
+        SCHEDULER_KEY: {
+            "trackedTasks": sorted(service.tracked_tasks),
+            "healthySeen": sorted(service.healthy_seen),
+            "launchFailures": service.launch_failures,
+            "nextLaunchAt": service.next_launch_at,
+            "version": service.version,
+        },
+    }
+
+
+def load_deployment_configuration(
+    data: Mapping[str, Any], base: DeploymentConfiguration | None = None
+) -> DeploymentConfiguration:
+    """A DeploymentConfiguration from ECS JSON; keys not given keep ``base``'s values.
+
+    ``{"maximumPercent": 150, "deploymentCircuitBreaker": {"enable": true, "rollback": true}}``.
+    """
+    if not isinstance(data, Mapping):
+        raise ValidationError("deploymentConfiguration", data, "must be a JSON object")
+    unknown = set(data) - {"maximumPercent", "minimumHealthyPercent", "deploymentCircuitBreaker", "alarms"}
+    if unknown:
+        raise ValidationError(f"deploymentConfiguration.{sorted(unknown)[0]}", data, "is not a field ECS knows here")
+    breaker = data.get("deploymentCircuitBreaker", {})
+    if not isinstance(breaker, Mapping) or set(breaker) - {"enable", "rollback"}:
+        raise ValidationError(
+            "deploymentConfiguration.deploymentCircuitBreaker", breaker, 'must be {"enable": ..., "rollback": ...}'
+        )
+    base = base if base is not None else DeploymentConfiguration()
+    current = base.deployment_circuit_breaker
+    try:
+        return DeploymentConfiguration(
+            data.get("maximumPercent", base.maximum_percent),
+            data.get("minimumHealthyPercent", base.minimum_healthy_percent),
+            DeploymentCircuitBreaker(breaker.get("enable", current.enable), breaker.get("rollback", current.rollback)),
+        )
+    except ValidationError as error:
+        raise error.within("deploymentConfiguration") from None
+
+
+def load_service(data: Mapping[str, Any]) -> Service:
+    """A Service from ``dump_service_record`` output (or plain ``dump_service`` output)."""
+    outer = _json_object(data, "service")
+    raw = outer["service"] if isinstance(outer.get("service"), Mapping) else outer
+    record = outer.get(SCHEDULER_KEY, {})
+    try:
+        config = raw.get("deploymentConfiguration", {})
+        deployments = tuple(
+            Deployment(
+                id=item["id"],
+                task_definition=item["taskDefinition"].rsplit("/", 1)[-1],
+                desired_count=item["desiredCount"],
+                status=item["status"],
+                rollout_state=item.get("rolloutState", "COMPLETED"),
+                rollout_state_reason=item.get("rolloutStateReason", ""),
+                failed_tasks=item.get("failedTasks", 0),
+                created_at=item.get("createdAt", 0.0),
+                updated_at=item.get("updatedAt", 0.0),
+            )
+            for item in raw.get("deployments", [])
+        )
+        events = tuple(ServiceEvent(item["id"], item["createdAt"], item["message"]) for item in raw.get("events", []))
+        return Service(
+            name=raw["serviceName"],
+            task_definition=raw["taskDefinition"].rsplit("/", 1)[-1],
+            desired_count=raw.get("desiredCount", 0),
+            scheduling_strategy=raw.get("schedulingStrategy", "REPLICA"),
+            deployment_configuration=load_deployment_configuration(config),
+            placement_constraints=load_constraints(raw.get("placementConstraints", [])),
+            placement_strategy=load_strategies(raw.get("placementStrategy", [])),
+            health_check_grace_period_seconds=raw.get("healthCheckGracePeriodSeconds", 0),
+            status=raw.get("status", "ACTIVE"),
+            deployments=deployments,
+            events=events,
+            tracked_tasks=frozenset(record.get("trackedTasks", ())),
+            healthy_seen=frozenset(record.get("healthySeen", ())),
+            launch_failures=record.get("launchFailures", 0),
+            next_launch_at=record.get("nextLaunchAt", 0.0),
+            created_at=raw.get("createdAt", 0.0),
+            version=record.get("version", 1),
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValidationError("service", exc.args[0] if exc.args else None, "is malformed or incomplete") from exc
 
 
 def structure(data: Any, cls: type[T]) -> T:

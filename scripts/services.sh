@@ -10,9 +10,14 @@
 #   image      clusterkit/busybox:latest on both engines, built from Debian's busybox-static
 #              with `docker import`, and pushed to the registry as
 #              127.0.0.1:5000/clusterkit/busybox:latest
+#   etcd       a 3-member etcd cluster: member N (1..3) serves clients on
+#              http://127.0.0.1:N2379 and its peers on http://127.0.0.1:N2380, data in
+#              /var/lib/clusterkit-etcd/mN
 #
-# Needs the Debian packages docker.io, busybox-static, docker-registry, apache2-utils and
-# iproute2 (.ci/run installs them). Usage: scripts/services.sh start|stop|status
+# Needs the Debian packages docker.io, busybox-static, docker-registry, apache2-utils,
+# iproute2 and etcd-server (.ci/run installs them).
+# Usage: scripts/services.sh start|stop|status
+#        scripts/services.sh etcd-stop N | etcd-start N     (one etcd member, for fault tests)
 set -euo pipefail
 
 RUN=/run/clusterkit-services
@@ -124,6 +129,42 @@ build_image() {
     rm -rf "$config"
 }
 
+ETCD_MEMBERS="1 2 3"
+ETCD_DATA=/var/lib/clusterkit-etcd
+ETCD_CLUSTER="m1=http://127.0.0.1:12380,m2=http://127.0.0.1:22380,m3=http://127.0.0.1:32380"
+
+etcd_healthy() {  # etcd_healthy N: member N answers as part of a cluster with a leader
+    curl -sf "http://127.0.0.1:${1}2379/health" | grep -q '"health":"true"'
+}
+
+start_etcd_member() {  # start_etcd_member N
+    local n=$1
+    if pgrep -f "etcd --name m$n " >/dev/null; then log "etcd member m$n already running"; return; fi
+    mkdir -p "$ETCD_DATA/m$n"
+    local state=new
+    [ -d "$ETCD_DATA/m$n/member" ] && state=existing
+    log "starting etcd member m$n (client 127.0.0.1:${n}2379)"
+    nohup etcd --name "m$n" --data-dir "$ETCD_DATA/m$n" \
+        --listen-client-urls "http://127.0.0.1:${n}2379" --advertise-client-urls "http://127.0.0.1:${n}2379" \
+        --listen-peer-urls "http://127.0.0.1:${n}2380" --initial-advertise-peer-urls "http://127.0.0.1:${n}2380" \
+        --initial-cluster "$ETCD_CLUSTER" --initial-cluster-state "$state" \
+        --initial-cluster-token clusterkit-etcd --log-level warn \
+        >>"$LOGS/etcd-m$n.log" 2>&1 &
+}
+
+stop_etcd_member() {  # stop_etcd_member N
+    pkill -f "etcd --name m$1 " 2>/dev/null || true
+    for _ in $(seq 50); do pgrep -f "etcd --name m$1 " >/dev/null || return 0; sleep 0.1; done
+    pkill -9 -f "etcd --name m$1 " 2>/dev/null || true
+}
+
+start_etcd() {
+    for n in $ETCD_MEMBERS; do start_etcd_member "$n"; done
+    for n in $ETCD_MEMBERS; do
+        wait_for "etcd member m$n" 60 etcd_healthy "$n" || { tail -20 "$LOGS/etcd-m$n.log" >&2; return 1; }
+    done
+}
+
 start() {
     mkdir -p "$RUN" "$LOGS"
     chmod 700 "$RUN"
@@ -131,24 +172,31 @@ start() {
     start_engine2
     start_registry
     build_image
-    log "ready: engine 1, engine 2 (unix://$ENGINE2_SOCK), registry $REGISTRY, image $IMAGE"
+    start_etcd
+    log "ready: engine 1, engine 2 (unix://$ENGINE2_SOCK), registry $REGISTRY, image $IMAGE, etcd on 127.0.0.1:{1,2,3}2379"
 }
 
 stop() {
     pkill -f "docker-registry serve $RUN/registry.yml" || true
     [ -f /run/clusterkit-engine2.pid ] && kill "$(cat /run/clusterkit-engine2.pid)" 2>/dev/null || true
-    log "stopped the registry and engine 2 (engine 1 is the machine's and stays)"
+    for n in $ETCD_MEMBERS; do stop_etcd_member "$n"; done
+    log "stopped the registry, engine 2 and etcd (engine 1 is the machine's and stays)"
 }
 
 status() {
     docker info --format 'engine 1: {{.ServerVersion}}' || echo "engine 1: down"
     DOCKER_HOST=unix://$ENGINE2_SOCK docker info --format 'engine 2: {{.ServerVersion}}' || echo "engine 2: down"
     echo "registry: HTTP $(curl -sS -o /dev/null -w '%{http_code}' "http://$REGISTRY/v2/" || echo down)"
+    for n in $ETCD_MEMBERS; do
+        if etcd_healthy "$n"; then echo "etcd m$n: healthy"; else echo "etcd m$n: down"; fi
+    done
 }
 
 case "${1:-start}" in
     start) start ;;
     stop) stop ;;
     status) status ;;
-    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+    etcd-stop) stop_etcd_member "${2:?member 1..3}" ;;
+    etcd-start) mkdir -p "$LOGS"; start_etcd_member "${2:?member 1..3}"; wait_for "etcd member m$2" 60 etcd_healthy "$2" ;;
+    *) echo "usage: $0 start|stop|status|etcd-stop N|etcd-start N" >&2; exit 2 ;;
 esac

@@ -31,3 +31,53 @@ def require_service(available: bool, what: str) -> None:
     if IN_CI:
         pytest.fail(f"{what} is not available, and CI=true requires it", pytrace=False)
     pytest.skip(f"{what} is not available")
+
+
+ETCD_ENDPOINTS = tuple(
+    os.environ.get(
+        "CLUSTERKIT_ETCD_ENDPOINTS", "http://127.0.0.1:12379,http://127.0.0.1:22379,http://127.0.0.1:32379"
+    ).split(",")
+)
+"""The etcd cluster scripts/services.sh starts (members m1..m3 on loopback)."""
+
+
+def etcd_available() -> bool:
+    """True when some member of ``ETCD_ENDPOINTS`` answers its health check."""
+    import urllib.request
+
+    for endpoint in ETCD_ENDPOINTS:
+        try:
+            with urllib.request.urlopen(f"{endpoint}/health", timeout=1) as answer:
+                if b'"health":"true"' in answer.read():
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+@pytest.fixture(autouse=os.environ.get("CLUSTERKIT_TEST_STORE") == "etcd")
+def _every_state_on_etcd(monkeypatch: pytest.MonkeyPatch) -> object:
+    """With CLUSTERKIT_TEST_STORE=etcd, every state a test makes without a store lives in etcd.
+
+    Each under a fresh key prefix, closed after the test; ``tests/etcd`` runs the state and
+    placement suites this way.
+    """
+    import uuid
+
+    from clusterkit.state.core import StateCore
+    from clusterkit.state.etcd import EtcdStore
+
+    stores: list[EtcdStore] = []
+    original = StateCore.__init__
+
+    def on_etcd(self: StateCore, *args: object, **kwargs: object) -> None:
+        if kwargs.get("store") is None:
+            store = EtcdStore(ETCD_ENDPOINTS, prefix=f"/clusterkit-tests/{uuid.uuid4().hex}")
+            stores.append(store)
+            kwargs["store"] = store
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StateCore, "__init__", on_etcd)
+    yield
+    for store in stores:
+        store.close()

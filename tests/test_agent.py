@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -121,6 +123,34 @@ def test_run_reacts_to_commits_until_closed() -> None:
         agent.close()
         worker.join(timeout=5)
     assert not worker.is_alive()
+
+
+def test_run_reacts_at_once_to_what_the_executor_sees_not_only_to_commits() -> None:
+    state, executor, agent = cluster()
+    worker = threading.Thread(target=agent.run, kwargs={"interval": 60.0})  # the timer alone would be far too late
+    worker.start()
+    try:
+        task = state.run_task("web").tasks[0]
+        assert _eventually(lambda: state.snapshot().task(task.id).last_status == "RUNNING")
+        executor.set_health(task.id, "app", "HEALTHY")  # nothing committed: only the executor knows
+        assert _eventually(lambda: state.snapshot().task(task.id).health_status == "HEALTHY")
+        executor.exit(task.id, "app", 3)
+        assert _eventually(lambda: state.snapshot().task(task.id).last_status == "STOPPED")
+        assert "3" in (state.snapshot().task(task.id).stopped_reason or "")
+    finally:
+        agent.close()
+        worker.join(timeout=5)
+    assert not worker.is_alive()
+    assert executor._listener is None  # run() stops listening when it returns
+
+
+def _eventually(condition: Callable[[], bool], seconds: float = 2.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()
 
 
 def test_register_offers_the_host_less_the_reserve_with_its_attributes() -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any
+from typing import Any, Final
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,6 +23,7 @@ from clusterkit import (
     PortMapping,
     ResourceRequirement,
     Resources,
+    Tag,
     Task,
     TaskDefinition,
     ValidationError,
@@ -29,6 +31,8 @@ from clusterkit import (
 )
 from clusterkit.ecs_json import (
     dump_container_instance,
+    dump_describe_task_definition,
+    dump_register_task_definition,
     dump_resources,
     dump_task,
     dump_task_definition,
@@ -41,6 +45,7 @@ from clusterkit.model.arns import Arns
 from clusterkit.model.instance import INSTANCE_STATUSES
 from clusterkit.model.task import DESIRED_STATUSES, HEALTH_STATUSES, STOP_CODES, TASK_LIFECYCLE
 from clusterkit.model.taskdef import NETWORK_MODES
+from tests.ecs_api import assert_input, assert_output
 
 ARNS = Arns(cluster="prod", region="eu-west-1", account="123456789012")
 
@@ -274,12 +279,19 @@ def test_describe_wrapper_is_unwrapped_and_read_only_fields_dropped() -> None:
     assert definition.charge == Resources(cpu=4096, memory=16384, scalars={"GPU": 2})
     assert definition.dynamic_ports == (0, 0)
 
+    # The tags beside the definition are the definition's tags.
+    assert definition.tags == (Tag("team", "ml"),)
+
     dumped = dump_task_definition(definition, ARNS)
     assert dumped["taskDefinitionArn"] == "arn:aws:ecs:eu-west-1:123456789012:task-definition/trainer:7"
     assert dumped["revision"] == 7
     assert dumped["status"] == "INACTIVE"
-    assert load_task_definition(dumped) == definition
-    assert load_task_definition({"taskDefinition": dumped}) == definition
+    assert "tags" not in dumped
+    assert load_task_definition(dumped) == attrs.evolve(definition, tags=())
+    assert load_task_definition({"taskDefinition": dumped}) == attrs.evolve(definition, tags=())
+    described = dump_describe_task_definition(definition, ARNS)
+    assert described == {"taskDefinition": dumped, "tags": [{"key": "team", "value": "ml"}]}
+    assert load_task_definition(described) == definition
 
 
 def test_load_accepts_plain_dicts_and_leaves_them_untouched() -> None:
@@ -361,12 +373,6 @@ NAME_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_
 HEX = "0123456789abcdef"
 names = st.text(NAME_ALPHABET, min_size=1, max_size=12)
 short_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
-json_leaves = st.one_of(st.none(), st.booleans(), st.integers(-(2**31), 2**31), short_text)
-json_values = st.recursive(
-    json_leaves,
-    lambda children: st.one_of(st.lists(children, max_size=3), st.dictionaries(short_text, children, max_size=3)),
-    max_leaves=4,
-)
 CONTAINER_EXTRAS: tuple[dict[str, Any], ...] = (
     {},
     {
@@ -383,19 +389,26 @@ CONTAINER_EXTRAS: tuple[dict[str, Any], ...] = (
         "secrets": [{"name": "TOKEN", "valueFrom": "arn:aws:secretsmanager:us-east-1:1:secret:t"}],
         "readonlyRootFilesystem": True,
     },
+    # null is "not set": the model drops it, so the definition equals one without it.
     {"hostname": "ml-worker", "user": "1000:1000", "privileged": False, "linuxParameters": None},
 )
 PORT_EXTRAS: tuple[dict[str, Any], ...] = ({}, {"name": "http"}, {"name": "grpc", "appProtocol": "grpc"})
-TASK_EXTRA_KEYS = ("executionRoleArn", "taskRoleArn", "volumes", "requiresCompatibilities", "pidMode", "ipcMode")
+TASK_EXTRAS: tuple[dict[str, Any], ...] = (
+    {},
+    {"executionRoleArn": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"},
+    {"taskRoleArn": "arn:aws:iam::123456789012:role/app", "requiresCompatibilities": ["EC2"]},
+    {"pidMode": "task", "ipcMode": "none"},
+    {"volumes": [{"name": "scratch", "dockerVolumeConfiguration": {"scope": "task", "driver": "local"}}]},
+    {"runtimePlatform": {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"}, "enableFaultInjection": None},
+)
+"""ECS fields clusterkit does not model, with values ECS takes."""
+DATA_VOLUME: Final = {"name": "data", "host": {"sourcePath": "/srv/data"}}
+tags = st.lists(st.builds(Tag, names, st.text(max_size=8)), max_size=3, unique_by=lambda tag: tag.key)
 EXPRESSIONS = (
     "attribute:ecs.instance-type =~ t3.*",
     "attribute:ecs.availability-zone in [eu-west-1a, eu-west-1b]",
     "agentConnected == true and runningTasksCount < 10",
 )
-
-
-def extras(keys: tuple[str, ...]) -> st.SearchStrategy[dict[str, Any]]:
-    return st.dictionaries(st.sampled_from(keys), json_values, max_size=2)
 
 
 @st.composite
@@ -490,6 +503,9 @@ def task_definitions(draw: st.DrawFn) -> TaskDefinition:
         )
     else:
         memory_text = None
+    extra = dict(draw(st.sampled_from(TASK_EXTRAS)))
+    if any("mountPoints" in container.extra for container in containers):
+        extra["volumes"] = [*extra.get("volumes", []), DATA_VOLUME]
     return TaskDefinition(
         family=draw(names),
         container_definitions=containers,
@@ -502,26 +518,37 @@ def task_definitions(draw: st.DrawFn) -> TaskDefinition:
             for expression in draw(st.lists(st.sampled_from(EXPRESSIONS), max_size=2))
         ],
         status=draw(st.sampled_from(["ACTIVE", "INACTIVE"])),
-        extra=draw(extras(TASK_EXTRA_KEYS)),
+        tags=draw(tags),
+        extra=extra,
     )
 
 
 @given(task_definitions())
 def test_generated_definitions_round_trip(definition: TaskDefinition) -> None:
     dumped = dump_task_definition(definition)
+    assert "tags" not in dumped  # ECS keeps tags beside the definition
     text = json.dumps(dumped)
     loaded = load_task_definition(text)
-    assert loaded == definition
+    assert loaded == attrs.evolve(definition, tags=())
     assert loaded.charge == definition.charge
     assert loaded.dynamic_ports == definition.dynamic_ports
     assert dump_task_definition(loaded) == dumped
     for index, container in enumerate(definition.container_definitions):
         for key, value in container.extra.items():
             assert dumped["containerDefinitions"][index][key] == value
-    # describe-task-definition output, with the ARN and tags, loads back to the same value.
-    described = {"taskDefinition": dump_task_definition(definition, ARNS), "tags": []}
+    # describe-task-definition output, with the ARN and the tags beside, loads back to the same value.
+    described = dump_describe_task_definition(definition, ARNS)
+    assert_output(described, "DescribeTaskDefinitionResponse")  # exactly what ECS returns, nothing more
     assert described["taskDefinition"]["taskDefinitionArn"].endswith(f"task-definition/{definition.key}")
-    assert load_task_definition(described) == definition
+    assert described["tags"] == [
+        {"key": tag.key, "value": tag.value} if tag.value else {"key": tag.key} for tag in definition.tags
+    ]
+    assert load_task_definition(json.dumps(described)) == definition
+    # So does the input of register-task-definition, tags at the top, but for what ECS sets.
+    registration = dump_register_task_definition(definition)
+    assert_input(registration, "RegisterTaskDefinition")
+    assert not {"revision", "status", "taskDefinitionArn"} & set(registration)
+    assert load_task_definition(registration) == attrs.evolve(definition, revision=0, status="ACTIVE")
 
 
 # --- bad input: a ValidationError naming the JSON path -------------------------------------
@@ -861,7 +888,8 @@ def test_task_round_trip(task: Task) -> None:
     assert dumped["taskArn"] == f"arn:aws:ecs:eu-west-1:123456789012:task/prod/{task.id}"
     assert dumped["taskDefinitionArn"].endswith(f":task-definition/{task.task_definition}")
     assert dumped["cpu"] == str(task.charge.cpu)
-    assert load_task(json.loads(json.dumps(dumped))) == task
+    assert "chargedResources" not in dumped  # ECS's Task has no such field: the save file keeps it
+    assert load_task(json.loads(json.dumps(dumped)), task.charge) == task
 
 
 def test_task_round_trip_keeps_host_port_order_of_a_placed_task() -> None:
@@ -883,26 +911,25 @@ def test_task_round_trip_keeps_host_port_order_of_a_placed_task() -> None:
         created_at=1_700_000_000.0,
         started_at=1_700_000_004.5,
     )
-    restored = load_task(dump_task(task, ARNS))
+    restored = load_task(dump_task(task, ARNS), charge)
     assert set(restored.host_ports) == set(task.host_ports)
     assert restored == task
 
 
 def test_bad_task_json() -> None:
-    dumped = dump_task(
-        Task(id="abc", task_definition="web:1", container_instance_id="ci", charge=Resources(cpu=1)), ARNS
-    )
-    for key in ("taskArn", "chargedResources", "containerInstanceArn"):
+    charge = Resources(cpu=1)
+    dumped = dump_task(Task(id="abc", task_definition="web:1", container_instance_id="ci", charge=charge), ARNS)
+    for key in ("taskArn", "taskDefinitionArn", "containerInstanceArn"):
         broken = {k: v for k, v in dumped.items() if k != key}
         with pytest.raises(ValidationError) as error:
-            load_task(broken)
+            load_task(broken, charge)
         assert error.value.field == "task"
         assert error.value.value == key
     with pytest.raises(ValidationError) as status:
-        load_task({**dumped, "lastStatus": "EXPLODED"})
+        load_task({**dumped, "lastStatus": "EXPLODED"}, charge)
     assert status.value.field == "lastStatus"
     with pytest.raises(ValidationError) as not_object:
-        load_task([dumped])  # type: ignore[arg-type]
+        load_task([dumped], charge)  # type: ignore[arg-type]
     assert not_object.value.field == "task"
 
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from clusterkit import ClusterState, Snapshot, TaskStateChange, UpdateInstance, ValidationError, state_violations
+from clusterkit import ClusterState, Snapshot, Tag, TaskStateChange, UpdateInstance, ValidationError, state_violations
+from tests.ecs_api import assert_output, output_problems
 
 
 def definition(family: str, *, cpu: int = 64, memory: int = 64, **container: Any) -> dict[str, Any]:
@@ -56,6 +57,7 @@ def build() -> ClusterState:
                 logConfiguration={"logDriver": "json-file"},
             ),
             "executionRoleArn": "arn:aws:iam::123456789012:role/x",
+            "tags": [{"key": "team", "value": "web"}, {"key": "tier"}],
         }
     )
     state.register_task_definition(definition("web"))
@@ -116,13 +118,54 @@ def test_restore_gives_an_equal_snapshot(saved: tuple[ClusterState, Path]) -> No
 def test_saved_file_is_ecs_shaped_json(saved: tuple[ClusterState, Path]) -> None:
     state, path = saved
     data = json.loads(path.read_text())
-    assert data["format"] == "clusterkit-state" and data["formatVersion"] == 1
+    assert data["format"] == "clusterkit-state" and data["formatVersion"] == 2
     assert data["version"] == state.version
     assert data["cluster"] == {"name": "saved", "region": "eu-west-1", "account": "123456789012"}
     assert len(data["tasks"]) == state.snapshot().task_count
     assert len(data["containerInstances"]) == 4
-    assert {t["taskArn"] for t in data["tasks"]} == {state.arns.task(t.id) for t in state.snapshot().tasks()}
+    assert {t["task"]["taskArn"] for t in data["tasks"]} == {state.arns.task(t.id) for t in state.snapshot().tasks()}
     assert [p.name for p in path.parent.iterdir()] == [path.name], "no temporary file is left behind"
+    # Each object is ECS's describe output; what clusterkit adds sits beside it, never inside.
+    for described in data["taskDefinitions"]:
+        if described["taskDefinition"]["family"] != "fpga":
+            assert_output(described, "DescribeTaskDefinitionResponse")
+        else:  # custom scalar resources are clusterkit's extension of ECS's resource types
+            assert output_problems(described, "DescribeTaskDefinitionResponse") == [
+                "taskDefinition.containerDefinitions[0].resourceRequirements[0].type: 'FPGA' is not one of "
+                "['GPU', 'InferenceAccelerator', 'NeuronDevice']"
+            ]
+    for instance in data["containerInstances"]:
+        assert_output(instance, "ContainerInstance")
+    for saved_task in data["tasks"]:
+        assert set(saved_task) == {"task", "chargedResources"}
+        assert_output(saved_task["task"], "Task")
+    web2 = next(d for d in data["taskDefinitions"] if d["taskDefinition"]["revision"] == 2)
+    assert web2["tags"] == [{"key": "team", "value": "web"}, {"key": "tier"}]
+    assert "tags" not in web2["taskDefinition"]
+
+
+def test_tags_survive_save_and_restore(saved: tuple[ClusterState, Path]) -> None:
+    _, path = saved
+    restored = ClusterState.restore(path)
+    assert restored.describe_task_definition("web:2").tags == (Tag("team", "web"), Tag("tier"))
+    assert restored.describe_task_definition("web:1").tags == ()
+
+
+def as_version_1(data: dict[str, Any]) -> None:
+    """The layout of format version 1: bare definitions (tags inside), charges inside the tasks."""
+    data["formatVersion"] = 1
+    data["taskDefinitions"] = [
+        {**item["taskDefinition"], **({"tags": item["tags"]} if item["tags"] else {})}
+        for item in data["taskDefinitions"]
+    ]
+    data["tasks"] = [{**item["task"], "chargedResources": item["chargedResources"]} for item in data["tasks"]]
+
+
+def test_a_version_1_file_still_restores(saved: tuple[ClusterState, Path]) -> None:
+    state, path = saved
+    restored = ClusterState.restore(edit(path, as_version_1))
+    assert everything(restored.snapshot()) == everything(state.snapshot())
+    assert restored.describe_task_definition("web:2").tags == (Tag("team", "web"), Tag("tier"))
 
 
 def test_save_twice_overwrites_and_restores_the_newer_state(saved: tuple[ClusterState, Path]) -> None:
@@ -237,7 +280,9 @@ def _set(key: str, value: Any) -> Any:
     [
         (_set("format", "something-else"), "format"),
         (lambda data: data.pop("format"), "format"),
-        (_set("formatVersion", 2), "format"),
+        (_set("formatVersion", 3), "format"),
+        (_set("formatVersion", 0), "format"),
+        (_set("formatVersion", True), "format"),
         (_set("formatVersion", "1"), "format"),
         (_set("version", -1), "version"),
         (_set("version", "7"), "version"),
@@ -271,6 +316,11 @@ def test_not_an_object(tmp_path: Path, document: Any) -> None:
         _set("containerInstances", [{"containerInstanceArn": "x"}]),
         _set("tasks", [{"taskArn": "x"}]),
         _set("tasks", [[]]),
+        lambda data: data["tasks"][0].pop("chargedResources"),
+        lambda data: data["tasks"][0].pop("task"),
+        lambda data: data["tasks"][0].__setitem__("task", [1]),
+        lambda data: data["taskDefinitions"][0].pop("taskDefinition"),
+        lambda data: data["taskDefinitions"][0]["taskDefinition"].__setitem__("revision", 0),
     ],
     ids=[
         "cluster-not-object",
@@ -282,6 +332,11 @@ def test_not_an_object(tmp_path: Path, document: Any) -> None:
         "instance-incomplete",
         "task-incomplete",
         "task-not-object",
+        "task-without-charge",
+        "charge-without-task",
+        "task-not-an-object",
+        "described-definition-without-definition",
+        "definition-revision-zero",
     ],
 )
 def test_malformed_structure(saved: tuple[ClusterState, Path], change: Any) -> None:
@@ -320,7 +375,7 @@ def wrong_running_count(data: dict[str, Any]) -> None:
 
 
 def task_on_missing_instance(data: dict[str, Any]) -> None:
-    task = data["tasks"][0]
+    task = data["tasks"][0]["task"]
     task["containerInstanceArn"] = task["containerInstanceArn"].rsplit("/", 1)[0] + "/ghost"
 
 

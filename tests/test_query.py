@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clusterkit import ClusterState, ContainerInstance, QuerySyntaxError, Resources, ValidationError
-from clusterkit.placement.query import (
+from clusterkit.query import (
     MAX_EXPRESSION_LENGTH,
     MAX_NESTING,
     And,
@@ -631,3 +631,25 @@ def test_fuzz_long_repetitions(parts: list[str], repeat: int) -> None:
 )
 def test_pathological_inputs(text: str) -> None:
     parses_or_rejects(text)
+
+
+def test_a_snapshot_lists_with_a_parsed_expression_and_refuses_text() -> None:
+    state = ClusterState("layers")
+    for name, zone in (("i-1", "zone-a"), ("i-2", "zone-b"), ("i-3", "zone-a")):
+        state.register_container_instance(name, cpu=1024, memory=1024, attributes={"zone": zone})
+    snapshot = state.snapshot()
+    expression = parse_expression("attribute:zone == zone-a")
+    from_snapshot = snapshot.list_container_instances(filter=expression)
+    assert [arn.rsplit("/", 1)[1] for arn in from_snapshot.items] == ["i-1", "i-3"]
+    assert state.list_container_instances(filter="attribute:zone == zone-a").items == from_snapshot.items
+    # a token continues only the listing it came from: the filter's text is part of it
+    first = snapshot.list_container_instances(filter=expression, max_results=1)
+    with pytest.raises(ValidationError) as caught:
+        snapshot.list_container_instances(
+            filter=parse_expression("attribute:zone == zone-b"), next_token=first.next_token
+        )
+    assert caught.value.field == "nextToken"
+    with pytest.raises(ValidationError) as refused:
+        snapshot.list_container_instances(filter="attribute:zone == zone-a")  # type: ignore[arg-type]
+    assert refused.value.field == "filter"
+    assert "parse_expression" in str(refused.value)

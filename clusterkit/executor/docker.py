@@ -30,7 +30,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, Literal
 
 import docker
@@ -121,6 +121,7 @@ class DockerExecutor:
         # The engine's event stream, read by a thread once someone asks what changed.
         self._changes: set[str] | None = None
         self._watcher: threading.Thread | None = None
+        self._listener: Callable[[], None] | None = None
         self._events: Any = None
         self._closed = threading.Event()
 
@@ -263,6 +264,15 @@ class DockerExecutor:
             changes, self._changes = self._changes, set()
         return None if changes is None else frozenset(changes)
 
+    def listen(self, listener: Callable[[], None] | None) -> None:
+        """Call ``listener`` (no arguments, quickly) on each engine event about a task of this
+        cluster, from the thread following the engine's events (started here if need be); None stops it.
+        """
+        with self._lock:
+            self._listener = listener
+        if listener is not None:
+            self.changed()  # make sure the engine's events are followed
+
     def close(self) -> None:
         """Stop following the engine's events (the executor keeps working; ``changed`` then says None)."""
         self._closed.set()
@@ -288,6 +298,9 @@ class DockerExecutor:
                         with self._lock:
                             if self._changes is not None:
                                 self._changes.add(task_id)
+                            listener = self._listener
+                        if listener is not None:
+                            listener()
             except Exception:  # any failure of the stream means the same: reconnect
                 pass
             with self._lock:

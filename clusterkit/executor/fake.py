@@ -3,7 +3,7 @@
 Shipped in the library, as httpx ships ``MockTransport``, so users test agents and
 schedulers without a Docker engine. Containers start at once, in dependsOn order; the
 test drives everything else: an image whose pull fails, a container that exits with a
-code, a health check that turns UNHEALTHY, lines in the logs.
+code (at once, or as soon as it starts), a health check that turns UNHEALTHY, lines in the logs.
 """
 
 from __future__ import annotations
@@ -45,8 +45,10 @@ class FakeExecutor:
         self.calls: list[tuple[str, str]] = []
         self._held: dict[str, _Held] = {}
         self._pull_failures: dict[str, str] = {}
+        self._exits_on_start: dict[str, int] = {}
         self._engine_down: str | None = None
         self._changed: set[str] | None = None  # None: nobody has asked yet, or the engine was away
+        self._listener: Callable[[], None] | None = None
         self._lock = threading.Lock()
 
     # -- what a test controls -------------------------------------------------------------
@@ -55,6 +57,15 @@ class FakeExecutor:
         """Make every later start of a task using ``image`` fail as an image pull would."""
         with self._lock:
             self._pull_failures[image] = reason
+
+    def exit_on_start(self, image: str, exit_code: int = 1) -> None:
+        """Make every later container of ``image`` exit with ``exit_code`` as soon as it starts.
+
+        A task with such an essential container never reaches RUNNING: its start shows it
+        STOPPED, as a command that fails at once does.
+        """
+        with self._lock:
+            self._exits_on_start[image] = exit_code
 
     def fail_engine(self, reason: str = "the Docker engine is unreachable") -> None:
         """Make every protocol call raise ExecutorError with ``reason``, as an engine that went away."""
@@ -111,9 +122,14 @@ class FakeExecutor:
                 essential=frozenset(c.name for c in definition.container_definitions if c.essential),
                 checked=frozenset(c.name for c in definition.container_definitions if c.health_check is not None),
             )
+            images = {container.name: container.image for container in definition.container_definitions}
             for name in start_order(definition):
                 held.containers[name] = ContainerStatus(name, "RUNNING")
                 self._log(held, task.id, name, "started")
+                exit_code = self._exits_on_start.get(images[name])
+                if exit_code is not None:
+                    held.containers[name] = ContainerStatus(name, "STOPPED", exit_code=exit_code)
+                    self._log(held, task.id, name, f"exited with code {exit_code}")
             self._held[task.id] = held
             self._mark(task.id)
             return self._observe(task.id)
@@ -171,6 +187,10 @@ class FakeExecutor:
             changed, self._changed = self._changed, set()
             return None if changed is None else frozenset(changed)
 
+    def listen(self, listener: Callable[[], None] | None) -> None:
+        """Call ``listener`` (no arguments, quickly) whenever a task changes; None stops it."""
+        self._listener = listener
+
     def host(self) -> HostInfo:
         """The host this fake pretends to be (``host=`` at construction)."""
         with self._lock:
@@ -182,6 +202,8 @@ class FakeExecutor:
     def _mark(self, task_id: str) -> None:
         if self._changed is not None:
             self._changed.add(task_id)
+        if self._listener is not None:
+            self._listener()
 
     def _check_engine(self, task_id: str | None) -> None:
         if self._engine_down is not None:

@@ -12,6 +12,7 @@ from clusterkit.model.taskdef import (
     PlacementConstraint,
     PortMapping,
     ResourceRequirement,
+    Tag,
     TaskDefinition,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "ResourceRequirement",
     "Resources",
     "Service",
+    "Tag",
     "Task",
     "TaskDefinition",
 ]

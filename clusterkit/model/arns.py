@@ -41,6 +41,10 @@ class Arns:
         """The ARN of a container instance."""
         return f"{self._prefix}:container-instance/{self.cluster}/{instance_id}"
 
+    def service(self, name: str) -> str:
+        """The ARN of a service (the long form, with the cluster's name)."""
+        return f"{self._prefix}:service/{self.cluster}/{name}"
+
     def task_definition(self, key: str) -> str:
         """The ARN of a task definition ``family:revision``."""
         return f"{self._prefix}:task-definition/{key}"

@@ -1,53 +1,224 @@
-"""Services: a task definition kept running at a desired count (the service scheduler comes later)."""
+"""Services: a task definition kept running, at a desired count (REPLICA) or on every instance (DAEMON).
+
+A ``Service`` is a record in the cluster state like a task or an instance: versioned,
+saved and restored, changed only by commits. It holds what the user asked for (task
+definition, desired count, deployment configuration, placement), the deployments rolling
+it from one task definition to the next, the service events ECS users know, and the
+bookkeeping the service scheduler needs to decide exactly once (the tasks it tracks, the
+launch back-off). ``clusterkit.services`` decides; this module only holds values.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Final, Literal
 
 import attrs
 
 from clusterkit.errors import ValidationError
 from clusterkit.model._validate import check_choice, check_int, check_name, check_text
-from clusterkit.model.taskdef import PlacementConstraint
+from clusterkit.model.placement import MAX_STRATEGIES, PlacementStrategy, spread
+from clusterkit.model.taskdef import MAX_CONSTRAINTS, PlacementConstraint
 
-__all__ = ["DeploymentConfiguration", "Service"]
+__all__ = [
+    "DEFAULT_SERVICE_STRATEGY",
+    "MAX_SERVICE_EVENTS",
+    "Deployment",
+    "DeploymentCircuitBreaker",
+    "DeploymentConfiguration",
+    "DeploymentStatus",
+    "RolloutState",
+    "SchedulingStrategy",
+    "Service",
+    "ServiceEvent",
+    "ServiceStatus",
+    "circuit_breaker_threshold",
+]
+
+SchedulingStrategy = Literal["REPLICA", "DAEMON"]
+ServiceStatus = Literal["ACTIVE", "DRAINING", "INACTIVE"]
+DeploymentStatus = Literal["PRIMARY", "ACTIVE", "INACTIVE"]
+RolloutState = Literal["IN_PROGRESS", "COMPLETED", "FAILED"]
+
+MAX_SERVICE_EVENTS: Final = 100
+"""How many service events a service keeps (the newest), as the ECS console does."""
+DEFAULT_SERVICE_STRATEGY: Final = (spread("attribute:ecs.availability-zone"), spread("instanceId"))
+"""A replica service's placement when none is given: spread over zones, then over instances."""
+
+
+@attrs.frozen(slots=True)
+class DeploymentCircuitBreaker:
+    """Stop a deployment whose tasks keep failing; with ``rollback``, go back to the last good one."""
+
+    enable: bool = False
+    rollback: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        for field in ("enable", "rollback"):
+            if not isinstance(getattr(self, field), bool):
+                raise ValidationError(
+                    f"deploymentCircuitBreaker.{field}", getattr(self, field), "must be true or false"
+                )
 
 
 @attrs.frozen(slots=True)
 class DeploymentConfiguration:
     """How far a deployment may go above and below the desired count, in percent.
 
-    RUNNING + PENDING tasks stay at or below ``⌊desired · maximum_percent / 100⌋``;
-    healthy tasks stay at or above ``⌈desired · minimum_healthy_percent / 100⌉``.
+    RUNNING + PENDING tasks stay at or below ``⌊desired · maximum_percent / 100⌋``
+    (``max_tasks``); healthy tasks stay at or above ``⌈desired · minimum_healthy_percent / 100⌉``
+    (``min_healthy``). Replica services default to 200 and 100, daemon services to 100 and 0.
     """
 
     maximum_percent: int = 200
     minimum_healthy_percent: int = 100
+    deployment_circuit_breaker: DeploymentCircuitBreaker = DeploymentCircuitBreaker()
 
     def __attrs_post_init__(self) -> None:
         check_int("maximumPercent", self.maximum_percent, 100, 10_000)
         check_int("minimumHealthyPercent", self.minimum_healthy_percent, 0, 100)
+        if not isinstance(self.deployment_circuit_breaker, DeploymentCircuitBreaker):
+            raise ValidationError(
+                "deploymentCircuitBreaker", self.deployment_circuit_breaker, "must be a DeploymentCircuitBreaker"
+            )
+
+    def max_tasks(self, desired: int) -> int:
+        """The most RUNNING + PENDING tasks allowed for ``desired``: rounds down."""
+        return desired * self.maximum_percent // 100
+
+    def min_healthy(self, desired: int) -> int:
+        """The fewest healthy tasks allowed for ``desired``: rounds up."""
+        return -(-desired * self.minimum_healthy_percent // 100)
+
+
+def circuit_breaker_threshold(desired: int) -> int:
+    """Failed tasks that trip the circuit breaker: ``clamp(⌈0.5 · desired⌉, 3, 200)``."""
+    return min(200, max(3, math.ceil(desired / 2)))
+
+
+@attrs.frozen(slots=True)
+class Deployment:
+    """One task definition being rolled out (PRIMARY) or rolled away from (ACTIVE).
+
+    ``desired_count`` is how many tasks of this deployment the service still wants: the
+    service's count for the PRIMARY one; for an ACTIVE one, the tasks not yet replaced (a
+    failed task of an older deployment is replaced with its own revision while it lasts).
+    ``failed_tasks`` counts toward the circuit breaker; a task that becomes healthy resets it.
+    """
+
+    id: str
+    task_definition: str
+    desired_count: int
+    status: DeploymentStatus = "PRIMARY"
+    rollout_state: RolloutState = "IN_PROGRESS"
+    rollout_state_reason: str = ""
+    failed_tasks: int = 0
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def __attrs_post_init__(self) -> None:
+        check_text("deployments.id", self.id, max_length=255)
+        check_text("deployments.taskDefinition", self.task_definition, max_length=512)
+        check_int("deployments.desiredCount", self.desired_count, 0)
+        check_choice("deployments.status", self.status, ("PRIMARY", "ACTIVE", "INACTIVE"))
+        check_choice("deployments.rolloutState", self.rollout_state, ("IN_PROGRESS", "COMPLETED", "FAILED"))
+        check_text("deployments.rolloutStateReason", self.rollout_state_reason, max_length=1024, empty=True)
+        check_int("deployments.failedTasks", self.failed_tasks, 0)
+
+
+@attrs.frozen(slots=True)
+class ServiceEvent:
+    """A line of the service's event log, worded as ECS words it."""
+
+    id: str
+    created_at: float
+    message: str
 
 
 @attrs.frozen(slots=True)
 class Service:
-    """A long-running service: REPLICA keeps ``desired_count`` tasks, DAEMON one per instance."""
+    """A long-running service: REPLICA keeps ``desired_count`` tasks, DAEMON one per instance.
+
+    ``deployments`` lists the PRIMARY deployment first; ``events`` the newest first (at most
+    ``MAX_SERVICE_EVENTS``). The service scheduler's bookkeeping: ``tracked_tasks`` are the
+    tasks it started that have not reached STOPPED (so each stop is counted once, even with
+    several schedulers racing), ``healthy_seen`` those of them it has seen healthy,
+    ``launch_failures`` the consecutive tasks that stopped before RUNNING and
+    ``next_launch_at`` when it may launch again (the back-off). ``version`` is bumped by
+    every commit that changes the record.
+    """
 
     name: str
     task_definition: str
     desired_count: int = 0
-    scheduling_strategy: Literal["REPLICA", "DAEMON"] = "REPLICA"
+    scheduling_strategy: SchedulingStrategy = "REPLICA"
     deployment_configuration: DeploymentConfiguration = DeploymentConfiguration()
-    placement_constraints: tuple[PlacementConstraint, ...] = attrs.field(default=(), converter=tuple)
+    placement_constraints: tuple[PlacementConstraint, ...] = ()
+    placement_strategy: tuple[PlacementStrategy, ...] = ()
     health_check_grace_period_seconds: int = 0
-    status: Literal["ACTIVE", "DRAINING", "INACTIVE"] = "ACTIVE"
+    status: ServiceStatus = "ACTIVE"
+    deployments: tuple[Deployment, ...] = ()
+    events: tuple[ServiceEvent, ...] = ()
+    tracked_tasks: frozenset[str] = frozenset()
+    healthy_seen: frozenset[str] = frozenset()
+    launch_failures: int = 0
+    next_launch_at: float = 0.0
+    created_at: float = 0.0
+    version: int = 1
 
     def __attrs_post_init__(self) -> None:
         check_name("serviceName", self.name)
         check_text("taskDefinition", self.task_definition, max_length=512)
         check_int("desiredCount", self.desired_count, 0)
         check_choice("schedulingStrategy", self.scheduling_strategy, ("REPLICA", "DAEMON"))
+        if not isinstance(self.deployment_configuration, DeploymentConfiguration):
+            raise ValidationError(
+                "deploymentConfiguration", self.deployment_configuration, "must be a DeploymentConfiguration"
+            )
         check_int("healthCheckGracePeriodSeconds", self.health_check_grace_period_seconds, 0, 2_147_483_647)
         check_choice("status", self.status, ("ACTIVE", "DRAINING", "INACTIVE"))
-        if self.scheduling_strategy == "DAEMON" and self.desired_count:
-            raise ValidationError("desiredCount", self.desired_count, "a DAEMON service has no desired count")
+        for field in ("placement_constraints", "placement_strategy", "deployments", "events"):
+            if not isinstance(getattr(self, field), tuple):
+                raise ValidationError(field, getattr(self, field), "must be a tuple")
+        for field in ("tracked_tasks", "healthy_seen"):
+            if not isinstance(getattr(self, field), frozenset):
+                raise ValidationError(field, getattr(self, field), "must be a frozenset of task ids")
+        if len(self.placement_constraints) > MAX_CONSTRAINTS:
+            raise ValidationError("placementConstraints", len(self.placement_constraints), f"at most {MAX_CONSTRAINTS}")
+        if len(self.placement_strategy) > MAX_STRATEGIES:
+            raise ValidationError("placementStrategy", len(self.placement_strategy), f"at most {MAX_STRATEGIES}")
+        for index, item in enumerate(self.placement_constraints):
+            if not isinstance(item, PlacementConstraint):
+                raise ValidationError(f"placementConstraints[{index}]", item, "must be a PlacementConstraint")
+        for index, strategy in enumerate(self.placement_strategy):
+            if not isinstance(strategy, PlacementStrategy):
+                raise ValidationError(f"placementStrategy[{index}]", strategy, "must be a PlacementStrategy")
+        if self.scheduling_strategy == "DAEMON":
+            if self.desired_count:
+                raise ValidationError("desiredCount", self.desired_count, "a DAEMON service has no desired count")
+            if self.placement_strategy:
+                raise ValidationError("placementStrategy", self.placement_strategy, "a DAEMON service takes none")
+        check_int("launchFailures", self.launch_failures, 0)
+        check_int("version", self.version, 1)
+        primaries = [d for d in self.deployments if d.status == "PRIMARY"]
+        if self.deployments and (len(primaries) != 1 or self.deployments[0] is not primaries[0]):
+            raise ValidationError("deployments", self.deployments, "the first deployment, and only it, is PRIMARY")
+        if not self.healthy_seen <= self.tracked_tasks:
+            raise ValidationError("healthySeen", sorted(self.healthy_seen - self.tracked_tasks), "are not tracked")
+
+    @property
+    def group(self) -> str:
+        """The task group of its tasks: ``service:NAME``."""
+        return f"service:{self.name}"
+
+    @property
+    def primary(self) -> Deployment | None:
+        """The PRIMARY deployment (None before the first one)."""
+        return self.deployments[0] if self.deployments else None
+
+    def deployment(self, deployment_id: str | None) -> Deployment | None:
+        """The deployment with this id, or None."""
+        for found in self.deployments:
+            if found.id == deployment_id:
+                return found
+        return None

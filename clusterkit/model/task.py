@@ -8,7 +8,7 @@ dropped by the ClusterState.
 
 from __future__ import annotations
 
-import sys
+import functools
 from typing import Final, Literal
 
 import attrs
@@ -20,6 +20,7 @@ from clusterkit.model.resources import Resources
 __all__ = [
     "DESIRED_STATUSES",
     "HEALTH_STATUSES",
+    "INSTANCE_DEREGISTERED_REASON",
     "STOP_CODES",
     "TASK_LIFECYCLE",
     "DesiredStatus",
@@ -57,6 +58,8 @@ STOP_CODES: Final[tuple[StopCode, ...]] = (
 HEALTH_STATUSES: Final[tuple[HealthStatus, ...]] = ("UNKNOWN", "HEALTHY", "UNHEALTHY")
 _ORDER: Final[dict[str, int]] = {status: index for index, status in enumerate(TASK_LIFECYCLE)}
 _DESIRED_ORDER: Final[dict[str, int]] = {status: index for index, status in enumerate(DESIRED_STATUSES)}
+INSTANCE_DEREGISTERED_REASON: Final = "Container instance deregistered"
+"""The stop reason of the tasks stopped because their instance was deregistered with force."""
 PENDING_STATUSES: Final = frozenset({"PROVISIONING", "PENDING", "ACTIVATING"})
 """last statuses counted as pending on an instance (ECS pendingTasksCount)."""
 
@@ -77,8 +80,6 @@ class Task:
 
     ``charge`` is what the task holds on its instance (cpu, memory, scalars, static and
     dynamic host ports) until it is STOPPED. Timestamps are seconds since the epoch.
-    ``family`` is the task definition's family, worked out once when the task is made
-    (not an argument; copies keep it, as their task definition is the same).
     """
 
     id: str
@@ -98,15 +99,12 @@ class Task:
     started_at: float | None = None
     stopping_at: float | None = None
     stopped_at: float | None = None
-    family: str = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         check_text("taskId", self.id, max_length=255)
         if "/" in self.id:
             raise ValidationError("taskId", self.id, "must not contain '/'")
         check_text("taskDefinition", self.task_definition, max_length=512)
-        # interned: the tasks of one family share one string rather than holding a copy each
-        object.__setattr__(self, "family", sys.intern(self.task_definition.rsplit(":", 1)[0]))
         check_choice("lastStatus", self.last_status, TASK_LIFECYCLE)
         check_choice("desiredStatus", self.desired_status, DESIRED_STATUSES)
         if self.stop_code is not None:
@@ -120,6 +118,11 @@ class Task:
         check_int("version", self.version, 1)
 
     @property
+    def family(self) -> str:
+        """The task definition's family: worked out once per task definition, not per call. O(1)."""
+        return _family_of(self.task_definition)
+
+    @property
     def is_stopped(self) -> bool:
         """True once the task reached STOPPED: it no longer holds resources."""
         return self.last_status == "STOPPED"
@@ -128,6 +131,12 @@ class Task:
     def service_name(self) -> str | None:
         """The service that owns this task, from a ``service:NAME`` group."""
         return self.group[8:] if self.group.startswith("service:") else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _family_of(task_definition: str) -> str:
+    """``family`` of ``family:revision``, remembered for the task definitions in use."""
+    return task_definition.rsplit(":", 1)[0]
 
 
 def check_transition(task: Task, last_status: str | None, desired_status: str | None) -> None:

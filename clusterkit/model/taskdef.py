@@ -2,21 +2,24 @@
 
 Field names follow ECS in snake_case; validation errors name the ECS (camelCase) path, such
 as ``containerDefinitions[1].portMappings[0].hostPort``, since that is what users write.
-Unknown ECS fields (``logConfiguration``, ``executionRoleArn`` …) are kept in ``extra`` so
-that a task definition loaded from JSON dumps back with nothing lost.
+ECS fields clusterkit does not model (``logConfiguration``, ``executionRoleArn`` …) are kept
+in ``extra`` so that a task definition loaded from JSON dumps back with nothing lost; they
+are checked against ECS's API shapes (names, types, enums), and the names a definition uses
+to point inside itself (volumes, containers) must resolve, as ECS checks at registration.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
 import attrs
 
 from clusterkit.errors import ValidationError
+from clusterkit.model._ecs_schema import clean_members
 from clusterkit.model._validate import check_choice, check_int, check_name, check_text
 from clusterkit.model.resources import MAX_PORT, Resources
 
@@ -31,7 +34,9 @@ __all__ = [
     "PlacementConstraint",
     "PortMapping",
     "ResourceRequirement",
+    "Tag",
     "TaskDefinition",
+    "ECS_SHAPES",
     "parse_task_cpu",
     "parse_task_memory",
 ]
@@ -44,6 +49,7 @@ MAX_CONTAINERS: Final = 10
 MAX_CONSTRAINTS: Final = 10
 MAX_EXPRESSION_LENGTH: Final = 2000
 MIN_CONTAINER_MEMORY: Final = 6
+MAX_TAGS: Final = 50
 
 
 def _strings(field: str, value: Any) -> tuple[str, ...]:
@@ -69,8 +75,34 @@ def _frozen_extra(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
-def _extra_field() -> Any:
-    return attrs.field(factory=lambda: MappingProxyType({}), converter=_frozen_extra, hash=False, kw_only=True)
+_MODELLED: dict[str, frozenset[str]] = {}
+"""ECS shape name → the ECS names of the fields its model class has (filled below the classes)."""
+
+
+def _extra_converter(shape: str) -> Callable[[Mapping[str, Any] | None], Mapping[str, Any]]:
+    """The converter of an ``extra`` field: ECS fields of ``shape`` clusterkit does not model.
+
+    Each must be a field of the ECS shape, with a value of ECS's type (checked here, since
+    nothing else looks at it); nulls are dropped, as everywhere in ECS JSON.
+    """
+
+    def convert(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+        if value is None:
+            return MappingProxyType({})
+        if not isinstance(value, Mapping):
+            raise ValidationError("extra", value, "must be a mapping of ECS field names to JSON values")
+        for key, item in value.items():
+            if key in _MODELLED[shape] and item is not None:
+                raise ValidationError(key, item, "is a modelled field: pass it as an argument, not in extra")
+        return MappingProxyType(clean_members(value, shape, strict=True, required=False))
+
+    return convert
+
+
+def _extra_field(shape: str) -> Any:
+    return attrs.field(
+        factory=lambda: MappingProxyType({}), converter=_extra_converter(shape), hash=False, kw_only=True
+    )
 
 
 _UNIT = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*")
@@ -110,7 +142,7 @@ class PortMapping:
     container_port: int
     host_port: int | None = None
     protocol: Literal["tcp", "udp"] = "tcp"
-    extra: Mapping[str, Any] = _extra_field()
+    extra: Mapping[str, Any] = _extra_field("PortMapping")
 
     def __attrs_post_init__(self) -> None:
         check_int("containerPort", self.container_port, 1, MAX_PORT)
@@ -169,10 +201,15 @@ class ContainerDependency:
 
 @attrs.frozen(slots=True)
 class ResourceRequirement:
-    """A custom resource a container needs, such as ``GPU``; ECS writes the amount as a string."""
+    """A custom resource a container needs, such as ``GPU``; ECS writes the amount as a string.
+
+    ECS knows ``GPU``, ``InferenceAccelerator`` and ``NeuronDevice``; clusterkit also takes
+    any other name of a custom scalar resource its instances register (``FPGA``, say).
+    """
 
     type: str
     value: str
+    extra: Mapping[str, Any] = _extra_field("ResourceRequirement")
 
     def __attrs_post_init__(self) -> None:
         check_name("type", self.type)
@@ -206,6 +243,18 @@ class PlacementConstraint:
 
 
 @attrs.frozen(slots=True)
+class Tag:
+    """A task definition's tag: ``key`` (1-128 characters) and ``value`` (up to 256)."""
+
+    key: str
+    value: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        check_text("key", self.key, max_length=128)
+        check_text("value", self.value, max_length=256, empty=True)
+
+
+@attrs.frozen(slots=True)
 class ContainerDefinition:
     """One container of a task definition.
 
@@ -229,7 +278,7 @@ class ContainerDefinition:
     start_timeout: int | None = None
     stop_timeout: int | None = None
     docker_labels: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_extra, hash=False)
-    extra: Mapping[str, Any] = _extra_field()
+    extra: Mapping[str, Any] = _extra_field("ContainerDefinition")
 
     def __attrs_post_init__(self) -> None:
         check_name("name", self.name)
@@ -289,6 +338,9 @@ class TaskDefinition:
     ``revision`` is 0 until the definition is registered; the state assigns 1, 2, … per
     family. ``charge`` (computed once) is what every task of this definition holds on its
     instance, without the dynamic host ports chosen at placement.
+
+    ``tags`` are the definition's tags; ECS takes them beside the definition (a separate
+    parameter of RegisterTaskDefinition, and beside ``taskDefinition`` in describe output).
     """
 
     family: str
@@ -299,7 +351,8 @@ class TaskDefinition:
     memory: int | None = attrs.field(default=None, converter=parse_task_memory)
     placement_constraints: tuple[PlacementConstraint, ...] = attrs.field(default=(), converter=tuple)
     status: Literal["ACTIVE", "INACTIVE"] = "ACTIVE"
-    extra: Mapping[str, Any] = _extra_field()
+    tags: tuple[Tag, ...] = attrs.field(default=(), converter=tuple, kw_only=True)
+    extra: Mapping[str, Any] = _extra_field("RegisterTaskDefinitionRequest")
     charge: Resources = attrs.field(init=False, eq=False, repr=False, hash=False)
     dynamic_ports: tuple[int, int] = attrs.field(init=False, eq=False, repr=False, hash=False)
 
@@ -337,6 +390,8 @@ class TaskDefinition:
                     f"placementConstraints[{index}].type", constraint.type, "task definitions allow only memberOf"
                 )
         _check_cycles(containers)
+        self._check_references(names)
+        self._check_tags()
         container_cpu = sum(container.cpu for container in containers)
         container_memory = sum(container.memory_charge for container in containers)
         if self.cpu is not None and container_cpu > self.cpu:
@@ -375,6 +430,52 @@ class TaskDefinition:
                 raise ValidationError(
                     field, dependency.container_name, f"{dependency.condition} cannot wait for an essential container"
                 )
+
+    def _check_references(self, names: list[str]) -> None:
+        """Volumes and containers named elsewhere in the definition exist, as ECS checks at registration."""
+        volumes = [volume.get("name") for volume in self.extra.get("volumes", ())]
+        for index, volume in enumerate(volumes):
+            if volume is not None and volumes.index(volume) != index:
+                raise ValidationError(f"volumes[{index}].name", volume, "names a volume twice")
+        for index, container in enumerate(self.container_definitions):
+            prefix = f"containerDefinitions[{index}]"
+            extra = container.extra
+            for point, mount in enumerate(extra.get("mountPoints", ())):
+                source = mount.get("sourceVolume")
+                if source is not None and source not in volumes:
+                    field = f"{prefix}.mountPoints[{point}].sourceVolume"
+                    raise ValidationError(
+                        field, source, f"names no volume of this task definition ({_listed(volumes)})"
+                    )
+            for position, source in enumerate(extra.get("volumesFrom", ())):
+                container_name = source.get("sourceContainer")
+                if container_name is not None and container_name not in names:
+                    field = f"{prefix}.volumesFrom[{position}].sourceContainer"
+                    raise ValidationError(field, container_name, "names no container of this task definition")
+            for position, link in enumerate(extra.get("links", ())):
+                field = f"{prefix}.links[{position}]"
+                if link.split(":", 1)[0] not in names:
+                    raise ValidationError(
+                        field, link, "names no container of this task definition (name or name:alias)"
+                    )
+                if self.network_mode == "awsvpc":
+                    raise ValidationError(field, link, "links are not supported in awsvpc network mode")
+        proxy = self.extra.get("proxyConfiguration")
+        if proxy is not None and proxy["containerName"] not in names:
+            raise ValidationError(
+                "proxyConfiguration.containerName", proxy["containerName"], "names no container of this task definition"
+            )
+
+    def _check_tags(self) -> None:
+        if len(self.tags) > MAX_TAGS:
+            raise ValidationError("tags", len(self.tags), f"a task definition has at most {MAX_TAGS} tags")
+        keys: set[str] = set()
+        for index, tag in enumerate(self.tags):
+            if not isinstance(tag, Tag):
+                raise ValidationError(f"tags[{index}]", tag, "must be a Tag")
+            if tag.key in keys:
+                raise ValidationError(f"tags[{index}].key", tag.key, "is used twice")
+            keys.add(tag.key)
 
     def _check_ports(self) -> tuple[frozenset[int], frozenset[int], int, int]:
         static: dict[str, set[int]] = {"tcp": set(), "udp": set()}
@@ -418,6 +519,11 @@ class TaskDefinition:
         raise ValidationError("containerName", name, f"is not a container of {self.key}")
 
 
+def _listed(names: list[Any]) -> str:
+    named = [name for name in names if name is not None]
+    return "volumes: " + ", ".join(map(repr, named)) if named else "it has no volumes"
+
+
 def _check_cycles(containers: tuple[ContainerDefinition, ...]) -> None:
     graph = {c.name: [d.container_name for d in c.depends_on] for c in containers}
     done: set[str] = set()
@@ -433,3 +539,25 @@ def _check_cycles(containers: tuple[ContainerDefinition, ...]) -> None:
 
     for name in graph:
         visit(name, ())
+
+
+ECS_SHAPES: Final[Mapping[type, str]] = MappingProxyType(
+    {
+        PortMapping: "PortMapping",
+        HealthCheck: "HealthCheck",
+        KeyValuePair: "KeyValuePair",
+        ContainerDependency: "ContainerDependency",
+        ResourceRequirement: "ResourceRequirement",
+        PlacementConstraint: "TaskDefinitionPlacementConstraint",
+        Tag: "Tag",
+        ContainerDefinition: "ContainerDefinition",
+        TaskDefinition: "RegisterTaskDefinitionRequest",
+    }
+)
+"""Each model class → the ECS API shape of its JSON (a TaskDefinition's is what registration takes)."""
+_MODELLED.update(
+    {
+        shape: frozenset(_camel(field.name) for field in attrs.fields(cls) if field.init)
+        for cls, shape in ECS_SHAPES.items()
+    }
+)

@@ -1,15 +1,9 @@
-"""Placement: schedulers, strategies, constraints, host ports and the commit loop."""
+"""Placement: schedulers, requests, host ports and the commit loop (strategies re-exported from the model)."""
 
+from clusterkit.model.placement import DEFAULT_STRATEGY, PlacementStrategy, binpack, random, spread
 from clusterkit.placement.plan import Placement, Plan, Unplaced
 from clusterkit.placement.ports import DEFAULT_DYNAMIC_PORTS, PortRange, assign_host_ports
-from clusterkit.placement.request import (
-    DEFAULT_STRATEGY,
-    PlacementRequest,
-    PlacementStrategy,
-    binpack,
-    random,
-    spread,
-)
+from clusterkit.placement.request import PlacementRequest
 from clusterkit.placement.runner import PlacementOutcome, place_and_commit
 from clusterkit.placement.scheduler import (
     BaseScheduler,

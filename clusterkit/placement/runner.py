@@ -22,7 +22,7 @@ from clusterkit.state.changes import Rejection
 
 if TYPE_CHECKING:
     from clusterkit.placement.scheduler import Scheduler
-    from clusterkit.state.cluster import ClusterState
+    from clusterkit.state.core import StateCore
 
 __all__ = ["PlacementOutcome", "place_and_commit"]
 
@@ -43,7 +43,7 @@ class PlacementOutcome:
 
 
 def place_and_commit(
-    state: ClusterState,
+    state: StateCore,
     scheduler: Scheduler,
     request: PlacementRequest,
     *,

@@ -29,12 +29,13 @@ from sortedcontainers import SortedList
 
 from clusterkit.errors import ValidationError
 from clusterkit.model.instance import ContainerInstance
+from clusterkit.model.placement import PlacementStrategy
 from clusterkit.model.resources import Resources
 from clusterkit.model.task import PortBinding, Task
 from clusterkit.model.taskdef import PlacementConstraint
 from clusterkit.placement.plan import Placement, Plan, Unplaced
 from clusterkit.placement.ports import DEFAULT_DYNAMIC_PORTS, PortRange, assign_host_ports
-from clusterkit.placement.request import PlacementRequest, PlacementStrategy
+from clusterkit.placement.request import PlacementRequest
 from clusterkit.state._derived import amount_class
 from clusterkit.state.ids import new_id
 from clusterkit.state.snapshot import Snapshot
@@ -796,7 +797,7 @@ def _seed(seed: int | None, strategies: tuple[PlacementStrategy, ...]) -> int | 
 
 def _split_expressions(constraints: Sequence[PlacementConstraint]) -> tuple[list[Any], list[Any]]:
     """The memberOf expressions, parsed once: those that read task groups change during a plan."""
-    from clusterkit.placement.query import parse_expression
+    from clusterkit.query import parse_expression
 
     static: list[Any] = []
     dynamic: list[Any] = []

@@ -1,20 +1,24 @@
-"""ClusterState: versioned state, snapshots, commits, events and stores."""
+"""The state core: versioned records, snapshots, commits, events and stores.
 
-from clusterkit.state.api import RunResult
+It knows nothing of queries, placement or services; ``clusterkit.api.ClusterState`` puts
+the ECS calls on top of it.
+"""
+
 from clusterkit.state.changes import CommitResult, Rejection
-from clusterkit.state.cluster import ClusterState
-from clusterkit.state.snapshot import Described, Failure, Page, Snapshot
+from clusterkit.state.core import ChangeSource, StateCore
+from clusterkit.state.snapshot import Described, Failure, InstanceFilter, Page, Snapshot
 from clusterkit.state.store import MemoryStore, Store
 
 __all__ = [
-    "ClusterState",
+    "ChangeSource",
     "CommitResult",
     "Described",
     "Failure",
+    "InstanceFilter",
     "MemoryStore",
     "Page",
     "Rejection",
-    "RunResult",
     "Snapshot",
+    "StateCore",
     "Store",
 ]

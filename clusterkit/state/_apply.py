@@ -18,7 +18,8 @@ from clusterkit.errors import ValidationError
 from clusterkit.model._replace import replace, replacer
 from clusterkit.model._validate import check_choice, check_text
 from clusterkit.model.instance import ContainerInstance, check_attribute
-from clusterkit.model.task import PENDING_STATUSES, STOP_CODES, Task, check_transition
+from clusterkit.model.service import Service
+from clusterkit.model.task import INSTANCE_DEREGISTERED_REASON, PENDING_STATUSES, STOP_CODES, Task, check_transition
 from clusterkit.model.taskdef import TaskDefinition
 from clusterkit.state._ptree import Owner, PSortedSet
 from clusterkit.state.changes import (
@@ -26,6 +27,7 @@ from clusterkit.state.changes import (
     DeregisterInstance,
     DeregisterTaskDefinition,
     PlaceTask,
+    PutService,
     RegisterInstance,
     RegisterTaskDefinition,
     Rejection,
@@ -33,14 +35,13 @@ from clusterkit.state.changes import (
     TaskStateChange,
     UpdateInstance,
 )
-from clusterkit.state.events import ContainerInstanceChanged, Event, TaskDefinitionChanged
+from clusterkit.state.events import ContainerInstanceChanged, Event, ServiceChanged, TaskDefinitionChanged
 from clusterkit.state.events import TaskChanged as TaskEvent
 from clusterkit.state.snapshot import Roots
 
 __all__ = ["Pending", "write"]
 
 _START_STATUSES: Final = frozenset({"PROVISIONING", "PENDING"})
-_DEREGISTERED_REASON: Final = "Container instance deregistered"
 
 
 def _count_key(status: str) -> str | None:
@@ -64,7 +65,17 @@ _created: Final = replacer(Task, "created_at")
 class Pending:
     """The effects of the changes accepted so far in one commit, over the current roots."""
 
-    __slots__ = ("events", "family_revisions", "instances", "now", "roots", "task_definitions", "tasks", "version")
+    __slots__ = (
+        "events",
+        "family_revisions",
+        "instances",
+        "now",
+        "roots",
+        "services",
+        "task_definitions",
+        "tasks",
+        "version",
+    )
 
     def __init__(self, roots: Roots, now: float) -> None:
         self.roots = roots
@@ -74,6 +85,7 @@ class Pending:
         self.instances: dict[str, ContainerInstance] = {}
         self.task_definitions: dict[str, TaskDefinition] = {}
         self.family_revisions: dict[str, int] = {}
+        self.services: dict[str, Service] = {}
         self.events: list[Event] = []
 
     # -- reads through the overlay ------------------------------------------------------
@@ -89,6 +101,10 @@ class Pending:
     def task_definition(self, key: str) -> TaskDefinition | None:
         found = self.task_definitions.get(key)
         return found if found is not None else self.roots.task_definitions.get(key)
+
+    def service(self, name: str) -> Service | None:
+        found = self.services.get(name)
+        return found if found is not None else self.roots.services.get(name)
 
     def tasks_on(self, instance_id: str) -> Iterator[Task]:
         """Tasks holding resources on ``instance_id``, including ones placed in this commit."""
@@ -119,6 +135,10 @@ class Pending:
     def _put_task_definition(self, definition: TaskDefinition) -> None:
         self.task_definitions[definition.key] = definition
         self.events.append(TaskDefinitionChanged(self.version, definition))
+
+    def _put_service(self, service: Service) -> None:
+        self.services[service.name] = service
+        self.events.append(ServiceChanged(self.version, service))
 
     # -- the changes --------------------------------------------------------------------
 
@@ -288,7 +308,7 @@ class Pending:
                     task,
                     last_status="STOPPED",
                     desired_status="STOPPED",
-                    stopped_reason=task.stopped_reason or _DEREGISTERED_REASON,
+                    stopped_reason=task.stopped_reason or INSTANCE_DEREGISTERED_REASON,
                     stopping_at=task.stopping_at or self.now,
                     stopped_at=self.now,
                     version=task.version + 1,
@@ -360,6 +380,31 @@ class Pending:
             self._put_task_definition(replace(definition, status="INACTIVE"))
         return None
 
+    def _put_service_record(self, change: PutService) -> Rejection | None:
+        service = change.service
+        if not isinstance(service, Service):
+            raise ValidationError("service", service, "must be a Service")
+        expected = change.expected_version
+        if type(expected) is not int or expected < 0:
+            raise ValidationError("expectedVersion", expected, "must be a version (0 to create)")
+        existing = self.service(service.name)
+        if expected == 0:
+            if existing is not None and existing.status != "INACTIVE":
+                return Rejection(change, "DUPLICATE", f"service {service.name} exists already")
+        elif existing is None:
+            return Rejection(change, "MISSING", f"service {service.name} does not exist")
+        elif existing.version != expected:
+            return Rejection(
+                change, "STALE_VERSION", f"service {service.name} is at version {existing.version}, not {expected}"
+            )
+        for deployment in service.deployments:
+            if deployment.status != "INACTIVE" and self.task_definition(deployment.task_definition) is None:
+                return Rejection(change, "MISSING", f"task definition {deployment.task_definition} is not registered")
+        version = 1 if existing is None else existing.version + 1
+        created = service.created_at if expected else self.now
+        self._put_service(replace(service, version=version, created_at=created))
+        return None
+
 
 def _check_charge(task: Task, definition: TaskDefinition) -> None:
     """A task must hold at least its definition's charge: amounts equal, static ports included."""
@@ -389,6 +434,7 @@ _HANDLERS: Final[dict[type, Callable[[Pending, Any], Rejection | None]]] = {
     UpdateInstance: Pending._update_instance,
     RegisterTaskDefinition: Pending._register_task_definition,
     DeregisterTaskDefinition: Pending._deregister_task_definition,
+    PutService: Pending._put_service_record,
 }
 
 
@@ -455,6 +501,14 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         for definition in pending.task_definitions.values():
             definition_index = definition_index.add((definition.family, definition.revision), owner)
         family_revisions = _put_all(family_revisions, pending.family_revisions)
+    services, service_names = roots.services, roots.service_names
+    if pending.services:
+        service_edit = _MapEdit(services)
+        for service in pending.services.values():
+            if service_edit.get(service.name) is None:
+                service_names = service_names.add(service.name, owner)
+            service_edit.set(service.name, service)
+        services = service_edit.finish()
     built_on, version, written = roots.version, pending.version, pending.tasks.values()
     records = (tasks, instances)
     return Roots(
@@ -467,6 +521,8 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         definition_index,
         roots.list_log.advance(built_on, version, roots.tasks, written, pending.instances, records, owner),
         roots.placement_log.advance(built_on, version, roots.tasks, written, pending.instances, records, owner),
+        services,
+        service_names,
     )
 
 

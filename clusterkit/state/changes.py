@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Final, Literal, Union
 import attrs
 
 from clusterkit.model.instance import ContainerInstance
+from clusterkit.model.service import Service
 from clusterkit.model.task import HealthStatus, StopCode, Task, TaskStatus
 from clusterkit.model.taskdef import TaskDefinition
 
@@ -27,6 +28,7 @@ __all__ = [
     "DeregisterInstance",
     "DeregisterTaskDefinition",
     "PlaceTask",
+    "PutService",
     "RegisterInstance",
     "RegisterTaskDefinition",
     "Rejection",
@@ -134,6 +136,21 @@ class DeregisterTaskDefinition:
     key: str
 
 
+@attrs.frozen(slots=True)
+class PutService:
+    """Create, replace or retire a service record, if it is still at ``expected_version``.
+
+    ``expected_version`` 0 creates: the name must be free (no service, or an INACTIVE one).
+    Otherwise the stored record must be at exactly that version (``STALE_VERSION`` if not),
+    which is how two service schedulers racing on one service never both act: each commit
+    of a decision carries the record it was made from. The stored record gets the next
+    version whatever ``service.version`` says.
+    """
+
+    service: Service
+    expected_version: int
+
+
 Change = Union[
     PlaceTask,
     StopTask,
@@ -143,6 +160,7 @@ Change = Union[
     UpdateInstance,
     RegisterTaskDefinition,
     DeregisterTaskDefinition,
+    PutService,
 ]
 
 

@@ -11,6 +11,7 @@ import attrs
 
 from clusterkit.errors import SubscriptionOverflow, ValidationError
 from clusterkit.model.instance import ContainerInstance
+from clusterkit.model.service import Service
 from clusterkit.model.task import Task
 from clusterkit.model.taskdef import TaskDefinition
 
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ContainerInstanceChanged",
     "Event",
+    "ServiceChanged",
     "Subscription",
     "TaskDefinitionChanged",
     "TaskChanged",
@@ -50,7 +52,15 @@ class TaskDefinitionChanged:
     task_definition: TaskDefinition
 
 
-Event = Union[TaskChanged, ContainerInstanceChanged, TaskDefinitionChanged]
+@attrs.frozen(slots=True)
+class ServiceChanged:
+    """A service was created, updated, or changed by the service scheduler."""
+
+    version: int
+    service: Service
+
+
+Event = Union[TaskChanged, ContainerInstanceChanged, TaskDefinitionChanged, ServiceChanged]
 
 
 class Subscription:
@@ -77,15 +87,27 @@ class Subscription:
         self.closed = False
 
     def _deliver(self, events: tuple[Event, ...]) -> None:
-        """Called by the state, in commit order, under the state's commit lock."""
+        """Called by the state, in commit order; events not newer than the last delivered
+        (or than the snapshot of a resync) are already known and dropped.
+        """
         with self._ready:
             if self._overflowed:
                 return
+            if events and events[0].version <= self._last_version:
+                events = tuple(event for event in events if event.version > self._last_version)
+                if not events:
+                    return
             if len(self._buffer) + len(events) > self.capacity:
                 self._overflowed = True
             else:
                 self._buffer.extend(events)
                 self._last_version = events[-1].version
+            self._ready.notify_all()
+
+    def _lose(self) -> None:
+        """Events were lost (the store read everything again): the reader must resync."""
+        with self._ready:
+            self._overflowed = True
             self._ready.notify_all()
 
     def _restart(self, version: int) -> None:

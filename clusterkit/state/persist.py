@@ -1,9 +1,21 @@
 """Saving a snapshot to a JSON file and restoring it (embedded durability).
 
-The file holds ECS-shaped JSON (describe output for instances and tasks, the task
-definitions as registered) plus the cluster version and each family's last revision.
-Writes go to a temporary file that is synced and renamed over the target, so a crash
-leaves either the old file or the new one.
+The file holds ECS's describe output for every object, plus what clusterkit keeps that ECS
+does not show, each beside the ECS JSON it belongs to:
+
+- ``taskDefinitions``: ``describe-task-definition`` output (``{"taskDefinition", "tags"}``);
+- ``containerInstances``: ``describe-container-instances`` output, one instance each;
+- ``tasks``: ``{"task": <describe-tasks output>, "chargedResources": [...]}``, the second
+  being what the task holds on its instance (static and dynamic host ports, custom
+  scalars), in ECS's resource-list form;
+- ``services``: ``{"service": <describe-services output>, "scheduler": {...}}``, the second
+  being the service scheduler's bookkeeping (tracked tasks, launch back-off, the version);
+- ``version`` (the cluster's), ``familyRevisions`` (each family's last revision) and
+  ``cluster`` (name, region, account).
+
+Format version 1 (where a task's ``chargedResources`` sat inside the task and a task
+definition was the bare definition) is still read. Writes go to a temporary file that is
+synced and renamed over the target, so a crash leaves either the old file or the new one.
 """
 
 from __future__ import annotations
@@ -14,28 +26,30 @@ import tempfile
 from pathlib import Path
 from typing import Any, Final
 
-from clusterkit.ecs_json import (
-    dump_container_instance,
-    dump_task,
-    dump_task_definition,
-    load_container_instance,
-    load_task,
-    load_task_definition,
-)
 from clusterkit.errors import ValidationError
-from clusterkit.model._replace import replace
 from clusterkit.model._validate import check_int
 from clusterkit.model.arns import Arns
 from clusterkit.state._apply import Pending, write
 from clusterkit.state._ptree import Owner
 from clusterkit.state.invariants import state_violations
+from clusterkit.state.records import (
+    decode_instance,
+    decode_service,
+    decode_task,
+    decode_task_definition,
+    encode_instance,
+    encode_service,
+    encode_task,
+    encode_task_definition,
+)
 from clusterkit.state.snapshot import Roots, Snapshot
 from clusterkit.state.store import empty_roots
 
 __all__ = ["load_roots", "save_snapshot"]
 
 FORMAT: Final = "clusterkit-state"
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
+READABLE_VERSIONS: Final = (1, 2)
 
 
 def save_snapshot(snapshot: Snapshot, path: str | os.PathLike[str]) -> None:
@@ -47,9 +61,10 @@ def save_snapshot(snapshot: Snapshot, path: str | os.PathLike[str]) -> None:
         "cluster": {"name": arns.cluster, "region": arns.region, "account": arns.account},
         "version": snapshot.version,
         "familyRevisions": dict(snapshot._roots.family_revisions.items()),
-        "taskDefinitions": [dump_task_definition(d) for d in snapshot.task_definitions()],
-        "containerInstances": [dump_container_instance(i, arns) for i in snapshot.instances()],
-        "tasks": [dump_task(t, arns) for t in snapshot.tasks()],
+        "taskDefinitions": [encode_task_definition(d) for d in snapshot.task_definitions()],
+        "containerInstances": [encode_instance(i, arns) for i in snapshot.instances()],
+        "tasks": [encode_task(t, arns) for t in snapshot.tasks()],
+        "services": [encode_service(s, arns) for s in snapshot.services()],
     }
     target = Path(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
@@ -72,15 +87,23 @@ def load_roots(path: str | os.PathLike[str]) -> tuple[Roots, Arns]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except ValueError as exc:
         raise ValidationError("path", str(path), f"is not JSON: {exc}") from exc
-    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("formatVersion") != FORMAT_VERSION:
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != FORMAT
+        or type(data.get("formatVersion")) is not int
+        or data["formatVersion"] not in READABLE_VERSIONS
+    ):
         raise ValidationError(
-            "format", data.get("format") if isinstance(data, dict) else data, f"is not {FORMAT} v{FORMAT_VERSION}"
+            "format",
+            data.get("format") if isinstance(data, dict) else data,
+            f"is not {FORMAT} v{' or v'.join(map(str, READABLE_VERSIONS))}",
         )
+    format_version: int = data["formatVersion"]
     cluster = data.get("cluster", {})
     for field in ("cluster", "familyRevisions"):
         if not isinstance(data.get(field, {}), dict):
             raise ValidationError(field, data.get(field), "must be a JSON object")
-    for field in ("taskDefinitions", "containerInstances", "tasks"):
+    for field in ("taskDefinitions", "containerInstances", "tasks", "services"):
         if not isinstance(data.get(field, []), list):
             raise ValidationError(field, data.get(field), "must be a JSON list")
     arns = Arns(cluster.get("name", "default"), cluster.get("region", "local"), cluster.get("account", "000000000000"))
@@ -88,10 +111,7 @@ def load_roots(path: str | os.PathLike[str]) -> tuple[Roots, Arns]:
     pending = Pending(empty_roots(), 0.0)
     pending.version = version
     for item in data.get("taskDefinitions", []):
-        definition = load_task_definition(item)
-        definition = replace(
-            definition, revision=check_int("revision", item.get("revision"), 1), status=item.get("status", "ACTIVE")
-        )
+        definition = decode_task_definition(item)
         pending.task_definitions[definition.key] = definition
     for family, revision in data.get("familyRevisions", {}).items():
         pending.family_revisions[family] = check_int(f"familyRevisions[{family!r}]", revision, 1)
@@ -99,13 +119,17 @@ def load_roots(path: str | os.PathLike[str]) -> tuple[Roots, Arns]:
         family = definition.family
         pending.family_revisions[family] = max(pending.family_revisions.get(family, 0), definition.revision)
     for item in data.get("containerInstances", []):
-        instance = load_container_instance(item)
+        instance = decode_instance(item)
         pending.instances[instance.id] = instance
     for item in data.get("tasks", []):
-        task = load_task(item)
+        task = decode_task(item, charge_inside=format_version == 1)
         pending.tasks[task.id] = task
+    for item in data.get("services", []):
+        service = decode_service(item)
+        pending.services[service.name] = service
     roots = write(empty_roots(), pending, Owner())
     problems = state_violations(Snapshot(roots, arns))
     if problems:
         raise ValidationError("path", str(path), "is inconsistent: " + "; ".join(problems[:5]))
     return roots, arns
+

@@ -14,7 +14,7 @@ import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
-from typing import Any, Final, Generic, NamedTuple, TypeVar
+from typing import Any, Final, Generic, NamedTuple, Protocol, TypeVar
 
 import attrs
 import immutables
@@ -22,7 +22,8 @@ import immutables
 from clusterkit.errors import NotFoundError, ValidationError
 from clusterkit.model.arns import Arns
 from clusterkit.model.instance import INSTANCE_STATUSES, ContainerInstance
-from clusterkit.model.task import DESIRED_STATUSES, Task
+from clusterkit.model.service import Service
+from clusterkit.model.task import DESIRED_STATUSES, PENDING_STATUSES, Task
 from clusterkit.model.taskdef import TaskDefinition
 from clusterkit.state._derived import (
     ListLog,
@@ -39,6 +40,7 @@ from clusterkit.state._ptree import PSortedSet
 __all__ = [
     "Described",
     "Failure",
+    "InstanceFilter",
     "Page",
     "Snapshot",
     "Usage",
@@ -51,6 +53,8 @@ T = TypeVar("T")
 _NO_COUNTS: Final[immutables.Map[str, int]] = immutables.Map()
 MAX_DESCRIBE: Final = 100
 MAX_PAGE: Final = 100
+MAX_DESCRIBE_SERVICES: Final = 10
+"""DescribeServices takes at most 10 names, as in ECS."""
 TASK_INDEXES: Final = ("all", "instance", "family", "service", "startedBy")
 """Task index kinds: every task, and by container instance, family, service, startedBy."""
 
@@ -80,6 +84,18 @@ class Described(Generic[T]):
     failures: tuple[Failure, ...] = ()
 
 
+class InstanceFilter(Protocol):
+    """A selection of container instances, for ``Snapshot.list_container_instances``.
+
+    ``clusterkit.query.Expression`` is one; ``str()`` names the selection in page tokens,
+    so a token only continues the listing it came from.
+    """
+
+    def matcher(self, snapshot: Snapshot) -> Callable[[ContainerInstance], bool]:
+        """A test of one instance of ``snapshot``: True when it is selected."""
+        ...
+
+
 class Roots(NamedTuple):
     """Everything a snapshot reads; a commit builds new roots sharing the unchanged parts."""
 
@@ -94,6 +110,8 @@ class Roots(NamedTuple):
     """The task list index, folded lazily (see ``LazyIndex``): read it as ``task_index``."""
     placement_log: PlacementLog
     """The placement indexes, folded lazily: read them as ``placement``."""
+    services: immutables.Map[str, Service]
+    service_names: PSortedSet
 
     @property
     def task_index(self) -> TaskIndex:
@@ -255,6 +273,45 @@ class Snapshot:
             raise NotFoundError("taskDefinition", reference)
         return latest
 
+    def service(self, service: str) -> Service:
+        """The service with this name or ARN (INACTIVE ones too); NotFoundError when there is none."""
+        if not isinstance(service, str) or not service:
+            raise ValidationError("service", service, "give a service name or ARN")
+        found = self._roots.services.get(Arns.last_part(service))
+        if found is None:
+            raise NotFoundError("service", service)
+        return found
+
+    def service_tasks(self, service: str, desired_status: str = "RUNNING") -> Iterator[Task]:
+        """The tasks of a service (group ``service:NAME``) with this desired status, by id. O(k log n)."""
+        bucket = self._list_index().get(("service", service, desired_status))
+        tasks = self._roots.tasks
+        return (tasks[task_id] for task_id in bucket or ())
+
+    def service_tasks_holding(self, service: Service) -> Iterator[Task]:
+        """The service's tasks that have not reached STOPPED: desired RUNNING or still stopping. O(k log n)."""
+        tasks = self._roots.tasks
+        seen: set[str] = set()
+        for task in self.service_tasks(service.name):
+            seen.add(task.id)
+            if not task.is_stopped:
+                yield task
+        for task_id in service.tracked_tasks - seen:
+            tracked = tasks.get(task_id)
+            if tracked is not None and not tracked.is_stopped:
+                yield tracked
+
+    def service_counts(self, service: Service) -> dict[str, tuple[int, int]]:
+        """Per deployment id, the service's (RUNNING, PENDING) tasks, as ECS's describe counts them."""
+        counts: dict[str, list[int]] = {deployment.id: [0, 0] for deployment in service.deployments}
+        for task in self.service_tasks_holding(service):
+            slot = counts.setdefault(task.started_by or "", [0, 0])
+            if task.last_status == "RUNNING":
+                slot[0] += 1
+            elif task.last_status in PENDING_STATUSES:
+                slot[1] += 1
+        return {key: (running, pending) for key, (running, pending) in counts.items()}
+
     def last_revision(self, family: str) -> int:
         """The highest revision ever registered in ``family`` (0 when none)."""
         return self._roots.family_revisions.get(family, 0)
@@ -272,6 +329,11 @@ class Snapshot:
     def task_definitions(self) -> Iterator[TaskDefinition]:
         """Every task definition, INACTIVE ones too, in no particular order."""
         return iter(self._roots.task_definitions.values())
+
+    def services(self) -> Iterator[Service]:
+        """Every service, INACTIVE ones too, by name."""
+        services = self._roots.services
+        return (services[name] for name in self._roots.service_names)
 
     @property
     def task_count(self) -> int:
@@ -381,19 +443,50 @@ class Snapshot:
         """Up to 100 tasks by id or ARN; each one not found is a failure ``MISSING``."""
         return self._describe("tasks", tasks, self._roots.tasks, self.arns.task)
 
+    def describe_services(self, services: Sequence[str]) -> Described[Service]:
+        """Up to 10 services by name or ARN; unknown ones come back as failures (MISSING)."""
+        return self._describe(
+            "services", services, self._roots.services, self.arns.service, limit=MAX_DESCRIBE_SERVICES
+        )
+
+    def list_services(
+        self,
+        *,
+        scheduling_strategy: str | None = None,
+        max_results: int = 10,
+        next_token: str | None = None,
+    ) -> Page:
+        """ARNs of the services that are not INACTIVE, by name, a page at a time (ECS ListServices).
+
+        ``max_results`` is 1..100, 10 by default as in ECS.
+        """
+        if scheduling_strategy is not None and scheduling_strategy not in ("REPLICA", "DAEMON"):
+            raise ValidationError("schedulingStrategy", scheduling_strategy, "must be REPLICA or DAEMON")
+        services = self._roots.services
+
+        def keep(name: Any) -> bool:
+            service = services[name]
+            return service.status != "INACTIVE" and scheduling_strategy in (None, service.scheduling_strategy)
+
+        fingerprint = _fingerprint("services", self.arns.cluster, scheduling_strategy)
+        return paginate(
+            _ids_from(self._roots.service_names), keep, self.arns.service, max_results, next_token, fingerprint
+        )
+
     def describe_container_instances(self, instances: Sequence[str]) -> Described[ContainerInstance]:
         """Up to 100 container instances by id or ARN; those not found are failures ``MISSING``."""
         return self._describe("containerInstances", instances, self._roots.instances, self.arns.container_instance)
 
     def _describe(
-        self, field: str, references: Sequence[str], table: immutables.Map[str, T], arn: Callable[[str], str]
+        self,
+        field: str,
+        references: Sequence[str],
+        table: immutables.Map[str, T],
+        arn: Callable[[str], str],
+        limit: int = MAX_DESCRIBE,
     ) -> Described[T]:
-        if (
-            not isinstance(references, Sequence)
-            or isinstance(references, str)
-            or not 1 <= len(references) <= MAX_DESCRIBE
-        ):
-            raise ValidationError(field, references, f"give a list of 1..{MAX_DESCRIBE} ids or ARNs")
+        if not isinstance(references, Sequence) or isinstance(references, str) or not 1 <= len(references) <= limit:
+            raise ValidationError(field, references, f"give a list of 1..{limit} ids or ARNs")
         found: list[T] = []
         failures: list[Failure] = []
         for reference in references:
@@ -410,16 +503,21 @@ class Snapshot:
         self,
         *,
         status: str | None = None,
-        filter: str | None = None,  # the ECS parameter's name
+        filter: InstanceFilter | None = None,  # the ECS parameter's name
         max_results: int = MAX_PAGE,
         next_token: str | None = None,
     ) -> Page:
         """Container instance ARNs, by id order; ``status`` filters (default: ACTIVE and DRAINING).
 
-        ``filter`` is a cluster query language expression, as in ECS ListContainerInstances
-        (``"attribute:ecs.availability-zone == zone-a"``); pages then scan the index for
-        matches, so a selective filter costs more than a page.
+        ``filter`` selects instances: a parsed cluster query expression
+        (``clusterkit.parse_expression("attribute:ecs.availability-zone == zone-a")``) or any
+        ``InstanceFilter``. ``ClusterState.list_container_instances`` takes the text itself.
+        Pages then scan the index for matches, so a selective filter costs more than a page.
         """
+        if filter is not None and (isinstance(filter, str) or not callable(getattr(filter, "matcher", None))):
+            raise ValidationError(
+                "filter", filter, "give a parsed expression (clusterkit.parse_expression) or an InstanceFilter"
+            )
         if status is not None and status not in INSTANCE_STATUSES:
             raise ValidationError("status", status, f"must be one of {list(INSTANCE_STATUSES)}")
         statuses = (status,) if status is not None else ("ACTIVE", "DRAINING")
@@ -434,16 +532,13 @@ class Snapshot:
 
         keep: Callable[[Any], bool] | None = None
         if filter is not None:
-            from clusterkit.placement.query import SnapshotContext, parse_expression
-
-            expression = parse_expression(filter)
-            context = SnapshotContext(self)
+            matches = filter.matcher(self)
             instances = self._roots.instances
 
             def keep(key: Any) -> bool:
-                return expression.evaluate(instances[key[1]], context)
+                return matches(instances[key[1]])
 
-        fingerprint = _fingerprint("instances", self.arns.cluster, statuses, filter)
+        fingerprint = _fingerprint("instances", self.arns.cluster, statuses, None if filter is None else str(filter))
         return paginate(
             keys_from,
             keep,

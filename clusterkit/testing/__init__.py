@@ -9,8 +9,15 @@
 - **Checks**: ``check_state(snapshot, previous=None)`` and ``check_plan(snapshot, request,
   plan)`` return lists of ``Violation``; ``assert_valid_state`` and ``assert_valid_plan``
   raise ``InvariantViolated`` instead.
+- **A cluster on a simulated clock**: ``FakeCluster`` (state, agents on FakeExecutors and
+  service schedulers; ``tick`` moves time) and its ``SimulatedClock``.
 - **A state machine**: subclass ``SchedulerMachine`` with your schedulers and run it with
   ``run_machine`` (or as ``MyMachine.TestCase`` under pytest).
+- **Service schedulers**: ``ServiceMachine`` runs service schedulers (one, or two racing)
+  on a ``FakeCluster`` through crashes, failing health checks, broken images, drains and
+  lost hosts, and holds every commit to the service rules (``ServiceInvariants``, over a
+  ``CommitLog`` store) and every settled cluster to what its services want
+  (``check_services_settled``); ``run_service_machine`` runs it and counts what it did.
 
 Importing ``clusterkit`` never imports this package, nor hypothesis.
 """
@@ -31,6 +38,7 @@ from clusterkit.testing.expressions import (
     expressions,
     invalid_expressions,
 )
+from clusterkit.testing.fake_cluster import FakeCluster, SimulatedClock
 from clusterkit.testing.invalid import (
     BAD_INSTANCES,
     BAD_REQUESTS,
@@ -44,6 +52,14 @@ from clusterkit.testing.invalid import (
     invalid_task_definitions,
 )
 from clusterkit.testing.machine import MachineReport, SchedulerMachine, run_machine
+from clusterkit.testing.service_checks import (
+    Commit,
+    CommitLog,
+    ServiceInvariants,
+    SettledReport,
+    check_services_settled,
+)
+from clusterkit.testing.service_machine import ServiceMachine, ServiceMachineReport, run_service_machine
 from clusterkit.testing.strategies import (
     FAMILIES,
     ZONE,
@@ -67,17 +83,26 @@ __all__ = [
     "BAD_REQUESTS",
     "BAD_RESOURCES",
     "BAD_TASK_DEFINITIONS",
-    "FAMILIES",
-    "ZONE",
-    "ZONES",
     "BadInput",
+    "Commit",
+    "CommitLog",
+    "FAMILIES",
+    "FakeCluster",
     "InvariantViolated",
     "MachineReport",
     "SchedulerMachine",
+    "ServiceInvariants",
+    "ServiceMachine",
+    "ServiceMachineReport",
+    "SettledReport",
+    "SimulatedClock",
     "Violation",
+    "ZONE",
+    "ZONES",
     "assert_valid_plan",
     "assert_valid_state",
     "check_plan",
+    "check_services_settled",
     "check_state",
     "clusters",
     "comparisons",
@@ -97,6 +122,7 @@ __all__ = [
     "port_mappings",
     "resources",
     "run_machine",
+    "run_service_machine",
     "snapshots",
     "strategy_chains",
     "task_definition_json",

@@ -16,7 +16,7 @@ from typing import Final
 from hypothesis import strategies as st
 
 from clusterkit.errors import QuerySyntaxError, ValidationError
-from clusterkit.placement.query import (
+from clusterkit.query import (
     MAX_EXPRESSION_LENGTH,
     MAX_NESTING,
     And,

@@ -137,6 +137,19 @@ BAD_TASK_DEFINITIONS: Final[tuple[BadInput, ...]] = (
         _with_container(dependsOn=[{"containerName": "ghost"}]),
         f"{CD0}.dependsOn[0].containerName",
     ),
+    _td("unknown-field", _with_container(portBindings=[{"containerPort": 80}]), f"{CD0}.portBindings"),
+    _td("family-null", _taskdef(family=None), "family"),
+    _td(
+        "mount-unknown-volume",
+        _with_container(mountPoints=[{"sourceVolume": "ghost", "containerPath": "/data"}]),
+        f"{CD0}.mountPoints[0].sourceVolume",
+    ),
+    _td("link-unknown-container", _with_container(links=["ghost:db"]), f"{CD0}.links[0]"),
+    _td(
+        "log-driver-enum",
+        _with_container(logConfiguration={"logDriver": "cloudwatch"}),
+        f"{CD0}.logConfiguration.logDriver",
+    ),
 )
 """Task definitions (ECS JSON, or not even that) that registering must refuse."""
 

@@ -35,6 +35,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from clusterkit.api import ClusterState
 from clusterkit.errors import StaleVersionError
 from clusterkit.model.instance import ContainerInstance
 from clusterkit.model.task import Task, TaskStatus
@@ -43,7 +44,6 @@ from clusterkit.placement.request import PlacementRequest
 from clusterkit.placement.runner import place_and_commit
 from clusterkit.placement.scheduler import BaseScheduler, Scheduler
 from clusterkit.state.changes import CommitResult, PlaceTask, RegisterInstance, UpdateInstance
-from clusterkit.state.cluster import ClusterState
 from clusterkit.state.invariants import Violation
 from clusterkit.state.snapshot import Snapshot
 from clusterkit.testing.checks import InvariantViolated, check_plan, check_state

@@ -15,10 +15,10 @@ from typing import Any
 import attrs
 
 from clusterkit.model.instance import ContainerInstance
+from clusterkit.model.placement import PlacementStrategy
 from clusterkit.model.taskdef import PlacementConstraint, TaskDefinition
 from clusterkit.placement.ports import PortRange
-from clusterkit.placement.query import parse_expression
-from clusterkit.placement.request import PlacementStrategy
+from clusterkit.query import parse_expression
 from clusterkit.state.snapshot import Snapshot
 
 __all__ = ["View", "failing_reasons", "field_value", "oracle_key", "oracle_views"]

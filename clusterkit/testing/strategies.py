@@ -15,13 +15,14 @@ from typing import Any, Final
 
 from hypothesis import strategies as st
 
+from clusterkit.api import ClusterState
 from clusterkit.ecs_json import load_task_definition
 from clusterkit.model.instance import DEFAULT_RESERVED_PORTS, ContainerInstance, InstanceStatus
+from clusterkit.model.placement import PlacementStrategy, binpack, random, spread
 from clusterkit.model.resources import Resources
 from clusterkit.model.taskdef import PlacementConstraint, TaskDefinition
-from clusterkit.placement.request import PlacementRequest, PlacementStrategy, binpack, random, spread
+from clusterkit.placement.request import PlacementRequest
 from clusterkit.state.changes import UpdateInstance
-from clusterkit.state.cluster import ClusterState
 from clusterkit.state.snapshot import Snapshot
 
 __all__ = [

@@ -1,67 +1,6 @@
-"""The ECS cluster query language: parse, print and evaluate ``memberOf`` expressions.
+"""Expression trees of the cluster query language: nodes, operators, and how each one tests an instance.
 
-An expression selects container instances, as in ECS placement constraints and
-``ListContainerInstances`` filters:
-
-    attribute:ecs.instance-type =~ g2.* and attribute:ecs.availability-zone != us-east-1d
-    not(task:group == database)
-
-``parse_expression`` turns text into an immutable tree of ``Comparison``,
-``Not``, ``And`` and ``Or`` nodes; ``str()`` of a tree is canonical text that
-parses back to an equal tree; ``Expression.evaluate`` tests one instance.
-
-**Grammar.**
-Whitespace between tokens is free; keywords are case-sensitive:
-
-    expression := or
-    or         := and (("||" | "or") and)*
-    and        := unary (("&&" | "and") unary)*
-    unary      := ("!" | "not") unary | "(" expression ")" | comparison
-    comparison := subject operator [argument]
-    subject    := "agentConnected" | "agentVersion" | "attribute:" NAME | "ec2InstanceId"
-                | "instanceId" | "registeredAt" | "runningTasksCount" | "task:group"
-    operator   := "==" | "equals"  | "!=" | "not_equals"                       argument: value
-                | ">" | "greater_than" | ">=" | "greater_than_equal"          argument: value
-                | "<" | "less_than" | "<=" | "less_than_equal"                argument: value
-                | "exists" | "!exists" | "not_exists"                         no argument
-                | "in" | "!in" | "not_in"                                     argument: list
-                | "=~" | "matches" | "!~" | "not_matches"                     argument: pattern
-    list       := "[" value ("," value)* "]"
-    value      := WORD | STRING
-    pattern    := STRING | a bare run of characters up to whitespace, an unbalanced ")",
-                  or "&&" / "||" outside brackets and parentheses
-    NAME       := 1..128 of the letters, digits and . - _ / :
-    WORD       := characters other than whitespace and ( ) [ ] , ' " ! = < > & |
-    STRING     := '...' or "..."; write the quote character twice to include it
-
-Precedence is ``not`` > ``and`` > ``or``; ``and`` and ``or`` group to the left. An
-expression is at most 2000 characters and nests at most 100 levels of ``not`` and
-parentheses.
-
-**Semantics.**
-Which operators a subject takes follows the ECS documentation: agentConnected and
-ec2InstanceId take ``== != in !in =~ !~``; agentVersion, registeredAt and
-runningTasksCount take ``== != > >= < <=``; attributes and task:group take every operator.
-Arguments are checked and converted once, when the expression is parsed:
-
-* agentConnected compares booleans (``true`` / ``false``, any case).
-* agentVersion compares versions numerically, part by part (1.10.0 > 1.9.0, 1.2 == 1.2.0).
-* registeredAt compares dates: ISO-8601 ``2018-06-18``, ``2018-06-18T22:28:28``, with ``Z`` or
-  an offset (no offset means UTC). A date without a time stands for that whole UTC day, so
-  ``== 2018-06-18`` selects instances registered that day and ``> 2018-06-18`` those
-  registered from the next day on.
-* runningTasksCount compares numbers.
-* attribute:NAME and task:group compare as numbers when both sides are numbers, otherwise as
-  strings (ordering operators then compare lexicographically).
-* ``=~`` fully matches a regular expression (Python :mod:`re` syntax, close to the Java
-  syntax ECS documents) against the value.
-* task:group looks at the groups of the tasks on the instance (from the
-  ``QueryContext``): a positive operator holds when *some* task's group satisfies it
-  (``task:group == service:web`` selects instances running a task of that group;
-  ``exists`` holds when the instance runs any task).
-* Every negated operator (``!=``, ``!exists``, ``!in``, ``!~``) is exactly ``not`` of its
-  positive form. So a missing attribute satisfies ``!=`` and ``!in`` but no ordering
-  operator, and ``task:group != database`` selects instances running no task of that group.
+Arguments are checked and compiled to a test function once, when a node is built.
 """
 
 from __future__ import annotations
@@ -71,34 +10,20 @@ import functools
 import math
 import operator as _op
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Final, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import attrs
 
-from clusterkit.errors import QuerySyntaxError, ValidationError
+from clusterkit.errors import ValidationError
 from clusterkit.model.instance import ContainerInstance
-from clusterkit.model.taskdef import MAX_EXPRESSION_LENGTH
+from clusterkit.query.context import QueryContext, SnapshotContext
 
 if TYPE_CHECKING:
     from clusterkit.state.snapshot import Snapshot
 
-__all__ = [
-    "MAX_EXPRESSION_LENGTH",
-    "MAX_NESTING",
-    "SUBJECTS",
-    "And",
-    "Comparison",
-    "Expression",
-    "Not",
-    "Operator",
-    "Or",
-    "QueryContext",
-    "SnapshotContext",
-    "StaticContext",
-    "parse_expression",
-]
+__all__ = ["MAX_NESTING", "SUBJECTS", "And", "Comparison", "Expression", "Not", "Operator", "Or"]
 
 MAX_NESTING: Final = 100
 """How deeply ``not`` and parentheses may nest in one expression."""
@@ -118,49 +43,6 @@ _ATTRIBUTE_NAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL
 _SPECIAL_CHARS: Final = frozenset("()[],'\"!=<>&|")
 _NUMBER_CHARS: Final = frozenset("0123456789+-.eE")
 _SECONDS_PER_DAY: Final = 86400.0
-
-
-class QueryContext(Protocol):
-    """What evaluation needs beyond the instance itself: the task groups on each instance."""
-
-    def groups_on(self, instance_id: str) -> Collection[str]:
-        """The groups of the tasks on ``instance_id`` that are not stopped (a set is fastest)."""
-        ...
-
-
-class SnapshotContext:
-    """A ``QueryContext`` reading task groups from a ``clusterkit.state.Snapshot``.
-
-    Groups are read once per instance and cached; the snapshot never changes, so neither do
-    they. A task with an empty group counts as ``family:FAMILY``, the ECS default group.
-    """
-
-    __slots__ = ("_cache", "_snapshot")
-
-    def __init__(self, snapshot: Snapshot) -> None:
-        self._snapshot = snapshot
-        self._cache: dict[str, frozenset[str]] = {}
-
-    def groups_on(self, instance_id: str) -> frozenset[str]:
-        """The groups of the non-stopped tasks on ``instance_id``."""
-        groups = self._cache.get(instance_id)
-        if groups is None:
-            groups = frozenset(task.group or f"family:{task.family}" for task in self._snapshot.tasks_on(instance_id))
-            self._cache[instance_id] = groups
-        return groups
-
-
-class StaticContext:
-    """A ``QueryContext`` from a mapping of instance id to task groups (absent: no tasks)."""
-
-    __slots__ = ("_groups",)
-
-    def __init__(self, groups: Mapping[str, Collection[str]] | None = None) -> None:
-        self._groups = {key: frozenset(value) for key, value in (groups or {}).items()}
-
-    def groups_on(self, instance_id: str) -> frozenset[str]:
-        """The groups given for ``instance_id``; none when it was not given."""
-        return self._groups.get(instance_id, frozenset())
 
 
 _Test = Callable[[ContainerInstance, QueryContext], bool]
@@ -277,6 +159,11 @@ class Expression:
     def evaluate(self, instance: ContainerInstance, context: QueryContext) -> bool:
         """True when ``instance`` is selected; ``context`` answers task:group questions."""
         return self._test(instance, context)
+
+    def matcher(self, snapshot: Snapshot) -> Callable[[ContainerInstance], bool]:
+        """A test of the instances of ``snapshot`` (an ``InstanceFilter`` for list calls)."""
+        test, context = self._test, SnapshotContext(snapshot)
+        return lambda instance: test(instance, context)
 
     @property
     def uses_task_groups(self) -> bool:
@@ -756,285 +643,3 @@ def _compile_groups(positive: Operator, values: tuple[str, ...], pattern: re.Pat
         return any_of
     check = _value_test(positive, values, pattern)
     return lambda instance, context: any(map(check, context.groups_on(instance.id)))
-
-
-# -- the lexer -----------------------------------------------------------------------------
-
-
-class _Token(NamedTuple):
-    kind: str  # ( ) [ ] , op && || ! word string unclosed error end
-    text: str  # the word, the string's content or the operator symbol
-    start: int
-    end: int
-
-
-class _Lexer:
-    """Tokens on demand; ``pattern`` reads a regular expression argument in its own mode."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 0
-        self._peeked: _Token | None = None
-
-    def peek(self) -> _Token:
-        if self._peeked is None:
-            self._peeked = self._scan()
-        return self._peeked
-
-    def next(self) -> _Token:
-        token = self.peek()
-        self._peeked = None
-        return token
-
-    def _skip_space(self) -> None:
-        text, pos = self.text, self.pos
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-        self.pos = pos
-
-    def _scan(self) -> _Token:
-        self._skip_space()
-        text, start = self.text, self.pos
-        if start >= len(text):
-            return _Token("end", "", start, start)
-        char = text[start]
-        following = text[start + 1 : start + 2]
-        if char in "()[],":
-            return self._take(char, char, 1)
-        if char in "'\"":
-            return self._string()
-        if char in "<>":
-            symbol = char + "=" if following == "=" else char
-            return self._take("op", symbol, len(symbol))
-        if char == "=":
-            if following in ("=", "~"):
-                return self._take("op", char + following, 2)
-            return self._take("error", char, 1)
-        if char in "&|":
-            if following == char:
-                return self._take(char * 2, char * 2, 2)
-            return self._take("error", char, 1)
-        if char == "!":
-            if following in ("=", "~"):
-                return self._take("op", char + following, 2)
-            word_end = self._word_end(start + 1)
-            if text[start + 1 : word_end] in ("in", "exists"):
-                return self._take("op", text[start:word_end], word_end - start)
-            return self._take("!", "!", 1)
-        end = self._word_end(start)
-        return self._take("word", text[start:end], end - start)
-
-    def _take(self, kind: str, value: str, length: int) -> _Token:
-        start = self.pos
-        self.pos = start + length
-        return _Token(kind, value, start, self.pos)
-
-    def _word_end(self, pos: int) -> int:
-        text = self.text
-        while pos < len(text) and not text[pos].isspace() and text[pos] not in _SPECIAL_CHARS:
-            pos += 1
-        return pos
-
-    def _string(self) -> _Token:
-        text, start = self.text, self.pos
-        quote = text[start]
-        pieces: list[str] = []
-        pos = start + 1
-        while True:
-            close = text.find(quote, pos)
-            if close < 0:
-                self.pos = len(text)
-                return _Token("unclosed", quote, start, len(text))
-            pieces.append(text[pos:close])
-            if text.startswith(quote, close + 1):
-                pieces.append(quote)
-                pos = close + 2
-                continue
-            self.pos = close + 1
-            return _Token("string", "".join(pieces), start, self.pos)
-
-    def pattern(self) -> _Token:
-        """A quoted string, or a bare regular expression (kind ``word``; empty when there is none)."""
-        if self._peeked is not None:
-            self.pos = self._peeked.start
-            self._peeked = None
-        self._skip_space()
-        text, start = self.text, self.pos
-        if start < len(text) and text[start] in "'\"":
-            return self._string()
-        depth, in_class, pos = 0, False, start
-        while pos < len(text):
-            char = text[pos]
-            if char.isspace():
-                break
-            if char == "\\":
-                pos += 2
-                continue
-            if in_class:
-                in_class = char != "]"
-            elif char == "[":
-                in_class = True
-            elif char == "(":
-                depth += 1
-            elif char == ")":
-                if depth == 0:
-                    break
-                depth -= 1
-            elif char in "&|" and depth == 0 and text.startswith(char * 2, pos):
-                break
-            pos += 1
-        pos = min(pos, len(text))
-        self.pos = pos
-        return _Token("word", text[start:pos], start, pos)
-
-
-# -- the parser ----------------------------------------------------------------------------
-
-
-class _Parser:
-    """Recursive descent over ``_Lexer`` tokens, one method per grammar rule."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.lexer = _Lexer(text)
-        self.depth = 0
-
-    def fail(self, position: int, expected: str) -> QuerySyntaxError:
-        return QuerySyntaxError(self.text, position, expected)
-
-    def parse(self) -> Expression:
-        expression = self.disjunction()
-        token = self.lexer.peek()
-        if token.kind != "end":
-            raise self.fail(token.start, "end of expression")
-        return expression
-
-    def _is(self, token: _Token, symbol: str, word: str) -> bool:
-        return token.kind == symbol or (token.kind == "word" and token.text == word)
-
-    def disjunction(self) -> Expression:
-        left = self.conjunction()
-        while self._is(self.lexer.peek(), "||", "or"):
-            self.lexer.next()
-            left = Or(left, self.conjunction())
-        return left
-
-    def conjunction(self) -> Expression:
-        left = self.unary()
-        while self._is(self.lexer.peek(), "&&", "and"):
-            self.lexer.next()
-            left = And(left, self.unary())
-        return left
-
-    def _enter(self, token: _Token) -> None:
-        self.depth += 1
-        if self.depth > MAX_NESTING:
-            raise self.fail(token.start, f"at most {MAX_NESTING} levels of 'not' and parentheses")
-
-    def unary(self) -> Expression:
-        negations = 0
-        saved = self.depth
-        token = self.lexer.peek()
-        while self._is(token, "!", "not"):
-            self._enter(token)
-            self.lexer.next()
-            negations += 1
-            token = self.lexer.peek()
-        if token.kind == "(":
-            self._enter(token)
-            self.lexer.next()
-            expression = self.disjunction()
-            close = self.lexer.peek()
-            if close.kind != ")":
-                raise self.fail(close.start, "')'")
-            self.lexer.next()
-        elif token.kind == "word":
-            expression = self.comparison()
-        else:
-            raise self.fail(token.start, "an expression")
-        self.depth = saved
-        for _ in range(negations):
-            expression = Not(expression)
-        return expression
-
-    def comparison(self) -> Expression:
-        subject_token = self.lexer.next()
-        subject = _ALIASES.get(subject_token.text, subject_token.text)
-        try:
-            _subject_kind(subject)
-        except _Invalid as error:
-            raise self.fail(subject_token.start + error.index, error.expected) from None
-        operator_token = self.lexer.next()
-        operator = self._operator(operator_token)
-        if operator is None:
-            raise self.fail(operator_token.start, "an operator")
-        if operator not in _ALLOWED[_subject_kind(subject)]:
-            raise self.fail(operator_token.start, _operators_for(subject))
-        argument, positions = self.argument(operator)
-        try:
-            return Comparison(subject, operator, argument)
-        except _Invalid as error:
-            position = positions[error.index] if error.part == "argument" else subject_token.start
-            raise self.fail(position, error.expected) from None
-
-    @staticmethod
-    def _operator(token: _Token) -> Operator | None:
-        if token.kind == "op":
-            return _OPERATOR_SYMBOLS.get(token.text)
-        if token.kind == "word":
-            return _OPERATOR_WORDS.get(token.text)
-        return None
-
-    def value(self, token: _Token) -> str:
-        if token.kind in ("word", "string"):
-            return token.text
-        if token.kind == "unclosed":
-            raise self.fail(len(self.text), f"a closing quote ({token.text})")
-        raise self.fail(token.start, "a value")
-
-    def argument(self, operator: Operator) -> tuple[str | tuple[str, ...] | None, list[int]]:
-        """The argument ``operator`` takes, with the position of each of its values."""
-        kind = operator.argument_kind
-        if kind == "none":
-            return None, [0]
-        if kind == "pattern":
-            token = self.lexer.pattern()
-            if token.kind == "word" and not token.text:
-                raise self.fail(token.start, "a regular expression")
-            return self.value(token), [token.start]
-        if kind == "value":
-            token = self.lexer.next()
-            return self.value(token), [token.start]
-        opening = self.lexer.next()
-        if opening.kind != "[":
-            raise self.fail(opening.start, "'['")
-        values: list[str] = []
-        positions: list[int] = []
-        while True:
-            token = self.lexer.next()
-            values.append(self.value(token))
-            positions.append(token.start)
-            separator = self.lexer.next()
-            if separator.kind == "]":
-                return tuple(values), positions
-            if separator.kind != ",":
-                raise self.fail(separator.start, "',' or ']'")
-
-
-def parse_expression(text: str, *, max_length: int | None = MAX_EXPRESSION_LENGTH) -> Expression:
-    """Parse a cluster query expression (grammar in the module docstring).
-
-    Raises ValidationError (field ``expression``) when ``text`` is not a string or is longer
-    than ``max_length`` (ECS's 2000 characters; None for no limit), and QuerySyntaxError,
-    with the 0-based position and what was expected there, when it does not parse or an
-    argument does not suit its subject.
-
-    The canonical ``str()`` of a parsed expression may be longer than the text it came from
-    (``instanceId`` becomes ``ec2InstanceId``, patterns are quoted): read such text back with
-    ``max_length=None``.
-    """
-    if not isinstance(text, str):
-        raise ValidationError("expression", text, "must be a string")
-    if max_length is not None and len(text) > max_length:
-        raise ValidationError("expression", text, f"must be at most {max_length} characters")
-    return _Parser(text).parse()

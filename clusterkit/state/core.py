@@ -1,4 +1,9 @@
-"""ClusterState: versioned cluster state with optimistic commits and immutable snapshots."""
+"""StateCore: versioned cluster state with optimistic commits, immutable snapshots and events.
+
+The bottom of the stack that schedulers share: it knows records, versions, commits and
+stores, and nothing of queries, placement or services. ``clusterkit.ClusterState`` is this
+core with the ECS-named calls on top (``clusterkit.api``).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
+
+import attrs
 
 from clusterkit.model.arns import Arns
-from clusterkit.placement.ports import DEFAULT_DYNAMIC_PORTS, PortRange
 from clusterkit.state._apply import Pending, write
 from clusterkit.state._ptree import Owner
-from clusterkit.state.api import EcsApi
 from clusterkit.state.changes import Change, CommitResult, Rejection
 from clusterkit.state.events import Event, Subscription
 from clusterkit.state.invariants import state_violations
@@ -21,7 +26,7 @@ from clusterkit.state.persist import load_roots, save_snapshot
 from clusterkit.state.snapshot import Roots, Snapshot
 from clusterkit.state.store import MemoryStore, Store
 
-__all__ = ["ChangeSource", "ClusterState"]
+__all__ = ["ChangeSource", "StateCore"]
 
 
 @runtime_checkable
@@ -34,18 +39,16 @@ class ChangeSource(Protocol):
         ...
 
 
-class ClusterState(EcsApi):
+class StateCore:
     """The state of one cluster: instances, task definitions and tasks, at a version.
 
     Read it through ``snapshot`` (immutable, lock-free to read); change it only
-    through ``commit`` or the ECS-named methods, which commit for you. Commits are
-    serialised: each one re-checks its changes against the newest state, so two writers
-    racing for the last slot of an instance cannot both win. The cluster ``version`` and
-    every task's and instance's ``version`` only increase.
+    through ``commit``. Commits are serialised: each one re-checks its changes against the
+    newest state, so two writers racing for the last slot of an instance cannot both win.
+    The cluster ``version`` and every task's and instance's ``version`` only increase.
 
     ``clock`` gives timestamps (seconds since the epoch); ``store`` holds the data
-    (in memory by default); ``dynamic_ports`` is the range bridge-mode tasks get host
-    ports from.
+    (in memory by default).
     """
 
     def __init__(
@@ -56,16 +59,19 @@ class ClusterState(EcsApi):
         account: str = "000000000000",
         clock: Callable[[], float] = time.time,
         store: Store | None = None,
-        dynamic_ports: PortRange = DEFAULT_DYNAMIC_PORTS,
     ) -> None:
         self.arns = Arns(cluster_name, region, account)
         self.clock = clock
-        self.dynamic_ports = dynamic_ports
         self._store: Store = store if store is not None else MemoryStore()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # commits, one at a time
+        self._deliveries = threading.Lock()  # the subscribers and what they are handed
         self._owner = Owner()
         self._snapshot: Snapshot | None = None
         self._subscribers: list[Subscription] = []
+        self._store_delivers = bool(getattr(self._store, "delivers_events", False))
+        attach = getattr(self._store, "attach", None)
+        if attach is not None:  # a shared store hands over every commit, this process's and others'
+            attach(self.arns, self._from_store)
 
     @property
     def cluster_name(self) -> str:
@@ -100,6 +106,24 @@ class ClusterState(EcsApi):
         nothing changes. A malformed change raises ValidationError and nothing changes.
         """
         items: list[Change] = changes if type(changes) is list else list(getattr(changes, "changes", changes))  # type: ignore[arg-type]
+        result = self._commit_once(items, atomic)
+        if result is not None:
+            return result
+        # too many records for one write of the store: commit the halves in turn
+        half = len(items) // 2
+        first = self.commit(items[:half])
+        second = self.commit(items[half:])
+        return CommitResult(
+            second.version,
+            first.accepted + second.accepted,
+            first.rejected + second.rejected,
+            first.events + second.events,
+            fresh=self.snapshot,
+        )
+
+    def _commit_once(self, items: list[Change], atomic: bool) -> CommitResult | None:
+        """One commit of ``items``; None when an incremental commit is too large for one write."""
+        limit: int | None = getattr(self._store, "max_txn_ops", None)
         with self._lock:
             while True:
                 base = self._store.current()
@@ -120,14 +144,30 @@ class ClusterState(EcsApi):
                     return self._result(base.version, (), tuple(rejected + aborted), ())
                 if not pending.events:
                     return self._result(base.version, tuple(accepted), tuple(rejected), ())
+                if limit is not None and not atomic and len(items) > 1 and _keys_of(pending) > limit:
+                    return None
+                written_as = pending.version
                 new_roots = self._store.swap(base, pending, functools.partial(write, base, pending, self._owner))
                 if new_roots is not None:
                     break
                 self._owner = Owner()  # another writer won: re-read and re-check everything
             events = tuple(pending.events)
+            if pending.version != written_as:  # the store numbered the write (etcd's revision)
+                events = tuple(attrs.evolve(event, version=pending.version) for event in events)
+            if not self._store_delivers:
+                with self._deliveries:
+                    for subscriber in self._subscribers:
+                        subscriber._deliver(events)
+        return self._result(pending.version, tuple(accepted), tuple(rejected), events)
+
+    def _from_store(self, roots: Roots, events: tuple[Event, ...] | None) -> None:
+        """A shared store's new roots: hand their events to the subscribers (None: they resync)."""
+        with self._deliveries:
             for subscriber in self._subscribers:
-                subscriber._deliver(events)
-        return self._result(new_roots.version, tuple(accepted), tuple(rejected), events)
+                if events is None:
+                    subscriber._lose()
+                else:
+                    subscriber._deliver(events)
 
     def _result(
         self, version: int, accepted: tuple[Change, ...], rejected: tuple[Rejection, ...], events: tuple[Event, ...]
@@ -140,19 +180,19 @@ class ClusterState(EcsApi):
         See ``Subscription`` for what happens when a subscriber falls behind.
         """
         subscription = Subscription(capacity, self._resync, self._unsubscribe)
-        with self._lock:
+        with self._lock, self._deliveries:
             subscription._restart(self._store.current().version)
             self._subscribers.append(subscription)
         return subscription
 
     def _resync(self, subscription: Subscription) -> Snapshot:
-        with self._lock:
+        with self._lock, self._deliveries:
             snapshot = self._snapshot_locked()
             subscription._restart(snapshot.version)
             return snapshot
 
     def _unsubscribe(self, subscription: Subscription) -> None:
-        with self._lock:
+        with self._deliveries:
             if subscription in self._subscribers:
                 self._subscribers.remove(subscription)
 
@@ -171,24 +211,25 @@ class ClusterState(EcsApi):
         return snapshot
 
     @classmethod
-    def restore(
-        cls,
-        path: str | os.PathLike[str],
-        *,
-        clock: Callable[[], float] = time.time,
-        dynamic_ports: PortRange = DEFAULT_DYNAMIC_PORTS,
-    ) -> ClusterState:
-        """A ClusterState holding what ``save`` wrote, at the saved version."""
+    def restore(cls, path: str | os.PathLike[str], **options: Any) -> Self:
+        """A state holding what ``save`` wrote, at the saved version.
+
+        The cluster name, region and account come from the file; ``options`` are the
+        constructor's other keywords (``clock``, and those a subclass adds).
+        """
         roots, arns = load_roots(path)
-        state = cls(
-            arns.cluster,
-            region=arns.region,
-            account=arns.account,
-            clock=clock,
-            store=MemoryStore(roots),
-            dynamic_ports=dynamic_ports,
-        )
-        return state
+        return cls(arns.cluster, region=arns.region, account=arns.account, store=MemoryStore(roots), **options)
 
     def __repr__(self) -> str:
-        return f"<ClusterState {self.cluster_name} version={self.version}>"
+        return f"<{type(self).__name__} {self.cluster_name} version={self.version}>"
+
+
+def _keys_of(pending: Pending) -> int:
+    """How many records a commit of ``pending`` writes."""
+    return (
+        len(pending.tasks)
+        + len(pending.instances)
+        + len(pending.task_definitions)
+        + len(pending.family_revisions)
+        + len(pending.services)
+    )

@@ -1,0 +1,276 @@
+"""ECS's service calls: create, update, delete, list and describe services.
+
+These calls only write the service record (with a version check, retried when the
+service scheduler changed it meanwhile); the ``ServiceScheduler`` (``clusterkit.services``)
+starts and stops the tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final, Literal
+
+import attrs
+
+from clusterkit.api._calls import Calls
+from clusterkit.ecs_json import dump_service, load_deployment_configuration
+from clusterkit.errors import ConflictError, ValidationError
+from clusterkit.model._replace import replace
+from clusterkit.model._validate import check_int
+from clusterkit.model.arns import Arns
+from clusterkit.model.placement import PlacementStrategy, load_constraints, load_strategies
+from clusterkit.model.service import (
+    DEFAULT_SERVICE_STRATEGY,
+    Deployment,
+    DeploymentConfiguration,
+    Service,
+)
+from clusterkit.model.taskdef import PlacementConstraint
+from clusterkit.services.reconcile import deployment_id
+from clusterkit.state.changes import PutService
+from clusterkit.state.snapshot import Snapshot
+
+__all__ = ["ServiceCalls"]
+
+_DAEMON_CONFIGURATION: Final = DeploymentConfiguration(maximum_percent=100, minimum_healthy_percent=0)
+_ATTEMPTS: Final = 20
+
+
+def _configuration(
+    value: DeploymentConfiguration | Mapping[str, Any] | None, base: DeploymentConfiguration
+) -> DeploymentConfiguration:
+    if value is None:
+        return base
+    if isinstance(value, DeploymentConfiguration):
+        return value
+    return load_deployment_configuration(value, base)
+
+
+class ServiceCalls(Calls):
+    """CreateService, UpdateService, DeleteService, ListServices and DescribeServices."""
+
+    def _put(self, service: Service, expected_version: int) -> Service:
+        result = self._commit_one(PutService(service, expected_version), "service", service.name)
+        return result.snapshot.service(service.name)
+
+    def _live(self, snapshot: Snapshot, name: str, *, draining: bool = False) -> Service:
+        """The service, ACTIVE (or DRAINING when ``draining`` is allowed), else ValidationError."""
+        service = snapshot.service(Arns.last_part(name))
+        if service.status == "INACTIVE" or (service.status == "DRAINING" and not draining):
+            raise ValidationError("service", name, f"is {service.status} (deleted): it cannot be changed")
+        return service
+
+    def create_service(
+        self,
+        service_name: str,
+        task_definition: str,
+        *,
+        desired_count: int | None = None,
+        scheduling_strategy: Literal["REPLICA", "DAEMON"] = "REPLICA",
+        deployment_configuration: DeploymentConfiguration | Mapping[str, Any] | None = None,
+        placement_constraints: Iterable[PlacementConstraint | Mapping[str, Any]] | None = None,
+        placement_strategy: Iterable[PlacementStrategy | Mapping[str, Any]] | None = None,
+        health_check_grace_period_seconds: int = 0,
+    ) -> Service:
+        """Create a service (ECS CreateService); the service scheduler then starts its tasks.
+
+        A REPLICA service needs ``desired_count``; it spreads over availability zones, then
+        over instances, unless given a ``placement_strategy``. A DAEMON service runs one task
+        on every ACTIVE instance meeting its constraints; its deployment configuration
+        defaults to maximumPercent 100 and minimumHealthyPercent 0. Options take clusterkit
+        objects or ECS JSON.
+        """
+        if scheduling_strategy not in ("REPLICA", "DAEMON"):
+            raise ValidationError("schedulingStrategy", scheduling_strategy, "must be REPLICA or DAEMON")
+        daemon = scheduling_strategy == "DAEMON"
+        if daemon and desired_count is not None:
+            raise ValidationError("desiredCount", desired_count, "a DAEMON service has no desired count")
+        if not daemon and desired_count is None:
+            raise ValidationError("desiredCount", None, "a REPLICA service needs a desired count")
+        if desired_count is not None:
+            check_int("desiredCount", desired_count, 0)
+        snapshot = self.snapshot()
+        definition = snapshot.task_definition(task_definition)
+        if definition.status != "ACTIVE":
+            raise ValidationError("taskDefinition", task_definition, "is INACTIVE")
+        now = self.clock()
+        strategies = load_strategies(placement_strategy) if placement_strategy is not None else ()
+        count = desired_count or 0
+        service = Service(
+            name=service_name,
+            task_definition=definition.key,
+            desired_count=count,
+            scheduling_strategy=scheduling_strategy,
+            deployment_configuration=_configuration(
+                deployment_configuration, _DAEMON_CONFIGURATION if daemon else DeploymentConfiguration()
+            ),
+            placement_constraints=load_constraints(placement_constraints),
+            placement_strategy=strategies if daemon or placement_strategy is not None else DEFAULT_SERVICE_STRATEGY,
+            health_check_grace_period_seconds=health_check_grace_period_seconds,
+            deployments=(
+                Deployment(
+                    deployment_id(service_name, 0, now),
+                    definition.key,
+                    count,
+                    created_at=now,
+                    updated_at=now,
+                ),
+            ),
+        )
+        return self._put(service, 0)
+
+    def update_service(
+        self,
+        service: str,
+        *,
+        desired_count: int | None = None,
+        task_definition: str | None = None,
+        deployment_configuration: DeploymentConfiguration | Mapping[str, Any] | None = None,
+        placement_constraints: Iterable[PlacementConstraint | Mapping[str, Any]] | None = None,
+        placement_strategy: Iterable[PlacementStrategy | Mapping[str, Any]] | None = None,
+        health_check_grace_period_seconds: int | None = None,
+        force_new_deployment: bool = False,
+    ) -> Service:
+        """Change a service (ECS UpdateService); what is not given stays as it is.
+
+        A new task definition, or ``force_new_deployment``, starts a deployment: a new
+        PRIMARY one, the old ones ACTIVE until their tasks are replaced. Any update resets
+        the launch back-off.
+        """
+        if not isinstance(force_new_deployment, bool):
+            raise ValidationError("forceNewDeployment", force_new_deployment, "must be true or false")
+        if desired_count is not None:
+            check_int("desiredCount", desired_count, 0)
+        for _ in range(_ATTEMPTS):
+            snapshot = self.snapshot()
+            current = self._live(snapshot, service)
+            if current.scheduling_strategy == "DAEMON" and desired_count is not None:
+                raise ValidationError("desiredCount", desired_count, "a DAEMON service has no desired count")
+            updated = self._updated(
+                snapshot,
+                current,
+                desired_count,
+                task_definition,
+                deployment_configuration,
+                placement_constraints,
+                placement_strategy,
+                health_check_grace_period_seconds,
+                force_new_deployment,
+            )
+            result = self.commit([PutService(updated, current.version)])
+            if result.ok:
+                return result.snapshot.service(current.name)
+            if result.rejected[0].reason != "STALE_VERSION":
+                raise ValidationError("service", service, result.rejected[0].detail)
+        raise ConflictError("service", service, "kept changing under the update; try again")
+
+    def _updated(
+        self,
+        snapshot: Snapshot,
+        current: Service,
+        desired_count: int | None,
+        task_definition: str | None,
+        deployment_configuration: DeploymentConfiguration | Mapping[str, Any] | None,
+        placement_constraints: Iterable[PlacementConstraint | Mapping[str, Any]] | None,
+        placement_strategy: Iterable[PlacementStrategy | Mapping[str, Any]] | None,
+        health_check_grace_period_seconds: int | None,
+        force_new_deployment: bool,
+    ) -> Service:
+        """The record ``update_service`` commits (validated by building it)."""
+        now = self.clock()
+        count = current.desired_count if desired_count is None else desired_count
+        key = current.task_definition
+        if task_definition is not None:
+            definition = snapshot.task_definition(task_definition)
+            if definition.status != "ACTIVE":
+                raise ValidationError("taskDefinition", task_definition, "is INACTIVE")
+            key = definition.key
+        deployments = list(current.deployments)
+        primary = deployments[0]
+        if key != primary.task_definition or force_new_deployment:
+            holding: dict[str, int] = {}
+            for task in snapshot.service_tasks_holding(current):
+                if task.desired_status != "STOPPED":
+                    holding[task.started_by or ""] = holding.get(task.started_by or "", 0) + 1
+            keep_completed = next((d.id for d in deployments if d.rollout_state == "COMPLETED"), None)
+            older = [
+                replace(d, status="ACTIVE", desired_count=holding.get(d.id, 0), updated_at=now)
+                for d in deployments
+                if holding.get(d.id) or d.id == keep_completed
+            ]
+            primary = Deployment(deployment_id(current.name, current.version, now), key, count, created_at=now)
+            primary = replace(primary, updated_at=now)
+            deployments = [primary, *older]
+        else:
+            deployments[0] = replace(primary, desired_count=count, updated_at=now)
+        fields: dict[str, Any] = {
+            "desired_count": count,
+            "task_definition": key,
+            "deployments": tuple(deployments),
+            "deployment_configuration": _configuration(deployment_configuration, current.deployment_configuration),
+            "launch_failures": 0,
+            "next_launch_at": 0.0,
+        }
+        if placement_constraints is not None:
+            fields["placement_constraints"] = load_constraints(placement_constraints)
+        if placement_strategy is not None:
+            fields["placement_strategy"] = load_strategies(placement_strategy)
+        if health_check_grace_period_seconds is not None:
+            fields["health_check_grace_period_seconds"] = health_check_grace_period_seconds
+        return attrs.evolve(current, **fields)  # validates, as building one does
+
+    def delete_service(self, service: str, *, force: bool = False) -> Service:
+        """Delete a service (ECS DeleteService): DRAINING while its tasks stop, then INACTIVE.
+
+        A REPLICA service must first be scaled to 0 unless ``force``.
+        """
+        if not isinstance(force, bool):
+            raise ValidationError("force", force, "must be true or false")
+        for _ in range(_ATTEMPTS):
+            snapshot = self.snapshot()
+            current = self._live(snapshot, service, draining=True)
+            if current.status == "DRAINING":
+                return current  # being deleted already
+            if current.scheduling_strategy == "REPLICA" and current.desired_count and not force:
+                raise ValidationError(
+                    "force",
+                    force,
+                    f"service {current.name} has a desired count of {current.desired_count}; "
+                    "scale it to 0 first or force",
+                )
+            has_tasks = any(True for _ in snapshot.service_tasks_holding(current))
+            primary = current.deployments[0]
+            updated = replace(
+                current,
+                desired_count=0,
+                status="DRAINING" if has_tasks else "INACTIVE",
+                deployments=(replace(primary, desired_count=0), *current.deployments[1:]),
+            )
+            result = self.commit([PutService(updated, current.version)])
+            if result.ok:
+                return result.snapshot.service(current.name)
+        raise ConflictError("service", service, "kept changing under the delete; try again")
+
+    def list_services(
+        self,
+        *,
+        scheduling_strategy: str | None = None,
+        max_results: int = 10,
+        next_token: str | None = None,
+    ) -> Any:
+        """Service ARNs of the cluster, by name (ECS ListServices); see ``Snapshot.list_services``."""
+        return self.snapshot().list_services(
+            scheduling_strategy=scheduling_strategy, max_results=max_results, next_token=next_token
+        )
+
+    def describe_services(self, services: Sequence[str]) -> dict[str, Any]:
+        """ECS DescribeServices JSON: ``{"services": [...], "failures": [{"arn", "reason": "MISSING"}]}``.
+
+        Each service carries its running and pending counts, per deployment too.
+        """
+        snapshot = self.snapshot()
+        described = snapshot.describe_services(services)
+        return {
+            "services": [dump_service(s, self.arns, snapshot.service_counts(s)) for s in described.items],
+            "failures": [{"arn": f.arn, "reason": f.reason} for f in described.failures],
+        }

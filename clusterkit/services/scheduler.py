@@ -1,0 +1,291 @@
+"""The service scheduler: a loop that keeps every service at what it wants.
+
+It reconciles a service when something about it changed (its record, one of its tasks, an
+instance it runs on or may run on — any instance, while some of its tasks found no room),
+when a time it asked to be woken at comes (a grace period ending, a back-off expiring) and
+on a periodic resync. Each decision is planned with a placement ``Scheduler`` on the same
+snapshot and committed atomically together with the service record at the version it was
+decided from; if anything moved meanwhile, the service is reconciled again from a fresh
+snapshot. A decision that would change nothing (its tasks still find no room, its record
+is the same) commits nothing. So two service schedulers may run on one cluster (threads
+now, processes with a shared store) and never act twice on one change.
+
+Time comes from the state's clock: tests drive a simulated clock and call ``step``; a
+deployment calls ``run``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Final
+
+import attrs
+
+from clusterkit.errors import NotFoundError, SubscriptionOverflow
+from clusterkit.model._replace import replace
+from clusterkit.model.service import DEFAULT_SERVICE_STRATEGY, Service
+from clusterkit.model.task import Task
+from clusterkit.placement.pinned import pinned_task
+from clusterkit.placement.ports import DEFAULT_DYNAMIC_PORTS, PortRange
+from clusterkit.placement.request import PlacementRequest
+from clusterkit.placement.scheduler import BaseScheduler, Scheduler
+from clusterkit.services import messages
+from clusterkit.services.reconcile import DEFAULT_SETTINGS, Decision, Launch, ReconcileSettings, add_events, reconcile
+from clusterkit.state.changes import Change, PlaceTask, PutService, StopTask
+from clusterkit.state.core import StateCore
+from clusterkit.state.events import ContainerInstanceChanged, Event, ServiceChanged, TaskChanged
+from clusterkit.state.snapshot import Snapshot
+from clusterkit.state.store import MemoryStore
+
+__all__ = ["ServiceOutcome", "ServiceScheduler"]
+
+_MAX_ATTEMPTS: Final = 8
+
+
+@attrs.frozen(slots=True)
+class ServiceOutcome:
+    """What one reconciliation of one service committed.
+
+    ``started`` and ``stopped`` are task ids; ``unplaced`` counts tasks no instance could
+    take; ``conflicts`` counts commits refused because the state moved; ``wake_at`` is when
+    the service wants to be looked at again by the clock alone.
+    """
+
+    service: str
+    started: tuple[str, ...] = ()
+    stopped: tuple[str, ...] = ()
+    unplaced: int = 0
+    conflicts: int = 0
+    committed: bool = False
+    wake_at: float | None = None
+
+
+class ServiceScheduler:
+    """Keeps the services of ``state`` running: replaces, rolls, drains and scales their tasks.
+
+    A service whose tasks no instance could take is tried again whenever an instance
+    changes (a task stopping frees room, a host joins or comes back), and on the resync.
+
+    ``placement`` places replica tasks (default: ``BaseScheduler`` with ``dynamic_ports``);
+    ``settings`` holds the timing rules; ``resync_interval`` is how often ``run`` looks at
+    every service even when nothing changed.
+    """
+
+    def __init__(
+        self,
+        state: StateCore,
+        *,
+        placement: Scheduler | None = None,
+        settings: ReconcileSettings = DEFAULT_SETTINGS,
+        dynamic_ports: PortRange = DEFAULT_DYNAMIC_PORTS,
+        resync_interval: float = 30.0,
+    ) -> None:
+        self.state = state
+        self.dynamic_ports = getattr(state, "dynamic_ports", dynamic_ports)
+        self.placement: Scheduler = (
+            placement if placement is not None else BaseScheduler(dynamic_ports=self.dynamic_ports)
+        )
+        self.settings = settings
+        self.resync_interval = resync_interval
+        self._dirty: set[str] = set()
+        self._wakes: list[tuple[float, str]] = []
+        self._instance_marks: dict[str, tuple[str, bool, tuple[tuple[str, str | None], ...]]] = {}
+        self._starved: set[str] = set()  # services with tasks no instance could take
+        self._last_resync = float("-inf")
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The state's clock."""
+        return self.state.clock
+
+    # -- one service --------------------------------------------------------------------
+
+    def reconcile_service(self, name: str) -> ServiceOutcome:
+        """Reconcile one service now and commit the decision, re-deciding on conflicts."""
+        conflicts = 0
+        for _ in range(_MAX_ATTEMPTS):
+            snapshot = self.state.snapshot()
+            try:
+                service = snapshot.service(name)
+            except NotFoundError:
+                return ServiceOutcome(name)
+            now = self.clock()
+            decision = self.decide(snapshot, service, now)
+            if decision.wake_at is not None:
+                heapq.heappush(self._wakes, (decision.wake_at, name))
+            if decision.is_empty:
+                return ServiceOutcome(name, conflicts=conflicts, wake_at=decision.wake_at)
+            changes, started, unplaced = self._changes(snapshot, service, decision, now)
+            if unplaced:
+                self._starved.add(name)  # to be tried again when an instance changes
+            else:
+                self._starved.discard(name)
+            if len(changes) == 1 and changes[0] == PutService(service, service.version):
+                # nothing placed, nothing stopped, nothing new to record: no commit, no version
+                return ServiceOutcome(name, unplaced=unplaced, conflicts=conflicts, wake_at=decision.wake_at)
+            result = self.state.commit(changes, atomic=True)
+            if result.ok:
+                stopped = tuple(stop.task_id for stop in decision.stops)
+                return ServiceOutcome(name, started, stopped, unplaced, conflicts, True, decision.wake_at)
+            conflicts += 1
+        return ServiceOutcome(name, conflicts=conflicts)
+
+    def decide(self, snapshot: Snapshot, service: Service, now: float) -> Decision:
+        """What ``service`` needs at ``now``: ``reconcile`` with this scheduler's settings.
+
+        Override it to add rules of your own (and to test them, or break them on purpose,
+        under ``clusterkit.testing.ServiceMachine``); it must stay free of side effects.
+        """
+        return reconcile(snapshot, service, now, self.settings)
+
+    def _changes(
+        self, snapshot: Snapshot, service: Service, decision: Decision, now: float
+    ) -> tuple[list[Change], tuple[str, ...], int]:
+        """The commit for ``decision``: placements planned on ``snapshot``, stops, and the record."""
+        record = decision.service
+        changes: list[Change] = []
+        texts: list[str] = []
+        unplaced = 0
+        view = snapshot
+        for index, launch in enumerate(decision.launches):
+            tasks, missed, reason = self._place(view, record, launch, now)
+            changes.extend(PlaceTask(task) for task in tasks)
+            if tasks and index + 1 < len(decision.launches):
+                view = _with_tasks(view, tasks, now)  # the next launch must not count on the same room
+            if missed:
+                unplaced += missed
+                texts.append(messages.unable_to_place(record.name, reason))
+        started = tuple(change.task.id for change in changes if isinstance(change, PlaceTask))
+        if started:
+            texts.insert(0, messages.started_tasks(record.name, started))
+        changes.extend(StopTask(stop.task_id, stop.reason, "ServiceSchedulerInitiated") for stop in decision.stops)
+        if started or texts:
+            record = add_events(record, texts, now)
+            record = replace(record, tracked_tasks=record.tracked_tasks | set(started))
+        changes.append(PutService(record, service.version))
+        return changes, started, unplaced
+
+    def _place(self, snapshot: Snapshot, service: Service, launch: Launch, now: float) -> tuple[list[Task], int, str]:
+        definition = snapshot._roots.task_definitions.get(launch.task_definition)
+        if definition is None:
+            return [], launch.count, "MISSING"
+        if launch.instance_id is not None:
+            instance = snapshot._roots.instances.get(launch.instance_id)
+            if instance is None:
+                return [], 1, "MISSING"
+            pinned = pinned_task(
+                definition,
+                instance.id,
+                instance.remaining,
+                dynamic_ports=self.dynamic_ports,
+                group=service.group,
+                started_by=launch.deployment_id,
+                now=now,
+            )
+            if pinned is None:
+                return [], 1, "RESOURCE:PORTS"
+            task, _ = pinned
+            shortfall = task.charge.shortfall(instance.remaining)
+            if shortfall is not None:
+                return [], 1, f"RESOURCE:{shortfall}"
+            return [task], 0, ""
+        request = PlacementRequest(
+            definition,
+            launch.count,
+            service.group,
+            launch.deployment_id,
+            service.placement_strategy or DEFAULT_SERVICE_STRATEGY,
+            service.placement_constraints,
+        )
+        plan = self.placement.place(snapshot, request)
+        reason = plan.unplaced[0].reason if plan.unplaced else ""
+        return list(plan.tasks), len(plan.unplaced), reason
+
+    # -- every service --------------------------------------------------------------------
+
+    def step(self, names: Iterable[str] | None = None) -> list[ServiceOutcome]:
+        """Reconcile the services that need it now: ``names``, or those marked by events,
+        due wake-ups and (every ``resync_interval``) all of them. Returns what each committed.
+        """
+        now = self.clock()
+        if names is not None:
+            due = set(names)
+        else:
+            due = set(self._dirty)
+            self._dirty.clear()
+            while self._wakes and self._wakes[0][0] <= now:
+                due.add(heapq.heappop(self._wakes)[1])
+            if now - self._last_resync >= self.resync_interval:
+                self._last_resync = now
+                due.update(service.name for service in self.state.snapshot().services())
+        daemons_first = sorted(due, key=lambda name: (not self._is_daemon(name), name))
+        return [self.reconcile_service(name) for name in daemons_first]
+
+    def _is_daemon(self, name: str) -> bool:
+        try:
+            return self.state.snapshot().service(name).scheduling_strategy == "DAEMON"
+        except NotFoundError:
+            return False
+
+    @property
+    def next_wake(self) -> float | None:
+        """The earliest time a service asked to be looked at again, or None."""
+        return self._wakes[0][0] if self._wakes else None
+
+    def notice(self, events: Iterable[Event]) -> None:
+        """Mark the services these events concern for the next ``step``."""
+        snapshot: Snapshot | None = None
+        for event in events:
+            if isinstance(event, TaskChanged):
+                name = event.task.service_name
+                if name is not None:
+                    self._dirty.add(name)
+            elif isinstance(event, ServiceChanged):
+                self._dirty.add(event.service.name)
+            elif isinstance(event, ContainerInstanceChanged):
+                self._dirty.update(self._starved)  # room may have come: try their tasks again
+                instance = event.instance
+                mark = (instance.status, instance.agent_connected, instance.attributes)
+                if self._instance_marks.get(instance.id) == mark:
+                    if instance.status != "DRAINING":
+                        continue  # only its resources moved: no service cares
+                    # a task left a DRAINING instance: a daemon's may now be the last one there
+                    snapshot = snapshot or self.state.snapshot()
+                    self._dirty.update(t.service_name for t in snapshot.tasks_on(instance.id) if t.service_name)
+                    continue
+                self._instance_marks[instance.id] = mark
+                snapshot = snapshot or self.state.snapshot()
+                for service in snapshot.services():
+                    if service.scheduling_strategy == "DAEMON" and service.status != "INACTIVE":
+                        self._dirty.add(service.name)
+                for task in snapshot.tasks_on(instance.id):
+                    if task.service_name is not None:
+                        self._dirty.add(task.service_name)
+
+    def run(self, stop: threading.Event, *, idle: float = 1.0) -> None:
+        """Reconcile on events and wake-ups until ``stop`` is set (wall-clock deployments)."""
+        with self.state.subscribe() as events:
+            while not stop.is_set():
+                try:
+                    self.notice(events.drain())
+                    self.step()
+                    wait = idle
+                    if self.next_wake is not None:
+                        wait = max(0.0, min(wait, self.next_wake - self.clock()))
+                    event = events.get(timeout=wait)
+                    if event is not None:
+                        self.notice([event])
+                except SubscriptionOverflow:  # fell behind: look at everything again
+                    snapshot = events.resync()
+                    self._dirty.update(service.name for service in snapshot.services())
+
+
+def _with_tasks(snapshot: Snapshot, tasks: Sequence[Task], now: float) -> Snapshot:
+    """``snapshot`` with ``tasks`` placed, in a scratch state: what the next launch of one decision plans on."""
+    arns = snapshot.arns
+    scratch = StateCore(
+        arns.cluster, region=arns.region, account=arns.account, clock=lambda: now, store=MemoryStore(snapshot._roots)
+    )
+    return scratch.commit([PlaceTask(task) for task in tasks]).snapshot

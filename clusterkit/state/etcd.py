@@ -1,0 +1,430 @@
+"""EtcdStore: the cluster state in etcd, shared by scheduler and agent processes on many machines.
+
+``ClusterState(name, store=EtcdStore([...endpoints], prefix="/clusterkit/NAME"))`` behaves as
+the in-memory state does; several processes with such a state share one cluster.
+
+**Records as keys.** Under the prefix, one key per record, holding the document the save
+file keeps (``clusterkit.state.records``): ``instances/ID``, ``tasks/ID``,
+``taskdefs/FAMILY:REVISION``, ``services/NAME``, and ``families/FAMILY`` (the family's last
+revision, so two processes never hand out one revision twice).
+
+**A commit is one etcd transaction.** It compares the ``mod_revision`` of every key it
+writes with the revision the process checked the change against (``create_revision == 0``
+for a new key), then puts the new documents. Schedulers writing to different instances
+never conflict (Omega's fine-grained check); a commit whose keys moved is refused as a
+whole and re-checked by ``ClusterState.commit``, as in memory.
+
+**A local replica per process.** The store reads the prefix once, then follows an etcd
+watch from the revision it holds, applying each revision's records to persistent roots, so
+snapshots stay immutable, O(1) to take and lock-free to read, and lists and describes are
+served locally from the same indexes as in memory. The cluster's version is etcd's revision.
+Every change, this process's and others', reaches the state's subscribers through the
+watch, in revision order, as the same typed events; a commit returns once the replica holds
+it, so a process sees its own write at once. A watch that falls behind etcd's compaction
+reads the prefix again, and subscribers are told to resynchronise.
+
+**Faults.** An endpoint that does not answer is skipped for the next; when none answers (or
+etcd has no quorum) the call raises ``StoreError`` naming the endpoints, and nothing is
+written. A commit touching more keys than one transaction may hold (``max_txn_ops``, etcd's
+``--max-txn-ops``, 128 by default) is refused with ``StoreError`` when atomic; incremental
+commits are split by ``ClusterState.commit`` into transactions that fit.
+
+The client is ``etcd3gw`` (etcd's JSON gateway, pure Python): its client for reads,
+transactions and leases; the watch stream is read here, response by response, so that a
+revision's changes are applied together and a compaction is noticed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import immutables
+
+from clusterkit.errors import StoreError
+from clusterkit.model.arns import Arns
+from clusterkit.state._apply import Pending, write
+from clusterkit.state._ptree import Owner
+from clusterkit.state.events import Event
+from clusterkit.state.records import (
+    decode_instance,
+    decode_service,
+    decode_task,
+    decode_task_definition,
+    encode_instance,
+    encode_service,
+    encode_task,
+    encode_task_definition,
+)
+from clusterkit.state.snapshot import Roots
+from clusterkit.state.store import empty_roots
+
+try:
+    import requests
+    from etcd3gw.client import Etcd3Client
+    from etcd3gw.exceptions import Etcd3Exception
+except ImportError as missing:  # pragma: no cover - the etcd extra is not installed
+    raise ImportError("EtcdStore needs the etcd extra: pip install 'clusterkit[etcd]'") from missing
+
+__all__ = ["EtcdStore"]
+
+Deliver = Callable[[Roots, "tuple[Event, ...] | None"], None]
+"""How the store hands the state new roots and their events (None: resynchronise)."""
+
+_KINDS: Final = ("instances", "tasks", "taskdefs", "services", "families")
+_PAGE: Final = 1000
+_HISTORY: Final = 512
+
+
+def _b64(text: str | bytes) -> str:
+    raw = text.encode() if isinstance(text, str) else text
+    return base64.b64encode(raw).decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def _range_end(prefix: str) -> str:
+    raw = bytearray(prefix.encode())
+    raw[-1] += 1
+    return _b64(bytes(raw))
+
+
+class _Endpoints:
+    """The etcd members to talk to, tried in turn until one answers."""
+
+    def __init__(self, endpoints: Sequence[str], timeout: float) -> None:
+        if isinstance(endpoints, str) or not endpoints:
+            raise StoreError(f"endpoints={endpoints!r}: give a list of etcd URLs such as http://127.0.0.1:2379")
+        self.urls = tuple(endpoints)
+        self.clients = []
+        for url in self.urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise StoreError(f"endpoints={url!r}: an etcd URL is http(s)://HOST:PORT")
+            self.clients.append(
+                Etcd3Client(parts.hostname, parts.port or 2379, parts.scheme, timeout=timeout, api_path="/v3/")
+            )
+        self.current = 0
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST to the first member that answers; StoreError naming them all when none does."""
+        problems = []
+        for step in range(len(self.clients)):
+            index = (self.current + step) % len(self.clients)
+            client = self.clients[index]
+            try:
+                answer: dict[str, Any] = client.post(client.get_url(path), json=body)
+            except Etcd3Exception as error:
+                problems.append(f"{self.urls[index]}: {type(error).__name__} {str(error)[:200]}")
+                continue
+            self.current = index
+            return answer
+        raise StoreError(f"etcd did not answer {path} at any endpoint: " + "; ".join(problems))
+
+    def stream(self, body: dict[str, Any]) -> tuple[str, requests.Response]:
+        """Open a watch stream on the first member that accepts one."""
+        problems = []
+        for step in range(len(self.clients)):
+            index = (self.current + step) % len(self.clients)
+            client = self.clients[index]
+            try:
+                response = client.session.post(client.get_url("/watch"), json=body, stream=True, timeout=(5, None))
+                response.raise_for_status()
+            except requests.RequestException as error:
+                problems.append(f"{self.urls[index]}: {type(error).__name__}")
+                continue
+            self.current = index
+            return self.urls[index], response
+        raise StoreError("etcd did not accept a watch at any endpoint: " + "; ".join(problems))
+
+
+class EtcdStore:
+    """A ``Store`` in etcd; see the module docstring. ``close()`` stops its watch.
+
+    ``endpoints`` are the members' client URLs; ``prefix`` is the cluster's key prefix (one
+    per cluster); ``timeout`` bounds each request; ``max_txn_ops`` is etcd's
+    ``--max-txn-ops``; ``commit_wait`` bounds how long a commit waits for the watch to bring
+    its own write into the replica before reading the prefix again.
+    """
+
+    delivers_events = True
+    """The store hands every commit's events (this process's and others') to the state."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[str] = ("http://127.0.0.1:2379",),
+        *,
+        prefix: str = "/clusterkit/default",
+        timeout: float = 5.0,
+        max_txn_ops: int = 128,
+        commit_wait: float = 10.0,
+    ) -> None:
+        if not isinstance(prefix, str) or not prefix.startswith("/") or len(prefix) < 2:
+            raise StoreError(f"prefix={prefix!r}: a key prefix starts with '/' and names the cluster")
+        self.prefix = prefix.rstrip("/") + "/"
+        self.max_txn_ops = max_txn_ops
+        self.commit_wait = commit_wait
+        self._endpoints = _Endpoints(endpoints, timeout)
+        self._lock = threading.Condition(threading.RLock())
+        self._arns = Arns("default")
+        self._deliver: Deliver | None = None
+        self._roots = empty_roots()
+        self._mods: immutables.Map[str, int] = immutables.Map()
+        self._history: OrderedDict[int, immutables.Map[str, int]] = OrderedDict()
+        self._closed = threading.Event()
+        self._following = threading.Event()  # cleared: the watch is held (``hold``)
+        self._following.set()
+        self._stream: requests.Response | None = None
+        self.resyncs = 0
+        """How many times the replica was read again from scratch (a compacted watch, a gap)."""
+        self._reload()
+        self._watcher = threading.Thread(target=self._follow, name="clusterkit-etcd-watch", daemon=True)
+        self._watcher.start()
+
+    def __repr__(self) -> str:
+        return f"<EtcdStore {self.prefix} at revision {self._roots.version} via {list(self._endpoints.urls)}>"
+
+    # -- the Store protocol ----------------------------------------------------------------
+
+    def attach(self, arns: Arns, deliver: Deliver) -> None:
+        """Called by the state that uses this store: its ARNs (for documents) and its delivery."""
+        self._arns = arns
+        self._deliver = deliver
+
+    def current(self) -> Roots:
+        """The replica's newest roots (their version is etcd's revision)."""
+        return self._roots
+
+    def swap(self, base: Roots, pending: Pending, build: Callable[[], Roots]) -> Roots | None:
+        """Write ``pending`` in one transaction if none of its keys moved since ``base``.
+
+        Returns the replica's roots holding the write, or None when a key moved (the replica
+        has then caught up with the write that moved it). ``pending.version`` becomes the
+        revision the write got, so its events carry it.
+        """
+        with self._lock:
+            mods = self._history.get(base.version)
+        if mods is None:
+            return None  # base is older than the history kept: plan again from the newest
+        compares: list[dict[str, Any]] = []
+        puts: list[dict[str, Any]] = []
+        for key, document in self._documents(pending):
+            modified = mods.get(key)
+            if modified is None:
+                compares.append({"key": _b64(key), "result": "EQUAL", "target": "CREATE", "create_revision": "0"})
+            else:
+                compares.append({"key": _b64(key), "result": "EQUAL", "target": "MOD", "mod_revision": str(modified)})
+            value = json.dumps(document, separators=(",", ":"))
+            puts.append({"request_put": {"key": _b64(key), "value": _b64(value)}})
+        if len(puts) > self.max_txn_ops:
+            raise StoreError(
+                f"commit touches {len(puts)} records; one etcd transaction holds at most {self.max_txn_ops} "
+                "(--max-txn-ops): commit fewer changes at once, or incrementally so they are split"
+            )
+        answer = self._endpoints.post("/kv/txn", {"compare": compares, "success": puts})
+        revision = int(answer.get("header", {}).get("revision", 0))
+        self._wait_for(revision)
+        if not answer.get("succeeded"):
+            return None
+        pending.version = revision
+        return self._roots
+
+    def _documents(self, pending: Pending) -> Iterator[tuple[str, dict[str, Any]]]:
+        arns = self._arns
+        for task in pending.tasks.values():
+            yield f"{self.prefix}tasks/{task.id}", encode_task(task, arns)
+        for instance in pending.instances.values():
+            yield f"{self.prefix}instances/{instance.id}", encode_instance(instance, arns)
+        for definition in pending.task_definitions.values():
+            yield f"{self.prefix}taskdefs/{definition.key}", encode_task_definition(definition)
+        for family, revision in pending.family_revisions.items():
+            yield f"{self.prefix}families/{family}", {"lastRevision": revision}
+        for service in pending.services.values():
+            yield f"{self.prefix}services/{service.name}", encode_service(service, arns)
+
+    def _wait_for(self, revision: int) -> None:
+        """Until the replica holds ``revision``; read the prefix again if the watch is late."""
+        deadline = time.monotonic() + self.commit_wait
+        with self._lock:
+            while self._roots.version < revision:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._reload()
+                    return
+                self._lock.wait(left)
+
+    # -- the replica -------------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        """Read every record under the prefix at one revision and rebuild the replica."""
+        revision = 0
+        pending = Pending(empty_roots(), 0.0)
+        mods: dict[str, int] = {}
+        start = _b64(self.prefix)
+        while True:
+            body: dict[str, Any] = {"key": start, "range_end": _range_end(self.prefix), "limit": _PAGE}
+            if revision:
+                body["revision"] = revision
+            answer = self._endpoints.post("/kv/range", body)
+            revision = revision or int(answer["header"]["revision"])
+            kvs = answer.get("kvs", [])
+            for kv in kvs:
+                key = _unb64(kv["key"]).decode()
+                self._take(pending, key, _unb64(kv.get("value", "")))
+                mods[key] = int(kv["mod_revision"])
+            if not answer.get("more"):
+                break
+            start = _b64(_unb64(kvs[-1]["key"]) + b"\0")
+        pending.version = revision
+        roots = write(empty_roots(), pending, Owner())
+        with self._lock:
+            if revision <= self._roots.version and self._history:
+                return  # the watch got further meanwhile
+            first = not self._history
+            self._roots = roots
+            self._mods = immutables.Map(mods)
+            self._history.clear()
+            self._history[revision] = self._mods
+            self._lock.notify_all()
+            deliver = self._deliver
+        if not first:
+            self.resyncs += 1
+            if deliver is not None:
+                deliver(roots, None)
+
+    def _take(self, pending: Pending, key: str, value: bytes) -> None:
+        """Decode one key's document into ``pending`` (its events too)."""
+        kind, _, name = key[len(self.prefix) :].partition("/")
+        if kind not in _KINDS or not name:
+            return  # not a record of ours
+        document = json.loads(value)
+        if kind == "tasks":
+            pending._put_task(decode_task(document))
+        elif kind == "instances":
+            pending._put_instance(decode_instance(document))
+        elif kind == "taskdefs":
+            pending._put_task_definition(decode_task_definition(document))
+        elif kind == "services":
+            pending._put_service(decode_service(document))
+        else:
+            pending.family_revisions[name] = int(document["lastRevision"])
+
+    def _follow(self) -> None:
+        """The watch loop: apply each revision's records in order; reconnect, resync on a gap."""
+        pause = 0.05
+        while not self._closed.is_set():
+            self._following.wait()
+            body = {
+                "create_request": {
+                    "key": _b64(self.prefix),
+                    "range_end": _range_end(self.prefix),
+                    "start_revision": str(self._roots.version + 1),
+                }
+            }
+            try:
+                _, response = self._endpoints.stream(body)
+                self._stream = response
+                for line in response.iter_lines():
+                    if self._closed.is_set():
+                        return
+                    if not self._following.is_set():
+                        break
+                    if not line:
+                        continue
+                    result = json.loads(line).get("result", {})
+                    if result.get("compact_revision") not in (None, "0", 0) or result.get("canceled"):
+                        self._reload()  # fell behind compaction: read everything again
+                        break
+                    if result.get("events"):
+                        self._apply(result["events"])
+                    pause = 0.05
+            except (StoreError, requests.RequestException, ValueError, OSError):
+                pass
+            if self._closed.is_set():
+                return
+            if not self._following.is_set():
+                continue  # held: pick up from the same revision once let go
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+            try:
+                self._reload()  # whatever happened while the watch was down
+            except StoreError:
+                continue
+
+    def _apply(self, events: list[dict[str, Any]]) -> None:
+        """Apply one watch response: each revision's changes as one new version."""
+        by_revision: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
+        for event in events:
+            by_revision.setdefault(int(event["kv"]["mod_revision"]), []).append(event)
+        for revision in sorted(by_revision):
+            if revision <= self._roots.version:
+                continue  # already held (read by a reload)
+            group = by_revision[revision]
+            if any(event.get("type") == "DELETE" for event in group):
+                self._reload()  # records are never deleted by clusterkit: take the store as it is
+                return
+            with self._lock:
+                pending = Pending(self._roots, 0.0)
+                pending.version = revision
+                keys = []
+                for event in group:
+                    key = _unb64(event["kv"]["key"]).decode()
+                    self._take(pending, key, _unb64(event["kv"].get("value", "")))
+                    keys.append(key)
+                roots = write(self._roots, pending, Owner())
+                mutation = self._mods.mutate()
+                for key in keys:
+                    mutation[key] = revision
+                self._mods = mutation.finish()
+                self._roots = roots
+                self._history[revision] = self._mods
+                while len(self._history) > _HISTORY:
+                    self._history.popitem(last=False)
+                if self._deliver is not None:
+                    self._deliver(roots, tuple(pending.events))
+                self._lock.notify_all()
+
+    # -- the rest ---------------------------------------------------------------------------
+
+    def compact(self) -> int:
+        """Compact etcd's history up to the newest revision (for tests and housekeeping)."""
+        answer = self._endpoints.post("/kv/range", {"key": _b64(self.prefix), "limit": 1})
+        revision = int(answer["header"]["revision"])
+        self._endpoints.post("/kv/compaction", {"revision": str(revision), "physical": True})
+        return revision
+
+    def hold(self) -> None:
+        """Stop following etcd for now: the replica stays at its revision (a slow reader, in tests)."""
+        self._following.clear()
+        self._cut_stream()
+
+    def release(self) -> None:
+        """Follow etcd again from the revision the replica holds (reading everything again if
+        etcd compacted past it meanwhile).
+        """
+        self._following.set()
+
+    def close(self) -> None:
+        """Stop following etcd."""
+        self._closed.set()
+        self._following.set()
+        self._cut_stream()
+        self._watcher.join(timeout=5)
+
+    def _cut_stream(self) -> None:
+        stream = self._stream
+        if stream is not None:
+            try:
+                raw = stream.raw._fp.fp.raw._sock  # type: ignore[union-attr]
+                raw.shutdown(socket.SHUT_RDWR)
+            except (AttributeError, OSError):
+                stream.close()

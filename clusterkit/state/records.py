@@ -1,0 +1,102 @@
+"""One record as a JSON document: the form the save file and the shared stores keep.
+
+Each record is ECS's describe output, plus what clusterkit keeps that ECS does not show,
+beside it:
+
+- a task definition: ``describe-task-definition`` output (``{"taskDefinition", "tags"}``);
+- a container instance: ``describe-container-instances`` output for it;
+- a task: ``{"task": <describe-tasks output>, "chargedResources": [...]}``, the second being
+  what the task holds on its instance (static and dynamic host ports, custom scalars);
+- a service: ``{"service": <describe-services output>, "scheduler": {...}}``, the second
+  being the service scheduler's bookkeeping.
+
+``encode`` and ``decode`` turn each kind of record into its document and back, exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from clusterkit.ecs_json import (
+    dump_container_instance,
+    dump_describe_task_definition,
+    dump_resources,
+    dump_service_record,
+    dump_task,
+    load_container_instance,
+    load_resources,
+    load_service,
+    load_task,
+    load_task_definition,
+)
+from clusterkit.errors import ValidationError
+from clusterkit.model._replace import replace
+from clusterkit.model._validate import check_int
+from clusterkit.model.arns import Arns
+from clusterkit.model.instance import ContainerInstance
+from clusterkit.model.service import Service
+from clusterkit.model.task import Task
+from clusterkit.model.taskdef import TaskDefinition
+
+__all__ = [
+    "CHARGE_KEY",
+    "decode_instance",
+    "decode_service",
+    "decode_task",
+    "decode_task_definition",
+    "encode_instance",
+    "encode_service",
+    "encode_task",
+    "encode_task_definition",
+]
+
+CHARGE_KEY: Final = "chargedResources"
+
+
+def encode_task_definition(definition: TaskDefinition) -> dict[str, Any]:
+    """A task definition's document: its describe output."""
+    return dump_describe_task_definition(definition)
+
+
+def decode_task_definition(item: Any) -> TaskDefinition:
+    """A task definition from its document (or, as format 1 saved it, the bare definition)."""
+    definition = load_task_definition(item)
+    described = item.get("taskDefinition", item) if isinstance(item, dict) else item
+    return replace(definition, revision=check_int("revision", described.get("revision"), 1))
+
+
+def encode_instance(instance: ContainerInstance, arns: Arns) -> dict[str, Any]:
+    """A container instance's document."""
+    return dump_container_instance(instance, arns)
+
+
+def decode_instance(item: Any) -> ContainerInstance:
+    """A container instance from its document."""
+    return load_container_instance(item)
+
+
+def encode_task(task: Task, arns: Arns) -> dict[str, Any]:
+    """A task's document: describe output, and what it holds beside it."""
+    return {"task": dump_task(task, arns), CHARGE_KEY: dump_resources(task.charge)}
+
+
+def decode_task(item: Any, *, charge_inside: bool = False) -> Task:
+    """A task from its document (``charge_inside``: format 1, the charge inside the task)."""
+    if not isinstance(item, dict):
+        raise ValidationError("task", item, "must be a JSON object")
+    described = item if charge_inside else item.get("task")
+    if CHARGE_KEY not in item or not isinstance(described, dict):
+        missing = CHARGE_KEY if CHARGE_KEY not in item else "task"
+        raise ValidationError("task", missing, "is malformed or incomplete")
+    ecs_only = {key: value for key, value in described.items() if key != CHARGE_KEY}
+    return load_task(ecs_only, load_resources(item[CHARGE_KEY]))
+
+
+def encode_service(service: Service, arns: Arns) -> dict[str, Any]:
+    """A service's document: describe output and the scheduler's bookkeeping."""
+    return dump_service_record(service, arns)
+
+
+def decode_service(item: Any) -> Service:
+    """A service from its document."""
+    return load_service(item)

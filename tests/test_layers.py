@@ -1,0 +1,183 @@
+"""The package's layers point one way: no import circle, and no layer imports one above it.
+
+Every ``import`` in ``clusterkit/`` is read from the source (module level, inside functions,
+and under ``TYPE_CHECKING``), so a lazy import cannot hide a circle or an upward reach.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent / "clusterkit"
+
+LAYERS: list[frozenset[str]] = [
+    frozenset({"errors"}),
+    frozenset({"model"}),
+    frozenset({"ecs_json"}),
+    frozenset({"state"}),
+    frozenset({"query"}),
+    frozenset({"placement"}),
+    frozenset({"services"}),
+    frozenset({"api"}),
+    frozenset({"executor", "logs"}),
+    frozenset({"agent"}),
+    frozenset({"testing", "sim", "cli"}),
+]
+"""Bottom to top; a module imports only from its own layer or those below it."""
+RANK = {part: rank for rank, layer in enumerate(LAYERS) for part in layer}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def all_modules() -> dict[str, Path]:
+    return {module_name(path): path for path in sorted(PACKAGE_ROOT.rglob("*.py"))}
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imports_of(path: Path, modules: dict[str, Path]) -> Iterator[tuple[str, bool]]:
+    """(imported clusterkit module, whether only under TYPE_CHECKING) for each import in ``path``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    typing_only: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            typing_only.update(id(child) for stmt in node.body for child in ast.walk(stmt))
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # ``from clusterkit.a import b`` imports the module clusterkit.a.b when there is one
+            names = [
+                f"{node.module}.{alias.name}" if f"{node.module}.{alias.name}" in modules else node.module
+                for alias in node.names
+            ]
+        for name in names:
+            if name == "clusterkit" or name.startswith("clusterkit."):
+                yield name, id(node) in typing_only
+
+
+def graph(*, runtime_only: bool) -> dict[str, set[str]]:
+    modules = all_modules()
+    return {
+        name: {target for target, typing in imports_of(path, modules) if not (runtime_only and typing)} - {name}
+        for name, path in modules.items()
+    }
+
+
+def part_of(module: str) -> str:
+    """The top-level part of the package a module belongs to: ``clusterkit.state.core`` → ``state``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one node (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(edges.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_every_part_of_the_package_has_a_layer() -> None:
+    parts = {part_of(name) for name in all_modules()} - {""}
+    assert parts <= set(RANK), f"add these to LAYERS: {sorted(parts - set(RANK))}"
+
+
+def test_no_module_imports_a_layer_above_its_own() -> None:
+    upward = [
+        f"{source} imports {target}"
+        for source, targets in graph(runtime_only=False).items()
+        if part_of(source)  # the package's face, clusterkit/__init__.py, re-exports every layer
+        for target in targets
+        if part_of(target) and RANK[part_of(target)] > RANK[part_of(source)]
+    ]
+    assert upward == []
+
+
+def test_no_import_circle_between_modules() -> None:
+    assert cycles(graph(runtime_only=True)) == []
+
+
+def test_no_import_circle_between_parts_of_the_package() -> None:
+    parts: dict[str, set[str]] = {}
+    for source, targets in graph(runtime_only=False).items():
+        if part_of(source):
+            parts.setdefault(part_of(source), set()).update(part_of(t) for t in targets if part_of(t))
+    assert cycles({part: targets - {part} for part, targets in parts.items()}) == []
+
+
+def test_the_state_core_knows_nothing_of_queries_or_placement() -> None:
+    reach = {
+        target
+        for source, targets in graph(runtime_only=False).items()
+        if part_of(source) == "state"
+        for target in targets
+    }
+    assert {part_of(target) for target in reach} <= {"errors", "model", "ecs_json", "state"}
+
+
+# -- the checker itself catches what it is for ------------------------------------------
+
+
+def test_cycles_finds_a_circle_and_only_a_circle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import clusterkit.placement.scheduler\n", [("clusterkit.placement.scheduler", False)]),
+        ("from clusterkit.placement import scheduler\n", [("clusterkit.placement.scheduler", False)]),
+        ("from clusterkit.placement import BaseScheduler\n", [("clusterkit.placement", False)]),
+        ("def f():\n    from clusterkit.query import parse_expression\n", [("clusterkit.query", False)]),
+        (
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from clusterkit.api import ClusterState\n",
+            [("clusterkit.api", True)],
+        ),
+    ],
+)
+def test_imports_of_sees_every_form(tmp_path: Path, source: str, expected: list[tuple[str, bool]]) -> None:
+    path = tmp_path / "probe.py"
+    path.write_text(source)
+    assert list(imports_of(path, all_modules())) == expected
