@@ -4,7 +4,7 @@ The workload of ``placement_throughput`` (``benchmarks._placement``): 150,000 ta
 mixed shapes placed on 5,000 zoned instances by 300 ``run_task`` calls of 500 tasks each,
 once with ``placement_strategy=[binpack("cpu")]`` and once with ``[binpack("memory")]``,
 each into a fresh cluster. The runs alternate (memory, cpu, memory, cpu …) so machine
-noise hits both alike; the best run of each counts (``--runs``, default 2 each).
+noise hits both alike; the best run of each counts (``--runs``, default 3 each).
 
 Both strategies read a persistent capacity index of the snapshot (``capacity_index`` and
 ``cpu_capacity_index``); before it had its own, binpack(cpu) sorted every instance for
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="15,000 tasks on 500 instances (smoke test)")
     parser.add_argument("--tasks", type=int, default=None, help="tasks per run (default 150,000)")
     parser.add_argument("--instances", type=int, default=None, help="instances (default 5,000)")
-    parser.add_argument("--runs", type=int, default=2, help="runs of each strategy; the best counts (default 2)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each strategy; the best counts (default 3)")
     args = parser.parse_args(argv)
     tasks = args.tasks or (15_000 if args.quick else 150_000)
     instances = args.instances or (500 if args.quick else 5_000)
