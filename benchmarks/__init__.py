@@ -16,6 +16,7 @@ BENCHMARKS: Final[dict[str, str]] = {
     "describe_latency": "benchmarks.describe_latency",
     "memory_footprint": "benchmarks.memory_footprint",
     "placement_throughput": "benchmarks.placement_throughput",
+    "binpack_cpu": "benchmarks.binpack_cpu",
     "placement_scaling": "benchmarks.placement_scaling",
     "packing_quality": "benchmarks.packing_quality",
     "concurrent_schedulers": "benchmarks.concurrent_schedulers",

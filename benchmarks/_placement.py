@@ -43,7 +43,9 @@ __all__ = [
     "batches",
     "instances_used",
     "lower_bound",
+    "measure",
     "new_cluster",
+    "progress_printer",
     "profile_top",
     "run_batches",
     "shapes",
@@ -199,6 +201,48 @@ def run_batches(
         if budget is not None and run.seconds > budget and index + 1 < len(work):
             run.stopped_early = True
             break
+    return run
+
+
+def progress_printer(label: str, every: int) -> Callable[[Run], None]:
+    """A progress callback printing a line each ``every`` tasks placed."""
+    marks = [every]
+
+    def show(run: Run) -> None:
+        if run.placed >= marks[0]:
+            print(f"    {label}: {run.placed:,} placed, {run.rate:,.0f}/s so far", flush=True)
+            marks[0] += every
+
+    return show
+
+
+def measure(
+    label: str,
+    instances: int,
+    work: Sequence[Batch],
+    strategies: Sequence[PlacementStrategy],
+    *,
+    member_of: str | None = None,
+    budget: float | None = None,
+) -> Run:
+    """One stream of run_task calls into a fresh cluster; prints a progress line now and then."""
+    shape_list = sorted({item.shape for item in work}, key=lambda shape: shape.family)
+    build_start = time.perf_counter()
+    state = new_cluster(instances, shape_list)
+    built = time.perf_counter() - build_start
+    constraints = [{"type": "memberOf", "expression": member_of}] if member_of else None
+    every = max(1, len(work) // 5) * work[0].count
+    show = progress_printer(label, every)
+    with GcTimer() as gc_time:
+        run = run_batches(state, work, strategies, constraints=constraints, budget=budget, progress=show)
+    note = f" — stopped after {run.placed:,} of {run.planned:,} (budget {budget:.0f} s)" if run.stopped_early else ""
+    print(
+        f"  {label}: {run.placed:,} tasks in {run.calls:,} run_task calls, {run.seconds:.1f} s "
+        f"({run.rate:,.0f}/s; cluster built in {built:.1f} s; {gc_time.describe()}){note}",
+        flush=True,
+    )
+    if run.failed:
+        print(f"    {run.failed:,} tasks could not be placed (failures)")
     return run
 
 

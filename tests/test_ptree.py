@@ -133,6 +133,60 @@ def test_random_add_discard_matches_sorted_list(
         assert (start in tree) == (start in oracle)
 
 
+@settings(max_examples=60)
+@given(
+    st.sets(st.integers(0, 13_000), max_size=6_000),
+    st.lists(st.tuples(st.booleans(), st.integers(0, 13_000)), max_size=100),
+    st.booleans(),
+)
+def test_bulk_built_set_matches_sorted_list_and_takes_changes(
+    keys: set[int], changes: list[tuple[bool, int]], same_owner: bool
+) -> None:
+    owner = Owner()
+    tree = PSortedSet.from_sorted(sorted(keys), owner)
+    tree._check()
+    assert list(tree) == sorted(keys) and len(tree) == len(keys)
+    built = list(tree)
+    writer = owner if same_owner else Owner()
+    oracle = set(keys)
+    changed = tree
+    for add, key in changes:
+        changed = changed.add(key, writer) if add else changed.discard(key, writer)
+        (oracle.add if add else oracle.discard)(key)
+    changed._check()
+    assert list(changed) == sorted(oracle)
+    if not same_owner:
+        assert list(tree) == built  # another owner's changes copy: the built set stays as it was
+
+
+@settings(max_examples=60)
+@given(
+    st.sets(st.integers(0, 13_000), max_size=3_000),
+    st.sets(st.integers(0, 20_000), max_size=3_000),
+    st.booleans(),
+    st.booleans(),
+)
+def test_update_adds_sorted_keys_in_place_or_by_copying(
+    keys: set[int], more: set[int], same_owner: bool, bulk_built: bool
+) -> None:
+    owner = Owner()
+    tree = PSortedSet.from_sorted(sorted(keys), owner) if bulk_built else build(sorted(keys), owner)
+    before = list(tree)
+    updated = tree.update(sorted(more), owner if same_owner else Owner())
+    updated._check()
+    assert list(updated) == sorted(keys | more)
+    if not same_owner:
+        assert list(tree) == before
+
+
+def test_update_past_the_end_fills_leaves_in_one_step() -> None:
+    owner = Owner()
+    tree = build(list(range(0, 1000, 2)), owner)
+    tree = tree.update(list(range(1000, 5000)), owner)
+    tree._check()
+    assert list(tree) == list(range(0, 1000, 2)) + list(range(1000, 5000))
+
+
 def test_iter_from_at_every_boundary_of_a_deep_tree() -> None:
     keys = list(range(0, 3 * 5000, 3))  # 5000 keys, gaps between them
     tree = build(keys, Owner())

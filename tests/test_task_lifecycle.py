@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import attrs
@@ -184,3 +185,13 @@ def test_valid_full_task() -> None:
     assert attrs.evolve(task, version=8).version == 8
     with pytest.raises(ValidationError):
         attrs.evolve(task, version=0)
+
+
+@given(st.from_regex(r"[A-Za-z0-9_-]{1,20}", fullmatch=True), st.integers(1, 10_000))
+def test_family_follows_the_task_definition_and_is_not_a_field(family: str, revision: int) -> None:
+    task = make_task(task_definition=f"{family}:{revision}")
+    assert task.family == family
+    assert task.family is make_task(task_definition=f"{family}:{revision}").family  # worked out once
+    assert attrs.evolve(task, task_definition="api:1").family == "api"
+    assert Task(**attrs.asdict(task, recurse=False)) == task  # not a field: a dict of fields round-trips
+    assert copy.deepcopy(task).family == family

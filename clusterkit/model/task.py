@@ -8,6 +8,7 @@ dropped by the ClusterState.
 
 from __future__ import annotations
 
+import functools
 from typing import Final, Literal
 
 import attrs
@@ -117,19 +118,25 @@ class Task:
         check_int("version", self.version, 1)
 
     @property
+    def family(self) -> str:
+        """The task definition's family: worked out once per task definition, not per call. O(1)."""
+        return _family_of(self.task_definition)
+
+    @property
     def is_stopped(self) -> bool:
         """True once the task reached STOPPED: it no longer holds resources."""
         return self.last_status == "STOPPED"
 
     @property
-    def family(self) -> str:
-        """The task definition's family."""
-        return self.task_definition.rsplit(":", 1)[0]
-
-    @property
     def service_name(self) -> str | None:
         """The service that owns this task, from a ``service:NAME`` group."""
         return self.group[8:] if self.group.startswith("service:") else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _family_of(task_definition: str) -> str:
+    """``family`` of ``family:revision``, remembered for the task definitions in use."""
+    return task_definition.rsplit(":", 1)[0]
 
 
 def check_transition(task: Task, last_status: str | None, desired_status: str | None) -> None:

@@ -36,8 +36,9 @@ from clusterkit.model.taskdef import PlacementConstraint
 from clusterkit.placement.plan import Placement, Plan, Unplaced
 from clusterkit.placement.ports import DEFAULT_DYNAMIC_PORTS, PortRange, assign_host_ports
 from clusterkit.placement.request import PlacementRequest
+from clusterkit.state._derived import amount_class
 from clusterkit.state.ids import new_id
-from clusterkit.state.snapshot import Snapshot, cpu_class
+from clusterkit.state.snapshot import Snapshot
 
 __all__ = [
     "BaseScheduler",
@@ -277,8 +278,8 @@ class _Run:
     """One plan in the making: the context, the candidates and the ranking for one request.
 
     With binpack first in the chain and no scorers, candidates come in binpack order and
-    the scan stops at the first feasible instance (or the end of its ties); on memory that
-    order comes from the snapshot's capacity index, so a plan costs O(log n) per task
+    the scan stops at the first feasible instance (or the end of its ties); that order comes
+    from the snapshot's capacity index for the field (memory or CPU), so a plan costs O(log n) per task
     rather than O(n). Otherwise every candidate is ranked. An instance rejected for a
     reason that only gets worse as the plan goes on (``_lasting``) is not looked at again.
     """
@@ -319,13 +320,10 @@ class _Run:
     def _source(self, chain: tuple[PlacementStrategy, ...]) -> _Source:
         """The cheapest candidate order that still finds the best instance for ``chain``."""
         first = chain[0] if chain else None
-        if first is not None and first.type == "binpack" and first.field == "memory":
-            demand = self.definition.charge
-            return _CapacitySource(self.snapshot, demand.cpu, demand.memory, self.context, self.dead, len(chain) == 1)
         if first is not None and first.type == "binpack":
-            return _SortedSource(
-                self.accepting(), self.context, lambda r, c: (getattr(r, first.field or "cpu"),), len(chain) == 1
-            )
+            field = "cpu" if first.field == "cpu" else "memory"
+            demand = self.definition.charge
+            return _CapacitySource(self.snapshot, field, demand, self.context, self.dead, len(chain) == 1)
         if first is not None and first.type == "spread" and first.field == "instanceId":  # by group tasks there
             then = chain[1] if len(chain) > 1 and chain[1].type == "binpack" else None
             if then is None:
@@ -337,19 +335,8 @@ class _Run:
         return _AllSource(self.accepting())
 
     def _binding(self) -> str | None:
-        """The resource the cluster's busy instances use more of, cpu or memory (None: no telling)."""
-        used = [0, 0, 0, 0]
-        for instance in self.snapshot.instances():
-            registered, remaining = instance.registered, instance.remaining
-            if instance.status == "ACTIVE" and remaining != registered:
-                used[0] += registered.cpu - remaining.cpu
-                used[1] += registered.cpu
-                used[2] += registered.memory - remaining.memory
-                used[3] += registered.memory
-        if not used[1] or not used[3]:
-            return None
-        cpu, memory = used[0] / used[1], used[2] / used[3]
-        return "cpu" if cpu > memory else "memory" if memory > cpu else None
+        """The resource the cluster's busy instances use more of, cpu or memory (None: no telling). O(1)."""
+        return self.snapshot.usage.binding
 
     def _unbalancing(self, instance: ContainerInstance, charge: Resources) -> bool:
         """True when placing ``charge`` makes the non-binding resource run ahead by more than ``balance``."""
@@ -680,50 +667,65 @@ class _RandomSource:
 
 
 class _CapacitySource:
-    """Binpack-on-memory order straight from the snapshot's capacity index.
+    """Binpack order straight from the snapshot's capacity index for ``field`` (memory or cpu).
 
-    One cursor per CPU class at or above the demand's walks the persistent index from the
-    demand's memory up; a heap merges the cursors. Instances this plan changed leave the
-    cursors and live in a small sorted list of their own. Building it costs O(classes ·
-    log n), each placement O(log n) plus the instances it had to skip.
+    That index keys each instance by ``(class of the other resource left, field left, id)``.
+    One cursor per class of the other resource at or above the demand's walks the
+    persistent index from the demand's amount of ``field`` up; a heap merges the cursors.
+    Instances this plan changed leave the cursors and live in a small sorted list of their
+    own. Building it costs O(classes · log n), each placement O(log n) plus the instances
+    it had to skip.
     """
 
     def __init__(
-        self, snapshot: Snapshot, cpu: int, memory: int, context: PlacementContext, dead: set[str], exact: bool
+        self,
+        snapshot: Snapshot,
+        field: str,
+        demand: Resources,
+        context: PlacementContext,
+        dead: set[str],
+        exact: bool,
     ) -> None:
         self.exact = exact
         self.instances = snapshot._roots.instances
-        self.cpu = cpu
-        self.memory = memory
+        self.field = field
+        self.other = "cpu" if field == "memory" else "memory"
+        self.amount: int = getattr(demand, field)
+        self.other_amount: int = getattr(demand, self.other)
         self.context = context
-        self.floor = cpu_class(cpu)
+        self.floor = amount_class(self.other_amount)
         self.heap: list[tuple[int, str, int, Iterator[tuple[int, int, str]]]] = []
         self.changed: SortedList = SortedList()  # type: ignore[type-arg]
         self.changed_ids: set[str] = set()
         self.dead = dead
         self.popped: list[tuple[int, str, int, Iterator[tuple[int, int, str]]]] = []
-        index = snapshot.capacity_index
+        index = snapshot.capacity_index if field == "memory" else snapshot.cpu_capacity_index
         level = self.floor
         while True:
             head = next(index.iter_from((level,), inclusive=True), None)
             if head is None:
                 break
             level = head[0]
-            self._push(level, index.iter_from((level, memory, ""), inclusive=True))
+            self._push(level, index.iter_from((level, self.amount, ""), inclusive=True))
             level += 1
 
     def _push(self, level: int, cursor: Iterator[tuple[int, int, str]]) -> None:
         for key in cursor:
             if key[0] != level:
                 return
-            if level == self.floor and self.instances[key[2]].remaining.cpu < self.cpu:
-                continue  # the demand's own class holds some instances with too little CPU
+            if level == self.floor and getattr(self.instances[key[2]].remaining, self.other) < self.other_amount:
+                continue  # the demand's own class holds some instances with too little of the other resource
             heappush(self.heap, (key[1], key[2], level, cursor))
             return
 
+    def _left(self, instance: ContainerInstance) -> int:
+        """What ``instance`` has left of ``field`` in this plan."""
+        left: int = getattr(self.context.remaining(instance), self.field)
+        return left
+
     def ordered(self) -> Iterator[ContainerInstance]:
         heap, changed = self.heap, self.changed
-        moved = iter(changed.irange((self.memory, "")))
+        moved = iter(changed.irange((self.amount, "")))
         pending = next(moved, None)
         while True:
             while heap and (heap[0][1] in self.changed_ids or heap[0][1] in self.dead):
@@ -745,7 +747,7 @@ class _CapacitySource:
                 yield self.instances[instance_id]
 
     def tie_key(self, instance: ContainerInstance) -> tuple[Any, ...]:
-        return (self.context.remaining(instance).memory,)
+        return (self._left(instance),)
 
     def settle(self, dead: set[str]) -> None:
         for entry in self.popped:  # looked at but not taken: back in line for the next task
@@ -753,16 +755,16 @@ class _CapacitySource:
                 heappush(self.heap, (entry[0], entry[1], entry[2], iter(())))  # its cursor moved on
         self.popped.clear()
         for instance_id in dead & self.changed_ids:  # each dead instance leaves once (dead covers the cursors)
-            self.changed.discard((self.context._remaining[instance_id].memory, instance_id))
+            self.changed.discard((self._left(self.instances[instance_id]), instance_id))
             self.changed_ids.discard(instance_id)
 
     def before_take(self, instance: ContainerInstance) -> None:
         if instance.id in self.changed_ids:
-            self.changed.discard((self.context.remaining(instance).memory, instance.id))
+            self.changed.discard((self._left(instance), instance.id))
 
     def after_take(self, instance: ContainerInstance) -> None:
         self.changed_ids.add(instance.id)
-        self.changed.add((self.context.remaining(instance).memory, instance.id))
+        self.changed.add((self._left(instance), instance.id))
 
 
 def _value_in(cache: dict[str, str | None], field: str, chosen: set[str | None], instance: ContainerInstance) -> bool:

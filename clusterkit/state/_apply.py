@@ -9,13 +9,13 @@ Phase two (``write``) builds new roots that share everything unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 import immutables
 
 from clusterkit.errors import ValidationError
-from clusterkit.model._replace import replace
+from clusterkit.model._replace import replace, replacer
 from clusterkit.model._validate import check_choice, check_text
 from clusterkit.model.instance import ContainerInstance, check_attribute
 from clusterkit.model.service import Service
@@ -37,7 +37,7 @@ from clusterkit.state.changes import (
 )
 from clusterkit.state.events import ContainerInstanceChanged, Event, ServiceChanged, TaskDefinitionChanged
 from clusterkit.state.events import TaskChanged as TaskEvent
-from clusterkit.state.snapshot import Roots, capacity_key, task_index_keys
+from clusterkit.state.snapshot import Roots
 
 __all__ = ["Pending", "write"]
 
@@ -56,8 +56,26 @@ def _resource_reason(shortfall: str) -> str:
     return "RESOURCE:PORTS" if shortfall == "PORTS_UDP" else f"RESOURCE:{shortfall}"
 
 
+_charged: Final = replacer(ContainerInstance, "remaining", "version", "pending_tasks_count")
+"""An instance with a new task's charge taken: ``(instance, remaining, version, pending count)``."""
+_created: Final = replacer(Task, "created_at")
+"""A task with its creation time: ``(task, created_at)``."""
+
+
 class Pending:
     """The effects of the changes accepted so far in one commit, over the current roots."""
+
+    __slots__ = (
+        "events",
+        "family_revisions",
+        "instances",
+        "now",
+        "roots",
+        "services",
+        "task_definitions",
+        "tasks",
+        "version",
+    )
 
     def __init__(self, roots: Roots, now: float) -> None:
         self.roots = roots
@@ -141,7 +159,7 @@ class Pending:
                 task.last_status,
                 "a new task starts PROVISIONING or PENDING, desired RUNNING, version 1",
             )
-        if self.task(task.id) is not None:
+        if task.id in self.tasks or task.id in self.roots.tasks:
             return Rejection(change, "DUPLICATE", f"task {task.id} exists already")
         definition = self.task_definition(task.task_definition)
         if definition is None:
@@ -164,22 +182,14 @@ class Pending:
                 return Rejection(
                     change, "STALE_VERSION", f"container instance {instance.id} was at version {found}, not {expected}"
                 )
-        shortfall = task.charge.shortfall(instance.remaining)
+        charge, remaining = task.charge, instance.remaining
+        shortfall = charge.shortfall(remaining)
         if shortfall is not None:
-            return Rejection(
-                change, _resource_reason(shortfall), f"{task.charge!r} does not fit {instance.remaining!r}"
-            )
-        count = _count_key(task.last_status)
-        assert count is not None
-        self._put_instance(
-            replace(
-                instance,
-                remaining=instance.remaining._take(task.charge),
-                version=instance.version + 1,
-                **{count: getattr(instance, count) + 1},
-            )
-        )
-        self._put_task(task if task.created_at else replace(task, created_at=self.now))
+            return Rejection(change, _resource_reason(shortfall), f"{charge!r} does not fit {remaining!r}")
+        # a new task is PROVISIONING or PENDING: it counts as pending on its instance
+        pending_count = instance.pending_tasks_count + 1
+        self._put_instance(_charged(instance, remaining._take(charge), instance.version + 1, pending_count))
+        self._put_task(task if task.created_at else _created(task, self.now))
         return None
 
     def _stop(self, change: StopTask) -> Rejection | None:
@@ -471,57 +481,26 @@ class _MapEdit:
 
 
 def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
-    """New roots with ``pending``'s effects; nodes owned by ``owner`` may change in place."""
-    tasks, task_index, group_counts = roots.tasks, roots.task_index, roots.group_counts
+    """New roots with ``pending``'s effects; nodes owned by ``owner`` may change in place.
+
+    The records and the small instance and definition indexes change here; the task list
+    index and the placement indexes only log what changed (``LazyIndex.advance``) and are
+    folded in lazily.
+    """
+    tasks = roots.tasks
     if pending.tasks:
-        task_edit, index_edit = _MapEdit(tasks), _MapEdit(task_index)
-        deltas: dict[tuple[str, str], int] = {}
-        for task in pending.tasks.values():
-            old = tasks.get(task.id)
-            task_edit.set(task.id, task)
-            held, holds = old is not None and not old.is_stopped, not task.is_stopped
-            if held != holds:
-                slot = (task.group, task.container_instance_id)
-                deltas[slot] = deltas.get(slot, 0) + (1 if holds else -1)
-            if old is None or old.desired_status != task.desired_status:
-                if old is not None:
-                    for key in task_index_keys(old):
-                        index_edit.index_discard(key, old.id, owner)
-                for key in task_index_keys(task):
-                    index_edit.index_add(key, task.id, owner)
-        tasks, task_index = task_edit.finish(), index_edit.finish()
-        if deltas:
-            group_counts = _count(group_counts, deltas)
-    instances, instance_index, capacity = roots.instances, roots.instance_index, roots.capacity
+        tasks = _put_all(tasks, pending.tasks)
+    instances, instance_index = roots.instances, roots.instance_index
     if pending.instances:
-        instance_edit, status_edit = _MapEdit(instances), _MapEdit(instance_index)
-        for instance in pending.instances.values():
-            previous = instances.get(instance.id)
-            instance_edit.set(instance.id, instance)
-            old_key = None if previous is None else capacity_key(previous)
-            new_key = capacity_key(instance)
-            if old_key != new_key:
-                if old_key is not None and new_key is not None:
-                    capacity = capacity.replace(old_key, new_key, owner)
-                elif old_key is not None:
-                    capacity = capacity.discard(old_key, owner)
-                elif new_key is not None:
-                    capacity = capacity.add(new_key, owner)
-            if previous is None or previous.status != instance.status:
-                if previous is not None:
-                    status_edit.index_discard(previous.status, instance.id, owner)
-                status_edit.index_add(instance.status, instance.id, owner)
-        instances, instance_index = instance_edit.finish(), status_edit.finish()
+        instances = _put_all(instances, pending.instances)
+        instance_index = _statuses(instance_index, roots.instances, pending.instances.values(), owner)
     definitions, definition_index = roots.task_definitions, roots.task_definition_index
     family_revisions = roots.family_revisions
     if pending.task_definitions:
-        definition_edit, revision_edit = _MapEdit(definitions), _MapEdit(family_revisions)
+        definitions = _put_all(definitions, pending.task_definitions)
         for definition in pending.task_definitions.values():
-            definition_edit.set(definition.key, definition)
             definition_index = definition_index.add((definition.family, definition.revision), owner)
-        for family, revision in pending.family_revisions.items():
-            revision_edit.set(family, revision)
-        definitions, family_revisions = definition_edit.finish(), revision_edit.finish()
+        family_revisions = _put_all(family_revisions, pending.family_revisions)
     services, service_names = roots.services, roots.service_names
     if pending.services:
         service_edit = _MapEdit(services)
@@ -530,35 +509,48 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
                 service_names = service_names.add(service.name, owner)
             service_edit.set(service.name, service)
         services = service_edit.finish()
+    built_on, version, written = roots.version, pending.version, pending.tasks.values()
+    records = (tasks, instances)
     return Roots(
-        pending.version,
+        version,
         tasks,
         instances,
         definitions,
         family_revisions,
-        task_index,
         instance_index,
         definition_index,
-        group_counts,
-        capacity,
+        roots.list_log.advance(built_on, version, roots.tasks, written, pending.instances, records, owner),
+        roots.placement_log.advance(built_on, version, roots.tasks, written, pending.instances, records, owner),
         services,
         service_names,
     )
 
 
-def _count(
-    counts: immutables.Map[str, immutables.Map[str, int]], deltas: dict[tuple[str, str], int]
-) -> immutables.Map[str, immutables.Map[str, int]]:
-    """Apply per ``(group, instance)`` task-count changes to the nested count maps."""
-    edit = _MapEdit(counts)
-    for (group, instance_id), delta in deltas.items():
-        if not delta:
-            continue
-        per_instance: immutables.Map[str, int] = edit.get(group) or immutables.Map()
-        total = per_instance.get(instance_id, 0) + delta
-        per_instance = per_instance.set(instance_id, total) if total else per_instance.delete(instance_id)
-        if per_instance:
-            edit.set(group, per_instance)
-        elif edit.get(group) is not None:
-            edit.delete(group)
+def _put_all(records: immutables.Map[str, Any], written: dict[str, Any]) -> immutables.Map[str, Any]:
+    """``records`` with every key of ``written`` set to its value there."""
+    if len(written) == 1:
+        for key, value in written.items():
+            return records.set(key, value)
+    edit = records.mutate()
+    edit.update(written)
     return edit.finish()
+
+
+def _statuses(
+    index: immutables.Map[str, PSortedSet],
+    before: immutables.Map[str, ContainerInstance],
+    written: Iterable[ContainerInstance],
+    owner: Owner,
+) -> immutables.Map[str, PSortedSet]:
+    """The instance status index with each written instance under its new status."""
+    edit: _MapEdit | None = None
+    for instance in written:
+        previous = before.get(instance.id)
+        if previous is not None and previous.status == instance.status:
+            continue  # the common case: nothing to move
+        if edit is None:
+            edit = _MapEdit(index)
+        if previous is not None:
+            edit.index_discard(previous.status, instance.id, owner)
+        edit.index_add(instance.status, instance.id, owner)
+    return index if edit is None else edit.finish()

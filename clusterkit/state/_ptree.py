@@ -12,7 +12,7 @@ key never touches a branch: while the rightmost leaf is owned and has room, an a
 
 Costs: ``add``/``discard`` O(B · log_B n) worst case with copying (B = 64), O(log n)
 when the path is already owned, O(1) for an owned append; ``iter_from`` O(log n + k)
-for k keys read.
+for k keys read; ``from_sorted`` O(n) for n keys.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import Any, Final
 __all__ = ["Owner", "PSortedSet"]
 
 _MAX: Final = 64
+_FILL: Final = _MAX * 3 // 4  # keys per node of a bulk-built tree: room to grow before a split
 
 
 class Owner:
@@ -146,6 +147,14 @@ def _owned_last_leaf(root: _Node, owner: Owner) -> _Node | None:
     return None
 
 
+def _bulk_level(nodes: list[_Node], owner: Owner) -> list[_Node]:
+    """The branches one level above ``nodes``, each holding up to ``_FILL`` of them in order."""
+    return [
+        _Node([child.keys[0] for child in group], group, owner)
+        for group in (nodes[start : start + _FILL] for start in range(0, len(nodes), _FILL))
+    ]
+
+
 class PSortedSet:
     """An immutable-to-readers sorted set of mutually comparable keys.
 
@@ -160,6 +169,24 @@ class PSortedSet:
         self._len = 0
         self._owner: Owner | None = None
         self._last_leaf: _Node | None = None
+
+    @classmethod
+    def from_sorted(cls, keys: list[Any], owner: Owner) -> PSortedSet:
+        """A set of ``keys``, which must be sorted and distinct, built bottom-up. O(n).
+
+        Its nodes belong to ``owner``, so later changes under that owner happen in place.
+        """
+        result = cls()
+        if not keys:
+            return result
+        level = [_Node(keys[start : start + _FILL], None, owner) for start in range(0, len(keys), _FILL)]
+        while len(level) > 1:
+            level = _bulk_level(level, owner)
+        result._root = level[0]
+        result._len = len(keys)
+        result._owner = owner
+        result._last_leaf = _owned_last_leaf(level[0], owner)
+        return result
 
     def _with(self, root: _Node, length: int, owner: Owner) -> PSortedSet:
         target = self if self._owner is owner else PSortedSet()
@@ -182,6 +209,26 @@ class PSortedSet:
             return self
         result = self._with(root, self._len + 1, owner)
         result._last_leaf = _owned_last_leaf(root, owner)
+        return result
+
+    def update(self, keys: list[Any], owner: Owner) -> PSortedSet:
+        """The set with every one of ``keys`` (sorted) in it. O(k log n); O(k) to append to
+        an owned set, filling its last leaf in one step.
+        """
+        result = self
+        position, count = 0, len(keys)
+        while position < count:
+            leaf = result._last_leaf if result._owner is owner else None
+            if leaf is not None and keys[position] > leaf.keys[-1]:
+                room = _MAX - len(leaf.keys)
+                if room:
+                    taken = keys[position : position + room]  # sorted: all of them go past the end
+                    leaf.keys.extend(taken)
+                    result._len += len(taken)
+                    position += len(taken)
+                    continue
+            result = result.add(keys[position], owner)
+            position += 1
         return result
 
     def discard(self, key: Any, owner: Owner) -> PSortedSet:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import attrs
 
 from clusterkit.model.task import PENDING_STATUSES, Task
-from clusterkit.state.snapshot import Snapshot, capacity_key, task_index_keys
+from clusterkit.state._derived import placement_indexes, task_index_keys
+from clusterkit.state.snapshot import Snapshot
 
 __all__ = ["Violation", "invariant_violations", "state_violations"]
 
@@ -43,7 +44,10 @@ def invariant_violations(snapshot: Snapshot) -> list[Violation]:
     - per instance: nothing overcommitted (``OVERCOMMIT``), no port charged twice
       (``PORT_CLASH``), remaining = registered − Σ charge of its non-STOPPED tasks
       (``REMAINING``), pending/running counts match its tasks (``TASK_COUNTS``);
-    - every index holds exactly what it should (``INDEX``).
+    - every index holds exactly what it should (``INDEX``): the list indexes, and the
+      lazily folded placement indexes (capacity by memory and by CPU, per-group counts,
+      usage totals) both against a rebuild from the records and against a refold of the
+      log they were folded from, so a stale or half-folded index shows.
     """
     problems: list[Violation] = []
     roots = snapshot._roots
@@ -127,20 +131,32 @@ def _index_problems(snapshot: Snapshot) -> list[str]:
     actual = {key: list(bucket) for key, bucket in roots.task_index.items()}
     if actual != {key: sorted(ids) for key, ids in expected.items()}:
         problems.append("the task list indexes are out of step with the tasks")
-    groups: dict[str, dict[str, int]] = {}
-    for task in snapshot.tasks():
-        if not task.is_stopped:
-            per_instance = groups.setdefault(task.group, {})
-            per_instance[task.container_instance_id] = per_instance.get(task.container_instance_id, 0) + 1
-    if {group: dict(counts.items()) for group, counts in roots.group_counts.items()} != groups:
-        problems.append("the per-group task counts are out of step with the tasks")
-    expected_capacity = sorted(filter(None, map(capacity_key, snapshot.instances())))
-    if list(roots.capacity) != expected_capacity:
-        problems.append("the capacity index is out of step with the instances")
+    problems.extend(_placement_problems(snapshot))
     for status, bucket in roots.instance_index.items():
         ids = list(bucket)
         if any(roots.instances[i].status != status for i in ids):
             problems.append(f"the instance index for {status} is out of step")
+    return problems
+
+
+def _placement_problems(snapshot: Snapshot) -> list[str]:
+    """The placement indexes that differ from ones rebuilt from the records, or from a refold."""
+    roots = snapshot._roots
+    folded = roots.placement
+    rebuilt = placement_indexes(snapshot.tasks(), snapshot.instances())
+    problems = [
+        f"{what} out of step with the records"
+        for what, mine, expected in (
+            ("the capacity index is", list(folded.by_memory), list(rebuilt.by_memory)),
+            ("the CPU capacity index is", list(folded.by_cpu), list(rebuilt.by_cpu)),
+            ("the per-group task counts are", folded.group_counts, rebuilt.group_counts),
+            ("the usage totals are", folded.usage, rebuilt.usage),
+        )
+        if mine != expected
+    ]
+    records = (roots.tasks, roots.instances)
+    problems.extend(roots.placement_log.problems(roots.version, records))
+    problems.extend(roots.list_log.problems(roots.version, records))
     return problems
 
 
@@ -150,6 +166,7 @@ def state_violations(snapshot: Snapshot) -> list[str]:
     - each task is on an instance that exists, and a deregistered instance holds none;
     - per instance: remaining = registered − Σ charge of its non-STOPPED tasks, nothing
       overcommitted, no port charged twice, pending/running counts match its tasks;
-    - every list index holds exactly the tasks it should. O(n log n).
+    - every list index holds exactly the tasks it should, and the placement indexes equal
+      ones rebuilt from the records and a refold of their whole log. O(n log n).
     """
     return [violation.message for violation in invariant_violations(snapshot)]

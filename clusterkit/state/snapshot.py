@@ -25,9 +25,29 @@ from clusterkit.model.instance import INSTANCE_STATUSES, ContainerInstance
 from clusterkit.model.service import Service
 from clusterkit.model.task import DESIRED_STATUSES, PENDING_STATUSES, Task
 from clusterkit.model.taskdef import TaskDefinition
+from clusterkit.state._derived import (
+    ListLog,
+    PlacementIndexes,
+    PlacementLog,
+    TaskIndex,
+    Usage,
+    capacity_key,
+    cpu_capacity_key,
+    task_index_keys,
+)
 from clusterkit.state._ptree import PSortedSet
 
-__all__ = ["Described", "Failure", "InstanceFilter", "Page", "Snapshot"]
+__all__ = [
+    "Described",
+    "Failure",
+    "InstanceFilter",
+    "Page",
+    "Snapshot",
+    "Usage",
+    "capacity_key",
+    "cpu_capacity_key",
+    "task_index_keys",
+]
 
 T = TypeVar("T")
 _NO_COUNTS: Final[immutables.Map[str, int]] = immutables.Map()
@@ -84,49 +104,24 @@ class Roots(NamedTuple):
     instances: immutables.Map[str, ContainerInstance]
     task_definitions: immutables.Map[str, TaskDefinition]
     family_revisions: immutables.Map[str, int]
-    task_index: immutables.Map[tuple[str, str, str], PSortedSet]
     instance_index: immutables.Map[str, PSortedSet]
     task_definition_index: PSortedSet
-    group_counts: immutables.Map[str, immutables.Map[str, int]]
-    capacity: PSortedSet
+    list_log: ListLog
+    """The task list index, folded lazily (see ``LazyIndex``): read it as ``task_index``."""
+    placement_log: PlacementLog
+    """The placement indexes, folded lazily: read them as ``placement``."""
     services: immutables.Map[str, Service]
     service_names: PSortedSet
 
+    @property
+    def task_index(self) -> TaskIndex:
+        """The task list index at this version. O(1) once folded (see ``LazyIndex.at``)."""
+        return self.list_log.at(self.version, (self.tasks, self.instances))
 
-def cpu_class(cpu: int) -> int:
-    """A coarse, order-keeping class of a CPU amount: four classes per doubling.
-
-    ``cpu_class(a) > cpu_class(b)`` implies ``a > b``, so a class above a demand's class
-    holds only instances with enough CPU; only the demand's own class needs a check.
-    """
-    if cpu < 8:
-        return cpu
-    bits = cpu.bit_length()
-    return (bits << 2) | ((cpu >> (bits - 3)) & 3)
-
-
-def capacity_key(instance: ContainerInstance) -> tuple[int, int, str] | None:
-    """An instance's place in the capacity index, or None when it accepts no tasks."""
-    if instance.status != "ACTIVE" or not instance.agent_connected:
-        return None
-    remaining = instance.remaining
-    return (cpu_class(remaining.cpu), remaining.memory, instance.id)
-
-
-def task_index_keys(task: Task) -> list[tuple[str, str, str]]:
-    """The index buckets a task belongs to: ``(kind, value, desired_status)``."""
-    desired = task.desired_status
-    keys: list[tuple[str, str, str]] = [
-        ("all", "", desired),
-        ("instance", task.container_instance_id, desired),
-        ("family", task.family, desired),
-    ]
-    group = task.group
-    if group.startswith("service:"):
-        keys.append(("service", group[8:], desired))
-    if task.started_by is not None:
-        keys.append(("startedBy", task.started_by, desired))
-    return keys
+    @property
+    def placement(self) -> PlacementIndexes:
+        """The placement indexes at this version. O(1) once folded (see ``LazyIndex.at``)."""
+        return self.placement_log.at(self.version, (self.tasks, self.instances))
 
 
 def _encode_token(fingerprint: int, key: Any) -> str:
@@ -208,11 +203,27 @@ class Snapshot:
     commits.
     """
 
-    __slots__ = ("_roots", "arns")
+    __slots__ = ("_placement", "_roots", "_task_index", "arns")
 
     def __init__(self, roots: Roots, arns: Arns) -> None:
         self._roots = roots
         self.arns = arns
+        self._placement: PlacementIndexes | None = None  # the derived indexes, once read
+        self._task_index: TaskIndex | None = None
+
+    def _placement_indexes(self) -> PlacementIndexes:
+        """The placement indexes at this version, folded on the first read and kept. O(1) after."""
+        placement = self._placement
+        if placement is None:
+            placement = self._placement = self._roots.placement
+        return placement
+
+    def _list_index(self) -> TaskIndex:
+        """The task list index at this version, folded on the first read and kept. O(1) after."""
+        index = self._task_index
+        if index is None:
+            index = self._task_index = self._roots.task_index
+        return index
 
     @property
     def version(self) -> int:
@@ -273,7 +284,7 @@ class Snapshot:
 
     def service_tasks(self, service: str, desired_status: str = "RUNNING") -> Iterator[Task]:
         """The tasks of a service (group ``service:NAME``) with this desired status, by id. O(k log n)."""
-        bucket = self._roots.task_index.get(("service", service, desired_status))
+        bucket = self._list_index().get(("service", service, desired_status))
         tasks = self._roots.tasks
         return (tasks[task_id] for task_id in bucket or ())
 
@@ -336,23 +347,44 @@ class Snapshot:
 
     @property
     def capacity_index(self) -> PSortedSet:
-        """Instances that accept tasks as ``(cpu_class(cpu left), memory left, id)``, sorted.
+        """Instances that accept tasks as ``(amount_class(cpu left), memory left, id)``, sorted.
 
         Schedulers read it to find the instance with the least memory left that still
-        fits a demand without scanning the cluster. Kept up to date by every commit.
+        fits a demand without scanning the cluster. Commits only log what they change;
+        the first read at a version folds those changes in, O(d log n) for d changed
+        instances, and later reads are O(1).
         """
-        return self._roots.capacity
+        return self._placement_indexes().by_memory
+
+    @property
+    def cpu_capacity_index(self) -> PSortedSet:
+        """Instances that accept tasks as ``(amount_class(memory left), cpu left, id)``, sorted.
+
+        The CPU twin of ``capacity_index``, for binpack on CPU; folded in the same way.
+        """
+        return self._placement_indexes().by_cpu
 
     def group_counts(self, group: str) -> immutables.Map[str, int]:
-        """Per instance id, how many tasks of ``group`` hold resources there (not STOPPED). O(1)."""
-        counts = self._roots.group_counts.get(group)
+        """Per instance id, how many tasks of ``group`` hold resources there (not STOPPED).
+
+        O(1) once the placement indexes are folded at this version (see ``capacity_index``).
+        """
+        counts = self._placement_indexes().group_counts.get(group)
         return counts if counts is not None else _NO_COUNTS
+
+    @property
+    def usage(self) -> Usage:
+        """What the busy ACTIVE instances use of their CPU and memory, cluster-wide.
+
+        Kept with the placement indexes: O(1) once folded, never a scan of the instances.
+        """
+        return self._placement_indexes().usage
 
     def tasks_on(self, instance: str) -> Iterator[Task]:
         """The tasks on an instance that still hold resources (not STOPPED)."""
         instance_id = Arns.last_part(instance)
         for desired in DESIRED_STATUSES:
-            bucket = self._roots.task_index.get(("instance", instance_id, desired))
+            bucket = self._list_index().get(("instance", instance_id, desired))
             if bucket is not None:
                 for task_id in bucket:
                     task = self._roots.tasks[task_id]
@@ -403,7 +435,7 @@ class Snapshot:
                     for kind, value in rest.items()
                 )
 
-        bucket = self._roots.task_index.get((chosen[0], chosen[1], desired_status))
+        bucket = self._list_index().get((chosen[0], chosen[1], desired_status))
         fingerprint = _fingerprint("tasks", self.arns.cluster, sorted(filters.items(), key=str), desired_status)
         return paginate(_ids_from(bucket), keep, self.arns.task, max_results, next_token, fingerprint)
 

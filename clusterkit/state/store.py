@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Protocol
 
 import immutables
 
-from clusterkit.state._ptree import PSortedSet
+from clusterkit.model.instance import ContainerInstance
+from clusterkit.model.task import Task
+from clusterkit.state._derived import ListLog, PlacementLog
+from clusterkit.state._ptree import Owner, PSortedSet
 from clusterkit.state.snapshot import Roots
 
 if TYPE_CHECKING:
@@ -27,17 +30,18 @@ __all__ = ["MemoryStore", "Store", "empty_roots"]
 
 def empty_roots() -> Roots:
     """The roots of a cluster with nothing in it, at version 0."""
+    tasks: immutables.Map[str, Task] = immutables.Map()
+    instances: immutables.Map[str, ContainerInstance] = immutables.Map()
     return Roots(
         version=0,
-        tasks=immutables.Map(),
-        instances=immutables.Map(),
+        tasks=tasks,
+        instances=instances,
         task_definitions=immutables.Map(),
         family_revisions=immutables.Map(),
-        task_index=immutables.Map(),
         instance_index=immutables.Map(),
         task_definition_index=PSortedSet(),
-        group_counts=immutables.Map(),
-        capacity=PSortedSet(),
+        list_log=ListLog.build(0, (tasks, instances), Owner()),
+        placement_log=PlacementLog.build(0, (tasks, instances), Owner()),
         services=immutables.Map(),
         service_names=PSortedSet(),
     )
