@@ -98,6 +98,21 @@ def _range_end(prefix: str) -> str:
     return _b64(bytes(raw))
 
 
+def _moved_to(answer: dict[str, Any], existing: int) -> int:
+    """The revision the replica needs after a refused transaction: the newest mod revision
+    among the keys it read back, or etcd's newest when some of the ``existing`` keys it
+    compared are gone (deleted behind the store's back: the watch reloads on that).
+    """
+    newest = found = 0
+    for response in answer.get("responses", []):
+        for kv in response.get("response_range", {}).get("kvs", []):
+            newest = max(newest, int(kv.get("mod_revision", 0)))
+            found += 1
+    if found < existing:
+        return int(answer.get("header", {}).get("revision", 0))
+    return newest
+
+
 class _Endpoints:
     """The etcd members to talk to, tried in turn until one answers."""
 
@@ -217,7 +232,10 @@ class EtcdStore:
             return None  # base is older than the history kept: plan again from the newest
         compares: list[dict[str, Any]] = []
         puts: list[dict[str, Any]] = []
+        reads: list[dict[str, Any]] = []
+        keys: list[str] = []
         for key, document in self._documents(pending):
+            keys.append(key)
             modified = mods.get(key)
             if modified is None:
                 compares.append({"key": _b64(key), "result": "EQUAL", "target": "CREATE", "create_revision": "0"})
@@ -225,16 +243,20 @@ class EtcdStore:
                 compares.append({"key": _b64(key), "result": "EQUAL", "target": "MOD", "mod_revision": str(modified)})
             value = json.dumps(document, separators=(",", ":"))
             puts.append({"request_put": {"key": _b64(key), "value": _b64(value)}})
+            reads.append({"request_range": {"key": _b64(key), "keys_only": True}})
         if len(puts) > self.max_txn_ops:
             raise StoreError(
                 f"commit touches {len(puts)} records; one etcd transaction holds at most {self.max_txn_ops} "
                 "(--max-txn-ops): commit fewer changes at once, or incrementally so they are split"
             )
-        answer = self._endpoints.post("/kv/txn", {"compare": compares, "success": puts})
+        # On a refusal etcd answers with the keys' mod revisions: the replica needs to reach
+        # those, not etcd's newest revision, which other prefixes' writes may have moved.
+        answer = self._endpoints.post("/kv/txn", {"compare": compares, "success": puts, "failure": reads})
+        if not answer.get("succeeded"):
+            self._wait_for(_moved_to(answer, sum(key in mods for key in keys)))
+            return None
         revision = int(answer.get("header", {}).get("revision", 0))
         self._wait_for(revision)
-        if not answer.get("succeeded"):
-            return None
         pending.version = revision
         return self._roots
 

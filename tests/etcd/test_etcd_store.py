@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from clusterkit import ClusterState, PlaceTask, StoreError, TaskChanged, new_id
 from clusterkit.state.etcd import EtcdStore
 from clusterkit.testing import check_state
-from tests.etcd.conftest import member
+from tests.etcd.conftest import delete_prefix, member
 
 WEB = {"family": "web", "containerDefinitions": [{"name": "app", "image": "web:1", "memory": 256}]}
 
@@ -111,6 +113,38 @@ def test_an_atomic_commit_too_large_for_one_transaction_is_refused_and_an_increm
     result = state.commit(tasks(12))
     assert len(result.accepted) == 12 and state.snapshot().task_count == 12
     assert check_state(state.snapshot()) == []
+
+
+@pytest.fixture
+def other_cluster(etcd: tuple[str, ...]) -> Iterator[ClusterState]:
+    """A state on a prefix of its own in the same etcd: another cluster sharing the members."""
+    prefix = f"/clusterkit-tests/{uuid.uuid4().hex}"
+    store = EtcdStore(etcd, prefix=prefix)
+    yield ClusterState("other", store=store)
+    store.close()
+    delete_prefix(prefix + "/")
+
+
+def test_a_refused_commit_waits_only_for_the_keys_that_moved_not_for_other_prefixes(
+    open_state: Callable[..., ClusterState], other_cluster: ClusterState
+) -> None:
+    # etcd's revision counts every prefix's writes; after a refusal the replica must catch up
+    # with the write that moved the commit's keys, not with etcd's newest revision, which its
+    # watch on its own prefix may never reach (it used to wait commit_wait, then reload).
+    writer, slow = open_state(), open_state(commit_wait=5.0)
+    seeded(writer, instances=1)
+    assert eventually(lambda: slow.version == writer.version)
+    slow._store.hold()  # type: ignore[attr-defined]
+    writer.run_task("web", count=1)  # moves i-0's key under the slow replica
+    other_cluster.register_container_instance("o-1", cpu=1024, memory=1024)  # etcd's revision moves on
+    threading.Timer(0.3, slow._store.release).start()  # type: ignore[attr-defined]
+    started = time.monotonic()
+    placed = slow.run_task("web", count=1)  # planned on the stale replica: refused, then retried
+    took = time.monotonic() - started
+    assert len(placed.tasks) == 1
+    assert took < 2.5, f"the retry waited {took:.1f}s"
+    assert slow._store.resyncs == 0  # type: ignore[attr-defined]
+    assert slow.snapshot().task_count == 2 and check_state(slow.snapshot()) == []
 
 
 def test_no_endpoint_answering_raises_a_store_error_naming_them() -> None:
