@@ -41,7 +41,10 @@ class Agent:
     without a stopTimeout of their own; with a ``log_store``, each step collects the new
     lines of the instance's containers into it. A running task whose containers matched
     the state is inspected again only when the executor says it changed (``changed()``,
-    the engine's events) and, whatever it says, every ``resync_interval`` seconds.
+    the engine's events) and, whatever it says, every ``resync_interval`` seconds. Each step
+    heartbeats: the instance's ``last_heartbeat_at`` is stamped at most every
+    ``heartbeat_interval`` seconds of the state's clock (and whenever ``agentConnected``
+    changes), so a ``LivenessMonitor`` can tell a silent agent.
     """
 
     def __init__(
@@ -54,15 +57,19 @@ class Agent:
         workers: int = 8,
         stop_timeout: float = 30.0,
         resync_interval: float = 30.0,
+        heartbeat_interval: float = 10.0,
     ) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValidationError("workers", workers, "must be a positive integer")
+        if isinstance(heartbeat_interval, bool) or not isinstance(heartbeat_interval, (int, float)):
+            raise ValidationError("heartbeat_interval", heartbeat_interval, "must be a number of seconds")
         self.state = state
         self.executor = executor
         self.instance_id = instance_id
         self.log_store = log_store
         self.stop_timeout = stop_timeout
         self.resync_interval = resync_interval
+        self.heartbeat_interval = float(heartbeat_interval)
         #: The engine's last error, while it cannot be reached; None when it answers.
         self.engine_error: str | None = None
         self._workers = workers
@@ -89,6 +96,7 @@ class Agent:
         workers: int = 8,
         stop_timeout: float = 30.0,
         resync_interval: float = 30.0,
+        heartbeat_interval: float = 10.0,
     ) -> Agent:
         """Register the executor's host as a container instance and return its agent.
 
@@ -108,6 +116,7 @@ class Agent:
                 workers=workers,
                 stop_timeout=stop_timeout,
                 resync_interval=resync_interval,
+                heartbeat_interval=heartbeat_interval,
             )
 
         if instance_id is not None:
@@ -133,10 +142,20 @@ class Agent:
         return agent(instance.id)
 
     def heartbeat(self) -> None:
-        """Tell the state whether the agent can work (ECS agentConnected): true while the engine answers."""
+        """Tell the state the agent is alive, and whether it can work (ECS agentConnected:
+        true while the engine answers).
+
+        Commits only when ``agentConnected`` changes or the last heartbeat is
+        ``heartbeat_interval`` seconds old, not on every step.
+        """
+        instance = self.state.snapshot().instance(self.instance_id)
+        if instance.status == "INACTIVE":
+            return
         connected = self.engine_error is None
-        if self.state.snapshot().instance(self.instance_id).agent_connected != connected:
-            self.state.commit([UpdateInstance(self.instance_id, agent_connected=connected)])
+        heard = instance.last_heartbeat_at
+        due = heard is None or self.state.clock() - heard >= self.heartbeat_interval
+        if due or instance.agent_connected != connected:
+            self.state.commit([UpdateInstance(self.instance_id, agent_connected=connected, heartbeat=True)])
 
     def step(self) -> list[Task]:
         """One pass: start, stop and report until the executor matches the state.
