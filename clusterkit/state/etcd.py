@@ -411,7 +411,7 @@ class EtcdStore:
                 self._history[revision] = self._mods
                 while len(self._history) > _HISTORY:
                     self._history.popitem(last=False)
-                if self._deliver is not None:
+                if self._deliver is not None and pending.events:  # a key that is not a record carries none
                     self._deliver(roots, tuple(pending.events))
                 self._lock.notify_all()
 

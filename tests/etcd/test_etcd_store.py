@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -145,6 +148,24 @@ def test_a_refused_commit_waits_only_for_the_keys_that_moved_not_for_other_prefi
     assert took < 2.5, f"the retry waited {took:.1f}s"
     assert slow._store.resyncs == 0  # type: ignore[attr-defined]
     assert slow.snapshot().task_count == 2 and check_state(slow.snapshot()) == []
+
+
+def test_a_key_under_the_prefix_that_is_not_a_record_neither_stops_the_watch_nor_reaches_subscribers(
+    etcd: tuple[str, ...], prefix: str, open_state: Callable[..., ClusterState]
+) -> None:
+    # it used to hand subscribers an empty batch of events, which killed the watch thread
+    writer, reader = open_state(), open_state()
+    watching = reader.subscribe()
+    body = json.dumps({"key": _b64(f"{prefix}/notes/hello"), "value": _b64("{}")}).encode()
+    urllib.request.urlopen(urllib.request.Request(f"{etcd[0]}/v3/kv/put", data=body, method="POST"), timeout=5)
+    seeded(writer, instances=1)
+    assert eventually(lambda: reader.version == writer.version)
+    assert [type(event).__name__ for event in watching.drain()] == ["ContainerInstanceChanged", "TaskDefinitionChanged"]
+    assert reader.snapshot().instance("i-0").registered.memory == 2048
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
 
 
 def test_no_endpoint_answering_raises_a_store_error_naming_them() -> None:
