@@ -26,7 +26,9 @@ from clusterkit.logs import LogStore
 from clusterkit.model.instance import DEFAULT_RESERVED_PORTS
 from clusterkit.model.task import HealthStatus, StopCode, Task, TaskStatus
 from clusterkit.state.changes import UpdateInstance
+from clusterkit.state.ids import new_id
 from clusterkit.state.snapshot import Snapshot
+from clusterkit.state.store import AgentLease, LeaseStore
 
 __all__ = ["Agent"]
 
@@ -44,7 +46,10 @@ class Agent:
     the engine's events) and, whatever it says, every ``resync_interval`` seconds. Each step
     heartbeats: the instance's ``last_heartbeat_at`` is stamped at most every
     ``heartbeat_interval`` seconds of the state's clock (and whenever ``agentConnected``
-    changes), so a ``LivenessMonitor`` can tell a silent agent.
+    changes), so a ``LivenessMonitor`` can tell a silent agent. On a store that keeps
+    leases (``EtcdStore``) the agent also holds one for its instance, with a TTL of
+    ``liveness_ttl`` seconds, renewed from a thread from its first step (or registration)
+    until :meth:`close`: if its process dies, the lease runs out and monitors see it at once.
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class Agent:
         stop_timeout: float = 30.0,
         resync_interval: float = 30.0,
         heartbeat_interval: float = 10.0,
+        liveness_ttl: int = 10,
     ) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValidationError("workers", workers, "must be a positive integer")
@@ -70,6 +76,8 @@ class Agent:
         self.stop_timeout = stop_timeout
         self.resync_interval = resync_interval
         self.heartbeat_interval = float(heartbeat_interval)
+        self.liveness_ttl = liveness_ttl
+        self._lease: AgentLease | None = None
         #: The engine's last error, while it cannot be reached; None when it answers.
         self.engine_error: str | None = None
         self._workers = workers
@@ -97,6 +105,7 @@ class Agent:
         stop_timeout: float = 30.0,
         resync_interval: float = 30.0,
         heartbeat_interval: float = 10.0,
+        liveness_ttl: int = 10,
     ) -> Agent:
         """Register the executor's host as a container instance and return its agent.
 
@@ -117,6 +126,7 @@ class Agent:
                 stop_timeout=stop_timeout,
                 resync_interval=resync_interval,
                 heartbeat_interval=heartbeat_interval,
+                liveness_ttl=liveness_ttl,
             )
 
         if instance_id is not None:
@@ -132,14 +142,26 @@ class Agent:
             raise ValidationError("reserved_cpu", reserved_cpu, f"must leave some of the host's {host.cpus} CPUs")
         if reserved_memory < 0 or memory <= 0:
             raise ValidationError("reserved_memory", reserved_memory, f"must leave some of {host.memory_mib} MiB")
-        instance = state.register_container_instance(
-            instance_id,
-            cpu=cpu,
-            memory=memory,
-            attributes={**host.attributes, **(attributes or {})},
-            reserved_ports=reserved_ports,
-        )
-        return agent(instance.id)
+        registering = agent(instance_id if instance_id is not None else new_id())
+        registering.hold_lease()  # live before its instance exists: no monitor sees it silent
+        try:
+            state.register_container_instance(
+                registering.instance_id,
+                cpu=cpu,
+                memory=memory,
+                attributes={**host.attributes, **(attributes or {})},
+                reserved_ports=reserved_ports,
+            )
+        except BaseException:
+            registering.close()
+            raise
+        return registering
+
+    def hold_lease(self) -> None:
+        """On a store that keeps leases, take one for the instance unless held (each step does)."""
+        store = self.state.store
+        if self._lease is None and isinstance(store, LeaseStore):
+            self._lease = store.keep_alive(self.instance_id, self.liveness_ttl)
 
     def heartbeat(self) -> None:
         """Tell the state the agent is alive, and whether it can work (ECS agentConnected:
@@ -165,6 +187,7 @@ class Agent:
         snapshot = self.state.snapshot()
         self._forget_quiet_changes()
         self._list_held()
+        self.hold_lease()
         self.heartbeat()
         assigned = {task.id: task for task in snapshot.tasks_on(self.instance_id)}
         launches = [t for t in assigned.values() if t.id not in self._held and t.desired_status != "STOPPED"]
@@ -303,8 +326,13 @@ class Agent:
                     events.resync()  # fell behind: the next step reads a fresh snapshot anyway
 
     def close(self) -> None:
-        """Ask :meth:`run` to return after its current step, and release the launch threads."""
+        """Ask :meth:`run` to return after its current step, release the launch threads, and
+        give up the lease (monitors then see the agent gone).
+        """
         self._stop.set()
+        lease, self._lease = self._lease, None  # a later step takes a new one
+        if lease is not None:
+            lease.close()
         pool, self._pool = self._pool, None  # a later step makes a new one
         if pool is not None:
             pool.shutdown(wait=False)

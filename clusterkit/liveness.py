@@ -11,6 +11,13 @@ The time an instance was last heard of is its last heartbeat, or its registratio
 the first one, both in the state's clock: the monitor and the agents must share a clock
 (one process, or machines kept in step by NTP; a simulated clock in tests).
 
+On a store that keeps leases (``EtcdStore``: each agent holds an etcd lease with a TTL
+that it keeps alive, attached to a liveness key), the lease decides instead: a connected
+instance whose agent holds no live lease is silent, however recent its last heartbeat, and
+``timeout`` is not used; etcd's clock alone measures the TTL, so no two machines' clocks
+need agree. An agent takes its lease before it registers its instance, so an instance that
+never had an agent holding one (registered by hand) is disconnected by such a monitor.
+
 Several monitors may run at once (one per scheduler process): each disconnect is committed
 with the instance's version, so a heartbeat that lands first wins and a second monitor's
 commit of the same disconnect is refused as stale, changing nothing.
@@ -26,6 +33,7 @@ from clusterkit.errors import ValidationError
 from clusterkit.model.instance import ContainerInstance
 from clusterkit.state.changes import UpdateInstance
 from clusterkit.state.snapshot import Snapshot
+from clusterkit.state.store import LeaseStore
 
 __all__ = ["LivenessMonitor"]
 
@@ -49,9 +57,15 @@ class LivenessMonitor:
 
     def silent(self, snapshot: Snapshot) -> Iterator[ContainerInstance]:
         """The connected, registered instances of ``snapshot`` whose agents went silent."""
+        store = self.state.store
+        live = store.live_agents() if isinstance(store, LeaseStore) else None
         now = self.clock()
         for instance in snapshot.instances():
             if instance.status == "INACTIVE" or not instance.agent_connected:
+                continue
+            if live is not None:
+                if instance.id not in live:
+                    yield instance
                 continue
             heard = instance.last_heartbeat_at if instance.last_heartbeat_at is not None else instance.registered_at
             if now - heard > self.timeout:

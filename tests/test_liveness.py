@@ -118,6 +118,7 @@ class _Frozen:
 
     def __init__(self, state: ClusterState, snapshot: clusterkit.Snapshot) -> None:
         self._state, self._snapshot = state, snapshot
+        self.store = state.store
 
     def snapshot(self) -> clusterkit.Snapshot:
         return self._snapshot

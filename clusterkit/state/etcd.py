@@ -23,6 +23,13 @@ watch, in revision order, as the same typed events; a commit returns once the re
 it, so a process sees its own write at once. A watch that falls behind etcd's compaction
 reads the prefix again, and subscribers are told to resynchronise.
 
+**Agents' liveness.** ``keep_alive(name, ttl)`` grants an etcd lease with that TTL, puts
+``liveness/NAME`` under the prefix attached to it, and renews the lease from a thread every
+third of the TTL (granting a new one, and putting the key again, if it was lost). When the
+agent's process dies the renewals stop, etcd deletes the key once the TTL has passed, and
+every process's watch sees it go: ``live_agents()`` is the set of names whose keys are
+there. Liveness keys are not records: they change no record and carry no event.
+
 **Faults.** An endpoint that does not answer is skipped for the next; when none answers (or
 etcd has no quorum) the call raises ``StoreError`` naming the endpoints, and nothing is
 written. A commit touching more keys than one transaction may hold (``max_txn_ops``, etcd's
@@ -37,7 +44,9 @@ revision's changes are applied together and a compaction is noticed.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import socket
 import threading
 import time
@@ -73,12 +82,13 @@ try:
 except ImportError as missing:  # pragma: no cover - the etcd extra is not installed
     raise ImportError("EtcdStore needs the etcd extra: pip install 'clusterkit[etcd]'") from missing
 
-__all__ = ["EtcdStore"]
+__all__ = ["EtcdLease", "EtcdStore"]
 
 Deliver = Callable[[Roots, "tuple[Event, ...] | None"], None]
 """How the store hands the state new roots and their events (None: resynchronise)."""
 
 _KINDS: Final = ("instances", "tasks", "taskdefs", "services", "families")
+_LIVENESS: Final = "liveness"
 _PAGE: Final = 1000
 _HISTORY: Final = 512
 
@@ -199,8 +209,12 @@ class EtcdStore:
         self._following = threading.Event()  # cleared: the watch is held (``hold``)
         self._following.set()
         self._stream: requests.Response | None = None
+        self._live: frozenset[str] = frozenset()
+        self._leases: list[EtcdLease] = []
         self.resyncs = 0
         """How many times the replica was read again from scratch (a compacted watch, a gap)."""
+        self.refused = 0
+        """How many of this store's transactions etcd refused because a key had moved."""
         self._reload()
         self._watcher = threading.Thread(target=self._follow, name="clusterkit-etcd-watch", daemon=True)
         self._watcher.start()
@@ -253,6 +267,7 @@ class EtcdStore:
         # those, not etcd's newest revision, which other prefixes' writes may have moved.
         answer = self._endpoints.post("/kv/txn", {"compare": compares, "success": puts, "failure": reads})
         if not answer.get("succeeded"):
+            self.refused += 1
             self._wait_for(_moved_to(answer, sum(key in mods for key in keys)))
             return None
         revision = int(answer.get("header", {}).get("revision", 0))
@@ -291,6 +306,7 @@ class EtcdStore:
         revision = 0
         pending = Pending(empty_roots(), 0.0)
         mods: dict[str, int] = {}
+        live: set[str] = set()
         start = _b64(self.prefix)
         while True:
             body: dict[str, Any] = {"key": start, "range_end": _range_end(self.prefix), "limit": _PAGE}
@@ -301,6 +317,10 @@ class EtcdStore:
             kvs = answer.get("kvs", [])
             for kv in kvs:
                 key = _unb64(kv["key"]).decode()
+                agent = self._agent_of(key)
+                if agent is not None:
+                    live.add(agent)
+                    continue
                 self._take(pending, key, _unb64(kv.get("value", "")))
                 mods[key] = int(kv["mod_revision"])
             if not answer.get("more"):
@@ -313,6 +333,7 @@ class EtcdStore:
                 return  # the watch got further meanwhile
             first = not self._history
             self._roots = roots
+            self._live = frozenset(live)
             self._mods = immutables.Map(mods)
             self._history.clear()
             self._history[revision] = self._mods
@@ -322,6 +343,11 @@ class EtcdStore:
             self.resyncs += 1
             if deliver is not None:
                 deliver(roots, None)
+
+    def _agent_of(self, key: str) -> str | None:
+        """The agent a liveness key belongs to (None: not a liveness key)."""
+        kind, _, name = key[len(self.prefix) :].partition("/")
+        return name if kind == _LIVENESS and name else None
 
     def _take(self, pending: Pending, key: str, value: bytes) -> None:
         """Decode one key's document into ``pending`` (its events too)."""
@@ -391,17 +417,29 @@ class EtcdStore:
             if revision <= self._roots.version:
                 continue  # already held (read by a reload)
             group = by_revision[revision]
-            if any(event.get("type") == "DELETE" for event in group):
-                self._reload()  # records are never deleted by clusterkit: take the store as it is
-                return
+            came: set[str] = set()
+            went: set[str] = set()
+            records = []
+            for event in group:
+                key = _unb64(event["kv"]["key"]).decode()
+                agent = self._agent_of(key)
+                deleted = event.get("type") == "DELETE"
+                if agent is not None:
+                    (went if deleted else came).add(agent)
+                elif deleted:
+                    self._reload()  # records are never deleted by clusterkit: take the store as it is
+                    return
+                else:
+                    records.append((key, event))
             with self._lock:
                 pending = Pending(self._roots, 0.0)
                 pending.version = revision
                 keys = []
-                for event in group:
-                    key = _unb64(event["kv"]["key"]).decode()
+                for key, event in records:
                     self._take(pending, key, _unb64(event["kv"].get("value", "")))
                     keys.append(key)
+                if came or went:
+                    self._live = (self._live - went) | came
                 roots = write(self._roots, pending, Owner())
                 mutation = self._mods.mutate()
                 for key in keys:
@@ -414,6 +452,22 @@ class EtcdStore:
                 if self._deliver is not None and pending.events:  # a key that is not a record carries none
                     self._deliver(roots, tuple(pending.events))
                 self._lock.notify_all()
+
+    # -- agents' liveness -------------------------------------------------------------------
+
+    def keep_alive(self, name: str, ttl: int = 10) -> EtcdLease:
+        """Take a lease of ``ttl`` seconds for agent ``name``, holding its liveness key, and
+        keep renewing it from a thread until the lease's ``close()`` (or the store's).
+        """
+        lease = EtcdLease(self, name, ttl)
+        with self._lock:
+            self._leases = [held for held in self._leases if not held.closed]
+            self._leases.append(lease)
+        return lease
+
+    def live_agents(self) -> frozenset[str]:
+        """The agents whose liveness keys the replica holds (their leases have not expired)."""
+        return self._live
 
     # -- the rest ---------------------------------------------------------------------------
 
@@ -436,7 +490,11 @@ class EtcdStore:
         self._following.set()
 
     def close(self) -> None:
-        """Stop following etcd."""
+        """Stop following etcd, and give up the leases taken through this store."""
+        with self._lock:
+            leases, self._leases = self._leases, []
+        for lease in leases:
+            lease.close()
         self._closed.set()
         self._following.set()
         self._cut_stream()
@@ -450,3 +508,66 @@ class EtcdStore:
                 raw.shutdown(socket.SHUT_RDWR)
             except (AttributeError, OSError):
                 stream.close()
+
+
+class EtcdLease:
+    """An agent's etcd lease, holding ``liveness/NAME`` under the store's prefix; renewed
+    from a thread every third of ``ttl`` until :meth:`close`.
+
+    etcd rounds a TTL up to its minimum (2 s with default election settings). A renewal
+    that finds the lease gone (it expired while etcd could not be reached, or was revoked)
+    grants a new one and puts the key again. ``renewals`` and ``grants`` count what it did.
+    """
+
+    def __init__(self, store: EtcdStore, name: str, ttl: int = 10) -> None:
+        if not isinstance(name, str) or not name or "/" in name:
+            raise StoreError(f"name={name!r}: an agent's name is a non-empty string without '/'")
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
+            raise StoreError(f"ttl={ttl!r}: a lease's TTL is a whole number of seconds >= 1")
+        self.name = name
+        self.ttl = ttl
+        self.key = f"{store.prefix}{_LIVENESS}/{name}"
+        self.renewals = 0
+        self.grants = 0
+        self._endpoints = store._endpoints
+        self._closed = threading.Event()
+        self.id = self._grant()
+        self._renewer = threading.Thread(target=self._renew, name=f"clusterkit-lease-{name}", daemon=True)
+        self._renewer.start()
+
+    def __repr__(self) -> str:
+        return f"<EtcdLease {self.key} ttl={self.ttl}s id={self.id}>"
+
+    def _grant(self) -> int:
+        """A new lease, and the liveness key put with it; returns the lease's id."""
+        answer = self._endpoints.post("/lease/grant", {"TTL": self.ttl})
+        lease = int(answer["ID"])
+        value = json.dumps({"agent": self.name, "ttl": self.ttl, "host": socket.gethostname(), "pid": os.getpid()})
+        self._endpoints.post("/kv/put", {"key": _b64(self.key), "value": _b64(value), "lease": str(lease)})
+        self.grants += 1
+        return lease
+
+    def _renew(self) -> None:
+        while not self._closed.wait(self.ttl / 3):
+            try:
+                answer = self._endpoints.post("/lease/keepalive", {"ID": str(self.id)})
+                if int(answer.get("result", {}).get("TTL", 0)) > 0:
+                    self.renewals += 1
+                else:  # expired or revoked meanwhile: the key is gone, so take a new lease
+                    self.id = self._grant()
+            except (StoreError, KeyError, ValueError):
+                continue  # etcd is away: try again; should the lease expire meanwhile, the next answer says so
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed.is_set()
+
+    def close(self) -> None:
+        """Stop renewing and revoke the lease: etcd deletes the liveness key at once."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._renewer.join(timeout=5)
+        with contextlib.suppress(StoreError):  # unreachable, or already gone: the key goes with the TTL
+            self._endpoints.post("/lease/revoke", {"ID": str(self.id)})
