@@ -38,7 +38,7 @@ def test_a_lease_holds_a_liveness_key_every_process_sees_and_close_removes_it(
 ) -> None:
     holder, watcher = open_state(), open_state()
     watcher.register_container_instance("i-1", cpu=1024, memory=1024)
-    assert eventually(lambda: holder.version == watcher.version)
+    assert eventually(lambda: holder.version >= watcher.version)
     records = watcher.snapshot()
     lease = store_of(holder).keep_alive("i-1", TTL)
     try:
@@ -128,7 +128,7 @@ def test_a_killed_agent_process_is_disconnected_within_its_lease_ttl_and_a_secon
         took = time.monotonic() - killed
         print(f"\nagent SIGKILLed: its instance was marked disconnected {took:.2f}s later (lease TTL {TTL}s)")
         assert took <= TTL + 1
-        assert eventually(lambda: other.version == scheduler.version)
+        assert eventually(lambda: other.version >= scheduler.version)
         for state in (scheduler, other):  # both monitors raced for it: one commit, once
             instance = state.snapshot().instance("i-agent")
             assert (instance.agent_connected, instance.version) == (False, version + 1)
