@@ -59,6 +59,10 @@ import immutables
 
 from clusterkit.errors import StoreError
 from clusterkit.model.arns import Arns
+from clusterkit.model.instance import ContainerInstance
+from clusterkit.model.service import Service
+from clusterkit.model.task import Task
+from clusterkit.model.taskdef import TaskDefinition
 from clusterkit.state._apply import Pending, write
 from clusterkit.state._ptree import Owner
 from clusterkit.state.events import Event
@@ -91,6 +95,7 @@ _KINDS: Final = ("instances", "tasks", "taskdefs", "services", "families")
 _LIVENESS: Final = "liveness"
 _PAGE: Final = 1000
 _HISTORY: Final = 512
+_CHUNK: Final = 1 << 16  # watch stream reads: a revision of many records is one long line
 
 
 def _b64(text: str | bytes) -> str:
@@ -211,10 +216,13 @@ class EtcdStore:
         self._stream: requests.Response | None = None
         self._live: frozenset[str] = frozenset()
         self._leases: list[EtcdLease] = []
+        self._sent: dict[str, tuple[str, object]] = {}  # key → (document, record) of the commit in flight
         self.resyncs = 0
         """How many times the replica was read again from scratch (a compacted watch, a gap)."""
+        self.transactions = 0
+        """How many commit transactions this store sent to etcd."""
         self.refused = 0
-        """How many of this store's transactions etcd refused because a key had moved."""
+        """How many of them etcd refused because a key had moved."""
         self._reload()
         self._watcher = threading.Thread(target=self._follow, name="clusterkit-etcd-watch", daemon=True)
         self._watcher.start()
@@ -248,45 +256,53 @@ class EtcdStore:
         puts: list[dict[str, Any]] = []
         reads: list[dict[str, Any]] = []
         keys: list[str] = []
-        for key, document in self._documents(pending):
+        sent: dict[str, tuple[str, object]] = {}
+        for key, document, record in self._documents(pending):
             keys.append(key)
             modified = mods.get(key)
             if modified is None:
                 compares.append({"key": _b64(key), "result": "EQUAL", "target": "CREATE", "create_revision": "0"})
             else:
                 compares.append({"key": _b64(key), "result": "EQUAL", "target": "MOD", "mod_revision": str(modified)})
-            value = json.dumps(document, separators=(",", ":"))
-            puts.append({"request_put": {"key": _b64(key), "value": _b64(value)}})
+            value = _b64(json.dumps(document, separators=(",", ":")))
+            puts.append({"request_put": {"key": _b64(key), "value": value}})
             reads.append({"request_range": {"key": _b64(key), "keys_only": True}})
+            sent[key] = (value, record)
         if len(puts) > self.max_txn_ops:
             raise StoreError(
                 f"commit touches {len(puts)} records; one etcd transaction holds at most {self.max_txn_ops} "
                 "(--max-txn-ops): commit fewer changes at once, or incrementally so they are split"
             )
-        # On a refusal etcd answers with the keys' mod revisions: the replica needs to reach
-        # those, not etcd's newest revision, which other prefixes' writes may have moved.
-        answer = self._endpoints.post("/kv/txn", {"compare": compares, "success": puts, "failure": reads})
-        if not answer.get("succeeded"):
-            self.refused += 1
-            self._wait_for(_moved_to(answer, sum(key in mods for key in keys)))
-            return None
-        revision = int(answer.get("header", {}).get("revision", 0))
-        self._wait_for(revision)
+        self._sent = sent  # the watch takes these records as they are rather than decoding them again
+        try:
+            self.transactions += 1
+            answer = self._endpoints.post("/kv/txn", {"compare": compares, "success": puts, "failure": reads})
+            if not answer.get("succeeded"):
+                # etcd answers a refusal with the keys' mod revisions: the replica needs to reach
+                # those, not etcd's newest revision, which other prefixes' writes may have moved.
+                self.refused += 1
+                self._wait_for(_moved_to(answer, sum(key in mods for key in keys)))
+                return None
+            revision = int(answer.get("header", {}).get("revision", 0))
+            self._wait_for(revision)
+        finally:
+            self._sent = {}
         pending.version = revision
         return self._roots
 
-    def _documents(self, pending: Pending) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _documents(self, pending: Pending) -> Iterator[tuple[str, dict[str, Any], object]]:
+        """Each record ``pending`` writes: its key, its document and the record itself."""
         arns = self._arns
         for task in pending.tasks.values():
-            yield f"{self.prefix}tasks/{task.id}", encode_task(task, arns)
+            yield f"{self.prefix}tasks/{task.id}", encode_task(task, arns), task
         for instance in pending.instances.values():
-            yield f"{self.prefix}instances/{instance.id}", encode_instance(instance, arns)
+            yield f"{self.prefix}instances/{instance.id}", encode_instance(instance, arns), instance
         for definition in pending.task_definitions.values():
-            yield f"{self.prefix}taskdefs/{definition.key}", encode_task_definition(definition)
+            yield f"{self.prefix}taskdefs/{definition.key}", encode_task_definition(definition), definition
         for family, revision in pending.family_revisions.items():
-            yield f"{self.prefix}families/{family}", {"lastRevision": revision}
+            yield f"{self.prefix}families/{family}", {"lastRevision": revision}, revision
         for service in pending.services.values():
-            yield f"{self.prefix}services/{service.name}", encode_service(service, arns)
+            yield f"{self.prefix}services/{service.name}", encode_service(service, arns), service
 
     def _wait_for(self, revision: int) -> None:
         """Until the replica holds ``revision``; read the prefix again if the watch is late."""
@@ -321,7 +337,7 @@ class EtcdStore:
                 if agent is not None:
                     live.add(agent)
                     continue
-                self._take(pending, key, _unb64(kv.get("value", "")))
+                self._take(pending, key, kv.get("value", ""))
                 mods[key] = int(kv["mod_revision"])
             if not answer.get("more"):
                 break
@@ -349,22 +365,39 @@ class EtcdStore:
         kind, _, name = key[len(self.prefix) :].partition("/")
         return name if kind == _LIVENESS and name else None
 
-    def _take(self, pending: Pending, key: str, value: bytes) -> None:
-        """Decode one key's document into ``pending`` (its events too)."""
+    def _take(self, pending: Pending, key: str, value: str) -> None:
+        """Put one key's record (``value``: its document, base64 as etcd's gateway gives it)
+        into ``pending``, its events too. A document this process just sent, byte for byte,
+        is not decoded: the record it was encoded from is taken (the codec is exact).
+        """
         kind, _, name = key[len(self.prefix) :].partition("/")
         if kind not in _KINDS or not name:
             return  # not a record of ours
-        document = json.loads(value)
-        if kind == "tasks":
-            pending._put_task(decode_task(document))
-        elif kind == "instances":
-            pending._put_instance(decode_instance(document))
-        elif kind == "taskdefs":
-            pending._put_task_definition(decode_task_definition(document))
-        elif kind == "services":
-            pending._put_service(decode_service(document))
+        sent = self._sent.get(key)
+        if sent is not None and sent[0] == value:
+            record = sent[1]
         else:
-            pending.family_revisions[name] = int(document["lastRevision"])
+            document = json.loads(_unb64(value))
+            if kind == "tasks":
+                record = decode_task(document)
+            elif kind == "instances":
+                record = decode_instance(document)
+            elif kind == "taskdefs":
+                record = decode_task_definition(document)
+            elif kind == "services":
+                record = decode_service(document)
+            else:
+                record = int(document["lastRevision"])
+        if isinstance(record, Task):
+            pending._put_task(record)
+        elif isinstance(record, ContainerInstance):
+            pending._put_instance(record)
+        elif isinstance(record, TaskDefinition):
+            pending._put_task_definition(record)
+        elif isinstance(record, Service):
+            pending._put_service(record)
+        else:
+            pending.family_revisions[name] = int(record)  # type: ignore[call-overload]
 
     def _follow(self) -> None:
         """The watch loop: apply each revision's records in order; reconnect, resync on a gap."""
@@ -381,7 +414,7 @@ class EtcdStore:
             try:
                 _, response = self._endpoints.stream(body)
                 self._stream = response
-                for line in response.iter_lines():
+                for line in response.iter_lines(chunk_size=_CHUNK):
                     if self._closed.is_set():
                         return
                     if not self._following.is_set():
@@ -436,7 +469,7 @@ class EtcdStore:
                 pending.version = revision
                 keys = []
                 for key, event in records:
-                    self._take(pending, key, _unb64(event["kv"].get("value", "")))
+                    self._take(pending, key, event["kv"].get("value", ""))
                     keys.append(key)
                 if came or went:
                     self._live = (self._live - went) | came
