@@ -20,4 +20,6 @@ BENCHMARKS: Final[dict[str, str]] = {
     "packing_quality": "benchmarks.packing_quality",
     "concurrent_schedulers": "benchmarks.concurrent_schedulers",
     "docker_launch": "benchmarks.docker_launch",
+    "etcd_placement": "benchmarks.etcd_placement",
+    "etcd_concurrent": "benchmarks.etcd_concurrent",
 }
