@@ -22,4 +22,5 @@ BENCHMARKS: Final[dict[str, str]] = {
     "docker_launch": "benchmarks.docker_launch",
     "etcd_placement": "benchmarks.etcd_placement",
     "etcd_concurrent": "benchmarks.etcd_concurrent",
+    "etcd_describe": "benchmarks.etcd_describe",
 }
