@@ -20,7 +20,14 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from clusterkit.api import ClusterState
-from clusterkit.errors import ClusterkitError, ExecutorError, NotFoundError, StaleVersionError, ValidationError
+from clusterkit.errors import (
+    ClusterkitError,
+    ExecutorError,
+    NotFoundError,
+    StaleVersionError,
+    StoreError,
+    ValidationError,
+)
 from clusterkit.executor.base import Executor, TaskObservation
 from clusterkit.logs import LogStore
 from clusterkit.model.instance import DEFAULT_RESERVED_PORTS
@@ -80,6 +87,8 @@ class Agent:
         self._lease: AgentLease | None = None
         #: The engine's last error, while it cannot be reached; None when it answers.
         self.engine_error: str | None = None
+        #: Why the last step of :meth:`run` failed in the store (etcd away); None once one succeeds.
+        self.store_error: str | None = None
         self._workers = workers
         self._pool: ThreadPoolExecutor | None = None
         self._held: set[str] = set()  # tasks with containers: the last listing, plus starts since
@@ -315,10 +324,18 @@ class Agent:
             return None  # the task moved on meanwhile: the next step sees its new version
 
     def run(self, *, interval: float = 1.0) -> None:
-        """Step until :meth:`close`: at once on each commit, and every ``interval`` seconds."""
+        """Step until :meth:`close`: at once on each commit, and every ``interval`` seconds.
+
+        A step the store cannot take (``StoreError``: etcd without quorum) is tried again on
+        the next one; ``store_error`` holds its reason meanwhile.
+        """
         with self.state.subscribe() as events:
             while not self._stop.is_set():
-                self.step()
+                try:
+                    self.step()
+                    self.store_error = None
+                except StoreError as error:
+                    self.store_error = str(error)
                 try:
                     events.get(timeout=interval)
                     events.drain()

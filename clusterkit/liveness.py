@@ -25,11 +25,12 @@ commit of the same disconnect is refused as stale, changing nothing.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 
 from clusterkit.api import ClusterState
-from clusterkit.errors import ValidationError
+from clusterkit.errors import StoreError, ValidationError
 from clusterkit.model.instance import ContainerInstance
 from clusterkit.state.changes import UpdateInstance
 from clusterkit.state.snapshot import Snapshot
@@ -84,11 +85,13 @@ class LivenessMonitor:
 
     def run(self, stop: threading.Event | None = None, *, interval: float = 1.0) -> None:
         """Step every ``interval`` seconds until ``stop`` is set (by default the monitor's
-        own event, which :meth:`close` sets).
+        own event, which :meth:`close` sets). A step the store cannot take (``StoreError``:
+        etcd without quorum) is tried again on the next one.
         """
         until = stop if stop is not None else self._stop
         while not until.is_set():
-            self.step()
+            with contextlib.suppress(StoreError):
+                self.step()
             until.wait(interval)
 
     def close(self) -> None:

@@ -186,3 +186,41 @@ def test_a_heartbeat_flag_that_is_not_a_bool_is_refused() -> None:
     state, _, _ = cluster(hosts=1)
     with pytest.raises(ValidationError):
         state.commit([UpdateInstance("i-0", heartbeat="yes")])  # type: ignore[arg-type]
+
+
+def test_the_agent_and_the_monitor_keep_running_through_store_errors() -> None:
+    import threading
+
+    state, clock, (agent,) = cluster(hosts=1)
+    commit = state.commit
+    failures = {"left": 6}
+
+    def flaky(changes: object, **options: object) -> clusterkit.CommitResult:
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise clusterkit.StoreError("etcd did not answer /kv/txn at any endpoint")
+        return commit(changes, **options)  # type: ignore[arg-type]
+
+    state.commit = flaky  # type: ignore[method-assign]
+    clock.advance(3600)  # a heartbeat is due, and the monitor finds the agent silent
+    monitor = LivenessMonitor(state, timeout=30)
+    stop = threading.Event()
+    workers = [
+        threading.Thread(target=agent.run, kwargs={"interval": 0.01}),
+        threading.Thread(target=monitor.run, args=(stop,), kwargs={"interval": 0.01}),
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        for _ in range(500):
+            if failures["left"] == 0 and agent.store_error is None:
+                break
+            threading.Event().wait(0.01)
+    finally:
+        agent.close()
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=5)
+    assert not any(worker.is_alive() for worker in workers)
+    assert failures["left"] == 0 and agent.store_error is None
+    assert state.snapshot().instance("i-0").last_heartbeat_at == clock.now
