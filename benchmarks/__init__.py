@@ -23,4 +23,7 @@ BENCHMARKS: Final[dict[str, str]] = {
     "docker_launch": "benchmarks.docker_launch",
     "heal_latency": "benchmarks.heal_latency",
     "service_reconcile": "benchmarks.service_reconcile",
+    "etcd_placement": "benchmarks.etcd_placement",
+    "etcd_concurrent": "benchmarks.etcd_concurrent",
+    "etcd_describe": "benchmarks.etcd_describe",
 }

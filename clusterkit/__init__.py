@@ -5,7 +5,7 @@ it are the homes of each concept, in layers that import only downwards:
 ``clusterkit.errors`` and ``clusterkit.model`` (values) → ``clusterkit.ecs_json`` →
 ``clusterkit.state`` (the versioned core) → ``clusterkit.query`` (the cluster query
 language) → ``clusterkit.placement`` → ``clusterkit.api`` (``ClusterState``, the ECS calls)
-→ ``clusterkit.agent`` and ``clusterkit.testing``.
+→ ``clusterkit.agent`` and ``clusterkit.liveness`` → ``clusterkit.testing``.
 """
 
 from clusterkit.agent import Agent
@@ -30,6 +30,7 @@ from clusterkit.errors import (
 )
 from clusterkit.executor import ContainerStatus, Executor, FakeExecutor, HostInfo, LogLine, TaskObservation
 from clusterkit.executor.credentials import RegistryCredentials
+from clusterkit.liveness import LivenessMonitor
 from clusterkit.logs import LogStore
 from clusterkit.model import (
     DEFAULT_RESERVED_PORTS,
@@ -145,6 +146,7 @@ __all__ = [
     "IllegalTransitionError",
     "InstanceFilter",
     "KeyValuePair",
+    "LivenessMonitor",
     "LogLine",
     "LogStore",
     "MemoryStore",

@@ -20,14 +20,23 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from clusterkit.api import ClusterState
-from clusterkit.errors import ClusterkitError, ExecutorError, NotFoundError, StaleVersionError, ValidationError
+from clusterkit.errors import (
+    ClusterkitError,
+    ExecutorError,
+    NotFoundError,
+    StaleVersionError,
+    StoreError,
+    ValidationError,
+)
 from clusterkit.executor.base import Executor, TaskObservation
 from clusterkit.logs import LogStore
 from clusterkit.model.instance import DEFAULT_RESERVED_PORTS
 from clusterkit.model.task import HealthStatus, StopCode, Task, TaskStatus
 from clusterkit.state.changes import UpdateInstance
 from clusterkit.state.events import Subscription
+from clusterkit.state.ids import new_id
 from clusterkit.state.snapshot import Snapshot
+from clusterkit.state.store import AgentLease, LeaseStore
 
 __all__ = ["Agent"]
 
@@ -42,7 +51,13 @@ class Agent:
     without a stopTimeout of their own; with a ``log_store``, each step collects the new
     lines of the instance's containers into it. A running task whose containers matched
     the state is inspected again only when the executor says it changed (``changed()``,
-    the engine's events) and, whatever it says, every ``resync_interval`` seconds.
+    the engine's events) and, whatever it says, every ``resync_interval`` seconds. Each step
+    heartbeats: the instance's ``last_heartbeat_at`` is stamped at most every
+    ``heartbeat_interval`` seconds of the state's clock (and whenever ``agentConnected``
+    changes), so a ``LivenessMonitor`` can tell a silent agent. On a store that keeps
+    leases (``EtcdStore``) the agent also holds one for its instance, with a TTL of
+    ``liveness_ttl`` seconds, renewed from a thread from its first step (or registration)
+    until :meth:`close`: if its process dies, the lease runs out and monitors see it at once.
     """
 
     def __init__(
@@ -55,17 +70,26 @@ class Agent:
         workers: int = 8,
         stop_timeout: float = 30.0,
         resync_interval: float = 30.0,
+        heartbeat_interval: float = 10.0,
+        liveness_ttl: int = 10,
     ) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValidationError("workers", workers, "must be a positive integer")
+        if isinstance(heartbeat_interval, bool) or not isinstance(heartbeat_interval, (int, float)):
+            raise ValidationError("heartbeat_interval", heartbeat_interval, "must be a number of seconds")
         self.state = state
         self.executor = executor
         self.instance_id = instance_id
         self.log_store = log_store
         self.stop_timeout = stop_timeout
         self.resync_interval = resync_interval
+        self.heartbeat_interval = float(heartbeat_interval)
+        self.liveness_ttl = liveness_ttl
+        self._lease: AgentLease | None = None
         #: The engine's last error, while it cannot be reached; None when it answers.
         self.engine_error: str | None = None
+        #: Why the last step of :meth:`run` failed in the store (etcd away); None once one succeeds.
+        self.store_error: str | None = None
         self._workers = workers
         self._pool: ThreadPoolExecutor | None = None
         self._held: set[str] = set()  # tasks with containers: the last listing, plus starts since
@@ -91,6 +115,8 @@ class Agent:
         workers: int = 8,
         stop_timeout: float = 30.0,
         resync_interval: float = 30.0,
+        heartbeat_interval: float = 10.0,
+        liveness_ttl: int = 10,
     ) -> Agent:
         """Register the executor's host as a container instance and return its agent.
 
@@ -110,6 +136,8 @@ class Agent:
                 workers=workers,
                 stop_timeout=stop_timeout,
                 resync_interval=resync_interval,
+                heartbeat_interval=heartbeat_interval,
+                liveness_ttl=liveness_ttl,
             )
 
         if instance_id is not None:
@@ -125,20 +153,42 @@ class Agent:
             raise ValidationError("reserved_cpu", reserved_cpu, f"must leave some of the host's {host.cpus} CPUs")
         if reserved_memory < 0 or memory <= 0:
             raise ValidationError("reserved_memory", reserved_memory, f"must leave some of {host.memory_mib} MiB")
-        instance = state.register_container_instance(
-            instance_id,
-            cpu=cpu,
-            memory=memory,
-            attributes={**host.attributes, **(attributes or {})},
-            reserved_ports=reserved_ports,
-        )
-        return agent(instance.id)
+        registering = agent(instance_id if instance_id is not None else new_id())
+        registering.hold_lease()  # live before its instance exists: no monitor sees it silent
+        try:
+            state.register_container_instance(
+                registering.instance_id,
+                cpu=cpu,
+                memory=memory,
+                attributes={**host.attributes, **(attributes or {})},
+                reserved_ports=reserved_ports,
+            )
+        except BaseException:
+            registering.close()
+            raise
+        return registering
+
+    def hold_lease(self) -> None:
+        """On a store that keeps leases, take one for the instance unless held (each step does)."""
+        store = self.state.store
+        if self._lease is None and isinstance(store, LeaseStore):
+            self._lease = store.keep_alive(self.instance_id, self.liveness_ttl)
 
     def heartbeat(self) -> None:
-        """Tell the state whether the agent can work (ECS agentConnected): true while the engine answers."""
+        """Tell the state the agent is alive, and whether it can work (ECS agentConnected:
+        true while the engine answers).
+
+        Commits only when ``agentConnected`` changes or the last heartbeat is
+        ``heartbeat_interval`` seconds old, not on every step.
+        """
+        instance = self.state.snapshot().instance(self.instance_id)
+        if instance.status == "INACTIVE":
+            return
         connected = self.engine_error is None
-        if self.state.snapshot().instance(self.instance_id).agent_connected != connected:
-            self.state.commit([UpdateInstance(self.instance_id, agent_connected=connected)])
+        heard = instance.last_heartbeat_at
+        due = heard is None or self.state.clock() - heard >= self.heartbeat_interval
+        if due or instance.agent_connected != connected:
+            self.state.commit([UpdateInstance(self.instance_id, agent_connected=connected, heartbeat=True)])
 
     def step(self) -> list[Task]:
         """One pass: start, stop and report until the executor matches the state.
@@ -148,6 +198,7 @@ class Agent:
         snapshot = self.state.snapshot()
         self._forget_quiet_changes()
         self._list_held()
+        self.hold_lease()
         self.heartbeat()
         assigned = {task.id: task for task in snapshot.tasks_on(self.instance_id)}
         launches = [t for t in assigned.values() if t.id not in self._held and t.desired_status != "STOPPED"]
@@ -278,6 +329,9 @@ class Agent:
         """Step until :meth:`close`: at once on each commit, at once when the executor sees a
         container change (an executor with ``listen``, as both built-in ones have), and every
         ``interval`` seconds.
+
+        A step the store cannot take (``StoreError``: etcd without quorum) is tried again on
+        the next one; ``store_error`` holds its reason meanwhile.
         """
         wake = self._wake
         listen = getattr(self.executor, "listen", None)
@@ -291,7 +345,11 @@ class Agent:
             try:
                 while not self._stop.is_set():
                     wake.clear()
-                    self.step()
+                    try:
+                        self.step()
+                        self.store_error = None
+                    except StoreError as error:
+                        self.store_error = str(error)
                     wake.wait(interval)
             finally:
                 if listen is not None:
@@ -310,9 +368,14 @@ class Agent:
                 wake.set()
 
     def close(self) -> None:
-        """Ask :meth:`run` to return after its current step, and release the launch threads."""
+        """Ask :meth:`run` to return after its current step, release the launch threads, and
+        give up the lease (monitors then see the agent gone).
+        """
         self._stop.set()
         self._wake.set()
+        lease, self._lease = self._lease, None  # a later step takes a new one
+        if lease is not None:
+            lease.close()
         pool, self._pool = self._pool, None  # a later step makes a new one
         if pool is not None:
             pool.shutdown(wait=False)

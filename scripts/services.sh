@@ -12,7 +12,10 @@
 #              127.0.0.1:5000/clusterkit/busybox:latest
 #   etcd       a 3-member etcd cluster: member N (1..3) serves clients on
 #              http://127.0.0.1:N2379 and its peers on http://127.0.0.1:N2380, data in
-#              /var/lib/clusterkit-etcd/mN
+#              /var/lib/clusterkit-etcd/mN. etcd's defaults otherwise, --max-txn-ops 128
+#              included: ClusterState.commit splits incremental commits to fit it, and
+#              raising it to 1024 did not change etcd_placement beyond its noise
+#              (docs/distributed.md)
 #
 # Needs the Debian packages docker.io, busybox-static, docker-registry, apache2-utils,
 # iproute2 and etcd-server (.ci/run installs them).

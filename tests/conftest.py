@@ -41,6 +41,26 @@ ETCD_ENDPOINTS = tuple(
 """The etcd cluster scripts/services.sh starts (members m1..m3 on loopback)."""
 
 
+def delete_prefix(prefix: str) -> None:
+    """Remove every key under ``prefix`` (directly over etcd's JSON gateway)."""
+    import base64
+    import json
+    import urllib.request
+
+    raw = prefix.encode()
+    body = {
+        "key": base64.b64encode(raw).decode(),
+        "range_end": base64.b64encode(raw[:-1] + bytes([raw[-1] + 1])).decode(),
+    }
+    for endpoint in ETCD_ENDPOINTS:
+        request = urllib.request.Request(f"{endpoint}/v3/kv/deleterange", data=json.dumps(body).encode(), method="POST")
+        try:
+            urllib.request.urlopen(request, timeout=5).read()
+            return
+        except OSError:
+            continue
+
+
 def etcd_available() -> bool:
     """True when some member of ``ETCD_ENDPOINTS`` answers its health check."""
     import urllib.request
@@ -59,8 +79,8 @@ def etcd_available() -> bool:
 def _every_state_on_etcd(monkeypatch: pytest.MonkeyPatch) -> object:
     """With CLUSTERKIT_TEST_STORE=etcd, every state a test makes without a store lives in etcd.
 
-    Each under a fresh key prefix, closed after the test; ``tests/etcd`` runs the state and
-    placement suites this way.
+    Each under a fresh key prefix, closed and deleted after the test; ``tests/etcd`` runs the
+    state and placement suites this way.
     """
     import uuid
 
@@ -81,3 +101,4 @@ def _every_state_on_etcd(monkeypatch: pytest.MonkeyPatch) -> object:
     yield
     for store in stores:
         store.close()
+        delete_prefix(store.prefix)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import BENCHMARKS
-from tests.conftest import require_service
+from tests.conftest import etcd_available, require_service
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +25,8 @@ def test_benchmark_runs_and_reports(name: str) -> None:
     if name in ("docker_launch", "heal_latency"):
         engine = shutil.which("docker") and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
         require_service(bool(engine), "a Docker engine and the docker command line (scripts/services.sh start)")
+    if name.startswith("etcd_"):
+        require_service(etcd_available(), "the etcd cluster (scripts/services.sh start)")
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", name, "--quick"],
         cwd=ROOT,
@@ -40,3 +42,16 @@ def test_benchmark_runs_and_reports(name: str) -> None:
     assert set(report) == {"name", "value", "unit", "target", "baseline", "ratio"}
     assert report["name"] == name
     assert isinstance(report["value"], (int, float))
+
+
+def test_an_etcd_benchmark_without_etcd_fails_clearly() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "etcd_placement", "--quick", "--endpoints", "http://127.0.0.1:1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "no healthy etcd member at http://127.0.0.1:1" in done.stderr

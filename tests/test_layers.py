@@ -24,7 +24,7 @@ LAYERS: list[frozenset[str]] = [
     frozenset({"services"}),
     frozenset({"api"}),
     frozenset({"executor", "logs"}),
-    frozenset({"agent"}),
+    frozenset({"agent", "liveness"}),
     frozenset({"testing", "sim", "cli"}),
 ]
 """Bottom to top; a module imports only from its own layer or those below it."""

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from clusterkit import ClusterState, Snapshot, Tag, TaskStateChange, UpdateInstance, ValidationError, state_violations
@@ -87,6 +88,7 @@ def build() -> ClusterState:
     state.commit([TaskStateChange(tasks[3].id, 2, "DEACTIVATING")])
     state.update_container_instances_state(["i2"], "DRAINING")
     state.commit([UpdateInstance("i3", agent_connected=False)])
+    state.commit([UpdateInstance("i1", heartbeat=True)])
     state.deregister_container_instance("i4")
     assert state_violations(state.snapshot()) == []
     return state
@@ -118,7 +120,7 @@ def test_restore_gives_an_equal_snapshot(saved: tuple[ClusterState, Path]) -> No
 def test_saved_file_is_ecs_shaped_json(saved: tuple[ClusterState, Path]) -> None:
     state, path = saved
     data = json.loads(path.read_text())
-    assert data["format"] == "clusterkit-state" and data["formatVersion"] == 2
+    assert data["format"] == "clusterkit-state" and data["formatVersion"] == 3
     assert data["version"] == state.version
     assert data["cluster"] == {"name": "saved", "region": "eu-west-1", "account": "123456789012"}
     assert len(data["tasks"]) == state.snapshot().task_count
@@ -134,8 +136,14 @@ def test_saved_file_is_ecs_shaped_json(saved: tuple[ClusterState, Path]) -> None
                 "taskDefinition.containerDefinitions[0].resourceRequirements[0].type: 'FPGA' is not one of "
                 "['GPU', 'InferenceAccelerator', 'NeuronDevice']"
             ]
-    for instance in data["containerInstances"]:
-        assert_output(instance, "ContainerInstance")
+    for saved_instance in data["containerInstances"]:
+        assert set(saved_instance) == {"containerInstance", "lastHeartbeatAt"}
+        assert_output(saved_instance["containerInstance"], "ContainerInstance")
+    heartbeats = {
+        saved_instance["containerInstance"]["containerInstanceArn"].rsplit("/", 1)[1]: saved_instance["lastHeartbeatAt"]
+        for saved_instance in data["containerInstances"]
+    }
+    assert heartbeats == {"i1": 1_700_000_000.5, "i2": None, "i3": None, "i4": None}
     for saved_task in data["tasks"]:
         assert set(saved_task) == {"task", "chargedResources"}
         assert_output(saved_task["task"], "Task")
@@ -159,13 +167,33 @@ def as_version_1(data: dict[str, Any]) -> None:
         for item in data["taskDefinitions"]
     ]
     data["tasks"] = [{**item["task"], "chargedResources": item["chargedResources"]} for item in data["tasks"]]
+    data["containerInstances"] = [item["containerInstance"] for item in data["containerInstances"]]
+
+
+def as_version_2(data: dict[str, Any]) -> None:
+    """The layout of format version 2: an instance is its bare describe output (no heartbeat)."""
+    data["formatVersion"] = 2
+    data["containerInstances"] = [item["containerInstance"] for item in data["containerInstances"]]
 
 
 def test_a_version_1_file_still_restores(saved: tuple[ClusterState, Path]) -> None:
     state, path = saved
     restored = ClusterState.restore(edit(path, as_version_1))
-    assert everything(restored.snapshot()) == everything(state.snapshot())
+    assert everything(restored.snapshot()) == unheard(everything(state.snapshot()))
     assert restored.describe_task_definition("web:2").tags == (Tag("team", "web"), Tag("tier"))
+
+
+def test_a_version_2_file_still_restores_without_heartbeats(saved: tuple[ClusterState, Path]) -> None:
+    state, path = saved
+    restored = ClusterState.restore(edit(path, as_version_2))
+    assert restored.snapshot().instance("i1").last_heartbeat_at is None
+    assert everything(restored.snapshot()) == unheard(everything(state.snapshot()))
+
+
+def unheard(saved: dict[str, Any]) -> dict[str, Any]:
+    """What an older format keeps of ``everything``: the instances without their heartbeats."""
+    instances = {key: attrs.evolve(i, last_heartbeat_at=None) for key, i in saved["instances"].items()}
+    return {**saved, "instances": instances}
 
 
 def test_save_twice_overwrites_and_restores_the_newer_state(saved: tuple[ClusterState, Path]) -> None:
@@ -280,7 +308,7 @@ def _set(key: str, value: Any) -> Any:
     [
         (_set("format", "something-else"), "format"),
         (lambda data: data.pop("format"), "format"),
-        (_set("formatVersion", 3), "format"),
+        (_set("formatVersion", 4), "format"),
         (_set("formatVersion", 0), "format"),
         (_set("formatVersion", True), "format"),
         (_set("formatVersion", "1"), "format"),
@@ -314,6 +342,7 @@ def test_not_an_object(tmp_path: Path, document: Any) -> None:
         _set("taskDefinitions", [5]),
         _set("taskDefinitions", [{"family": "x"}]),
         _set("containerInstances", [{"containerInstanceArn": "x"}]),
+        lambda data: data["containerInstances"][0].__setitem__("lastHeartbeatAt", "noon"),
         _set("tasks", [{"taskArn": "x"}]),
         _set("tasks", [[]]),
         lambda data: data["tasks"][0].pop("chargedResources"),
@@ -330,6 +359,7 @@ def test_not_an_object(tmp_path: Path, document: Any) -> None:
         "definition-not-object",
         "definition-incomplete",
         "instance-incomplete",
+        "heartbeat-not-a-time",
         "task-incomplete",
         "task-not-object",
         "task-without-charge",
@@ -346,7 +376,11 @@ def test_malformed_structure(saved: tuple[ClusterState, Path], change: Any) -> N
 
 
 def instance_json(data: dict[str, Any], instance_id: str) -> dict[str, Any]:
-    return next(i for i in data["containerInstances"] if i["containerInstanceArn"].endswith("/" + instance_id))
+    return next(
+        item["containerInstance"]
+        for item in data["containerInstances"]
+        if item["containerInstance"]["containerInstanceArn"].endswith("/" + instance_id)
+    )
 
 
 def resource(items: list[dict[str, Any]], name: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Final, Literal
 
@@ -36,7 +37,9 @@ class ContainerInstance:
     ``remaining`` is kept by the ClusterState: registered less the charge of every task on
     the instance that is not STOPPED. ``version`` increases on every change.
     Attributes are name → value pairs (value may be None), such as
-    ``ecs.availability-zone``.
+    ``ecs.availability-zone``. ``last_heartbeat_at`` is when its agent last said it was
+    alive (seconds, the state's clock; None before the first heartbeat): ECS does not show
+    it, so describe output leaves it out and the saved record keeps it beside.
     """
 
     id: str
@@ -51,6 +54,7 @@ class ContainerInstance:
     running_tasks_count: int = 0
     pending_tasks_count: int = 0
     version: int = 1
+    last_heartbeat_at: float | None = None
 
     def __attrs_post_init__(self) -> None:
         check_text("containerInstanceId", self.id, max_length=255)
@@ -63,6 +67,11 @@ class ContainerInstance:
         if self.ec2_instance_id is not None:
             check_text("ec2InstanceId", self.ec2_instance_id, max_length=255)
         check_int("version", self.version, 1)
+        heard = self.last_heartbeat_at
+        if heard is not None and (
+            isinstance(heard, bool) or not isinstance(heard, (int, float)) or not math.isfinite(heard) or heard < 0
+        ):
+            raise ValidationError("lastHeartbeatAt", heard, "must be None or a time in seconds (a number >= 0)")
         for name, value in self.attributes:
             check_attribute(name, value)
 

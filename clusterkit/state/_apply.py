@@ -341,6 +341,8 @@ class Pending:
             raise ValidationError("agentVersion", change.agent_version, "must be a non-empty string")
         for name, value in change.attributes.items():
             check_attribute(name, value)
+        if not isinstance(change.heartbeat, bool):
+            raise ValidationError("heartbeat", change.heartbeat, "must be true or false")
         if instance.status == "INACTIVE":
             return Rejection(change, "INACTIVE", f"container instance {instance.id} is deregistered")
         if change.expected_version is not None and change.expected_version != instance.version:
@@ -357,6 +359,7 @@ class Pending:
             agent_connected=instance.agent_connected if change.agent_connected is None else change.agent_connected,
             agent_version=change.agent_version or instance.agent_version,
             attributes=tuple(sorted(attributes.items())),
+            last_heartbeat_at=self.now if change.heartbeat else instance.last_heartbeat_at,
         )
         if updated != instance:
             self._put_instance(replace(updated, version=instance.version + 1))

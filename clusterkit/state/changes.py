@@ -110,7 +110,9 @@ class DeregisterInstance:
 class UpdateInstance:
     """Change an instance's status (ACTIVE/DRAINING), agent fields or attributes.
 
-    ``attributes`` are put (added or replaced); ``remove_attributes`` are deleted.
+    ``attributes`` are put (added or replaced); ``remove_attributes`` are deleted. With
+    ``heartbeat`` the instance's ``last_heartbeat_at`` becomes the commit's time (the
+    state's clock): the agent's way of saying it is alive.
     """
 
     instance_id: str
@@ -120,6 +122,7 @@ class UpdateInstance:
     attributes: Mapping[str, str | None] = attrs.field(factory=dict)
     remove_attributes: tuple[str, ...] = ()
     expected_version: int | None = None
+    heartbeat: bool = False
 
 
 @attrs.frozen(slots=True)

@@ -79,6 +79,11 @@ class StateCore:
         return self.arns.cluster
 
     @property
+    def store(self) -> Store:
+        """Where the state's data lives: a ``MemoryStore`` by default, an ``EtcdStore`` to share it."""
+        return self._store
+
+    @property
     def version(self) -> int:
         """The newest committed cluster version."""
         return self._store.current().version

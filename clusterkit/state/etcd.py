@@ -23,6 +23,13 @@ watch, in revision order, as the same typed events; a commit returns once the re
 it, so a process sees its own write at once. A watch that falls behind etcd's compaction
 reads the prefix again, and subscribers are told to resynchronise.
 
+**Agents' liveness.** ``keep_alive(name, ttl)`` grants an etcd lease with that TTL, puts
+``liveness/NAME`` under the prefix attached to it, and renews the lease from a thread every
+third of the TTL (granting a new one, and putting the key again, if it was lost). When the
+agent's process dies the renewals stop, etcd deletes the key once the TTL has passed, and
+every process's watch sees it go: ``live_agents()`` is the set of names whose keys are
+there. Liveness keys are not records: they change no record and carry no event.
+
 **Faults.** An endpoint that does not answer is skipped for the next; when none answers (or
 etcd has no quorum) the call raises ``StoreError`` naming the endpoints, and nothing is
 written. A commit touching more keys than one transaction may hold (``max_txn_ops``, etcd's
@@ -37,7 +44,9 @@ revision's changes are applied together and a compaction is noticed.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import socket
 import threading
 import time
@@ -50,6 +59,10 @@ import immutables
 
 from clusterkit.errors import StoreError
 from clusterkit.model.arns import Arns
+from clusterkit.model.instance import ContainerInstance
+from clusterkit.model.service import Service
+from clusterkit.model.task import Task
+from clusterkit.model.taskdef import TaskDefinition
 from clusterkit.state._apply import Pending, write
 from clusterkit.state._ptree import Owner
 from clusterkit.state.events import Event
@@ -73,14 +86,16 @@ try:
 except ImportError as missing:  # pragma: no cover - the etcd extra is not installed
     raise ImportError("EtcdStore needs the etcd extra: pip install 'clusterkit[etcd]'") from missing
 
-__all__ = ["EtcdStore"]
+__all__ = ["EtcdLease", "EtcdStore"]
 
 Deliver = Callable[[Roots, "tuple[Event, ...] | None"], None]
 """How the store hands the state new roots and their events (None: resynchronise)."""
 
 _KINDS: Final = ("instances", "tasks", "taskdefs", "services", "families")
+_LIVENESS: Final = "liveness"
 _PAGE: Final = 1000
 _HISTORY: Final = 512
+_CHUNK: Final = 1 << 16  # watch stream reads: a revision of many records is one long line
 
 
 def _b64(text: str | bytes) -> str:
@@ -96,6 +111,21 @@ def _range_end(prefix: str) -> str:
     raw = bytearray(prefix.encode())
     raw[-1] += 1
     return _b64(bytes(raw))
+
+
+def _moved_to(answer: dict[str, Any], existing: int) -> int:
+    """The revision the replica needs after a refused transaction: the newest mod revision
+    among the keys it read back, or etcd's newest when some of the ``existing`` keys it
+    compared are gone (deleted behind the store's back: the watch reloads on that).
+    """
+    newest = found = 0
+    for response in answer.get("responses", []):
+        for kv in response.get("response_range", {}).get("kvs", []):
+            newest = max(newest, int(kv.get("mod_revision", 0)))
+            found += 1
+    if found < existing:
+        return int(answer.get("header", {}).get("revision", 0))
+    return newest
 
 
 class _Endpoints:
@@ -184,8 +214,15 @@ class EtcdStore:
         self._following = threading.Event()  # cleared: the watch is held (``hold``)
         self._following.set()
         self._stream: requests.Response | None = None
+        self._live: frozenset[str] = frozenset()
+        self._leases: list[EtcdLease] = []
+        self._sent: dict[str, tuple[str, object]] = {}  # key → (document, record) of the commit in flight
         self.resyncs = 0
         """How many times the replica was read again from scratch (a compacted watch, a gap)."""
+        self.transactions = 0
+        """How many commit transactions this store sent to etcd."""
+        self.refused = 0
+        """How many of them etcd refused because a key had moved."""
         self._reload()
         self._watcher = threading.Thread(target=self._follow, name="clusterkit-etcd-watch", daemon=True)
         self._watcher.start()
@@ -217,39 +254,55 @@ class EtcdStore:
             return None  # base is older than the history kept: plan again from the newest
         compares: list[dict[str, Any]] = []
         puts: list[dict[str, Any]] = []
-        for key, document in self._documents(pending):
+        reads: list[dict[str, Any]] = []
+        keys: list[str] = []
+        sent: dict[str, tuple[str, object]] = {}
+        for key, document, record in self._documents(pending):
+            keys.append(key)
             modified = mods.get(key)
             if modified is None:
                 compares.append({"key": _b64(key), "result": "EQUAL", "target": "CREATE", "create_revision": "0"})
             else:
                 compares.append({"key": _b64(key), "result": "EQUAL", "target": "MOD", "mod_revision": str(modified)})
-            value = json.dumps(document, separators=(",", ":"))
-            puts.append({"request_put": {"key": _b64(key), "value": _b64(value)}})
+            value = _b64(json.dumps(document, separators=(",", ":")))
+            puts.append({"request_put": {"key": _b64(key), "value": value}})
+            reads.append({"request_range": {"key": _b64(key), "keys_only": True}})
+            sent[key] = (value, record)
         if len(puts) > self.max_txn_ops:
             raise StoreError(
                 f"commit touches {len(puts)} records; one etcd transaction holds at most {self.max_txn_ops} "
                 "(--max-txn-ops): commit fewer changes at once, or incrementally so they are split"
             )
-        answer = self._endpoints.post("/kv/txn", {"compare": compares, "success": puts})
-        revision = int(answer.get("header", {}).get("revision", 0))
-        self._wait_for(revision)
-        if not answer.get("succeeded"):
-            return None
+        self._sent = sent  # the watch takes these records as they are rather than decoding them again
+        try:
+            self.transactions += 1
+            answer = self._endpoints.post("/kv/txn", {"compare": compares, "success": puts, "failure": reads})
+            if not answer.get("succeeded"):
+                # etcd answers a refusal with the keys' mod revisions: the replica needs to reach
+                # those, not etcd's newest revision, which other prefixes' writes may have moved.
+                self.refused += 1
+                self._wait_for(_moved_to(answer, sum(key in mods for key in keys)))
+                return None
+            revision = int(answer.get("header", {}).get("revision", 0))
+            self._wait_for(revision)
+        finally:
+            self._sent = {}
         pending.version = revision
         return self._roots
 
-    def _documents(self, pending: Pending) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _documents(self, pending: Pending) -> Iterator[tuple[str, dict[str, Any], object]]:
+        """Each record ``pending`` writes: its key, its document and the record itself."""
         arns = self._arns
         for task in pending.tasks.values():
-            yield f"{self.prefix}tasks/{task.id}", encode_task(task, arns)
+            yield f"{self.prefix}tasks/{task.id}", encode_task(task, arns), task
         for instance in pending.instances.values():
-            yield f"{self.prefix}instances/{instance.id}", encode_instance(instance, arns)
+            yield f"{self.prefix}instances/{instance.id}", encode_instance(instance, arns), instance
         for definition in pending.task_definitions.values():
-            yield f"{self.prefix}taskdefs/{definition.key}", encode_task_definition(definition)
+            yield f"{self.prefix}taskdefs/{definition.key}", encode_task_definition(definition), definition
         for family, revision in pending.family_revisions.items():
-            yield f"{self.prefix}families/{family}", {"lastRevision": revision}
+            yield f"{self.prefix}families/{family}", {"lastRevision": revision}, revision
         for service in pending.services.values():
-            yield f"{self.prefix}services/{service.name}", encode_service(service, arns)
+            yield f"{self.prefix}services/{service.name}", encode_service(service, arns), service
 
     def _wait_for(self, revision: int) -> None:
         """Until the replica holds ``revision``; read the prefix again if the watch is late."""
@@ -269,6 +322,7 @@ class EtcdStore:
         revision = 0
         pending = Pending(empty_roots(), 0.0)
         mods: dict[str, int] = {}
+        live: set[str] = set()
         start = _b64(self.prefix)
         while True:
             body: dict[str, Any] = {"key": start, "range_end": _range_end(self.prefix), "limit": _PAGE}
@@ -279,7 +333,11 @@ class EtcdStore:
             kvs = answer.get("kvs", [])
             for kv in kvs:
                 key = _unb64(kv["key"]).decode()
-                self._take(pending, key, _unb64(kv.get("value", "")))
+                agent = self._agent_of(key)
+                if agent is not None:
+                    live.add(agent)
+                    continue
+                self._take(pending, key, kv.get("value", ""))
                 mods[key] = int(kv["mod_revision"])
             if not answer.get("more"):
                 break
@@ -291,6 +349,7 @@ class EtcdStore:
                 return  # the watch got further meanwhile
             first = not self._history
             self._roots = roots
+            self._live = frozenset(live)
             self._mods = immutables.Map(mods)
             self._history.clear()
             self._history[revision] = self._mods
@@ -301,22 +360,44 @@ class EtcdStore:
             if deliver is not None:
                 deliver(roots, None)
 
-    def _take(self, pending: Pending, key: str, value: bytes) -> None:
-        """Decode one key's document into ``pending`` (its events too)."""
+    def _agent_of(self, key: str) -> str | None:
+        """The agent a liveness key belongs to (None: not a liveness key)."""
+        kind, _, name = key[len(self.prefix) :].partition("/")
+        return name if kind == _LIVENESS and name else None
+
+    def _take(self, pending: Pending, key: str, value: str) -> None:
+        """Put one key's record (``value``: its document, base64 as etcd's gateway gives it)
+        into ``pending``, its events too. A document this process just sent, byte for byte,
+        is not decoded: the record it was encoded from is taken (the codec is exact).
+        """
         kind, _, name = key[len(self.prefix) :].partition("/")
         if kind not in _KINDS or not name:
             return  # not a record of ours
-        document = json.loads(value)
-        if kind == "tasks":
-            pending._put_task(decode_task(document))
-        elif kind == "instances":
-            pending._put_instance(decode_instance(document))
-        elif kind == "taskdefs":
-            pending._put_task_definition(decode_task_definition(document))
-        elif kind == "services":
-            pending._put_service(decode_service(document))
+        sent = self._sent.get(key)
+        if sent is not None and sent[0] == value:
+            record = sent[1]
         else:
-            pending.family_revisions[name] = int(document["lastRevision"])
+            document = json.loads(_unb64(value))
+            if kind == "tasks":
+                record = decode_task(document)
+            elif kind == "instances":
+                record = decode_instance(document)
+            elif kind == "taskdefs":
+                record = decode_task_definition(document)
+            elif kind == "services":
+                record = decode_service(document)
+            else:
+                record = int(document["lastRevision"])
+        if isinstance(record, Task):
+            pending._put_task(record)
+        elif isinstance(record, ContainerInstance):
+            pending._put_instance(record)
+        elif isinstance(record, TaskDefinition):
+            pending._put_task_definition(record)
+        elif isinstance(record, Service):
+            pending._put_service(record)
+        else:
+            pending.family_revisions[name] = int(record)  # type: ignore[call-overload]
 
     def _follow(self) -> None:
         """The watch loop: apply each revision's records in order; reconnect, resync on a gap."""
@@ -333,7 +414,7 @@ class EtcdStore:
             try:
                 _, response = self._endpoints.stream(body)
                 self._stream = response
-                for line in response.iter_lines():
+                for line in response.iter_lines(chunk_size=_CHUNK):
                     if self._closed.is_set():
                         return
                     if not self._following.is_set():
@@ -369,17 +450,29 @@ class EtcdStore:
             if revision <= self._roots.version:
                 continue  # already held (read by a reload)
             group = by_revision[revision]
-            if any(event.get("type") == "DELETE" for event in group):
-                self._reload()  # records are never deleted by clusterkit: take the store as it is
-                return
+            came: set[str] = set()
+            went: set[str] = set()
+            records = []
+            for event in group:
+                key = _unb64(event["kv"]["key"]).decode()
+                agent = self._agent_of(key)
+                deleted = event.get("type") == "DELETE"
+                if agent is not None:
+                    (went if deleted else came).add(agent)
+                elif deleted:
+                    self._reload()  # records are never deleted by clusterkit: take the store as it is
+                    return
+                else:
+                    records.append((key, event))
             with self._lock:
                 pending = Pending(self._roots, 0.0)
                 pending.version = revision
                 keys = []
-                for event in group:
-                    key = _unb64(event["kv"]["key"]).decode()
-                    self._take(pending, key, _unb64(event["kv"].get("value", "")))
+                for key, event in records:
+                    self._take(pending, key, event["kv"].get("value", ""))
                     keys.append(key)
+                if came or went:
+                    self._live = (self._live - went) | came
                 roots = write(self._roots, pending, Owner())
                 mutation = self._mods.mutate()
                 for key in keys:
@@ -389,9 +482,25 @@ class EtcdStore:
                 self._history[revision] = self._mods
                 while len(self._history) > _HISTORY:
                     self._history.popitem(last=False)
-                if self._deliver is not None:
+                if self._deliver is not None and pending.events:  # a key that is not a record carries none
                     self._deliver(roots, tuple(pending.events))
                 self._lock.notify_all()
+
+    # -- agents' liveness -------------------------------------------------------------------
+
+    def keep_alive(self, name: str, ttl: int = 10) -> EtcdLease:
+        """Take a lease of ``ttl`` seconds for agent ``name``, holding its liveness key, and
+        keep renewing it from a thread until the lease's ``close()`` (or the store's).
+        """
+        lease = EtcdLease(self, name, ttl)
+        with self._lock:
+            self._leases = [held for held in self._leases if not held.closed]
+            self._leases.append(lease)
+        return lease
+
+    def live_agents(self) -> frozenset[str]:
+        """The agents whose liveness keys the replica holds (their leases have not expired)."""
+        return self._live
 
     # -- the rest ---------------------------------------------------------------------------
 
@@ -414,7 +523,11 @@ class EtcdStore:
         self._following.set()
 
     def close(self) -> None:
-        """Stop following etcd."""
+        """Stop following etcd, and give up the leases taken through this store."""
+        with self._lock:
+            leases, self._leases = self._leases, []
+        for lease in leases:
+            lease.close()
         self._closed.set()
         self._following.set()
         self._cut_stream()
@@ -428,3 +541,66 @@ class EtcdStore:
                 raw.shutdown(socket.SHUT_RDWR)
             except (AttributeError, OSError):
                 stream.close()
+
+
+class EtcdLease:
+    """An agent's etcd lease, holding ``liveness/NAME`` under the store's prefix; renewed
+    from a thread every third of ``ttl`` until :meth:`close`.
+
+    etcd rounds a TTL up to its minimum (2 s with default election settings). A renewal
+    that finds the lease gone (it expired while etcd could not be reached, or was revoked)
+    grants a new one and puts the key again. ``renewals`` and ``grants`` count what it did.
+    """
+
+    def __init__(self, store: EtcdStore, name: str, ttl: int = 10) -> None:
+        if not isinstance(name, str) or not name or "/" in name:
+            raise StoreError(f"name={name!r}: an agent's name is a non-empty string without '/'")
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
+            raise StoreError(f"ttl={ttl!r}: a lease's TTL is a whole number of seconds >= 1")
+        self.name = name
+        self.ttl = ttl
+        self.key = f"{store.prefix}{_LIVENESS}/{name}"
+        self.renewals = 0
+        self.grants = 0
+        self._endpoints = store._endpoints
+        self._closed = threading.Event()
+        self.id = self._grant()
+        self._renewer = threading.Thread(target=self._renew, name=f"clusterkit-lease-{name}", daemon=True)
+        self._renewer.start()
+
+    def __repr__(self) -> str:
+        return f"<EtcdLease {self.key} ttl={self.ttl}s id={self.id}>"
+
+    def _grant(self) -> int:
+        """A new lease, and the liveness key put with it; returns the lease's id."""
+        answer = self._endpoints.post("/lease/grant", {"TTL": self.ttl})
+        lease = int(answer["ID"])
+        value = json.dumps({"agent": self.name, "ttl": self.ttl, "host": socket.gethostname(), "pid": os.getpid()})
+        self._endpoints.post("/kv/put", {"key": _b64(self.key), "value": _b64(value), "lease": str(lease)})
+        self.grants += 1
+        return lease
+
+    def _renew(self) -> None:
+        while not self._closed.wait(self.ttl / 3):
+            try:
+                answer = self._endpoints.post("/lease/keepalive", {"ID": str(self.id)})
+                if int(answer.get("result", {}).get("TTL", 0)) > 0:
+                    self.renewals += 1
+                else:  # expired or revoked meanwhile: the key is gone, so take a new lease
+                    self.id = self._grant()
+            except (StoreError, KeyError, ValueError):
+                continue  # etcd is away: try again; should the lease expire meanwhile, the next answer says so
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed.is_set()
+
+    def close(self) -> None:
+        """Stop renewing and revoke the lease: etcd deletes the liveness key at once."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._renewer.join(timeout=5)
+        with contextlib.suppress(StoreError):  # unreachable, or already gone: the key goes with the TTL
+            self._endpoints.post("/lease/revoke", {"ID": str(self.id)})

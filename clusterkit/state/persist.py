@@ -4,7 +4,9 @@ The file holds ECS's describe output for every object, plus what clusterkit keep
 does not show, each beside the ECS JSON it belongs to:
 
 - ``taskDefinitions``: ``describe-task-definition`` output (``{"taskDefinition", "tags"}``);
-- ``containerInstances``: ``describe-container-instances`` output, one instance each;
+- ``containerInstances``: ``{"containerInstance": <describe-container-instances output>,
+  "lastHeartbeatAt": ...}``, the second being when the instance's agent last said it was
+  alive (seconds, or null);
 - ``tasks``: ``{"task": <describe-tasks output>, "chargedResources": [...]}``, the second
   being what the task holds on its instance (static and dynamic host ports, custom
   scalars), in ECS's resource-list form;
@@ -13,8 +15,9 @@ does not show, each beside the ECS JSON it belongs to:
 - ``version`` (the cluster's), ``familyRevisions`` (each family's last revision) and
   ``cluster`` (name, region, account).
 
-Format version 1 (where a task's ``chargedResources`` sat inside the task and a task
-definition was the bare definition) is still read. Writes go to a temporary file that is
+Format versions 1 (where a task's ``chargedResources`` sat inside the task and a task
+definition was the bare definition) and 2 (where an instance was its bare describe output)
+are still read. Writes go to a temporary file that is
 synced and renamed over the target, so a crash leaves either the old file or the new one.
 """
 
@@ -48,8 +51,8 @@ from clusterkit.state.store import empty_roots
 __all__ = ["load_roots", "save_snapshot"]
 
 FORMAT: Final = "clusterkit-state"
-FORMAT_VERSION: Final = 2
-READABLE_VERSIONS: Final = (1, 2)
+FORMAT_VERSION: Final = 3
+READABLE_VERSIONS: Final = (1, 2, 3)
 
 
 def save_snapshot(snapshot: Snapshot, path: str | os.PathLike[str]) -> None:

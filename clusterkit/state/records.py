@@ -4,7 +4,8 @@ Each record is ECS's describe output, plus what clusterkit keeps that ECS does n
 beside it:
 
 - a task definition: ``describe-task-definition`` output (``{"taskDefinition", "tags"}``);
-- a container instance: ``describe-container-instances`` output for it;
+- a container instance: ``{"containerInstance": <describe-container-instances output>,
+  "lastHeartbeatAt": ...}``, the second being when its agent last said it was alive;
 - a task: ``{"task": <describe-tasks output>, "chargedResources": [...]}``, the second being
   what the task holds on its instance (static and dynamic host ports, custom scalars);
 - a service: ``{"service": <describe-services output>, "scheduler": {...}}``, the second
@@ -40,6 +41,7 @@ from clusterkit.model.taskdef import TaskDefinition
 
 __all__ = [
     "CHARGE_KEY",
+    "HEARTBEAT_KEY",
     "decode_instance",
     "decode_service",
     "decode_task",
@@ -51,6 +53,7 @@ __all__ = [
 ]
 
 CHARGE_KEY: Final = "chargedResources"
+HEARTBEAT_KEY: Final = "lastHeartbeatAt"
 
 
 def encode_task_definition(definition: TaskDefinition) -> dict[str, Any]:
@@ -66,13 +69,26 @@ def decode_task_definition(item: Any) -> TaskDefinition:
 
 
 def encode_instance(instance: ContainerInstance, arns: Arns) -> dict[str, Any]:
-    """A container instance's document."""
-    return dump_container_instance(instance, arns)
+    """A container instance's document: describe output, and its last heartbeat beside it."""
+    return {
+        "containerInstance": dump_container_instance(instance, arns),
+        HEARTBEAT_KEY: instance.last_heartbeat_at,
+    }
 
 
 def decode_instance(item: Any) -> ContainerInstance:
-    """A container instance from its document."""
-    return load_container_instance(item)
+    """A container instance from its document (or, as formats 1 and 2 saved it, the bare
+    describe output, with no heartbeat).
+    """
+    if not isinstance(item, dict) or "containerInstance" not in item:
+        return load_container_instance(item)
+    instance = load_container_instance(item["containerInstance"])
+    heard = item.get(HEARTBEAT_KEY)
+    if heard is None:
+        return instance
+    if isinstance(heard, bool) or not isinstance(heard, (int, float)):
+        raise ValidationError(HEARTBEAT_KEY, heard, "must be a time in seconds or null")
+    return replace(instance, last_heartbeat_at=float(heard))
 
 
 def encode_task(task: Task, arns: Arns) -> dict[str, Any]:

@@ -12,7 +12,7 @@ compares each touched key's version (``mod_revision``) before putting the new va
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import immutables
 
@@ -25,7 +25,7 @@ from clusterkit.state.snapshot import Roots
 if TYPE_CHECKING:
     from clusterkit.state._apply import Pending
 
-__all__ = ["MemoryStore", "Store", "empty_roots"]
+__all__ = ["AgentLease", "LeaseStore", "MemoryStore", "Store", "empty_roots"]
 
 
 def empty_roots() -> Roots:
@@ -82,3 +82,29 @@ class MemoryStore:
             return None
         self._roots = build()
         return self._roots
+
+
+class AgentLease(Protocol):
+    """An agent's hold on its liveness in a store; see ``LeaseStore``."""
+
+    def close(self) -> None:
+        """Give the lease up: the agent is no longer live."""
+        ...
+
+
+@runtime_checkable
+class LeaseStore(Protocol):
+    """A store that tells which agents are live by leases that expire unless kept alive.
+
+    ``EtcdStore`` is one: an agent's lease (etcd's, with a TTL) holds a liveness key, which
+    etcd deletes when the agent stops renewing it. ``Agent`` holds a lease on such a store,
+    and ``LivenessMonitor`` reads ``live_agents`` instead of heartbeat times.
+    """
+
+    def keep_alive(self, name: str, ttl: int) -> AgentLease:
+        """Take a lease for agent ``name`` with a TTL of ``ttl`` seconds and keep renewing it."""
+        ...
+
+    def live_agents(self) -> frozenset[str]:
+        """The names of the agents whose leases are live, as this process last heard."""
+        ...

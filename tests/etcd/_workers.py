@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from clusterkit import BaseScheduler, ClusterState, PlacementRequest, StoreError, place_and_commit
+from clusterkit import Agent, BaseScheduler, ClusterState, FakeExecutor, PlacementRequest, StoreError, place_and_commit
 from clusterkit.state.etcd import EtcdStore
 
 
@@ -50,3 +50,26 @@ def commit_forever(endpoints: tuple[str, ...], prefix: str, ready: Any) -> None:
         for task in list(state.snapshot().tasks())[:2]:
             if task.desired_status != "STOPPED":
                 state.stop_task(task.id)
+
+
+def agent_forever(endpoints: tuple[str, ...], prefix: str, instance_id: str, ttl: int, ready: Any) -> None:
+    """Register an agent (on a FakeExecutor) holding a lease of ``ttl`` seconds; run until killed."""
+    store = EtcdStore(endpoints, prefix=prefix)
+    state = ClusterState("shared", store=store)
+    agent = Agent.register(state, FakeExecutor(), instance_id=instance_id, liveness_ttl=ttl)
+    ready.set()
+    agent.run(interval=0.2)
+
+
+def docker_agent(
+    endpoints: tuple[str, ...], prefix: str, cluster: str, engine: str, host_ip: str, instance_id: str, ready: Any
+) -> None:
+    """An agent on a real Docker engine, in a process of its own, sharing the cluster through etcd."""
+    from clusterkit.executor.docker import DockerExecutor
+
+    store = EtcdStore(endpoints, prefix=prefix)
+    state = ClusterState(cluster, store=store)
+    executor = DockerExecutor(engine, cluster=cluster, host_ip=host_ip, pull_policy="prefer-cached")
+    agent = Agent.register(state, executor, instance_id=instance_id, liveness_ttl=2, attributes={"host": "docker"})
+    ready.set()
+    agent.run(interval=0.5)

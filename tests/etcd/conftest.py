@@ -6,10 +6,7 @@ prefixes of its own, deleted afterwards.
 
 from __future__ import annotations
 
-import base64
-import json
 import subprocess
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +15,7 @@ import pytest
 
 from clusterkit import ClusterState
 from clusterkit.state.etcd import EtcdStore
-from tests.conftest import ETCD_ENDPOINTS, etcd_available, require_service
+from tests.conftest import ETCD_ENDPOINTS, delete_prefix, etcd_available, require_service
 
 SERVICES = Path(__file__).resolve().parents[2] / "scripts" / "services.sh"
 
@@ -29,22 +26,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(item.path).parents:
             item.add_marker(pytest.mark.etcd)
-
-
-def delete_prefix(prefix: str) -> None:
-    """Remove every key under ``prefix`` (directly over etcd's JSON gateway)."""
-    raw = prefix.encode()
-    body = {
-        "key": base64.b64encode(raw).decode(),
-        "range_end": base64.b64encode(raw[:-1] + bytes([raw[-1] + 1])).decode(),
-    }
-    for endpoint in ETCD_ENDPOINTS:
-        request = urllib.request.Request(f"{endpoint}/v3/kv/deleterange", data=json.dumps(body).encode(), method="POST")
-        try:
-            urllib.request.urlopen(request, timeout=5).read()
-            return
-        except OSError:
-            continue
 
 
 @pytest.fixture
