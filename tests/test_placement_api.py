@@ -6,6 +6,7 @@ import re
 from collections import Counter
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -970,3 +971,32 @@ def test_list_container_instances_filter_matches_brute_force(
         if token is None:
             break
     assert listed == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        None,
+        [spread("attribute:ecs.availability-zone"), spread("instanceId")],
+        [binpack("memory")],
+        [spread("instanceId")],
+    ],
+)
+def test_avoided_instances_are_the_last_resort(strategy: Any) -> None:
+    state = ClusterState("avoid")
+    for name, zone in (("i-1", "zone-a"), ("i-2", "zone-b"), ("i-3", "zone-b")):
+        state.register_container_instance(name, cpu=1024, memory=1024, attributes={"ecs.availability-zone": zone})
+    definition = state.register_task_definition(
+        {"family": "web", "containerDefinitions": [{"name": "app", "image": "web:1", "memory": 512}]}
+    )
+    scheduler = BaseScheduler()
+    # zone-a is the least loaded and i-1 is the emptiest: every strategy would pick it, but for the avoidance
+    request = PlacementRequest(definition, 4, strategies=strategy, avoid={"i-1"})
+    plan = scheduler.place(state.snapshot(), request)
+    hosts = [p.task.container_instance_id for p in plan.placements]
+    assert sorted(hosts[:4]) == ["i-2", "i-2", "i-3", "i-3"]  # the avoided instance only once the others are full
+    more = scheduler.place(state.snapshot(), attrs.evolve(request, count=6))
+    assert sorted(p.task.container_instance_id for p in more.placements) == ["i-1", "i-1", "i-2", "i-2", "i-3", "i-3"]
+    with pytest.raises(ValidationError) as caught:
+        PlacementRequest(definition, 1, avoid="i-1")
+    assert caught.value.field == "avoid"

@@ -311,3 +311,18 @@ def test_a_pending_task_lost_with_its_deregistered_host_is_not_a_failed_launch()
     assert service.launch_failures == 0
     assert service.deployments[0].failed_tasks == 0
     fake.close()
+
+
+def test_a_replacement_goes_elsewhere_than_where_its_task_just_failed() -> None:
+    fake = FakeCluster(instances=3)
+    fake.state.register_task_definition(WEB)
+    fake.state.create_service("web", "web", desired_count=1)
+    for _ in range(4):  # each time on a fresh instance, never straight back onto the one that failed
+        fake.run(2)
+        (task,) = fake.service_tasks("web")
+        fake.crash(task)  # before it was ever healthy: a failure
+        fake.run(2)
+        (replacement,) = fake.service_tasks("web")
+        assert replacement.id != task.id
+        assert replacement.container_instance_id != task.container_instance_id
+    fake.close()

@@ -5,6 +5,7 @@ The strategies and constraints it carries are values from ``clusterkit.model.pla
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 import attrs
@@ -15,6 +16,14 @@ from clusterkit.model.placement import DEFAULT_STRATEGY, PlacementStrategy, load
 from clusterkit.model.taskdef import MAX_CONSTRAINTS, PlacementConstraint, TaskDefinition
 
 __all__ = ["MAX_COUNT", "PlacementRequest"]
+
+
+def _id_set(value: Iterable[str]) -> frozenset[str]:
+    """Instance ids as a frozenset (refusing a bare string, which is one id, not many)."""
+    items = () if isinstance(value, (str, bytes)) else tuple(value)
+    if isinstance(value, (str, bytes)) or not all(isinstance(item, str) for item in items):
+        raise ValidationError("avoid", value, "must be a collection of instance ids")
+    return frozenset(items)
 
 MAX_COUNT: Final = 10_000
 """The most tasks one request may place."""
@@ -34,6 +43,9 @@ class PlacementRequest:
     started_by: str | None = None
     strategies: tuple[PlacementStrategy, ...] = attrs.field(default=DEFAULT_STRATEGY, converter=load_strategies)
     constraints: tuple[PlacementConstraint, ...] = attrs.field(default=(), converter=load_constraints)
+    avoid: frozenset[str] = attrs.field(default=frozenset(), converter=_id_set)
+    """Instances to use only when no other can take the task (a service's replacement avoids
+    the instance where its task just failed). ``BaseScheduler`` honours it; it is a preference."""
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.task_definition, TaskDefinition):

@@ -444,8 +444,12 @@ class _Run:
             counts[value] = counts.get(value, 0) + 1
         return None
 
-    def _scan(self, accept: Callable[[ContainerInstance], bool] | None) -> _Best | None:
-        """The best accepted candidate, reading the source's order only as far as needed."""
+    def _scan(self, accept: Callable[[ContainerInstance], bool] | None, *, aside: bool = True) -> _Best | None:
+        """The best accepted candidate, reading the source's order only as far as needed.
+
+        Instances the request ``avoid``s, and with ``balance`` those it would unbalance, are
+        set aside: with ``aside`` the best of them is taken when no other instance can be.
+        """
         source = self.source
         best: _Best | None = None
         best_tie: tuple[Any, ...] | None = None
@@ -463,8 +467,10 @@ class _Run:
                 else:
                     self.saw_passing = True
                 continue
-            if self.binding is not None and self._unbalancing(instance, verdict[0]):
-                self.aside.append(instance)  # only worse as this plan goes on: set aside, not dropped
+            if instance.id in self.request.avoid or (
+                self.binding is not None and self._unbalancing(instance, verdict[0])
+            ):
+                self.aside.append(instance)  # the last resort: set aside, not dropped
                 self.dead.add(instance.id)
                 continue
             key = self.rank_key(instance)
@@ -475,7 +481,7 @@ class _Run:
             if feasible == self.sample:
                 break  # the best of a random sample
         source.settle(self.dead)
-        if best is None and self.aside:
+        if best is None and self.aside and aside:
             best = self._from_aside(accept)
         return best
 
@@ -506,12 +512,20 @@ class _Run:
         while live:
             level = min(counts[value] for value in live)
             chosen = {value for value in live if counts[value] == level}
-            best = self._scan(functools.partial(_value_in, value_of, field, chosen))
+            best = self._scan(functools.partial(_value_in, value_of, field, chosen), aside=False)
             if best is not None:
                 return best
             if not self.saw_passing:
                 self.full_values |= chosen  # only lasting reasons: these values stay full in this plan
             live -= chosen
+        remaining = set(counts)
+        while self.aside and remaining:  # no other instance of any value: the set-aside ones, least-loaded value first
+            level = min(counts[value] for value in remaining)
+            chosen = {value for value in remaining if counts[value] == level}
+            best = self._from_aside(functools.partial(_value_in, value_of, field, chosen))
+            if best is not None:
+                return best
+            remaining -= chosen
         return None
 
     def _unplaced(self) -> Unplaced:

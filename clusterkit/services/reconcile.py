@@ -101,6 +101,8 @@ class Launch:
     task_definition: str
     count: int
     instance_id: str | None = None
+    avoid: frozenset[str] = frozenset()
+    """Instances where a task of the service just failed: used only if no other can take one."""
 
 
 @attrs.frozen(slots=True)
@@ -193,6 +195,7 @@ class _Ledger:
         self.launches: list[Launch] = []
         self.stops: list[Stop] = []
         self.wakes: list[float] = []
+        self.failed_on: set[str] = set()  # instances where a task of the service failed in this pass
         self.tripped = False  # the circuit breaker failed the primary deployment in this pass
 
     # -- the record ------------------------------------------------------------------
@@ -347,6 +350,9 @@ def _observe(snapshot: Snapshot, service: Service, ledger: _Ledger) -> list[_See
             ledger.task_failed(deployment)
         elif not purposeful and task_id not in service.healthy_seen and task.health_status != "HEALTHY":
             ledger.task_failed(deployment)  # it ran, but stopped before it was ever healthy
+        else:
+            continue
+        ledger.failed_on.add(task.container_instance_id)  # its replacement goes elsewhere if it can
     checked: dict[str, bool] = {}
     grace = float(service.health_check_grace_period_seconds)
     instances = snapshot._roots.instances
@@ -412,7 +418,8 @@ def _reconcile_replica(snapshot: Snapshot, ledger: _Ledger, seen: list[_Seen]) -
             continue
         count = min(need, max(room, 0))
         if count:
-            ledger.launches.append(Launch(deployment.id, deployment.task_definition, count))
+            avoid = frozenset(ledger.failed_on)
+            ledger.launches.append(Launch(deployment.id, deployment.task_definition, count, avoid=avoid))
             room -= count
             short -= count
         starved = starved or count < need

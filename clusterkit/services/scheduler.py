@@ -198,6 +198,7 @@ class ServiceScheduler:
             launch.deployment_id,
             service.placement_strategy or DEFAULT_SERVICE_STRATEGY,
             service.placement_constraints,
+            avoid=launch.avoid,
         )
         plan = self.placement.place(snapshot, request)
         reason = plan.unplaced[0].reason if plan.unplaced else ""
