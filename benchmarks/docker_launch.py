@@ -16,22 +16,20 @@ shared); containers are removed between rounds, untimed.
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Sequence
 from typing import Final
 
 from benchmarks import _report
+from benchmarks._docker import IMAGE, engine_ready
 from clusterkit import Agent, ClusterState
 from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_TASK, DockerExecutor
 
 NAME: Final = "docker_launch"
 DESCRIPTION: Final = "50 tasks via agent + DockerExecutor vs a sequential docker run -d loop (speed-up, target >= 2)"
 TARGET: Final = ">= 2"
-IMAGE: Final = "clusterkit/busybox:latest"
 COMMAND: Final = ("sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait")
 
 
@@ -109,13 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     tasks = args.tasks or (10 if args.quick else 50)
     rounds = args.rounds or (1 if args.quick else 2)
-    if shutil.which("docker") is None:
-        print(f"{NAME}: the docker command line is needed for the baseline", file=sys.stderr)
-        return 2
-    found = subprocess.run(["docker", "-H", args.engine, "image", "inspect", IMAGE], capture_output=True, text=True)
-    if found.returncode != 0:
-        print(f"{NAME}: {IMAGE} is not on {args.engine} (scripts/services.sh start builds it)", file=sys.stderr)
-        print(found.stderr.strip(), file=sys.stderr)
+    if not engine_ready(NAME, args.engine):
         return 2
 
     cluster = f"bench-{uuid.uuid4().hex[:8]}"

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import argparse
 import queue
-import shutil
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -39,6 +37,7 @@ from typing import Any, Final
 import docker
 
 from benchmarks import _report
+from benchmarks._docker import IMAGE, engine_ready
 from clusterkit import Agent, ClusterState
 from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_TASK, DockerExecutor
 from clusterkit.services import ServiceScheduler
@@ -50,7 +49,6 @@ DESCRIPTION: Final = (
     "health check interval (target <= 2 s)"
 )
 TARGET: Final = "<= 2"
-IMAGE: Final = "clusterkit/busybox:latest"
 INTERVAL: Final = 5  # the health check's interval, seconds: ECS's smallest
 SERVE: Final = "mkdir -p /tmp/www && echo up > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www"
 CHECK: Final = "wget -q -O /dev/null http://127.0.0.1/ || exit 1"
@@ -224,13 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     kills = args.kills or (3 if args.quick else 20)
-    if shutil.which("docker") is None:
-        print(f"{NAME}: the docker command line is needed for the baseline", file=sys.stderr)
-        return 2
-    found = subprocess.run(["docker", "-H", args.engine, "image", "inspect", IMAGE], capture_output=True, text=True)
-    if found.returncode != 0:
-        print(f"{NAME}: {IMAGE} is not on {args.engine} (scripts/services.sh start builds it)", file=sys.stderr)
-        print(found.stderr.strip(), file=sys.stderr)
+    if not engine_ready(NAME, args.engine):
         return 2
 
     cluster = f"bench-{uuid.uuid4().hex[:8]}"
