@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from clusterkit import ClusterState
 from clusterkit.state.events import ServiceChanged
 from clusterkit.testing import FakeCluster
 
@@ -100,3 +101,27 @@ def test_a_task_reported_healthy_that_exits_before_the_next_pass_does_not_count(
     cluster.tick()
     primary = cluster.state.snapshot().service("web").deployments[0]
     assert (primary.task_definition, primary.failed_tasks) == ("web:2", 0)
+
+
+def test_a_scale_down_that_brings_the_threshold_to_the_failures_so_far_trips_the_breaker() -> None:
+    import attrs
+
+    from clusterkit.services import reconcile
+    from clusterkit.state.changes import PutService
+
+    state = ClusterState("breaker", clock=lambda: 1_000.0)
+    state.register_container_instance("i-1", cpu=2048, memory=4096)
+    state.register_task_definition(
+        {"family": "web", "containerDefinitions": [{"name": "app", "image": "web:1", "memory": 128}]}
+    )
+    service = state.create_service(
+        "web", "web", desired_count=8, deployment_configuration={"deploymentCircuitBreaker": {"enable": True}}
+    )
+    counted = attrs.evolve(service, deployments=(attrs.evolve(service.deployments[0], failed_tasks=3),))
+    assert state.commit([PutService(counted, service.version)]).ok  # 3 failures: under 8's threshold of 4
+    state.update_service("web", desired_count=3)  # the threshold is 3 now
+    snapshot = state.snapshot()
+    decision = reconcile(snapshot, snapshot.service("web"), 1_000.0)
+    primary = decision.service.deployments[0]
+    assert (primary.rollout_state, primary.failed_tasks) == ("FAILED", 3)
+    assert decision.launches == ()

@@ -242,10 +242,22 @@ class _Ledger:
     def task_failed(self, deployment: int | None) -> None:
         if deployment is None or self.deployments[deployment].rollout_state != "IN_PROGRESS":
             return
-        failed = self.deployments[deployment].failed_tasks + 1
-        self.update(deployment, failed_tasks=failed)
+        self.update(deployment, failed_tasks=self.deployments[deployment].failed_tasks + 1)
+        if deployment == 0:
+            self.check_breaker()
+
+    def check_breaker(self) -> None:
+        """Trip the PRIMARY deployment's breaker once its failed tasks reach the threshold (a
+        scale-down lowers the threshold: the count may reach it without a new failure).
+        """
         breaker = self.original.deployment_configuration.deployment_circuit_breaker
-        if deployment == 0 and breaker.enable and failed >= circuit_breaker_threshold(self.primary.desired_count):
+        primary = self.primary
+        if (
+            breaker.enable
+            and not self.tripped
+            and primary.rollout_state == "IN_PROGRESS"
+            and primary.failed_tasks >= circuit_breaker_threshold(primary.desired_count)
+        ):
             self.trip(breaker.rollback)
 
     def became_healthy(self, deployment: int | None) -> None:
@@ -318,6 +330,7 @@ def reconcile(
     if service.status == "INACTIVE" or not service.deployments:  # nothing to keep running
         return ledger.decision()
     seen = _observe(snapshot, service, ledger)
+    ledger.check_breaker()
     if service.status == "DRAINING":  # being deleted: every task goes, nothing starts
         for item in seen:
             if not item.stopping:
