@@ -57,7 +57,8 @@ def test_a_service_short_of_room_does_not_commit_every_pass_and_starts_its_tasks
     version = state.snapshot().service("web").version
     outcomes = cluster.run(120)
     assert state.snapshot().service("web").version == version + 1  # the tasks became healthy: recorded once
-    assert not any(outcome.committed for outcome in outcomes[1:] if not outcome.started and not outcome.stopped)
+    idle_commits = [o for o in outcomes if o.committed and not o.started and not o.stopped]
+    assert len(idle_commits) <= 1  # only that one: no commit per pass while the tasks find no room
     assert len(cluster.service_tasks("web")) == 4
     cluster.add_instance()
     cluster.run(3)
