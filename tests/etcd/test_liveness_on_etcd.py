@@ -43,7 +43,7 @@ def test_a_lease_holds_a_liveness_key_every_process_sees_and_close_removes_it(
     lease = store_of(holder).keep_alive("i-1", TTL)
     try:
         assert eventually(lambda: "i-1" in store_of(watcher).live_agents())
-        assert "i-1" in store_of(holder).live_agents()
+        assert eventually(lambda: "i-1" in store_of(holder).live_agents())  # its own watch may lag a little
         time.sleep(TTL + 0.5)  # renewed, so still there after the TTL
         assert "i-1" in store_of(watcher).live_agents() and lease.renewals >= 2
     finally:
