@@ -162,7 +162,7 @@ class ServiceCalls(Calls):
                 return result.snapshot.service(current.name)
             if result.rejected[0].reason != "STALE_VERSION":
                 raise ValidationError("service", service, result.rejected[0].detail)
-        raise ConflictError("service", service, "kept changing under the update; try again")
+        raise ConflictError(f"service={service!r}: kept changing under the update; try again")
 
     def _updated(
         self,
@@ -249,7 +249,7 @@ class ServiceCalls(Calls):
             result = self.commit([PutService(updated, current.version)])
             if result.ok:
                 return result.snapshot.service(current.name)
-        raise ConflictError("service", service, "kept changing under the delete; try again")
+        raise ConflictError(f"service={service!r}: kept changing under the delete; try again")
 
     def list_services(
         self,

@@ -221,14 +221,13 @@ class ServiceScheduler:
             if now - self._last_resync >= self.resync_interval:
                 self._last_resync = now
                 due.update(service.name for service in self.state.snapshot().services())
-        daemons_first = sorted(due, key=lambda name: (not self._is_daemon(name), name))
-        return [self.reconcile_service(name) for name in daemons_first]
+        services = self.state.snapshot()._roots.services  # one read for the order, not one per service
 
-    def _is_daemon(self, name: str) -> bool:
-        try:
-            return self.state.snapshot().service(name).scheduling_strategy == "DAEMON"
-        except NotFoundError:
-            return False
+        def daemon_first(name: str) -> tuple[bool, str]:
+            found = services.get(name)
+            return (found is None or found.scheduling_strategy != "DAEMON", name)
+
+        return [self.reconcile_service(name) for name in sorted(due, key=daemon_first)]
 
     @property
     def next_wake(self) -> float | None:
