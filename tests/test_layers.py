@@ -25,6 +25,7 @@ LAYERS: list[frozenset[str]] = [
     frozenset({"api"}),
     frozenset({"executor", "logs"}),
     frozenset({"agent", "liveness"}),
+    frozenset({"autoscaling", "balancing"}),
     frozenset({"testing", "sim", "cli"}),
 ]
 """Bottom to top; a module imports only from its own layer or those below it."""

@@ -1,0 +1,1 @@
+"""Load balancing: target groups kept in step with a service's tasks and their dynamic host ports."""
