@@ -1,0 +1,46 @@
+"""The simulator: run clusterkit's real schedulers on a workload in simulated time.
+
+Workloads are timed events in clusterkit's own JSON Lines format (``clusterkit.sim.workload``),
+drawn by a seeded generator (``clusterkit.sim.generate``) or read from public cluster traces
+(``clusterkit.sim.traces``).
+"""
+
+from clusterkit.sim.generate import Shape, WorkloadSpec, generate_workload
+from clusterkit.sim.workload import (
+    BatchTask,
+    Crash,
+    CreateService,
+    DeleteService,
+    Event,
+    InstanceJoin,
+    InstanceLeave,
+    Load,
+    RegisterTaskDefinition,
+    Unhealthy,
+    UpdateService,
+    WorkloadError,
+    read_workload,
+    workload_schema,
+    write_workload,
+)
+
+__all__ = [
+    "BatchTask",
+    "Crash",
+    "CreateService",
+    "DeleteService",
+    "Event",
+    "InstanceJoin",
+    "InstanceLeave",
+    "Load",
+    "RegisterTaskDefinition",
+    "Shape",
+    "Unhealthy",
+    "UpdateService",
+    "WorkloadError",
+    "WorkloadSpec",
+    "generate_workload",
+    "read_workload",
+    "workload_schema",
+    "write_workload",
+]
