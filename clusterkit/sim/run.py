@@ -1,0 +1,550 @@
+"""One run: a workload played against one policy, in simulated time, on the real code.
+
+The run builds a real ``ClusterState`` on a simulated clock and plays the workload's events
+into it. Batch tasks queue for the policy's schedulers, which work as Omega's do: each takes
+a snapshot, plans a request with the policy's real ``Scheduler``, and commits the plan
+``decision_time`` seconds later, when other schedulers may have taken the room first
+(those placements are rejected, counted as conflicts, and planned again). Services are kept
+by the real ``ServiceScheduler``. The hosts are simulated: a placed task reports RUNNING
+``start_delay`` seconds later (HEALTHY too, when it has a health check), a batch task exits
+after its duration, a task told to stop reports STOPPED ``stop_delay`` seconds later — the
+reports an agent would send, as commits. Everything happens in event order on one thread,
+so one seed gives one run.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import itertools
+import random
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+import attrs
+
+from clusterkit.api import ClusterState
+from clusterkit.errors import ValidationError
+from clusterkit.model.placement import DEFAULT_STRATEGY, PlacementStrategy, load_strategies
+from clusterkit.model.task import PENDING_STATUSES, Task
+from clusterkit.model.taskdef import TaskDefinition
+from clusterkit.placement.plan import Plan
+from clusterkit.placement.request import PlacementRequest
+from clusterkit.placement.scheduler import BaseScheduler, Scheduler
+from clusterkit.services.health import has_health_check
+from clusterkit.services.reconcile import DEFAULT_SETTINGS, ReconcileSettings
+from clusterkit.services.scheduler import ServiceScheduler
+from clusterkit.sim.metrics import RunMetrics, Sample, percentile
+from clusterkit.sim.workload import (
+    BatchTask,
+    Crash,
+    CreateService,
+    DeleteService,
+    Event,
+    InstanceJoin,
+    InstanceLeave,
+    Load,
+    RegisterTaskDefinition,
+    Unhealthy,
+    UpdateService,
+)
+from clusterkit.state.changes import Change, TaskStateChange
+from clusterkit.state.events import ContainerInstanceChanged, TaskChanged
+from clusterkit.state.ids import repeatable_ids
+from clusterkit.testing.fake_cluster import SimulatedClock
+
+__all__ = ["EPOCH", "Policy", "simulate"]
+
+EPOCH: Final = 1_700_000_000.0
+"""The simulated clock's reading at the workload's time 0."""
+_ZONE: Final = "ecs.availability-zone"
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValidationError(attribute.name, value, "must be a number > 0")
+
+
+def _not_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ValidationError(attribute.name, value, "must be a number >= 0")
+
+
+def _count(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if type(value) is not int or value < 1:
+        raise ValidationError(attribute.name, value, "must be a whole number >= 1")
+
+
+@attrs.frozen
+class Policy:
+    """One configuration to simulate: the schedulers, how many and how fast, and the timings.
+
+    ``scheduler`` places batch tasks (with ``strategies``) and the services' tasks (services
+    the workload creates get ``strategies`` as their placement strategy). ``schedulers`` of
+    them share the cluster; each wakes every ``interval`` seconds, takes up to
+    ``batch_size`` tasks of one shape per request, and commits ``decision_time`` seconds
+    after its snapshot. The service scheduler steps every ``service_interval`` seconds;
+    the cluster is sampled every ``sample_interval``.
+    """
+
+    name: str
+    scheduler: Scheduler = attrs.field(factory=lambda: BaseScheduler(seed=0))
+    strategies: tuple[PlacementStrategy, ...] = attrs.field(default=DEFAULT_STRATEGY, converter=load_strategies)
+    schedulers: int = attrs.field(default=1, validator=_count)
+    interval: float = attrs.field(default=1.0, validator=_positive)
+    decision_time: float = attrs.field(default=0.0, validator=_not_negative)
+    batch_size: int = attrs.field(default=1000, validator=_count)
+    service_interval: float = attrs.field(default=1.0, validator=_positive)
+    settings: ReconcileSettings = DEFAULT_SETTINGS
+    start_delay: float = attrs.field(default=1.0, validator=_not_negative)
+    stop_delay: float = attrs.field(default=1.0, validator=_not_negative)
+    sample_interval: float = attrs.field(default=60.0, validator=_positive)
+
+
+@attrs.define
+class _Waiting:
+    """A batch task waiting for a scheduler."""
+
+    definition: str
+    arrival: float
+    duration: float
+    epoch: int = -1  # the capacity epoch of its last failed try (-1: not tried)
+
+
+@attrs.define
+class _Counters:
+    submitted: int = 0
+    placed: int = 0
+    finished: int = 0
+    lost: int = 0
+    transactions: int = 0
+    conflicted: int = 0
+    conflicts: int = 0
+    retries: int = 0
+    commits: int = 0
+    failures: Counter[str] = attrs.Factory(Counter)
+    waits: list[float] = attrs.Factory(list)
+    below: dict[str, float] = attrs.Factory(dict)
+    instance_seconds: float = 0.0
+
+
+class _Run:
+    """The event loop of one run (use :func:`simulate`)."""
+
+    def __init__(self, policy: Policy, seed: int) -> None:
+        self.policy = policy
+        self.rng = random.Random(seed)
+        self.clock = SimulatedClock(EPOCH)
+        self.state = ClusterState("sim", clock=self.clock)
+        self.services = ServiceScheduler(
+            self.state, placement=policy.scheduler, settings=policy.settings, resync_interval=float("inf")
+        )
+        self.events = self.state.subscribe(capacity=1 << 30)
+        self.timers: list[tuple[float, int, Callable[[], None]]] = []
+        self.sequence = itertools.count()
+        self.queues: list[deque[_Waiting]] = [deque() for _ in range(policy.schedulers)]
+        self.deferred: list[list[_Waiting]] = [[] for _ in range(policy.schedulers)]
+        self.busy = [False] * policy.schedulers
+        self.next_queue = 0
+        self.capacity_epoch = 0
+        self.durations: dict[str, float] = {}  # batch task id → its run time, until it stops
+        self.tracked: set[str] = set()  # tasks with a start or stop on the way
+        self.shapes: dict[tuple[int, int], str] = {}
+        self.checked: dict[str, bool] = {}
+        self.registered: set[str] = set()  # instances not INACTIVE
+        self.loads: dict[str, float] = {}
+        self.due: dict[str, TaskStateChange] = {}
+        self.counters = _Counters()
+        self.samples: list[Sample] = []
+        self.now = 0.0
+
+    # -- time ------------------------------------------------------------------------------
+
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        """Run ``action`` at workload time ``when``."""
+        heapq.heappush(self.timers, (when, next(self.sequence), action))
+
+    def every(self, interval: float, action: Callable[[], None], offset: float = 0.0) -> None:
+        """Run ``action`` every ``interval`` seconds from ``offset``."""
+
+        def tick() -> None:
+            action()
+            self.at(self.now + interval, tick)
+
+        self.at(offset, tick)
+
+    def advance(self, when: float) -> None:
+        self.counters.instance_seconds += (when - self.now) * len(self.registered)
+        self.now = when
+        self.clock.now = EPOCH + when
+
+    # -- the hosts, simulated ---------------------------------------------------------------
+
+    def report(self, task: Task, **fields: Any) -> None:
+        """Queue an agent's report on ``task`` for this moment's commit."""
+        if task.id in self.due:
+            self.flush()
+            task = self.state.snapshot().task(task.id)
+        self.due[task.id] = TaskStateChange(task.id, task.version, **fields)
+
+    def flush(self) -> None:
+        """Commit the reports queued for this moment, then react to every commit since."""
+        if self.due:
+            changes: list[Change] = list(self.due.values())
+            self.due.clear()
+            self.state.commit(changes)
+            self.counters.commits += 1
+        self.observe()
+
+    def observe(self) -> None:
+        events = self.events.drain()
+        if not events:
+            return
+        self.services.notice(events)
+        for event in events:
+            if isinstance(event, ContainerInstanceChanged):
+                self.capacity_epoch += 1
+                if event.instance.status == "INACTIVE":
+                    self.registered.discard(event.instance.id)
+                else:
+                    self.registered.add(event.instance.id)
+            elif isinstance(event, TaskChanged):
+                self._task_changed(event.task)
+
+    def _task_changed(self, task: Task) -> None:
+        if task.is_stopped:
+            self.capacity_epoch += 1
+            self.tracked.discard(task.id)
+            if self.durations.pop(task.id, None) is not None:
+                self.counters.lost += 1  # stopped before its run was over: its instance went
+            return
+        if task.id in self.tracked:
+            return
+        if task.desired_status == "STOPPED" and task.last_status != "DEACTIVATING":
+            self.tracked.add(task.id)
+            self.at(self.now + self.policy.stop_delay, lambda: self._stop(task.id))
+        elif task.last_status in PENDING_STATUSES:
+            self.tracked.add(task.id)
+            self.at(self.now + self.policy.start_delay, lambda: self._start(task.id))
+
+    def _start(self, task_id: str) -> None:
+        self.tracked.discard(task_id)
+        task = self.state.snapshot().task(task_id)
+        if task.is_stopped or task.last_status not in PENDING_STATUSES:
+            return
+        if task.desired_status == "STOPPED":
+            self._stop(task_id)
+            return
+        healthy = self._checked(task.task_definition)
+        self.report(task, last_status="RUNNING", health_status="HEALTHY" if healthy else None)
+        duration = self.durations.get(task_id)
+        if duration is not None:
+            self.at(self.now + duration, lambda: self._finish(task_id))
+
+    def _finish(self, task_id: str) -> None:
+        task = self.state.snapshot().task(task_id)
+        if task.is_stopped:
+            return
+        self.durations.pop(task_id, None)
+        self.counters.finished += 1
+        reason = "Essential container in task exited: app (exit code 0)"
+        self.report(task, last_status="STOPPED", stop_code="EssentialContainerExited", stopped_reason=reason)
+
+    def _stop(self, task_id: str) -> None:
+        self.tracked.discard(task_id)
+        task = self.state.snapshot().task(task_id)
+        if not task.is_stopped:
+            self.report(task, last_status="STOPPED")
+
+    def _checked(self, task_definition: str) -> bool:
+        known = self.checked.get(task_definition)
+        if known is None:
+            known = self.checked[task_definition] = has_health_check(
+                self.state.snapshot().task_definition(task_definition)
+            )
+        return known
+
+    # -- the workload ------------------------------------------------------------------------
+
+    def apply(self, event: Event) -> None:
+        """Play one workload event into the state."""
+        if isinstance(event, BatchTask):
+            self._arrive(event)
+        elif isinstance(event, InstanceJoin):
+            attributes: dict[str, str | None] = dict(event.attributes)
+            if event.zone is not None:
+                attributes[_ZONE] = event.zone
+            self.state.register_container_instance(
+                event.instance, cpu=event.cpu, memory=event.memory, attributes=attributes
+            )
+        elif isinstance(event, InstanceLeave):
+            self.state.deregister_container_instance(event.instance, force=True)
+        elif isinstance(event, RegisterTaskDefinition):
+            self.state.register_task_definition(event.definition)
+        elif isinstance(event, CreateService):
+            self.state.create_service(
+                event.service,
+                event.task_definition,
+                desired_count=event.desired_count if event.scheduling_strategy == "REPLICA" else None,
+                scheduling_strategy="DAEMON" if event.scheduling_strategy == "DAEMON" else "REPLICA",
+                placement_strategy=self.policy.strategies if event.scheduling_strategy == "REPLICA" else None,
+            )
+        elif isinstance(event, UpdateService):
+            self.state.update_service(
+                event.service, desired_count=event.desired_count, task_definition=event.task_definition
+            )
+        elif isinstance(event, DeleteService):
+            self.state.update_service(event.service, desired_count=0)
+            self.state.delete_service(event.service)
+        elif isinstance(event, Load):
+            self.loads[event.service] = event.demand
+        elif isinstance(event, Crash | Unhealthy):
+            self._disturb(event)
+
+    def _arrive(self, event: BatchTask) -> None:
+        key = (event.cpu, event.memory)
+        family = self.shapes.get(key)
+        if family is None:
+            family = self.shapes[key] = f"batch-{event.cpu}-{event.memory}"
+            container = {"name": "app", "image": "batch", "cpu": event.cpu, "memory": event.memory}
+            self.state.register_task_definition({"family": family, "containerDefinitions": [container]})
+        definition = f"{family}:1"
+        queue = self.queues[self.next_queue]
+        self.next_queue = (self.next_queue + 1) % len(self.queues)
+        queue.extend(_Waiting(definition, self.now, event.duration) for _ in range(event.count))
+        self.counters.submitted += event.count
+
+    def _disturb(self, event: Crash | Unhealthy) -> None:
+        snapshot = self.state.snapshot()
+        running = sorted(
+            (task for task in snapshot.service_tasks(event.service) if task.last_status == "RUNNING"),
+            key=lambda task: task.id,
+        )
+        for task in self.rng.sample(running, min(event.count, len(running))):
+            if isinstance(event, Crash):
+                reason = "Essential container in task exited: app (exit code 1)"
+                self.report(task, last_status="STOPPED", stop_code="EssentialContainerExited", stopped_reason=reason)
+            else:
+                self.report(task, health_status="UNHEALTHY")
+                self.at(self.now + event.duration, functools.partial(self._recover, task.id))
+
+    def _recover(self, task_id: str) -> None:
+        task = self.state.snapshot().task(task_id)
+        if not task.is_stopped and task.health_status == "UNHEALTHY":
+            self.report(task, health_status="HEALTHY")
+
+    # -- the schedulers ----------------------------------------------------------------------
+
+    def wake(self, index: int) -> None:
+        """Scheduler ``index`` starts a pass over its queue (unless a decision is in flight)."""
+        if self.busy[index]:
+            return
+        deferred, self.deferred[index] = self.deferred[index], []
+        queue = self.queues[index]
+        queue.extendleft(reversed(deferred))
+        self._next_request(index, pass_end=len(queue))
+
+    def _next_request(self, index: int, pass_end: int) -> None:
+        queue = self.queues[index]
+        while pass_end > 0 and queue:
+            head = queue[0]
+            if head.epoch == self.capacity_epoch:  # failed against this very capacity: wait for a change
+                self.deferred[index].append(queue.popleft())
+                pass_end -= 1
+                continue
+            items: list[_Waiting] = []
+            while queue and len(items) < self.policy.batch_size and len(items) < pass_end:
+                if queue[0].definition != head.definition or queue[0].epoch == self.capacity_epoch:
+                    break
+                items.append(queue.popleft())
+            pass_end -= len(items)
+            definition = self.state.snapshot().task_definition(head.definition)
+            plan = self.policy.scheduler.place(self.state.snapshot(), self._request(definition, len(items)))
+            if self.policy.decision_time > 0:
+                self.busy[index] = True
+                left = pass_end
+
+                def commit(plan: Plan = plan, items: list[_Waiting] = items, left: int = left) -> None:
+                    self._commit(index, plan, items)
+                    self.busy[index] = False
+                    self._next_request(index, left)
+
+                self.at(self.now + self.policy.decision_time, commit)
+                return
+            self._commit(index, plan, items)
+
+    def _request(self, definition: TaskDefinition, count: int) -> PlacementRequest:
+        return PlacementRequest(definition, count, strategies=self.policy.strategies)
+
+    def _commit(self, index: int, plan: Plan, items: list[_Waiting]) -> None:
+        counters = self.counters
+        placed = 0
+        requeue: list[_Waiting] = []
+        if plan.placements:
+            self.flush()
+            result = self.state.commit(plan.changes)
+            counters.commits += 1
+            counters.transactions += 1
+            conflicts = [rejection for rejection in result.rejected if rejection.reason != "ABORTED"]
+            if conflicts:
+                counters.conflicted += 1
+                counters.conflicts += len(conflicts)
+                counters.retries += len(conflicts)
+            for change in result.accepted:
+                item = items[placed]
+                placed += 1
+                task_id = change.task.id  # type: ignore[union-attr]
+                self.durations[task_id] = item.duration
+                counters.waits.append(self.now - item.arrival)
+            requeue = items[placed : placed + len(result.rejected)]
+            self.observe()
+        counters.placed += placed
+        failed = items[placed + len(requeue) :]
+        for unplaced, item in zip(plan.unplaced, failed, strict=False):
+            counters.failures[unplaced.reason] += 1
+            item.epoch = self.capacity_epoch
+        self.queues[index].extendleft(reversed(requeue))
+        self.deferred[index].extend(failed)
+
+    # -- the service scheduler and samples -----------------------------------------------------
+
+    def step_services(self) -> None:
+        self.flush()
+        self.services.step()
+        self.observe()
+        snapshot = self.state.snapshot()
+        for service in snapshot.services():
+            if service.status != "ACTIVE" or service.scheduling_strategy != "REPLICA":
+                continue
+            running = sum(1 for task in snapshot.service_tasks(service.name) if task.last_status == "RUNNING")
+            if running < service.desired_count:
+                below = self.counters.below
+                below[service.name] = below.get(service.name, 0.0) + self.policy.service_interval
+
+    def sample(self) -> None:
+        self.flush()
+        snapshot = self.state.snapshot()
+        waiting = {item.definition for queue in self.queues for item in queue}
+        waiting |= {item.definition for deferred in self.deferred for item in deferred}
+        shapes = set()
+        for definition in waiting:
+            charge = snapshot.task_definition(definition).charge
+            shapes.add((charge.cpu, charge.memory))
+        totals = Counter[str]()
+        for instance in snapshot.instances():
+            if instance.status == "INACTIVE":
+                continue
+            registered, remaining = instance.registered, instance.remaining
+            totals["instances"] += 1
+            totals["cpu_registered"] += registered.cpu
+            totals["memory_registered"] += registered.memory
+            totals["cpu_allocated"] += registered.cpu - remaining.cpu
+            totals["memory_allocated"] += registered.memory - remaining.memory
+            holding = instance.running_tasks_count + instance.pending_tasks_count
+            totals["running_tasks"] += instance.running_tasks_count
+            totals["instances_in_use"] += 1 if holding else 0
+            if shapes and instance.status == "ACTIVE":
+                fits = any(cpu <= remaining.cpu and memory <= remaining.memory for cpu, memory in shapes)
+                if not fits:
+                    totals["stranded_cpu"] += remaining.cpu
+                    totals["stranded_memory"] += remaining.memory
+        pending = sum(len(queue) for queue in self.queues) + sum(len(deferred) for deferred in self.deferred)
+        self.samples.append(Sample(time=self.now, pending_tasks=pending, **{
+            name: totals[name] for name in (
+                "instances", "instances_in_use", "cpu_registered", "cpu_allocated", "memory_registered",
+                "memory_allocated", "running_tasks", "stranded_cpu", "stranded_memory",
+            )
+        }))  # fmt: skip
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    def busy_with_batch(self) -> bool:
+        """Batch work left that can still move: tasks running, or waiting with a chance to fit."""
+        if self.durations or any(self.busy):
+            return True
+        return any(item.epoch != self.capacity_epoch for queue in self.queues for item in queue) or any(
+            item.epoch != self.capacity_epoch for deferred in self.deferred for item in deferred
+        )
+
+    def run(self, workload: Iterable[Event], until: float | None, progress: Callable[[float], None] | None) -> None:
+        events = iter(workload)
+        upcoming = next(events, None)
+        count = self.policy.schedulers
+        for index in range(count):
+            self.every(self.policy.interval, functools.partial(self.wake, index), self.policy.interval * index / count)
+        self.every(self.policy.service_interval, self.step_services)
+        self.every(self.policy.sample_interval, self.sample)
+        while True:
+            when = self.timers[0][0]
+            if upcoming is not None and upcoming.at <= when:
+                when = upcoming.at
+            elif upcoming is None and not self.busy_with_batch() and until is None:
+                break
+            if until is not None and when > until:
+                break
+            if when > self.now:
+                self.advance(when)
+                if progress is not None:
+                    progress(self.now)
+            while upcoming is not None and upcoming.at <= when:
+                self.apply(upcoming)
+                upcoming = next(events, None)
+            self.observe()
+            while self.timers and self.timers[0][0] <= when:
+                heapq.heappop(self.timers)[2]()
+            self.flush()
+        self.sample()
+
+    def metrics(self, seed: int) -> RunMetrics:
+        counters = self.counters
+        waits = sorted(counters.waits)
+        pending = sum(len(queue) for queue in self.queues) + sum(len(deferred) for deferred in self.deferred)
+        return RunMetrics(
+            policy=self.policy.name,
+            seed=seed,
+            duration=self.now,
+            submitted=counters.submitted,
+            placed=counters.placed,
+            finished=counters.finished,
+            lost=counters.lost,
+            pending=pending,
+            wait_p50=percentile(waits, 0.5),
+            wait_p90=percentile(waits, 0.9),
+            wait_p99=percentile(waits, 0.99),
+            wait_max=waits[-1] if waits else 0.0,
+            transactions=counters.transactions,
+            conflicted_transactions=counters.conflicted,
+            conflicts=counters.conflicts,
+            retries=counters.retries,
+            commits=counters.commits,
+            placement_failures=dict(counters.failures),
+            service_seconds_below_desired=dict(counters.below),
+            scaling_activities=0,
+            instance_hours=counters.instance_seconds / 3600.0,
+            samples=tuple(self.samples),
+        )
+
+
+def simulate(
+    workload: Iterable[Event],
+    policy: Policy,
+    *,
+    seed: int = 0,
+    until: float | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> RunMetrics:
+    """Play ``workload`` against ``policy`` and return what the run measured.
+
+    The run ends at ``until`` (workload seconds), or else once the workload is over and
+    no batch task is running or could still be placed. ``progress`` is called with the
+    simulated time whenever it moves. The same workload, policy and seed give the same
+    metrics, byte for byte (``RunMetrics.to_json``).
+    """
+    with repeatable_ids(seed):
+        run = _Run(policy, seed)
+        try:
+            run.run(workload, until, progress)
+        finally:
+            run.events.close()
+        return run.metrics(seed)
