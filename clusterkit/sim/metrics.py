@@ -63,7 +63,8 @@ class RunMetrics:
     Task counts: ``submitted`` batch tasks arrived, ``placed`` were committed to an
     instance, ``finished`` ran to the end, ``lost`` went with an instance that left,
     ``pending`` still waited at the end. ``wait_*`` are the batch tasks' times from arrival
-    to placement (seconds; nearest-rank percentiles). ``transactions`` are the schedulers'
+    to placement (seconds; nearest-rank percentiles), ``wait_cdf`` their 0th, 1st, …, 100th
+    percentiles (empty with no placements). ``transactions`` are the schedulers'
     commits of placements, ``conflicted_transactions`` those with at least one placement
     rejected because another writer took the room first (``conflicts`` such placements),
     and ``conflict_fraction`` = conflicted / transactions; ``retries`` are placements planned
@@ -85,6 +86,7 @@ class RunMetrics:
     wait_p90: float
     wait_p99: float
     wait_max: float
+    wait_cdf: tuple[float, ...]
     transactions: int
     conflicted_transactions: int
     conflicts: int

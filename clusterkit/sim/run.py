@@ -50,15 +50,19 @@ from clusterkit.sim.workload import (
     UpdateService,
 )
 from clusterkit.state.changes import Change, TaskStateChange
+from clusterkit.state.clock import SimulatedClock
 from clusterkit.state.events import ContainerInstanceChanged, TaskChanged
 from clusterkit.state.ids import repeatable_ids
-from clusterkit.testing.fake_cluster import SimulatedClock
+from clusterkit.state.snapshot import Snapshot
 
-__all__ = ["EPOCH", "Policy", "simulate"]
+__all__ = ["EPOCH", "Policy", "SampleHook", "simulate"]
 
 EPOCH: Final = 1_700_000_000.0
 """The simulated clock's reading at the workload's time 0."""
 _ZONE: Final = "ecs.availability-zone"
+
+SampleHook = Callable[[Snapshot, frozenset[tuple[int, int]], Sample], None]
+"""Called with each sample: the snapshot it was taken from, the (CPU, memory) shapes waiting, the sample."""
 
 
 def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -132,8 +136,9 @@ class _Counters:
 class _Run:
     """The event loop of one run (use :func:`simulate`)."""
 
-    def __init__(self, policy: Policy, seed: int) -> None:
+    def __init__(self, policy: Policy, seed: int, on_sample: SampleHook | None = None) -> None:
         self.policy = policy
+        self.on_sample = on_sample
         self.rng = random.Random(seed)
         self.clock = SimulatedClock(EPOCH)
         self.state = ClusterState("sim", clock=self.clock)
@@ -427,7 +432,7 @@ class _Run:
         snapshot = self.state.snapshot()
         waiting = {item.definition for queue in self.queues for item in queue}
         waiting |= {item.definition for deferred in self.deferred for item in deferred}
-        shapes = set()
+        shapes: set[tuple[int, int]] = set()
         for definition in waiting:
             charge = snapshot.task_definition(definition).charge
             shapes.add((charge.cpu, charge.memory))
@@ -450,12 +455,15 @@ class _Run:
                     totals["stranded_cpu"] += remaining.cpu
                     totals["stranded_memory"] += remaining.memory
         pending = sum(len(queue) for queue in self.queues) + sum(len(deferred) for deferred in self.deferred)
-        self.samples.append(Sample(time=self.now, pending_tasks=pending, **{
+        sample = Sample(time=self.now, pending_tasks=pending, **{
             name: totals[name] for name in (
                 "instances", "instances_in_use", "cpu_registered", "cpu_allocated", "memory_registered",
                 "memory_allocated", "running_tasks", "stranded_cpu", "stranded_memory",
             )
-        }))  # fmt: skip
+        })  # fmt: skip
+        self.samples.append(sample)
+        if self.on_sample is not None:
+            self.on_sample(snapshot, frozenset(shapes), sample)
 
     # -- the loop ----------------------------------------------------------------------------------
 
@@ -513,6 +521,7 @@ class _Run:
             wait_p90=percentile(waits, 0.9),
             wait_p99=percentile(waits, 0.99),
             wait_max=waits[-1] if waits else 0.0,
+            wait_cdf=tuple(percentile(waits, step / 100) for step in range(101)) if waits else (),
             transactions=counters.transactions,
             conflicted_transactions=counters.conflicted,
             conflicts=counters.conflicts,
@@ -533,16 +542,18 @@ def simulate(
     seed: int = 0,
     until: float | None = None,
     progress: Callable[[float], None] | None = None,
+    on_sample: SampleHook | None = None,
 ) -> RunMetrics:
     """Play ``workload`` against ``policy`` and return what the run measured.
 
     The run ends at ``until`` (workload seconds), or else once the workload is over and
     no batch task is running or could still be placed. ``progress`` is called with the
-    simulated time whenever it moves. The same workload, policy and seed give the same
+    simulated time whenever it moves; ``on_sample(snapshot, waiting shapes, sample)`` with
+    each sample as it is taken. The same workload, policy and seed give the same
     metrics, byte for byte (``RunMetrics.to_json``).
     """
     with repeatable_ids(seed):
-        run = _Run(policy, seed)
+        run = _Run(policy, seed, on_sample)
         try:
             run.run(workload, until, progress)
         finally:

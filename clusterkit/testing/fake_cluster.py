@@ -22,29 +22,12 @@ from clusterkit.placement.scheduler import Scheduler
 from clusterkit.services.reconcile import DEFAULT_SETTINGS, ReconcileSettings
 from clusterkit.services.scheduler import ServiceOutcome, ServiceScheduler
 from clusterkit.state.changes import UpdateInstance
+from clusterkit.state.clock import SimulatedClock
 from clusterkit.state.store import Store
 
 __all__ = ["FakeCluster", "SimulatedClock"]
 
 _ZONE: Final = "ecs.availability-zone"
-
-
-class SimulatedClock:
-    """A clock that moves only when told: ``clock()`` reads it, ``advance(seconds)`` moves it."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        """The time now, in seconds since the epoch."""
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        """Move the clock on by ``seconds`` (not backwards); returns the new time."""
-        if seconds < 0:
-            raise ValueError("a clock never goes back")
-        self.now += seconds
-        return self.now
 
 
 class FakeCluster:

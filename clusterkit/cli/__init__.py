@@ -1,0 +1,399 @@
+"""The ``clusterkit`` command: simulate policies on a workload, make workloads, inspect a cluster.
+
+::
+
+    clusterkit simulate WORKLOAD --policy binpack --policy spread --policy mypkg.module:MyScheduler --out report/
+    clusterkit workload generate OUT.jsonl --seed 7 --duration 3600 --instances 50
+    clusterkit workload convert TRACE_FOLDER OUT.jsonl --format alibaba-2018
+    clusterkit workload check WORKLOAD
+    clusterkit inspect STATE.json
+    clusterkit inspect --etcd http://127.0.0.1:12379 --prefix /clusterkit/prod --cluster prod
+
+Exit codes: 0 done; 1 a run-time failure (an output folder that cannot be written, a store
+that does not answer); 2 bad input (a workload line, a policy that cannot be imported, a
+bad option), with a message that names the line, field or value.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from clusterkit.errors import ClusterkitError, StoreError, ValidationError
+from clusterkit.model.placement import DEFAULT_STRATEGY, PlacementStrategy, binpack, random, spread
+from clusterkit.placement.scheduler import BaseScheduler
+from clusterkit.sim.generate import WorkloadSpec, generate_workload
+from clusterkit.sim.run import Policy
+from clusterkit.sim.traces import read_alibaba_2018, read_google_2011
+from clusterkit.sim.workload import Event, WorkloadError, read_workload, write_workload
+
+__all__ = ["BUILT_IN_POLICIES", "BadInput", "load_policy", "load_workload", "main"]
+
+_ZONE_SPREAD = spread("attribute:ecs.availability-zone")
+BUILT_IN_POLICIES: dict[str, tuple[PlacementStrategy, ...]] = {
+    "binpack": (binpack("memory"),),
+    "binpack-cpu": (binpack("cpu"),),
+    "spread": (_ZONE_SPREAD, spread("instanceId")),
+    "random": (random(),),
+    "ecs-default": DEFAULT_STRATEGY,
+}
+"""The policies ``--policy`` knows by name: clusterkit's BaseScheduler with these strategies."""
+
+FORMATS = ("jsonl", "alibaba-2018", "google-2011")
+
+
+def load_policy(text: str, *, schedulers: int = 1, decision_time: float = 0.0, seed: int = 0) -> Policy:
+    """A policy from ``--policy``: a built-in name, or ``module:Name`` naming a Scheduler class,
+    a function returning a Scheduler or Policy, or a Policy.
+
+    Raises ValidationError (field ``policy``) when it cannot be found or is not one of those.
+    """
+    strategies = BUILT_IN_POLICIES.get(text)
+    options: dict[str, Any] = {"schedulers": schedulers, "decision_time": decision_time}
+    if strategies is not None:
+        return Policy(text, BaseScheduler(seed=seed), strategies, **options)
+    module_name, _, attribute = text.partition(":")
+    if not module_name or not attribute:
+        known = ", ".join(sorted(BUILT_IN_POLICIES))
+        raise ValidationError("policy", text, f"give a built-in policy ({known}) or module:Name")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does: the user's own modules import
+    try:
+        found: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError) as error:
+        raise ValidationError("policy", text, f"cannot be imported: {error}") from None
+    if isinstance(found, Policy):
+        return found
+    made = found() if callable(found) else found
+    if isinstance(made, Policy):
+        return made
+    if not callable(getattr(made, "place", None)):
+        raise ValidationError("policy", text, "is neither a Policy nor a Scheduler (an object with place())")
+    return Policy(attribute, made, DEFAULT_STRATEGY, **options)
+
+
+def load_workload(path: str | Path, format: str | None = None) -> list[Event]:
+    """A workload from a JSON Lines file or a trace folder (``format`` guessed when None)."""
+    source = Path(path)
+    if format is None:
+        if source.is_dir():
+            format = "google-2011" if (source / "machine_events").exists() else "alibaba-2018"
+        else:
+            format = "jsonl"
+    if format == "jsonl":
+        return list(read_workload(source))
+    if format == "alibaba-2018":
+        return read_alibaba_2018(source)
+    if format == "google-2011":
+        return read_google_2011(source)
+    raise ValidationError("format", format, f"must be one of {list(FORMATS)}")
+
+
+class BadInput(click.ClickException):
+    """Bad input (a workload line, a policy, a state file): exit code 2."""
+
+    exit_code = 2
+
+
+def _fail(error: ClusterkitError) -> click.ClickException:
+    """Bad input: exit 2 with the error's own words."""
+    return BadInput(str(error))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="clusterkit")
+def main() -> None:
+    """clusterkit: simulate scheduling policies, make workloads, inspect clusters."""
+
+
+@main.command()
+@click.argument("workload", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    default=("binpack", "spread"),
+    show_default=True,
+    help="A built-in policy (binpack, binpack-cpu, spread, random, ecs-default) or module:Name; repeat it.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("report"),
+    show_default=True,
+    help="Folder for the report (created).",
+)
+@click.option(
+    "--format",
+    "workload_format",
+    type=click.Choice(FORMATS),
+    default=None,
+    help="The workload's format (guessed: a file is jsonl, a folder a trace).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="The run's seed.")
+@click.option("--until", type=float, default=None, help="Stop at this many simulated seconds.")
+@click.option(
+    "--schedulers",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Schedulers sharing the cluster, per policy.",
+)
+@click.option(
+    "--decision-time",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Simulated seconds between a scheduler's snapshot and its commit.",
+)
+def simulate(
+    workload: Path,
+    policies: Sequence[str],
+    out: Path,
+    workload_format: str | None,
+    seed: int,
+    until: float | None,
+    schedulers: int,
+    decision_time: float,
+) -> None:
+    """Run each policy on WORKLOAD in simulated time and write a report comparing them."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from clusterkit.sim.report import compare, write_report
+
+    console = Console()
+    try:
+        events = load_workload(workload, workload_format)
+        chosen = [load_policy(text, schedulers=schedulers, decision_time=decision_time, seed=seed) for text in policies]
+    except ClusterkitError as error:
+        raise _fail(error) from None
+    _check_writable(out)
+    end = until if until is not None else max((event.at for event in events), default=0.0)
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[now]}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        bars = {policy.name: progress.add_task(policy.name, total=max(end, 1.0), now="") for policy in chosen}
+
+        def report(name: str, now: float) -> None:
+            progress.update(bars[name], completed=min(now, end), now=f"{now:,.0f} s")
+
+        try:
+            runs = compare(events, chosen, seed=seed, until=until, progress=report)
+        except ClusterkitError as error:
+            raise _fail(error) from None
+        for bar in bars.values():
+            progress.update(bar, completed=max(end, 1.0))
+    try:
+        page = write_report(runs, out, title=f"clusterkit simulation of {workload.name}")
+    except OSError as error:
+        raise click.ClickException(f"cannot write the report to {out}: {error.strerror}") from None
+    console.print(_summary_table(runs))
+    console.print(f"report: {page}")
+
+
+def _check_writable(out: Path) -> None:
+    """Fail early (exit 1) when ``out`` cannot be created or written."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".clusterkit-write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise click.ClickException(f"cannot write to the output folder {out}: {error.strerror}") from None
+
+
+def _summary_table(runs: Sequence[Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="Simulation summary")
+    summaries = [run.summary() for run in runs]
+    table.add_column("figure")
+    for summary in summaries:
+        table.add_column(str(summary["policy"]), justify="right")
+    for name in summaries[0]:
+        if name != "policy":
+            table.add_row(name, *(f"{summary[name]:,}" if not isinstance(summary[name], str) else summary[name]
+                                  for summary in summaries))  # fmt: skip
+    return table
+
+
+@main.group()
+def workload() -> None:
+    """Make, convert and check workload files."""
+
+
+@workload.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=3600.0,
+    show_default=True,
+    help="Seconds of arrivals.",
+)
+@click.option("--instances", type=click.IntRange(0), default=10, show_default=True)
+@click.option("--instance-cpu", type=click.IntRange(1), default=4096, show_default=True, help="CPU units each.")
+@click.option("--instance-memory", type=click.IntRange(1), default=16384, show_default=True, help="MiB each.")
+@click.option(
+    "--arrival-rate",
+    type=click.FloatRange(0),
+    default=0.5,
+    show_default=True,
+    help="Batch tasks per second, on average.",
+)
+@click.option(
+    "--mean-duration",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Mean seconds a batch task runs.",
+)
+@click.option(
+    "--diurnal-amplitude",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="How much the daily curve swings the arrival rate and the services' load.",
+)
+@click.option("--services", type=click.IntRange(0), default=0, show_default=True)
+@click.option(
+    "--crash-rate", type=click.FloatRange(0), default=0.0, show_default=True, help="Crashes per service task-hour."
+)
+@click.option(
+    "--instance-failure-rate",
+    type=click.FloatRange(0),
+    default=0.0,
+    show_default=True,
+    help="Failures per instance-hour.",
+)
+def generate(out: Path, **options: Any) -> None:
+    """Write a synthetic workload to OUT (JSON Lines)."""
+    try:
+        events = generate_workload(WorkloadSpec(**options))
+    except ClusterkitError as error:
+        raise _fail(error) from None
+    _write(events, out)
+
+
+@workload.command()
+@click.argument("trace", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--format", "trace_format", type=click.Choice(FORMATS[1:]), required=True)
+def convert(trace: Path, out: Path, trace_format: str) -> None:
+    """Turn a public trace folder into a workload file OUT."""
+    try:
+        events = load_workload(trace, trace_format)
+    except ClusterkitError as error:
+        raise _fail(error) from None
+    _write(events, out)
+
+
+def _write(events: Sequence[Event], out: Path) -> None:
+    try:
+        count = write_workload(events, out)
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out}: {error.strerror}") from None
+    click.echo(f"{count} events written to {out}")
+
+
+@workload.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--format", "workload_format", type=click.Choice(FORMATS), default=None)
+def check(path: Path, workload_format: str | None) -> None:
+    """Read a workload, report its first bad line (exit 2) or count its events by type."""
+    try:
+        events = load_workload(path, workload_format)
+    except WorkloadError as error:
+        raise _fail(error) from None
+    counts: dict[str, int] = {}
+    for event in events:
+        counts[event.TYPE] = counts.get(event.TYPE, 0) + 1
+    last = max((event.at for event in events), default=0.0)
+    click.echo(f"{len(events)} events over {last:,.0f} s")
+    for name, count in sorted(counts.items()):
+        click.echo(f"  {name}: {count}")
+
+
+@main.command()
+@click.argument("state_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--etcd", "endpoints", multiple=True, help="An etcd member's client URL (repeat it for each).")
+@click.option("--prefix", default=None, help="The cluster's etcd key prefix (default /clusterkit/CLUSTER).")
+@click.option("--cluster", default="default", show_default=True, help="The cluster's name, with --etcd.")
+def inspect(state_file: Path | None, endpoints: Sequence[str], prefix: str | None, cluster: str) -> None:
+    """Show a cluster's instances, tasks and services as tables: from a save file or from etcd."""
+    from rich.console import Console
+
+    if (state_file is None) == (not endpoints):
+        raise click.UsageError("give a STATE_FILE or --etcd URL, one of the two")
+    with _opened(state_file, endpoints, prefix, cluster) as snapshot:
+        Console().print(*_inspect_tables(snapshot))
+
+
+class _opened:
+    """The snapshot of a save file or of an etcd cluster, closing the store afterwards."""
+
+    def __init__(self, state_file: Path | None, endpoints: Sequence[str], prefix: str | None, cluster: str) -> None:
+        self.close: Callable[[], None] = lambda: None
+        from clusterkit.api import ClusterState
+
+        try:
+            if state_file is not None:
+                self.snapshot = ClusterState.restore(state_file).snapshot()
+                return
+            from clusterkit.state.etcd import EtcdStore
+
+            store = EtcdStore(list(endpoints), prefix=prefix or f"/clusterkit/{cluster}")
+            self.close = store.close
+            self.snapshot = ClusterState(cluster, store=store).snapshot()
+        except StoreError as error:
+            raise click.ClickException(str(error)) from None
+        except ClusterkitError as error:
+            raise _fail(error) from None
+
+    def __enter__(self) -> Any:
+        return self.snapshot
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _inspect_tables(snapshot: Any) -> Iterator[Any]:
+    from rich.table import Table
+
+    instances = Table(title=f"Container instances of {snapshot.cluster_name} (version {snapshot.version})")
+    for column in ("id", "status", "agent", "CPU free/registered", "memory free/registered", "running", "pending"):
+        instances.add_column(column)
+    for instance in snapshot.instances():
+        instances.add_row(
+            instance.id, instance.status, "connected" if instance.agent_connected else "disconnected",
+            f"{instance.remaining.cpu}/{instance.registered.cpu}",
+            f"{instance.remaining.memory}/{instance.registered.memory}",
+            str(instance.running_tasks_count), str(instance.pending_tasks_count),
+        )  # fmt: skip
+    yield instances
+    tasks = Table(title="Tasks")
+    for column in ("id", "task definition", "instance", "last", "desired", "health", "group"):
+        tasks.add_column(column)
+    for task in snapshot.tasks():
+        tasks.add_row(task.id, task.task_definition, task.container_instance_id, task.last_status,
+                      task.desired_status, task.health_status, task.group)  # fmt: skip
+    yield tasks
+    services = Table(title="Services")
+    for column in ("name", "status", "strategy", "desired", "running", "pending", "deployments"):
+        services.add_column(column)
+    for service in snapshot.services():
+        counts = snapshot.service_counts(service)
+        running = sum(count[0] for count in counts.values())
+        pending = sum(count[1] for count in counts.values())
+        services.add_row(service.name, service.status, service.scheduling_strategy, str(service.desired_count),
+                         str(running), str(pending), str(len(service.deployments)))  # fmt: skip
+    yield services
