@@ -1000,3 +1000,20 @@ def test_avoided_instances_are_the_last_resort(strategy: Any) -> None:
     with pytest.raises(ValidationError) as caught:
         PlacementRequest(definition, 1, avoid="i-1")
     assert caught.value.field == "avoid"
+
+
+def test_a_seeded_random_strategy_draws_afresh_for_each_snapshot() -> None:
+    state = ClusterState("random-draws")
+    for index in range(20):
+        state.register_container_instance(f"i-{index:02d}", cpu=4096, memory=8192)
+    definition = state.register_task_definition(
+        {"family": "job", "containerDefinitions": [{"name": "a", "image": "b", "memory": 64}]}
+    )
+    scheduler = BaseScheduler(seed=7)
+    request = PlacementRequest(definition, 1, strategies=[random()])
+    first = scheduler.place(state.snapshot(), request).tasks[0].container_instance_id
+    assert scheduler.place(state.snapshot(), request).tasks[0].container_instance_id == first  # same snapshot
+    hosts = set()
+    for _ in range(20):
+        hosts.add(place_and_commit(state, scheduler, request).tasks[0].container_instance_id)
+    assert len(hosts) >= 8  # not the same instance every time (one in 20 each: about 13 distinct)

@@ -86,10 +86,11 @@ class Policy:
 
     ``scheduler`` places batch tasks (with ``strategies``) and the services' tasks (services
     the workload creates get ``strategies`` as their placement strategy). ``schedulers`` of
-    them share the cluster; each wakes every ``interval`` seconds, takes up to
-    ``batch_size`` tasks of one shape per request, and commits ``decision_time`` seconds
-    after its snapshot. The service scheduler steps every ``service_interval`` seconds;
-    the cluster is sampled every ``sample_interval``.
+    them share the cluster; each wakes every ``interval`` seconds, takes what waits in its
+    queue as one request per shape (of at most ``batch_size`` tasks), and commits each
+    ``decision_time`` seconds after its snapshot; placements another scheduler beat are
+    planned again at once, up to ``max_attempts`` times a pass. The service scheduler steps
+    every ``service_interval`` seconds; the cluster is sampled every ``sample_interval``.
     """
 
     name: str
@@ -99,6 +100,7 @@ class Policy:
     interval: float = attrs.field(default=1.0, validator=_positive)
     decision_time: float = attrs.field(default=0.0, validator=_not_negative)
     batch_size: int = attrs.field(default=1000, validator=_count)
+    max_attempts: int = attrs.field(default=5, validator=_count)
     service_interval: float = attrs.field(default=1.0, validator=_positive)
     settings: ReconcileSettings = DEFAULT_SETTINGS
     start_delay: float = attrs.field(default=1.0, validator=_not_negative)
@@ -114,6 +116,7 @@ class _Waiting:
     arrival: float
     duration: float
     epoch: int = -1  # the capacity epoch of its last failed try (-1: not tried)
+    attempts: int = 0  # placements of it other writers beat, in this pass
 
 
 @attrs.define
@@ -342,50 +345,60 @@ class _Run:
     # -- the schedulers ----------------------------------------------------------------------
 
     def wake(self, index: int) -> None:
-        """Scheduler ``index`` starts a pass over its queue (unless a decision is in flight)."""
+        """Scheduler ``index`` takes what waits in its queue, one request per shape (unless busy).
+
+        Tasks that failed to fit against the cluster as it still is wait for a change.
+        """
         if self.busy[index]:
             return
-        deferred, self.deferred[index] = self.deferred[index], []
-        queue = self.queues[index]
-        queue.extendleft(reversed(deferred))
-        self._next_request(index, pass_end=len(queue))
+        waiting = [*self.deferred[index], *self.queues[index]]
+        self.deferred[index] = []
+        self.queues[index].clear()
+        groups: dict[str, list[_Waiting]] = {}
+        for item in waiting:
+            if item.epoch == self.capacity_epoch:
+                self.deferred[index].append(item)
+            else:
+                item.attempts = 0
+                groups.setdefault(item.definition, []).append(item)
+        size = self.policy.batch_size
+        requests = deque(group[at : at + size] for group in groups.values() for at in range(0, len(group), size))
+        self._serve(index, requests)
 
-    def _next_request(self, index: int, pass_end: int) -> None:
-        queue = self.queues[index]
-        while pass_end > 0 and queue:
-            head = queue[0]
-            if head.epoch == self.capacity_epoch:  # failed against this very capacity: wait for a change
-                self.deferred[index].append(queue.popleft())
-                pass_end -= 1
-                continue
-            items: list[_Waiting] = []
-            while queue and len(items) < self.policy.batch_size and len(items) < pass_end:
-                if queue[0].definition != head.definition or queue[0].epoch == self.capacity_epoch:
-                    break
-                items.append(queue.popleft())
-            pass_end -= len(items)
-            definition = self.state.snapshot().task_definition(head.definition)
-            plan = self.policy.scheduler.place(self.state.snapshot(), self._request(definition, len(items)))
+    def _serve(self, index: int, requests: deque[list[_Waiting]]) -> None:
+        """Plan and commit ``requests`` in turn; conflicts are planned again at once, a few times."""
+        while requests:
+            items = requests.popleft()
+            snapshot = self.state.snapshot()
+            definition = snapshot.task_definition(items[0].definition)
+            plan = self.policy.scheduler.place(snapshot, self._request(definition, len(items)))
             if self.policy.decision_time > 0:
                 self.busy[index] = True
-                left = pass_end
 
-                def commit(plan: Plan = plan, items: list[_Waiting] = items, left: int = left) -> None:
-                    self._commit(index, plan, items)
+                def commit(plan: Plan = plan, items: list[_Waiting] = items) -> None:
                     self.busy[index] = False
-                    self._next_request(index, left)
+                    self._retry(index, requests, self._commit(index, plan, items))
+                    self._serve(index, requests)
 
                 self.at(self.now + self.policy.decision_time, commit)
                 return
-            self._commit(index, plan, items)
+            self._retry(index, requests, self._commit(index, plan, items))
+
+    def _retry(self, index: int, requests: deque[list[_Waiting]], rejected: list[_Waiting]) -> None:
+        again = [item for item in rejected if item.attempts < self.policy.max_attempts]
+        later = [item for item in rejected if item.attempts >= self.policy.max_attempts]
+        if again:
+            requests.appendleft(again)
+        self.queues[index].extendleft(reversed(later))
 
     def _request(self, definition: TaskDefinition, count: int) -> PlacementRequest:
         return PlacementRequest(definition, count, strategies=self.policy.strategies)
 
-    def _commit(self, index: int, plan: Plan, items: list[_Waiting]) -> None:
+    def _commit(self, index: int, plan: Plan, items: list[_Waiting]) -> list[_Waiting]:
+        """Commit ``plan`` for ``items``; returns the items whose placements another writer beat."""
         counters = self.counters
         placed = 0
-        requeue: list[_Waiting] = []
+        rejected: list[_Waiting] = []
         if plan.placements:
             self.flush()
             result = self.state.commit(plan.changes)
@@ -402,15 +415,17 @@ class _Run:
                 task_id = change.task.id  # type: ignore[union-attr]
                 self.durations[task_id] = item.duration
                 counters.waits.append(self.now - item.arrival)
-            requeue = items[placed : placed + len(result.rejected)]
+            rejected = items[placed : placed + len(result.rejected)]
+            for item in rejected:
+                item.attempts += 1
             self.observe()
         counters.placed += placed
-        failed = items[placed + len(requeue) :]
+        failed = items[placed + len(rejected) :]
         for unplaced, item in zip(plan.unplaced, failed, strict=False):
             counters.failures[unplaced.reason] += 1
             item.epoch = self.capacity_epoch
-        self.queues[index].extendleft(reversed(requeue))
         self.deferred[index].extend(failed)
+        return rejected
 
     # -- the service scheduler and samples -----------------------------------------------------
 

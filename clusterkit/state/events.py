@@ -136,11 +136,15 @@ class Subscription:
             return None
 
     def drain(self) -> list[Event]:
-        """Every event buffered now, without waiting (raises on overflow as ``get``)."""
-        events: list[Event] = []
-        while (event := self.get(timeout=0)) is not None:
-            events.append(event)
-        return events
+        """Every event buffered now, without waiting (raises on overflow as ``get``). O(events)."""
+        with self._ready:
+            if self._buffer:
+                events = list(self._buffer)
+                self._buffer.clear()
+                return events
+            if self._overflowed:
+                raise SubscriptionOverflow(self._last_version, self.capacity)
+            return []
 
     def __iter__(self) -> Iterator[Event]:
         return iter(self.drain())
