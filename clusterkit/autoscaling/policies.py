@@ -171,21 +171,22 @@ class TargetTrackingPolicy:
 class StepAdjustment:
     """Add ``scaling_adjustment`` when the metric minus the threshold lies in ``[lower, upper)``.
 
-    A missing bound is infinite (``None`` lower: −∞, ``None`` upper: +∞). Below the
-    threshold the interval is ``(lower, upper]``, as CloudWatch compares.
+    A missing bound is infinite (``None`` lower: −∞, ``None`` upper: +∞). For an alarm on a
+    low metric (``LessThan…``) the interval is ``(lower, upper]``, as Application Auto
+    Scaling compares below the threshold.
     """
 
     scaling_adjustment: int
     lower: float | None = None
     upper: float | None = None
 
-    def contains(self, difference: float) -> bool:
-        """Whether the metric's distance from the threshold falls in this step."""
+    def contains(self, difference: float, *, below: bool = False) -> bool:
+        """Whether the metric's distance from the threshold falls in this step (``below``: a low alarm's)."""
         low = -math.inf if self.lower is None else self.lower
         high = math.inf if self.upper is None else self.upper
-        if difference >= 0:
-            return low <= difference < high
-        return low < difference <= high
+        if below:
+            return low < difference <= high
+        return low <= difference < high
 
 
 @attrs.frozen(slots=True)
@@ -235,7 +236,8 @@ class StepScalingPolicy:
     def step_for(self, value: float) -> StepAdjustment | None:
         """The step the metric ``value`` falls in (None if none covers it)."""
         difference = value - self.alarm.threshold
-        return next((step for step in self.step_adjustments if step.contains(difference)), None)
+        below = self.alarm.comparison.startswith("Less")
+        return next((step for step in self.step_adjustments if step.contains(difference, below=below)), None)
 
     def capacity(self, current: int, step: StepAdjustment) -> int:
         """The capacity ``step`` asks for from ``current`` (before the target's bounds)."""

@@ -228,6 +228,8 @@ class ServiceAutoscaler:
             memory = self._memory[service]
             data = {policy.name: self._data(service, policy, now) for policy in policies}
         record = snapshot.service(service)
+        if record.status != "ACTIVE":
+            raise NotFoundError("service", service)  # deleted (DRAINING or INACTIVE): nothing to scale
         deploying = any(d.rollout_state == "IN_PROGRESS" for d in record.deployments)
         decision = decide(
             target, policies, data, memory, current=record.desired_count, now=now, deploying=deploying, actions=actions
