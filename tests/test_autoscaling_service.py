@@ -8,6 +8,8 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clusterkit.autoscaling import (
     CPU_UTILIZATION,
@@ -251,3 +253,41 @@ def test_a_deleted_service_is_left_alone(cluster: FakeCluster) -> None:
     scaler.put_scheduled_action("web", ScheduledAction("to5", cluster.clock.now, min_capacity=5))
     assert drive(cluster, scaler, 5) == []
     assert scaler.describe_scaling_activities() == []
+
+
+@settings(max_examples=15)
+@given(
+    loads=st.lists(st.floats(min_value=0.0, max_value=12.0), min_size=1, max_size=6),
+    minimum=st.integers(1, 3),
+    extra=st.integers(0, 6),
+    goal=st.sampled_from([40.0, 60.0, 75.0]),
+)
+def test_in_simulated_time_the_count_stays_in_bounds_and_never_falls_in_a_scale_out_cooldown(
+    loads: list[float], minimum: int, extra: int, goal: float
+) -> None:
+    """A load that jumps every ten minutes through ``loads``; the autoscaler and the cluster in
+    simulated time. The desired count never leaves the bounds, and no scale-in comes within
+    the 300 s after a scale-out.
+    """
+    cluster = FakeCluster(instances=3, cpus=4, memory=8192)
+    try:
+        cluster.state.register_task_definition(TASK)
+        cluster.state.create_service("web", "web", desired_count=minimum)
+        load = Load(loads[0])
+        scaler = ServiceAutoscaler(cluster.state, SimulatedLoad(load), clock=cluster.clock, sample_interval=15)
+        scaler.register_scalable_target("web", min_capacity=minimum, max_capacity=minimum + extra)
+        scaler.put_scaling_policy("web", TargetTrackingPolicy("cpu", CPU_UTILIZATION, goal))
+        last_out = -float("inf")
+        for value in loads:
+            load.value = value
+            for _ in range(120):  # ten minutes, a step every 5 s
+                cluster.tick(5.0)
+                for activity in scaler.step():
+                    if activity.new > activity.old:
+                        last_out = activity.time
+                    else:
+                        assert activity.time >= last_out + 300, "scale-in within a scale-out cooldown"
+                desired = cluster.state.snapshot().service("web").desired_count
+                assert minimum <= desired <= minimum + extra
+    finally:
+        cluster.close()
