@@ -291,3 +291,35 @@ def test_in_simulated_time_the_count_stays_in_bounds_and_never_falls_in_a_scale_
                 assert minimum <= desired <= minimum + extra
     finally:
         cluster.close()
+
+
+def test_a_task_whose_engine_is_away_is_left_out_and_sources_override_per_metric(cluster: FakeCluster) -> None:
+    cluster.state.create_service("web", "web", desired_count=3)
+    cluster.run(5)
+    tasks = running_tasks(cluster.state.snapshot(), "web")
+    for task in tasks:
+        cluster.executor_of(task).set_usage(task.id, cpu_cores=0.25, memory_mib=32.0)
+    cluster.executor_of(tasks[0]).set_usage(tasks[0].id, cpu_cores=1.0, memory_mib=32.0)
+    source = ExecutorStatsSource(cluster.executors)
+    cluster.executor_of(tasks[0]).fail_engine()
+    assert source.sample(cluster.state.snapshot(), "web", CPU_UTILIZATION, 1.0) == pytest.approx(100.0)
+    source.close()
+    fed = FedMetrics()
+    fed.put("web", CPU_UTILIZATION, 5.0)
+    fed.put("web", "Queue", 1000.0)
+    load = SimulatedLoad(Load(9.0))  # 300 % over the three tasks
+    scaler = ServiceAutoscaler(
+        cluster.state, fed, sources={CPU_UTILIZATION: load}, clock=cluster.clock, sample_interval=5
+    )
+    scaler.register_scalable_target("web", min_capacity=1, max_capacity=10)
+    scaler.put_scaling_policy("web", TargetTrackingPolicy("cpu", CPU_UTILIZATION, 50.0, period=10))
+    scaler.step()
+    series = scaler.series("web", CPU_UTILIZATION, 10)
+    assert series is not None and series.latest("Average", now=cluster.clock.now + 10) == pytest.approx(300.0)
+    assert scaler.series("web", "Queue", 10) is None  # no policy asks for it: not sampled
+
+
+def test_step_adjustments_may_come_as_a_list() -> None:
+    alarm = Alarm("high", 10.0, "GreaterThanThreshold")
+    policy = StepScalingPolicy("s", "Queue", alarm, "ChangeInCapacity", [StepAdjustment(1, 0.0, None)])  # type: ignore[arg-type]
+    assert policy.step_adjustments == (StepAdjustment(1, 0.0, None),)

@@ -10,7 +10,7 @@ are the shared foundation (metric series by period, M-of-N alarms).
 """
 
 from clusterkit.autoscaling.alarms import Alarm, AlarmState, Comparison
-from clusterkit.autoscaling.decide import PolicyData, ScalerMemory, ScalingDecision, Vote, decide, vote
+from clusterkit.autoscaling.decide import PolicyData, ScalerMemory, ScalingDecision, Vote, VoteKind, decide, vote
 from clusterkit.autoscaling.metrics import MetricSeries, Statistic
 from clusterkit.autoscaling.policies import (
     ALB_REQUEST_COUNT_PER_TARGET,
@@ -65,6 +65,7 @@ __all__ = [
     "StepScalingPolicy",
     "TargetTrackingPolicy",
     "Vote",
+    "VoteKind",
     "decide",
     "running_tasks",
     "utilization",

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import attrs
 
@@ -40,7 +41,10 @@ from clusterkit.autoscaling.policies import (
     TargetTrackingPolicy,
 )
 
-__all__ = ["PolicyData", "ScalerMemory", "ScalingDecision", "Vote", "decide", "vote"]
+__all__ = ["PolicyData", "ScalerMemory", "ScalingDecision", "Vote", "VoteKind", "decide", "vote"]
+
+VoteKind = Literal["out", "in", "hold", "none"]
+"""A policy's say: scale out, scale in, hold the count, or no say on scale-in at all."""
 
 _EPSILON = 1e-9  # 4 tasks at exactly 75 % of a 75 % target are 4 tasks, not 5
 
@@ -76,7 +80,7 @@ class Vote:
     """One policy's say: ``out``/``in`` with the capacity it wants, ``hold``, or ``none`` (no say on scale-in)."""
 
     policy: str
-    kind: str
+    kind: VoteKind
     capacity: int = 0
     cause: str = ""
     cooldown: int = 0

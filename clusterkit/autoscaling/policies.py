@@ -189,6 +189,13 @@ class StepAdjustment:
         return low <= difference < high
 
 
+def _as_tuple(value: object) -> object:
+    """A list or other iterable of steps as a tuple (anything else is left for validation to refuse)."""
+    if isinstance(value, list | tuple):
+        return tuple(value)
+    return value
+
+
 @attrs.frozen(slots=True)
 class StepScalingPolicy:
     """Change the capacity by the step the alarm's metric falls in, when ``alarm`` is in ALARM.
@@ -204,7 +211,7 @@ class StepScalingPolicy:
     metric: str
     alarm: Alarm
     adjustment_type: AdjustmentType
-    step_adjustments: tuple[StepAdjustment, ...]
+    step_adjustments: tuple[StepAdjustment, ...] = attrs.field(converter=_as_tuple)
     min_adjustment_magnitude: int | None = None
     cooldown: int = 300
     metric_aggregation: Statistic = "Average"

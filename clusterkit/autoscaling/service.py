@@ -220,7 +220,9 @@ class ServiceAutoscaler:
         points = series.datapoints(policy.alarm.statistic, count=policy.alarm.evaluation_periods, now=now)
         return PolicyData(tuple(points), series.latest(policy.metric_aggregation, now=now))
 
-    def _decide(self, service: str, snapshot: Snapshot, now: float) -> tuple[int, ScalingDecision]:
+    def _decide(
+        self, service: str, snapshot: Snapshot, now: float
+    ) -> tuple[int, ScalableTarget, ScalerMemory, ScalingDecision]:
         with self._lock:
             target = self._targets[service]
             policies: Sequence[Policy] = list(self._policies[service].values())
@@ -234,12 +236,12 @@ class ServiceAutoscaler:
         decision = decide(
             target, policies, data, memory, current=record.desired_count, now=now, deploying=deploying, actions=actions
         )
-        return record.desired_count, decision
+        return record.desired_count, target, memory, decision
 
     def _scale(self, service: str, now: float) -> list[ScalingActivity]:
         snapshot = self.state.snapshot()
         try:
-            current, decision = self._decide(service, snapshot, now)
+            current, target, before, decision = self._decide(service, snapshot, now)
         except (KeyError, NotFoundError):
             return []  # deregistered meanwhile, or the service is gone
         activities = list(decision.activities)
@@ -258,7 +260,10 @@ class ServiceAutoscaler:
                 return activities
         with self._lock:
             if service in self._targets:
-                self._targets[service] = decision.target
-                self._memory[service] = decision.memory
+                if self._targets[service] == target:  # else registered again meanwhile: the new bounds win
+                    self._targets[service] = decision.target
+                # A scheduled action put again while this step decided runs again: keep it not done.
+                again = before.done - self._memory[service].done
+                self._memory[service] = attrs.evolve(decision.memory, done=decision.memory.done - again)
             self._activities.extend(activities)
         return activities
