@@ -26,5 +26,6 @@ BENCHMARKS: Final[dict[str, str]] = {
     "etcd_placement": "benchmarks.etcd_placement",
     "etcd_concurrent": "benchmarks.etcd_concurrent",
     "etcd_describe": "benchmarks.etcd_describe",
+    "autoscale_decisions": "benchmarks.autoscale_decisions",
     "simulate_throughput": "benchmarks.simulate_throughput",
 }

@@ -5,11 +5,13 @@ it are the homes of each concept, in layers that import only downwards:
 ``clusterkit.errors`` and ``clusterkit.model`` (values) → ``clusterkit.ecs_json`` →
 ``clusterkit.state`` (the versioned core) → ``clusterkit.query`` (the cluster query
 language) → ``clusterkit.placement`` → ``clusterkit.api`` (``ClusterState``, the ECS calls)
-→ ``clusterkit.agent`` and ``clusterkit.liveness`` → ``clusterkit.testing``.
+→ ``clusterkit.agent`` and ``clusterkit.liveness`` → ``clusterkit.autoscaling`` →
+``clusterkit.testing``.
 """
 
 from clusterkit.agent import Agent
 from clusterkit.api import ClusterState, RunResult
+from clusterkit.autoscaling import ServiceAutoscaler, TargetTrackingPolicy
 from clusterkit.ecs_json import (
     dump_container_instance,
     dump_task,
@@ -28,7 +30,15 @@ from clusterkit.errors import (
     SubscriptionOverflow,
     ValidationError,
 )
-from clusterkit.executor import ContainerStatus, Executor, FakeExecutor, HostInfo, LogLine, TaskObservation
+from clusterkit.executor import (
+    ContainerStatus,
+    Executor,
+    FakeExecutor,
+    HostInfo,
+    LogLine,
+    TaskObservation,
+    TaskUsage,
+)
 from clusterkit.executor.credentials import RegistryCredentials
 from clusterkit.liveness import LivenessMonitor
 from clusterkit.logs import LogStore
@@ -175,6 +185,7 @@ __all__ = [
     "Scheduler",
     "Scorer",
     "Service",
+    "ServiceAutoscaler",
     "Snapshot",
     "SnapshotContext",
     "StaleVersionError",
@@ -185,12 +196,14 @@ __all__ = [
     "Subscription",
     "SubscriptionOverflow",
     "Tag",
+    "TargetTrackingPolicy",
     "Task",
     "TaskChanged",
     "TaskDefinition",
     "TaskDefinitionChanged",
     "TaskObservation",
     "TaskStateChange",
+    "TaskUsage",
     "Unplaced",
     "UpdateInstance",
     "ValidationError",

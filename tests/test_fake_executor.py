@@ -135,3 +135,22 @@ def test_a_failed_engine_fails_every_call_until_it_is_restored() -> None:
         assert caught.value.reason == "socket gone"
     executor.restore_engine()
     assert executor.inspect("t1").last_status == "RUNNING"  # untouched while it was away
+
+
+def test_usage_is_what_the_test_set_while_a_container_runs() -> None:
+    executor = FakeExecutor()
+    executor.start(task_of(WEB), WEB)
+    idle = executor.usage("t1")
+    assert idle is not None and (idle.cpu_cores, idle.memory_mib) == (0.0, 0.0)
+    executor.set_usage("t1", cpu_cores=0.5, memory_mib=96.0)
+    usage = executor.usage("t1")
+    assert usage is not None and (usage.cpu_cores, usage.memory_mib, usage.cpu_units) == (0.5, 96.0, 512.0)
+    executor.stop("t1")
+    assert executor.usage("t1") is None  # nothing runs: nothing used
+    with pytest.raises(NotFoundError):
+        executor.usage("t9")
+    with pytest.raises(NotFoundError):
+        executor.set_usage("t9", cpu_cores=1.0, memory_mib=1.0)
+    executor.fail_engine()
+    with pytest.raises(ExecutorError):
+        executor.usage("t1")

@@ -4,7 +4,24 @@
 and needs the ``docker`` extra (``pip install 'clusterkit[docker]'``).
 """
 
-from clusterkit.executor.base import ContainerStatus, Executor, HostInfo, LogLine, TaskObservation, start_order
+from clusterkit.executor.base import (
+    ContainerStatus,
+    Executor,
+    HostInfo,
+    LogLine,
+    TaskObservation,
+    TaskUsage,
+    start_order,
+)
 from clusterkit.executor.fake import FakeExecutor
 
-__all__ = ["ContainerStatus", "Executor", "FakeExecutor", "HostInfo", "LogLine", "TaskObservation", "start_order"]
+__all__ = [
+    "ContainerStatus",
+    "Executor",
+    "FakeExecutor",
+    "HostInfo",
+    "LogLine",
+    "TaskObservation",
+    "TaskUsage",
+    "start_order",
+]

@@ -17,7 +17,7 @@ import attrs
 from clusterkit.model.task import HealthStatus, Task
 from clusterkit.model.taskdef import TaskDefinition
 
-__all__ = ["ContainerStatus", "Executor", "HostInfo", "LogLine", "TaskObservation", "start_order"]
+__all__ = ["ContainerStatus", "Executor", "HostInfo", "LogLine", "TaskObservation", "TaskUsage", "start_order"]
 
 ContainerState = Literal["PENDING", "RUNNING", "STOPPED"]
 
@@ -101,6 +101,23 @@ class HostInfo:
     attributes: Mapping[str, str] = attrs.field(factory=dict)
 
 
+@attrs.frozen(slots=True)
+class TaskUsage:
+    """What a task's running containers use now: CPU in cores (1.0 is one core kept busy), memory in MiB.
+
+    Memory is the working set: what the containers use minus the page cache the kernel may
+    reclaim, as ``docker stats`` shows it.
+    """
+
+    cpu_cores: float
+    memory_mib: float
+
+    @property
+    def cpu_units(self) -> float:
+        """The CPU used in ECS CPU units (1024 per core)."""
+        return self.cpu_cores * 1024
+
+
 class Executor(Protocol):
     """Runs the containers of the tasks assigned to one container instance."""
 
@@ -130,6 +147,14 @@ class Executor(Protocol):
 
     def host(self) -> HostInfo:
         """The CPUs, memory and attributes of the host the executor runs containers on."""
+        ...
+
+    def usage(self, task_id: str) -> TaskUsage | None:
+        """What the task's running containers use now; None when none of them runs.
+
+        NotFoundError for a task it never started. Autoscaling reads a service's CPU and
+        memory utilisation from this.
+        """
         ...
 
     def changed(self) -> frozenset[str] | None:

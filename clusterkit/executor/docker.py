@@ -39,7 +39,7 @@ import requests
 from docker.utils import kwargs_from_env, parse_repository_tag
 
 from clusterkit.errors import ExecutorError, NotFoundError, ValidationError
-from clusterkit.executor.base import ContainerStatus, HostInfo, LogLine, TaskObservation, start_order
+from clusterkit.executor.base import ContainerStatus, HostInfo, LogLine, TaskObservation, TaskUsage, start_order
 from clusterkit.executor.credentials import RegistryCredentials
 from clusterkit.model.task import HealthStatus, Task
 from clusterkit.model.taskdef import ContainerDefinition, ContainerDependency, TaskDefinition
@@ -243,6 +243,32 @@ class DockerExecutor:
                 "clusterkit.docker-version": str(info.get("ServerVersion", "")),
             },
         )
+
+    def usage(self, task_id: str) -> TaskUsage | None:
+        """CPU and memory the task's running containers use, from the engine's stats (``docker stats``).
+
+        CPU comes from the difference between the engine's two samples (about a second
+        apart) of the container's CPU time and the host's, times the online CPUs; memory is
+        the usage minus the reclaimable page cache (``inactive_file``, or ``cache`` on
+        cgroup v1). None when no container of the task runs.
+        """
+        cores = 0.0
+        memory = 0.0
+        running = False
+        listed = self._list(task_id)
+        if not listed:
+            raise NotFoundError("task", task_id)
+        for info in listed:
+            if info.get("State") != "running":
+                continue
+            with self._engine(task_id, f"reading the stats of {self._name_of(info)}"):
+                stats = self.api.stats(info["Id"], stream=False)
+            if not stats.get("read") or stats["read"].startswith("0001-"):
+                continue  # the container stopped between the listing and the stats
+            running = True
+            cores += _cpu_cores(stats)
+            memory += _memory_mib(stats)
+        return TaskUsage(cores, memory) if running else None
 
     def changed(self) -> frozenset[str] | None:
         """Tasks whose containers the engine reported events for since the last call.
@@ -477,6 +503,26 @@ class DockerExecutor:
         except (docker.errors.DockerException, requests.RequestException) as error:
             detail = self.credentials.redact(f"{type(error).__name__}: {error}")
             raise ExecutorError(task_id, f"{doing}: the Docker engine is unreachable ({detail})") from error
+
+
+def _cpu_cores(stats: Mapping[str, Any]) -> float:
+    """Cores used between the two samples of one stats answer (0 when the engine gave only one)."""
+    now, before = stats.get("cpu_stats") or {}, stats.get("precpu_stats") or {}
+    used = now.get("cpu_usage", {}).get("total_usage", 0) - before.get("cpu_usage", {}).get("total_usage", 0)
+    elapsed = now.get("system_cpu_usage", 0) - before.get("system_cpu_usage", 0)
+    if used <= 0 or elapsed <= 0 or not before.get("system_cpu_usage"):
+        return 0.0
+    cpus = now.get("online_cpus") or len(now.get("cpu_usage", {}).get("percpu_usage") or ()) or 1
+    return float(used) / float(elapsed) * float(cpus)
+
+
+def _memory_mib(stats: Mapping[str, Any]) -> float:
+    """The working set in MiB: usage minus the page cache the kernel may reclaim."""
+    memory = stats.get("memory_stats") or {}
+    usage = float(memory.get("usage", 0))
+    detail = memory.get("stats") or {}
+    cache = detail.get("inactive_file", detail.get("total_inactive_file", detail.get("cache", 0)))
+    return max(0.0, usage - float(cache)) / _MIB
 
 
 def _status(info: Mapping[str, Any]) -> ContainerStatus:

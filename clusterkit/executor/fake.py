@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from clusterkit.errors import ExecutorError, NotFoundError
-from clusterkit.executor.base import ContainerStatus, HostInfo, LogLine, TaskObservation, start_order
+from clusterkit.executor.base import ContainerStatus, HostInfo, LogLine, TaskObservation, TaskUsage, start_order
 from clusterkit.model.task import HealthStatus, Task
 from clusterkit.model.taskdef import TaskDefinition
 
@@ -31,6 +31,7 @@ class _Held:
     essential: frozenset[str]
     checked: frozenset[str]
     logs: list[LogLine] = attrs.Factory(list)
+    usage: TaskUsage = attrs.Factory(lambda: TaskUsage(0.0, 0.0))
 
 
 class FakeExecutor:
@@ -93,6 +94,11 @@ class FakeExecutor:
             held = self._task(task_id)
             held.containers[container] = attrs.evolve(self._container(held, task_id, container), health=health)
             self._mark(task_id)
+
+    def set_usage(self, task_id: str, *, cpu_cores: float, memory_mib: float) -> None:
+        """What the task's containers use from now on (an idle task uses nothing), for ``usage``."""
+        with self._lock:
+            self._task(task_id).usage = TaskUsage(cpu_cores, memory_mib)
 
     def write_log(self, task_id: str, container: str, text: str) -> None:
         """Add a line to a container's log."""
@@ -179,6 +185,15 @@ class FakeExecutor:
             if any(c.state != "STOPPED" for c in self._task(task_id).containers.values()):
                 raise ExecutorError(task_id, "cannot remove a task whose containers still run; stop it first")
             del self._held[task_id]
+
+    def usage(self, task_id: str) -> TaskUsage | None:
+        """What ``set_usage`` said the task uses (nothing by default); None once no container runs."""
+        with self._lock:
+            self._check_engine(task_id)
+            held = self._task(task_id)
+            if all(status.state != "RUNNING" for status in held.containers.values()):
+                return None
+            return held.usage
 
     def changed(self) -> frozenset[str] | None:
         """Tasks started, stopped, exited or with new health since the last call (None on the first)."""

@@ -267,3 +267,27 @@ def test_the_agent_inspects_quiet_tasks_only_when_the_engine_reports_events(
     assert other.id not in inspected[before:]  # the other task stayed quiet
     executor.close()
     assert executor.changed() is None  # closed: it can no longer tell
+
+
+def test_usage_reads_cpu_and_memory_from_the_engines_stats(state: ClusterState, cluster: str) -> None:
+    """A spinning shell uses about a core; a container that wrote 20 MiB to its tmpfs uses at least that."""
+    busy = container_definition(
+        "busy", cpu=256, entryPoint=["sh", "-c"], command=["while :; do :; done"], stopTimeout=1
+    )
+    fill = "head -c 20971520 /dev/zero > /dev/shm/fill; echo filled; sleep 3600"  # tmpfs: memory, not reclaimable
+    holder = container_definition("holder", entryPoint=["sh", "-c"], command=[fill], memory=64, stopTimeout=1)
+    agent, task_id = launch(state, cluster, {"family": "usage", "containerDefinitions": [busy, holder]})
+    settle(agent, task_id, running)
+    deadline = time.monotonic() + 20
+    while not any("filled" in line.text for line in agent.executor.logs(task_id, "holder")):
+        assert time.monotonic() < deadline, "the holder never filled its memory"
+        time.sleep(0.2)
+    usage = agent.executor.usage(task_id)
+    assert usage is not None
+    assert 0.5 < usage.cpu_cores < 2.5  # one spinning core (less if other tests share the machine)
+    assert 20 <= usage.memory_mib < 120
+    state.stop_task(task_id)
+    settle(agent, task_id, stopped)
+    assert agent.executor.usage(task_id) is None
+    with pytest.raises(NotFoundError):
+        agent.executor.usage("no-such-task")
