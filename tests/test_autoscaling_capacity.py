@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusterkit import ClusterState, DEFAULT_RESERVED_PORTS, PlaceTask, Resources, StopTask, Task, TaskStateChange
+from clusterkit import DEFAULT_RESERVED_PORTS, ClusterState, PlaceTask, Resources, StopTask, Task, TaskStateChange
 from clusterkit.autoscaling import (
     CAPACITY_PROVIDER_ATTRIBUTE,
     CapacityProvider,
