@@ -26,4 +26,5 @@ BENCHMARKS: Final[dict[str, str]] = {
     "etcd_placement": "benchmarks.etcd_placement",
     "etcd_concurrent": "benchmarks.etcd_concurrent",
     "etcd_describe": "benchmarks.etcd_describe",
+    "capacity_metric": "benchmarks.capacity_metric",
 }
