@@ -10,6 +10,7 @@ language) → ``clusterkit.placement`` → ``clusterkit.api`` (``ClusterState``,
 
 from clusterkit.agent import Agent
 from clusterkit.api import ClusterState, RunResult
+from clusterkit.autoscaling import CapacityProvider, ClusterAutoscaler
 from clusterkit.ecs_json import (
     dump_container_instance,
     dump_task,
@@ -115,8 +116,10 @@ __all__ = [
     "Agent",
     "BaseScheduler",
     "Candidate",
+    "CapacityProvider",
     "Change",
     "ChangeSource",
+    "ClusterAutoscaler",
     "ClusterState",
     "ClusterkitError",
     "CommitResult",

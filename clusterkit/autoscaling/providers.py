@@ -29,7 +29,6 @@ from clusterkit.agent import Agent
 from clusterkit.api import ClusterState
 from clusterkit.autoscaling.capacity import CAPACITY_PROVIDER_ATTRIBUTE, CapacityProvider
 from clusterkit.errors import ClusterkitError, ExecutorError, NotFoundError, ValidationError
-from clusterkit.executor.docker import DockerExecutor
 from clusterkit.state.ids import new_id
 
 __all__ = ["DockerEngineProvider", "EngineControl", "EngineScript", "InMemoryProvider", "InstanceProvider"]
@@ -220,6 +219,8 @@ class DockerEngineProvider:
         return ids
 
     def _launch_one(self, number: int) -> str:
+        from clusterkit.executor.docker import DockerExecutor  # the docker extra: only when engines start
+
         url = self.engines.start(number)
         try:
             options = {"pull_policy": "prefer-cached", **self.executor_options}
