@@ -12,11 +12,20 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusterkit import DEFAULT_RESERVED_PORTS, ClusterState, PlaceTask, Resources, StopTask, Task, TaskStateChange
+from clusterkit import (
+    DEFAULT_RESERVED_PORTS,
+    ClusterState,
+    PlaceTask,
+    Resources,
+    StopTask,
+    Task,
+    TaskStateChange,
+)
 from clusterkit.autoscaling import (
     CAPACITY_PROVIDER_ATTRIBUTE,
     CapacityProvider,
@@ -27,6 +36,7 @@ from clusterkit.autoscaling import (
     reservation,
 )
 from clusterkit.errors import ValidationError
+from clusterkit.state.changes import PutService
 
 SHAPE = Resources(1024, 1024, DEFAULT_RESERVED_PORTS)
 PROVIDER = CapacityProvider("cp", SHAPE)
@@ -94,10 +104,13 @@ def brute_force(state: ClusterState, provider: CapacityProvider = PROVIDER) -> t
             busy.add(task.container_instance_id)
     waiting: Counter[Resources] = Counter()
     for service in services.values():
-        if service.status == "ACTIVE" and service.scheduling_strategy == "REPLICA" and service.deployments:
+        primary = service.deployments[0] if service.deployments else None
+        if service.status == "ACTIVE" and service.scheduling_strategy == "REPLICA" and primary is not None:
+            if primary.rollout_state == "FAILED":
+                continue
             short = service.desired_count - live[service.name]
             if short > 0:
-                waiting[snapshot.task_definition(service.deployments[0].task_definition).charge] += short
+                waiting[snapshot.task_definition(primary.task_definition).charge] += short
     new, _ = brute_pack(waiting, provider.instance_shape)
     n = len(mine)
     m = n + new if new else len(busy)
@@ -314,6 +327,20 @@ def test_a_replica_services_shortfall_waits_with_its_primary_deployments_shape()
     task = next(t.id for t in world.state.snapshot().tasks())
     world.stop(task, finish=False)
     assert pending_shapes(world.state.snapshot()) == {Resources(512, 256): 2}
+
+
+def test_a_service_whose_deployment_failed_waits_for_nothing() -> None:
+    world = World()
+    world.service(False, "half", 3)
+    service = next(world.state.snapshot().services())
+    assert pending_shapes(world.state.snapshot()) == {Resources(512, 256): 3}
+    with ReservationTracker(world.state, PROVIDER) as tracker:
+        failed = attrs.evolve(service.deployments[0], rollout_state="FAILED")
+        world.state.commit([PutService(attrs.evolve(service, deployments=(failed,)), service.version)])
+        assert pending_shapes(world.state.snapshot()) == {}
+        tracker.refresh()
+        assert tracker.waiting() == {}
+        assert tracker.reservation().needed == 0
 
 
 def test_instances_of_other_providers_and_inactive_ones_are_not_counted() -> None:

@@ -21,6 +21,7 @@ from clusterkit.autoscaling import (
     SCALE_IN_ATTRIBUTE,
     CapacityProvider,
     ClusterAutoscaler,
+    DockerEngineProvider,
     InMemoryProvider,
     Reservation,
     capacity_reservation,
@@ -115,6 +116,27 @@ def test_an_autoscaler_needs_a_capacity_provider() -> None:
     with pytest.raises(ValidationError) as raised:
         ClusterAutoscaler(cluster.state, "cp", InMemoryProvider(cluster.state, _provider()))  # type: ignore[arg-type]
     assert raised.value.field == "provider"
+    cluster.close()
+
+
+@pytest.mark.parametrize(
+    ("field", "call"),
+    [
+        ("count", lambda state, hosts: hosts.launch(0)),
+        ("count", lambda state, hosts: hosts.launch(True)),
+        ("period", lambda state, hosts: ClusterAutoscaler(state, hosts.provider, hosts, period=0)),
+        ("EvaluationPeriods", lambda state, hosts: ClusterAutoscaler(state, hosts.provider, hosts, scale_in_periods=0)),
+        ("numbers", lambda state, hosts: DockerEngineProvider(state, hosts.provider, cluster="c", numbers=[2])),
+    ],
+)
+def test_bad_autoscaler_inputs_name_the_field_and_change_nothing(field: str, call: Any) -> None:
+    cluster = FakeCluster(instances=1)
+    hosts = InMemoryProvider(cluster.state, _provider())
+    version = cluster.state.version
+    with pytest.raises(ValidationError) as raised:
+        call(cluster.state, hosts)
+    assert raised.value.field == field
+    assert cluster.state.version == version
     cluster.close()
 
 

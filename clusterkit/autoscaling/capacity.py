@@ -8,10 +8,11 @@
   sets it when it registers the instance.
 * **Waiting tasks** ("provisioning" in ECS): clusterkit places a task at once or not at all,
   so what waits for capacity is a service's shortfall. For every ACTIVE REPLICA service
-  with a deployment, ``desiredCount`` less its tasks that are not STOPPED and not being
-  stopped (desired status RUNNING) wait, each with the charge of the PRIMARY deployment's
-  task definition. DAEMON services add nothing (a daemon follows the instances), and
-  neither do standalone tasks (``run_task`` fails a task it cannot place at once).
+  with a deployment (whose PRIMARY deployment the circuit breaker has not FAILED),
+  ``desiredCount`` less its tasks that are not STOPPED and not being stopped (desired
+  status RUNNING) wait, each with the charge of the PRIMARY deployment's task definition.
+  DAEMON services add nothing (a daemon follows the instances), and neither do standalone
+  tasks (``run_task`` fails a task it cannot place at once).
 * **M**: with tasks waiting, ``N`` plus the number of new instances a first-fit-decreasing
   bin-pack of the waiting shapes onto the provider's instance shape needs (a shape that
   does not fit an empty instance is ignored: it stays waiting and asks for nothing); with
@@ -255,6 +256,8 @@ def _short_by(service: Service, live: int) -> int:
     """How many tasks ``service`` waits for, given ``live`` tasks not STOPPED and desired RUNNING."""
     if service.status != "ACTIVE" or service.scheduling_strategy != "REPLICA" or not service.deployments:
         return 0
+    if service.deployments[0].rollout_state == "FAILED":
+        return 0  # the circuit breaker stopped its launches: room would not start them
     return max(0, service.desired_count - live)
 
 

@@ -191,7 +191,7 @@ class ClusterAutoscaler:
         reservation = self.sample()
         done = self._terminate_drained(now)
         if done:
-            reservation = self.sample()  # N moved: decide on the new count
+            reservation = self.last = self.tracker.reservation()  # N moved: decide on the new count
         snapshot = self.state.snapshot()
         mine = [snapshot.instance(i) for i in sorted(self.tracker.instances)]
         removing = sum(1 for instance in mine if _draining_for_scale_in(instance))
