@@ -111,6 +111,67 @@ def test_below_the_minimum_size_it_scales_out_to_it() -> None:
     assert _decide(0, 1, provider=_provider(minimum_size=3)) == 2
 
 
+@given(
+    needed=st.integers(0, 300),
+    running=st.integers(0, 200),
+    removing=st.integers(0, 20),
+    empty=st.integers(0, 200),
+    out=st.sampled_from(["OK", "ALARM", "INSUFFICIENT_DATA"]),
+    scale_in=st.sampled_from(["OK", "ALARM", "INSUFFICIENT_DATA"]),
+    warming=st.booleans(),
+    target=st.integers(1, 100),
+    steps=st.tuples(st.integers(1, 50), st.integers(1, 50)).map(sorted),
+    sizes=st.tuples(st.integers(0, 50), st.integers(0, 400)).map(sorted),
+)
+def test_every_decision_keeps_within_the_providers_bounds(
+    needed: int,
+    running: int,
+    removing: int,
+    empty: int,
+    out: AlarmState,
+    scale_in: AlarmState,
+    warming: bool,
+    target: int,
+    steps: list[int],
+    sizes: list[int],
+) -> None:
+    removing = min(removing, running)
+    empty = min(empty, running - removing)
+    provider = _provider(
+        target_capacity=target,
+        minimum_scaling_step_size=steps[0],
+        maximum_scaling_step_size=steps[1],
+        minimum_size=sizes[0],
+        maximum_size=sizes[1],
+    )
+    metric = (200.0 if needed else 100.0) if running == 0 else needed * 100 / running
+    decision = scaling_decision(
+        provider,
+        Reservation(needed, running, metric),
+        scale_out=out,
+        scale_in=scale_in,
+        warming=warming,
+        removing=removing,
+        empty=empty,
+    )
+    current = running - removing
+    assert decision.desired == current + decision.change
+    if warming:
+        assert decision.change == 0
+    if decision.change < 0:
+        assert scale_in == "ALARM" and out != "ALARM"
+        assert -decision.change <= min(empty, steps[1])  # only empty instances, at most the maximum step
+        assert decision.desired >= max(sizes[0], -(-needed * 100 // target))  # never below what is needed
+    if decision.change > 0 and current >= sizes[0]:
+        assert out == "ALARM"
+        assert decision.change <= steps[1]
+        assert decision.desired <= sizes[1]
+        if current > 0 and decision.desired < sizes[1]:
+            assert decision.change >= steps[0]
+            if decision.change < steps[1]:
+                assert decision.desired >= -(-needed * 100 // target)  # reaches the target
+
+
 def test_an_autoscaler_needs_a_capacity_provider() -> None:
     cluster = FakeCluster(instances=0)
     with pytest.raises(ValidationError) as raised:
