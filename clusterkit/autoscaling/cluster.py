@@ -175,6 +175,8 @@ class ClusterAutoscaler:
         self.warm_until = float("-inf")
         self.activities: list[ScalingActivity] = []
         self.last: Reservation | None = None
+        #: Why the last step of :meth:`run` failed; None once one succeeds.
+        self.error: str | None = None
 
     # -- one step ------------------------------------------------------------------------
 
@@ -300,10 +302,18 @@ class ClusterAutoscaler:
     # -- the loop ------------------------------------------------------------------------
 
     def run(self, stop: threading.Event, *, interval: float = 15.0) -> None:
-        """Step every ``interval`` seconds until ``stop`` is set."""
+        """Step every ``interval`` seconds until ``stop`` is set.
+
+        A step that fails with a ClusterkitError (the store unreachable, say) is tried again
+        on the next one; ``error`` holds its message meanwhile.
+        """
         while not stop.is_set():
             started = time.monotonic()
-            self.step()
+            try:
+                self.step()
+                self.error = None
+            except ClusterkitError as error:  # the store away, a commit refused: the next step tries again
+                self.error = str(error)
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
 
     def close(self) -> None:

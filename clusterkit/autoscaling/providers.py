@@ -171,8 +171,9 @@ class DockerEngineProvider:
     registers an Agent for a ``DockerExecutor`` on it with exactly ``provider.instance_shape``
     (the rest of the host's CPUs and memory is reserved), tagged with the provider and
     ``clusterkit.engine`` = N; the agent runs in a thread every ``agent_interval`` seconds.
-    ``terminate`` stops the agent, deregisters the instance (its remaining tasks stop) and
-    stops the engine. ``executor_options`` go to each ``DockerExecutor`` (``cluster`` must
+    ``terminate`` stops the agent, deregisters the instance (its remaining tasks stop),
+    stops and removes the containers left there (``stop_timeout`` seconds each before SIGKILL)
+    and stops the engine. ``executor_options`` go to each ``DockerExecutor`` (``cluster`` must
     name the cluster its containers are labelled with). ``close()`` terminates every
     instance it launched: call it when done, also after a failure.
     """
@@ -186,6 +187,7 @@ class DockerEngineProvider:
         engines: EngineControl | None = None,
         numbers: Iterable[int] = range(3, 20),
         agent_interval: float = 0.5,
+        stop_timeout: float = 10.0,
         executor_options: Mapping[str, Any] | None = None,
     ) -> None:
         numbers = tuple(numbers)
@@ -198,6 +200,7 @@ class DockerEngineProvider:
         self.engines: EngineControl = engines if engines is not None else EngineScript()
         self.numbers = numbers
         self.agent_interval = agent_interval
+        self.stop_timeout = stop_timeout
         self.executor_options = dict(executor_options or {})
         self._running: dict[str, _Engine] = {}
         self._lock = threading.Lock()
@@ -274,6 +277,11 @@ class DockerEngineProvider:
         engine.thread.join(timeout=30)
         with contextlib.suppress(ClusterkitError):  # already gone: the engine still has to stop
             self.state.deregister_container_instance(instance_id, force=True)
+        executor = engine.agent.executor
+        with contextlib.suppress(ClusterkitError):  # leave no container behind for the engine's next start
+            for task_id in executor.tasks():
+                executor.stop(task_id, timeout=self.stop_timeout)
+                executor.remove(task_id)
         self.engines.stop(engine.number)
 
     @property

@@ -134,6 +134,12 @@ def test_waiting_tasks_start_an_engine_and_its_empty_engine_is_drained_and_stopp
         with pytest.raises((docker.errors.DockerException, OSError)):  # requests.ConnectionError is an OSError
             extra.ping()
         assert all(t.stop_code == "ServiceSchedulerInitiated" for t in snapshot.service_tasks("web", "STOPPED"))
+        script = EngineScript(ROOT / "scripts" / "services.sh")
+        script.start(number)  # the engine comes back clean: its containers were removed before it stopped
+        try:
+            assert extra.containers(all=True, filters={"label": f"{LABEL_CLUSTER}={cluster}"}) == []
+        finally:
+            script.stop(number)
     finally:
         stop.set()
         first.close()
