@@ -8,6 +8,8 @@ autoscaler terminates held none when it went.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,7 +30,7 @@ from clusterkit.autoscaling import (
     scaling_decision,
 )
 from clusterkit.autoscaling.alarms import AlarmState
-from clusterkit.errors import ValidationError
+from clusterkit.errors import StoreError, ValidationError
 from clusterkit.model.task import INSTANCE_DEREGISTERED_REASON
 from clusterkit.state.changes import UpdateInstance
 from clusterkit.testing import FakeCluster
@@ -198,6 +200,35 @@ def test_bad_autoscaler_inputs_name_the_field_and_change_nothing(field: str, cal
         call(cluster.state, hosts)
     assert raised.value.field == field
     assert cluster.state.version == version
+    cluster.close()
+
+
+def test_run_steps_until_stopped_and_survives_a_failed_step() -> None:
+    cluster = FakeCluster(instances=0, cpus=1, memory=1024)
+    provider = _provider(minimum_size=1)
+    autoscaler = ClusterAutoscaler(cluster.state, provider, InMemoryProvider(cluster.state, provider))
+    reservation = autoscaler.tracker.reservation
+    failures = [StoreError("etcd away")]
+
+    def flaky() -> Reservation:
+        if failures:
+            raise failures.pop()
+        return reservation()
+
+    autoscaler.tracker.reservation = flaky  # type: ignore[method-assign]
+    stop = threading.Event()
+    thread = threading.Thread(target=autoscaler.run, args=(stop,), kwargs={"interval": 0.01})
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not autoscaler.activities and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert [(a.kind, a.to_count) for a in autoscaler.activities] == [("Launch", 1)]  # the minimum size
+    assert not failures  # the first step failed, and the loop went on
+    assert autoscaler.error is None
+    autoscaler.close()
     cluster.close()
 
 
