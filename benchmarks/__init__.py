@@ -27,5 +27,6 @@ BENCHMARKS: Final[dict[str, str]] = {
     "etcd_concurrent": "benchmarks.etcd_concurrent",
     "etcd_describe": "benchmarks.etcd_describe",
     "autoscale_decisions": "benchmarks.autoscale_decisions",
+    "capacity_metric": "benchmarks.capacity_metric",
     "simulate_throughput": "benchmarks.simulate_throughput",
 }

@@ -11,7 +11,7 @@ language) → ``clusterkit.placement`` → ``clusterkit.api`` (``ClusterState``,
 
 from clusterkit.agent import Agent
 from clusterkit.api import ClusterState, RunResult
-from clusterkit.autoscaling import ServiceAutoscaler, TargetTrackingPolicy
+from clusterkit.autoscaling import CapacityProvider, ClusterAutoscaler, ServiceAutoscaler, TargetTrackingPolicy
 from clusterkit.ecs_json import (
     dump_container_instance,
     dump_task,
@@ -125,8 +125,10 @@ __all__ = [
     "Agent",
     "BaseScheduler",
     "Candidate",
+    "CapacityProvider",
     "Change",
     "ChangeSource",
+    "ClusterAutoscaler",
     "ClusterState",
     "ClusterkitError",
     "CommitResult",

@@ -19,8 +19,13 @@
 #
 # Needs the Debian packages docker.io, busybox-static, docker-registry, apache2-utils,
 # iproute2 and etcd-server (.ci/run installs them).
+#   engine N   (N = 3..254, on demand: engine-start N / engine-stop N) an extra engine as
+#              engine 2 is, on unix:///run/clusterkit-engineN.sock with bridge ckbrN
+#              (172.30.N.1/24) and the image loaded from engine 1; the Docker capacity
+#              provider (clusterkit.autoscaling.DockerEngineProvider) starts and stops these
 # Usage: scripts/services.sh start|stop|status
 #        scripts/services.sh etcd-stop N | etcd-start N     (one etcd member, for fault tests)
+#        scripts/services.sh engine-start N | engine-stop N (an extra engine, N >= 3)
 set -euo pipefail
 
 RUN=/run/clusterkit-services
@@ -52,20 +57,60 @@ start_engine1() {
     wait_for "engine 1" 60 docker info || { tail -20 "$LOGS/engine1.log" >&2; return 1; }
 }
 
-start_engine2() {
-    if DOCKER_HOST=unix://$ENGINE2_SOCK docker info >/dev/null 2>&1; then log "engine 2 already running"; return; fi
-    log "starting engine 2 on bridge $ENGINE2_BRIDGE"
-    if ! ip link show "$ENGINE2_BRIDGE" >/dev/null 2>&1; then
-        ip link add "$ENGINE2_BRIDGE" type bridge
-        ip addr add "$ENGINE2_CIDR" dev "$ENGINE2_BRIDGE"
+start_engine() {  # start_engine N BRIDGE CIDR: engine N on its own socket, roots, pid file and bridge
+    local n=$1 bridge=$2 cidr=$3
+    local sock=/run/clusterkit-engine$n.sock
+    if DOCKER_HOST=unix://$sock docker info >/dev/null 2>&1; then log "engine $n already running"; return; fi
+    log "starting engine $n on bridge $bridge"
+    if ! ip link show "$bridge" >/dev/null 2>&1; then
+        ip link add "$bridge" type bridge
+        ip addr add "$cidr" dev "$bridge"
     fi
-    ip link set "$ENGINE2_BRIDGE" up
+    ip link set "$bridge" up
     # Never --bridge none: it would delete engine 1's docker0.
-    nohup dockerd --data-root /var/lib/clusterkit-engine2 --exec-root /run/clusterkit-engine2 \
-        --pidfile /run/clusterkit-engine2.pid -H "unix://$ENGINE2_SOCK" --bridge "$ENGINE2_BRIDGE" \
-        >"$LOGS/engine2.log" 2>&1 &
-    wait_for "engine 2" 60 env DOCKER_HOST="unix://$ENGINE2_SOCK" docker info \
-        || { tail -20 "$LOGS/engine2.log" >&2; return 1; }
+    nohup dockerd --data-root "/var/lib/clusterkit-engine$n" --exec-root "/run/clusterkit-engine$n" \
+        --pidfile "/run/clusterkit-engine$n.pid" -H "unix://$sock" --bridge "$bridge" \
+        >"$LOGS/engine$n.log" 2>&1 &
+    wait_for "engine $n" 60 env DOCKER_HOST="unix://$sock" docker info \
+        || { tail -20 "$LOGS/engine$n.log" >&2; return 1; }
+}
+
+start_engine2() {
+    start_engine 2 "$ENGINE2_BRIDGE" "$ENGINE2_CIDR"
+}
+
+engine_number() {  # engine_number N: N if it is an extra engine's number (3..254), else fail
+    case "$1" in
+        '' | *[!0-9]*) log "engine number must be 3..254, not '$1'"; return 2 ;;
+    esac
+    if [ "$1" -lt 3 ] || [ "$1" -gt 254 ]; then log "engine number must be 3..254, not $1"; return 2; fi
+}
+
+engine_start() {  # engine_start N: extra engine N (bridge ckbrN, 172.30.N.1/24) with $IMAGE loaded
+    local n=$1
+    engine_number "$n"
+    mkdir -p "$LOGS"
+    start_engine "$n" "ckbr$n" "172.30.$n.1/24"
+    if ! DOCKER_HOST="unix:///run/clusterkit-engine$n.sock" docker image inspect "$IMAGE" >/dev/null 2>&1; then
+        log "loading $IMAGE into engine $n"
+        docker save "$IMAGE" | DOCKER_HOST="unix:///run/clusterkit-engine$n.sock" docker load >/dev/null
+    fi
+}
+
+engine_stop() {  # engine_stop N: stop extra engine N (its containers go with it) and remove its bridge
+    local n=$1 pidfile=/run/clusterkit-engine$1.pid
+    engine_number "$n"
+    if [ -f "$pidfile" ]; then
+        local pid
+        pid=$(cat "$pidfile")
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$pid" 2>/dev/null || true
+        rm -f "$pidfile"
+    fi
+    rm -f "/run/clusterkit-engine$n.sock"
+    if ip link show "ckbr$n" >/dev/null 2>&1; then ip link del "ckbr$n"; fi
+    log "engine $n stopped"
 }
 
 start_registry() {
@@ -201,5 +246,7 @@ case "${1:-start}" in
     status) status ;;
     etcd-stop) stop_etcd_member "${2:?member 1..3}" ;;
     etcd-start) mkdir -p "$LOGS"; start_etcd_member "${2:?member 1..3}"; wait_for "etcd member m$2" 60 etcd_healthy "$2" ;;
-    *) echo "usage: $0 start|stop|status|etcd-stop N|etcd-start N" >&2; exit 2 ;;
+    engine-start) engine_start "${2:?engine number 3..254}" ;;
+    engine-stop) engine_stop "${2:?engine number 3..254}" ;;
+    *) echo "usage: $0 start|stop|status|etcd-stop N|etcd-start N|engine-start N|engine-stop N" >&2; exit 2 ;;
 esac

@@ -7,9 +7,26 @@ cluster's instances. The decisions are pure functions; the loops commit them.
 Service side: values in ``policies``, the pure decision in ``decide``, metric sources in
 ``sources`` and the ``ServiceAutoscaler`` loop in ``service``; ``metrics`` and ``alarms``
 are the shared foundation (metric series by period, M-of-N alarms).
+
+Cluster side: CapacityProviderReservation from a snapshot or kept incrementally in
+``capacity``, the pure managed-scaling step and the ``ClusterAutoscaler`` loop in
+``cluster``, and the instance providers (in memory, extra Docker engines) in ``providers``.
 """
 
 from clusterkit.autoscaling.alarms import Alarm, AlarmState, Comparison
+from clusterkit.autoscaling.capacity import (
+    CAPACITY_PROVIDER_ATTRIBUTE,
+    SCALE_IN_ATTRIBUTE,
+    CapacityProvider,
+    Reservation,
+    ReservationTracker,
+    capacity_reservation,
+    desired_instances,
+    pack_new_instances,
+    pending_shapes,
+    reservation,
+)
+from clusterkit.autoscaling.cluster import CapacityActivity, CapacityDecision, ClusterAutoscaler, scaling_decision
 from clusterkit.autoscaling.decide import PolicyData, ScalerMemory, ScalingDecision, Vote, VoteKind, decide, vote
 from clusterkit.autoscaling.metrics import MetricSeries, Statistic
 from clusterkit.autoscaling.policies import (
@@ -25,6 +42,13 @@ from clusterkit.autoscaling.policies import (
     StepAdjustment,
     StepScalingPolicy,
     TargetTrackingPolicy,
+)
+from clusterkit.autoscaling.providers import (
+    DockerEngineProvider,
+    EngineControl,
+    EngineScript,
+    InMemoryProvider,
+    InstanceProvider,
 )
 from clusterkit.autoscaling.service import ServiceAutoscaler
 from clusterkit.autoscaling.sources import (
@@ -42,17 +66,30 @@ __all__ = [
     "AdjustmentType",
     "Alarm",
     "AlarmState",
+    "CAPACITY_PROVIDER_ATTRIBUTE",
     "CPU_UTILIZATION",
+    "CapacityActivity",
+    "CapacityDecision",
+    "CapacityProvider",
+    "ClusterAutoscaler",
     "Comparison",
+    "DockerEngineProvider",
     "DockerStatsSource",
+    "EngineControl",
+    "EngineScript",
     "ExecutorStatsSource",
     "FedMetrics",
+    "InMemoryProvider",
+    "InstanceProvider",
     "MEMORY_UTILIZATION",
     "MetricSeries",
     "MetricSource",
     "PREDEFINED_METRICS",
     "Policy",
     "PolicyData",
+    "Reservation",
+    "ReservationTracker",
+    "SCALE_IN_ATTRIBUTE",
     "ScalableTarget",
     "ScalerMemory",
     "ScalingActivity",
@@ -66,8 +103,14 @@ __all__ = [
     "TargetTrackingPolicy",
     "Vote",
     "VoteKind",
+    "capacity_reservation",
     "decide",
+    "desired_instances",
+    "pack_new_instances",
+    "pending_shapes",
+    "reservation",
     "running_tasks",
+    "scaling_decision",
     "utilization",
     "vote",
 ]

@@ -136,15 +136,17 @@ class Subscription:
             return None
 
     def drain(self) -> list[Event]:
-        """Every event buffered now, without waiting (raises on overflow as ``get``). O(events)."""
+        """Every event buffered now, without waiting. O(events).
+
+        After an overflow it raises SubscriptionOverflow (the events buffered before it are
+        dropped with it: a resync replaces them).
+        """
         with self._ready:
-            if self._buffer:
-                events = list(self._buffer)
-                self._buffer.clear()
-                return events
+            events = list(self._buffer)
+            self._buffer.clear()
             if self._overflowed:
                 raise SubscriptionOverflow(self._last_version, self.capacity)
-            return []
+            return events
 
     def __iter__(self) -> Iterator[Event]:
         return iter(self.drain())
