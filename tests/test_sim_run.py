@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clusterkit.autoscaling import CapacityProvider
 from clusterkit.model.placement import binpack, spread
 from clusterkit.placement.scheduler import BaseScheduler
 from clusterkit.sim import (
@@ -18,13 +19,15 @@ from clusterkit.sim import (
     Event,
     InstanceJoin,
     InstanceLeave,
+    Load,
     RegisterTaskDefinition,
     Shape,
+    UpdateService,
     WorkloadSpec,
     generate_workload,
 )
 from clusterkit.sim.metrics import Sample
-from clusterkit.sim.run import Policy, simulate
+from clusterkit.sim.run import Policy, ServiceScaling, simulate
 from clusterkit.state.snapshot import Snapshot
 
 BINPACK = Policy("binpack", strategies=[binpack("memory")])
@@ -170,3 +173,33 @@ def test_a_policy_needs_sensible_settings() -> None:
         Policy("x", schedulers=0)
     with pytest.raises(ValueError, match="interval"):
         Policy("x", interval=0)
+
+
+def _web(cpu: int = 256) -> RegisterTaskDefinition:
+    container = {"name": "app", "image": "web", "cpu": cpu, "memory": 256}
+    return RegisterTaskDefinition(0.0, {"family": "web", "containerDefinitions": [container]})
+
+
+def test_services_scale_with_the_workloads_load() -> None:
+    events: list[Event] = [InstanceJoin(0.0, f"i-{n}", 4096, 8192, zone="abc"[n % 3]) for n in range(6)]
+    events += [_web(), CreateService(0.0, "web", "web:1", 2), Load(0.0, "web", 300.0), Load(1200.0, "web", 3000.0)]
+    scaling = ServiceScaling(min_capacity=1, max_capacity=30)
+    metrics = simulate(events, Policy("scaled", strategies=SPREAD.strategies, service_scaling=scaling), until=3600)
+    # 300 units on 2 tasks is 59%: low, but ⌈2 · 59 / 75⌉ is still 2, so the one activity is the scale-out
+    assert metrics.scaling_activities == 1
+    # 3,000 units of work at 75% of 256-unit tasks: ⌈3000 / 192⌉ = 16 tasks
+    assert metrics.samples[-1].running_tasks == 16
+    before = [s for s in metrics.samples if 900 <= s.time < 1200]
+    assert before and all(s.running_tasks <= 2 for s in before)
+
+
+def test_a_capacity_provider_grows_an_empty_cluster_for_a_service_and_shrinks_it_after() -> None:
+    provider = CapacityProvider.of("cp", cpu=1024, memory=2048)
+    events: list[Event] = [_web(cpu=512), CreateService(0.0, "web", "web:1", 6), UpdateService(1800.0, "web", 0)]
+    policy = Policy("grown", strategies=SPREAD.strategies, capacity=provider)
+    metrics = simulate(events, policy, until=4800)
+    at_peak = max(metrics.samples, key=lambda s: s.instances)
+    assert at_peak.instances == 3 and at_peak.running_tasks == 6  # 6 × 512 units on 1024-unit instances
+    assert metrics.samples[-1].instances == 0  # drained and removed once the service went to 0
+    assert metrics.scaling_activities >= 3
+    assert metrics.service_seconds_below_desired["web"] < 600  # first 2 from zero, then the rest after warm-up

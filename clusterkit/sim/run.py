@@ -19,12 +19,19 @@ import heapq
 import itertools
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import attrs
 
 from clusterkit.api import ClusterState
+from clusterkit.autoscaling.capacity import CapacityProvider
+from clusterkit.autoscaling.cluster import ClusterAutoscaler
+from clusterkit.autoscaling.policies import CPU_UTILIZATION, TargetTrackingPolicy
+from clusterkit.autoscaling.policies import Policy as ScalingPolicy
+from clusterkit.autoscaling.providers import InMemoryProvider
+from clusterkit.autoscaling.service import ServiceAutoscaler
+from clusterkit.autoscaling.sources import running_tasks
 from clusterkit.errors import ValidationError
 from clusterkit.model.placement import DEFAULT_STRATEGY, PlacementStrategy, load_strategies
 from clusterkit.model.task import PENDING_STATUSES, Task
@@ -55,7 +62,7 @@ from clusterkit.state.events import ContainerInstanceChanged, TaskChanged
 from clusterkit.state.ids import repeatable_ids
 from clusterkit.state.snapshot import Snapshot
 
-__all__ = ["EPOCH", "Policy", "SampleHook", "simulate"]
+__all__ = ["EPOCH", "Policy", "SampleHook", "ServiceScaling", "simulate"]
 
 EPOCH: Final = 1_700_000_000.0
 """The simulated clock's reading at the workload's time 0."""
@@ -81,6 +88,21 @@ def _count(_: object, attribute: attrs.Attribute[int], value: int) -> None:
 
 
 @attrs.frozen
+class ServiceScaling:
+    """Autoscaling for every service the workload creates: a scalable target and its policies.
+
+    The services' CPU utilisation comes from the workload's ``load`` events: the CPU units
+    of work a service is offered, over the CPU units its RUNNING tasks reserve (1024 for a
+    task that reserves none). ``sample_interval`` is the autoscaler's.
+    """
+
+    min_capacity: int = 1
+    max_capacity: int = 100
+    policies: tuple[ScalingPolicy, ...] = (TargetTrackingPolicy("cpu75", CPU_UTILIZATION, 75.0),)
+    sample_interval: float = attrs.field(default=15.0, validator=_positive)
+
+
+@attrs.frozen
 class Policy:
     """One configuration to simulate: the schedulers, how many and how fast, and the timings.
 
@@ -91,6 +113,10 @@ class Policy:
     ``decision_time`` seconds after its snapshot; placements another scheduler beat are
     planned again at once, up to ``max_attempts`` times a pass. The service scheduler steps
     every ``service_interval`` seconds; the cluster is sampled every ``sample_interval``.
+
+    ``service_scaling`` autoscales the workload's services; ``capacity`` adds a capacity
+    provider whose managed scaling (every ``capacity_interval`` seconds) launches and removes
+    instances of its shape beside the workload's own.
     """
 
     name: str
@@ -106,6 +132,24 @@ class Policy:
     start_delay: float = attrs.field(default=1.0, validator=_not_negative)
     stop_delay: float = attrs.field(default=1.0, validator=_not_negative)
     sample_interval: float = attrs.field(default=60.0, validator=_positive)
+    service_scaling: ServiceScaling | None = None
+    capacity: CapacityProvider | None = None
+    capacity_interval: float = attrs.field(default=15.0, validator=_positive)
+
+
+class _WorkloadLoad:
+    """The services' CPU utilisation from the workload's load events (a MetricSource)."""
+
+    def __init__(self, loads: dict[str, float]) -> None:
+        self.loads = loads
+
+    def sample(self, snapshot: Snapshot, service: str, metric: str, now: float) -> float | None:
+        """100 × demand / CPU units reserved by the RUNNING tasks; None without load or tasks."""
+        demand = self.loads.get(service)
+        running = running_tasks(snapshot, service)
+        if metric != CPU_UTILIZATION or demand is None or not running:
+            return None
+        return 100.0 * demand / sum(task.charge.cpu or 1024 for task in running)
 
 
 @attrs.define
@@ -166,6 +210,16 @@ class _Run:
         self.counters = _Counters()
         self.samples: list[Sample] = []
         self.now = 0.0
+        self.autoscaler: ServiceAutoscaler | None = None
+        if policy.service_scaling is not None:
+            scaling = policy.service_scaling
+            self.autoscaler = ServiceAutoscaler(
+                self.state, _WorkloadLoad(self.loads), clock=self.clock, sample_interval=scaling.sample_interval
+            )
+        self.cluster_autoscaler: ClusterAutoscaler | None = None
+        if policy.capacity is not None:
+            provider = InMemoryProvider(self.state, policy.capacity, add=self._add_capacity)
+            self.cluster_autoscaler = ClusterAutoscaler(self.state, policy.capacity, provider, clock=self.clock)
 
     # -- time ------------------------------------------------------------------------------
 
@@ -186,6 +240,16 @@ class _Run:
         self.counters.instance_seconds += (when - self.now) * len(self.registered)
         self.now = when
         self.clock.now = EPOCH + when
+
+    def _add_capacity(self, instance_id: str, attributes: Mapping[str, str | None]) -> None:
+        """A capacity provider's new instance, in the zones in turn."""
+        assert self.policy.capacity is not None
+        shape = self.policy.capacity.instance_shape
+        zones = ("zone-a", "zone-b", "zone-c")
+        zone = zones[len(self.registered) % len(zones)]
+        self.state.register_container_instance(
+            instance_id, cpu=shape.cpu, memory=shape.memory, attributes={_ZONE: zone, **attributes}
+        )
 
     # -- the hosts, simulated ---------------------------------------------------------------
 
@@ -298,6 +362,13 @@ class _Run:
                 scheduling_strategy="DAEMON" if event.scheduling_strategy == "DAEMON" else "REPLICA",
                 placement_strategy=self.policy.strategies if event.scheduling_strategy == "REPLICA" else None,
             )
+            scaling = self.policy.service_scaling
+            if self.autoscaler is not None and scaling is not None and event.scheduling_strategy == "REPLICA":
+                self.autoscaler.register_scalable_target(
+                    event.service, min_capacity=scaling.min_capacity, max_capacity=scaling.max_capacity
+                )
+                for scaling_policy in scaling.policies:
+                    self.autoscaler.put_scaling_policy(event.service, scaling_policy)
         elif isinstance(event, UpdateService):
             self.state.update_service(
                 event.service, desired_count=event.desired_count, task_definition=event.task_definition
@@ -442,6 +513,20 @@ class _Run:
                 below = self.counters.below
                 below[service.name] = below.get(service.name, 0.0) + self.policy.service_interval
 
+    def step_autoscalers(self) -> None:
+        """The service autoscaler samples the load and commits desired counts."""
+        assert self.autoscaler is not None
+        self.flush()
+        self.autoscaler.step()
+        self.observe()
+
+    def step_capacity(self) -> None:
+        """The capacity provider's managed scaling: launch, drain or remove instances."""
+        assert self.cluster_autoscaler is not None
+        self.flush()
+        self.cluster_autoscaler.step()
+        self.observe()
+
     def sample(self) -> None:
         self.flush()
         snapshot = self.state.snapshot()
@@ -497,6 +582,10 @@ class _Run:
         for index in range(count):
             self.every(self.policy.interval, functools.partial(self.wake, index), self.policy.interval * index / count)
         self.every(self.policy.service_interval, self.step_services)
+        if self.autoscaler is not None:
+            self.every(self.autoscaler.sample_interval, self.step_autoscalers)
+        if self.cluster_autoscaler is not None:
+            self.every(self.policy.capacity_interval, self.step_capacity)
         self.every(self.policy.sample_interval, self.sample)
         while True:
             when = self.timers[0][0]
@@ -518,6 +607,22 @@ class _Run:
                 heapq.heappop(self.timers)[2]()
             self.flush()
         self.sample()
+
+    def close(self) -> None:
+        """Stop the subscriptions and the autoscalers' resources."""
+        self.events.close()
+        if self.autoscaler is not None:
+            self.autoscaler.close()
+        if self.cluster_autoscaler is not None:
+            self.cluster_autoscaler.close()
+
+    def _scaling_activities(self) -> int:
+        count = 0
+        if self.autoscaler is not None:
+            count += len(self.autoscaler.describe_scaling_activities())
+        if self.cluster_autoscaler is not None:
+            count += len(self.cluster_autoscaler.activities)
+        return count
 
     def metrics(self, seed: int) -> RunMetrics:
         counters = self.counters
@@ -544,7 +649,7 @@ class _Run:
             commits=counters.commits,
             placement_failures=dict(counters.failures),
             service_seconds_below_desired=dict(counters.below),
-            scaling_activities=0,
+            scaling_activities=self._scaling_activities(),
             instance_hours=counters.instance_seconds / 3600.0,
             samples=tuple(self.samples),
         )
@@ -572,5 +677,5 @@ def simulate(
         try:
             run.run(workload, until, progress)
         finally:
-            run.events.close()
+            run.close()
         return run.metrics(seed)
