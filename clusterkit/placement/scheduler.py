@@ -94,9 +94,18 @@ class PlacementContext:
     def count_by(self, field: str, instances: Iterable[ContainerInstance]) -> dict[str | None, int]:
         """Tasks of the group per value of ``field`` (instanceId, host or attribute:NAME)."""
         counts: dict[str | None, int] = {}
+        group = self._group_counts
+        if field == "instanceId":
+            for instance in instances:
+                counts[instance.id] = group.get(instance.id, 0)
+            return counts
+        name = field[10:] if field.startswith("attribute:") else None
         for instance in instances:
-            value = field_value(instance, field)
-            counts[value] = counts.get(value, 0) + self.group_count(instance.id)
+            if name is None:
+                value = field_value(instance, field)
+            else:
+                value = next((v for k, v in instance.attributes if k == name), None)
+            counts[value] = counts.get(value, 0) + group.get(instance.id, 0)
         return counts
 
     def _take(self, instance: ContainerInstance, charge: Resources, task: Task) -> None:
@@ -617,7 +626,10 @@ class _SortedSource:
         self.key = key
         self.exact = exact
         self.instances = {instance.id: instance for instance in instances}
-        self.order = SortedList(self._entry(instance) for instance in instances)
+        left, counts = context._remaining, context._group_counts  # tie_key for each, without the calls
+        self.order = SortedList(
+            [(*key(left.get(i.id, i.remaining), counts.get(i.id, 0)), i.id) for i in instances]
+        )
 
     def _entry(self, instance: ContainerInstance) -> tuple[Any, ...]:
         return (*self.tie_key(instance), instance.id)
