@@ -259,6 +259,12 @@ class Agent:
 
     def _reconcile(self, snapshot: Snapshot, task: Task) -> Task | None:
         try:
+            if task.last_status == "DEACTIVATING":
+                # its targets are being drained: it keeps running until the load balancer lets it go
+                if task.id not in self._held:
+                    return self._report(task, "STOPPED")
+                observed = self.executor.inspect(task.id)
+                return self._report_observed(task, observed) if observed.last_status == "STOPPED" else None
             if task.desired_status == "STOPPED":
                 if task.id in self._held:
                     self.executor.stop(task.id, timeout=self.stop_timeout)
