@@ -15,8 +15,10 @@ from clusterkit.balancing import (
     HealthCheckSettings,
     InMemoryLoadBalancer,
     LoadBalancerController,
+    LoadBalancerError,
     Server,
     TargetGroup,
+    parse_show_stat,
     target_state,
 )
 from clusterkit.errors import ValidationError
@@ -303,6 +305,30 @@ def test_target_groups_are_validated() -> None:
     with pytest.raises(ValidationError):
         TargetGroup(ARN, "web", deregistration_delay=-1)
     assert TargetGroup(ARN, "web").deregistration_delay == 300.0
+
+
+def test_show_stat_parsing() -> None:
+    header = "# pxname,svname,qcur,qmax,scur,status,type,check_status,addr"
+    text = "\n".join(
+        [
+            header,
+            "tests2,FRONTEND,,,0,OPEN,0,,",
+            "tests2,a,0,0,2,UP 1/2,2,L7OK,127.0.0.2:32768",
+            "tests2,b,0,0,0,DOWN 1/2,2,* L4CON,127.0.0.3:32769",
+            "tests2,c,0,0,1,DRAIN,2,L7OK,127.0.0.3:32770",
+            "tests2,d,0,0,0,MAINT,2,INI,127.0.0.3:32771",
+            "tests2,BACKEND,0,0,3,UP,1,,",
+            "other,x,0,0,0,UP,2,L7OK,127.0.0.1:1",
+        ]
+    )
+    servers = parse_show_stat(text, "tests2")
+    assert sorted(servers) == ["a", "b", "c", "d"]
+    assert servers["a"] == Server("a", "127.0.0.2", 32768, "ready", True, "passing", 2)
+    assert servers["b"] == Server("b", "127.0.0.3", 32769, "ready", False, "failing", 0)
+    assert servers["c"].admin == "drain" and servers["c"].up and servers["c"].sessions == 1
+    assert servers["d"].admin == "maint" and servers["d"].check == "init"
+    with pytest.raises(LoadBalancerError):
+        parse_show_stat("Unknown command", "tests2")
 
 
 # -- the invariant, over random histories ------------------------------------------------------
