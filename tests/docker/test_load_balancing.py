@@ -191,7 +191,8 @@ def test_no_request_fails_while_the_service_scales_rolls_and_heals(
         state.update_service("web", task_definition="web:2")
         deployment.until(deployment.steady("web:2", 2), "rolled to web:2")
         victim = deployment.tasks(state.snapshot())[0]
-        engines = {agent.instance_id: engine for agent, engine in zip(deployment.agents, (engine1, engine2), strict=True)}
+        pairs = zip(deployment.agents, (engine1, engine2), strict=True)
+        engines = {agent.instance_id: engine for agent, engine in pairs}
         engine = engines[victim.container_instance_id]
         for container in engine.containers(filters={"label": f"{LABEL_TASK}={victim.id}"}):
             engine.kill(container["Id"])
