@@ -411,3 +411,21 @@ def test_a_task_is_never_stopped_while_it_is_registered(ops: list[tuple[Any, ...
                 assert [e.target_group_arn for e in snapshot.task(task.id).target_health] == [ARN]
     finally:
         setup.cluster.close()
+
+
+def test_describe_output_with_load_balancers_and_a_deactivating_task_is_ecs_shaped(setup: Setup) -> None:
+    from tests.ecs_api import assert_output
+
+    steady(setup)
+    setup.state.update_service("web", desired_count=1)
+    setup.lb.set_sessions("web", setup.tasks()[0].id, 1)
+    setup.lb.set_sessions("web", setup.tasks()[1].id, 1)
+    setup.tick()
+    described = setup.state.describe_services(["web"])
+    assert_output(described, "DescribeServicesResponse")
+    assert described["services"][0]["loadBalancers"] == LB
+    leaving = next(t for t in setup.tasks() if t.desired_status == "STOPPED")
+    document = encode_task(setup.state.snapshot().task(leaving.id), setup.state.snapshot().arns)
+    assert_output(document["task"], "Task")  # the target health is kept beside ECS's Task, not in it
+    assert document["task"]["lastStatus"] == "DEACTIVATING"
+    assert document["targetHealth"] == [{"targetGroupArn": ARN, "state": "draining"}]
