@@ -68,6 +68,8 @@ class Probe:
         self.runtime = runtime
         self.first_answer: dict[str, float] = {}  # hostname -> first answer
         self.not_sending: dict[str, float] = {}  # server -> first seen DRAIN or gone
+        self.added: dict[str, float] = {}  # server -> first seen in show stat
+        self.up: dict[str, float] = {}  # server -> first seen UP
         self.watch: set[str] = set()  # servers whose draining is awaited
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -93,6 +95,10 @@ class Probe:
                 continue
             now = time.perf_counter()
             with self._lock:
+                for name, server in servers.items():
+                    self.added.setdefault(name, now)
+                    if server.up:
+                        self.up.setdefault(name, now)
                 for name in list(self.watch):
                     server = servers.get(name)
                     if server is None or server.admin != "ready":
@@ -280,6 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     drain = [probe.not_sending[t] - deciding_at[t] for t in deciding_at if t in probe.not_sending]
     _report.heading(f"task RUNNING (committed) -> first request through HAProxy answered by it ({len(traffic)} tasks)")
+    for label, marks in (("server added (show stat)", probe.added), ("server UP (checks passed)", probe.up)):
+        part = [marks[t] - running_at[t] for t in running_at if t in marks]
+        note = f"p99 {_report.percentile(part, 99):.2f} s"
+        _report.line(f"RUNNING -> {label}, p50", _report.percentile(part, 50), "s", note)
     _report.line("p50", _report.percentile(traffic, 50), "s")
     _report.line("p99 (value)", _report.percentile(traffic, 99), "s")
     _report.heading(f"stop decided (DEACTIVATING committed) -> HAProxy sends it nothing new ({len(drain)} tasks)")
