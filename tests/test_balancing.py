@@ -349,7 +349,7 @@ OPS = st.lists(
 )
 
 
-@settings(max_examples=40, deadline=None)
+@settings(deadline=None)
 @given(ops=OPS)
 def test_a_task_is_never_stopped_while_it_is_registered(ops: list[tuple[Any, ...]]) -> None:
     setup = Setup(count=2)
@@ -429,3 +429,21 @@ def test_describe_output_with_load_balancers_and_a_deactivating_task_is_ecs_shap
     assert_output(document["task"], "Task")  # the target health is kept beside ECS's Task, not in it
     assert document["task"]["lastStatus"] == "DEACTIVATING"
     assert document["targetHealth"] == [{"targetGroupArn": ARN, "state": "draining"}]
+
+
+@given(
+    admin=st.sampled_from(["ready", "drain", "maint"]),
+    up=st.booleans(),
+    check=st.sampled_from(["init", "passing", "failing"]),
+    previous=st.sampled_from([None, "initial", "healthy", "unhealthy", "draining"]),
+    elapsed=st.floats(0, 100),
+)
+def test_target_state_is_healthy_only_when_the_load_balancer_sends_traffic(
+    admin: Any, up: bool, check: Any, previous: Any, elapsed: float
+) -> None:
+    server = Server("t", "127.0.0.1", 80, admin=admin, up=up, check=check)
+    state = target_state(server, previous, 0.0, GROUP, elapsed)
+    assert (state == "healthy") == (admin == "ready" and up)
+    assert (state == "draining") == (admin == "drain")
+    if state == "unhealthy":  # only a target found healthy or unhealthy before, or failing past its settle time
+        assert previous in ("healthy", "unhealthy") or (check == "failing" and elapsed >= GROUP.settle_time)
