@@ -95,9 +95,9 @@ class Probe:
                 continue
             now = time.perf_counter()
             with self._lock:
-                for name, server in servers.items():
+                for name, listed in servers.items():
                     self.added.setdefault(name, now)
-                    if server.up:
+                    if listed.up:
                         self.up.setdefault(name, now)
                 for name in list(self.watch):
                     server = servers.get(name)
