@@ -24,6 +24,7 @@ from clusterkit.balancing import (
 from clusterkit.errors import ValidationError
 from clusterkit.executor.base import TaskObservation
 from clusterkit.model.task import TargetHealth
+from clusterkit.state.changes import PutService
 from clusterkit.state.records import decode_task, encode_task
 from clusterkit.testing import FakeCluster
 
@@ -447,3 +448,23 @@ def test_target_state_is_healthy_only_when_the_load_balancer_sends_traffic(
     assert (state == "draining") == (admin == "drain")
     if state == "unhealthy":  # only a target found healthy or unhealthy before, or failing past its settle time
         assert previous in ("healthy", "unhealthy") or (check == "failing" and elapsed >= GROUP.settle_time)
+
+
+def test_a_commit_refused_because_the_service_moved_is_planned_again(setup: Setup) -> None:
+    setup.cluster.tick(0)
+    setup.cluster.tick(0)  # two tasks RUNNING, not registered yet
+    original = setup.state.commit
+    raced: list[int] = []
+
+    def racing(changes: Any, *, atomic: bool = False) -> Any:
+        if not raced and any(isinstance(c, PutService) for c in changes):
+            service = setup.state.snapshot().service("web")
+            raced.append(original([PutService(service, service.version)]).version)  # another writer got there first
+        return original(changes, atomic=atomic)
+
+    setup.state.commit = racing  # type: ignore[method-assign]
+    outcome = setup.controller.step()
+    assert raced and outcome.conflicts == 1 and outcome.committed == 2
+    assert [call[0] for call in setup.lb.calls] == ["add", "add"]  # the calls were not made twice
+    events = setup.events()
+    assert events.count(f"service (web) registered 2 targets in (target-group {ARN})") == 1
