@@ -6,6 +6,9 @@ executor holds, and closes the gap — start what should run, stop what should n
 every status change back with the task's version. Events only wake it sooner; a missed
 event, a restart or a failed report is mended by the next step. After a restart it finds
 its containers through the executor (no duplicates, no orphans, nothing left PENDING).
+A DEACTIVATING task (one of a service with load balancers, being drained) keeps running
+until ``clusterkit.balancing`` moves it on to STOPPING; only its containers' own exit
+stops it sooner.
 
 When the engine cannot be reached, the agent marks its instance disconnected (schedulers
 stop placing there), fails the launches it cannot make with ``TaskFailedToStart`` and the
