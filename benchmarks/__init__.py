@@ -22,6 +22,7 @@ BENCHMARKS: Final[dict[str, str]] = {
     "concurrent_schedulers": "benchmarks.concurrent_schedulers",
     "docker_launch": "benchmarks.docker_launch",
     "heal_latency": "benchmarks.heal_latency",
+    "lb_sync": "benchmarks.lb_sync",
     "service_reconcile": "benchmarks.service_reconcile",
     "etcd_placement": "benchmarks.etcd_placement",
     "etcd_concurrent": "benchmarks.etcd_concurrent",

@@ -6,6 +6,9 @@ executor holds, and closes the gap — start what should run, stop what should n
 every status change back with the task's version. Events only wake it sooner; a missed
 event, a restart or a failed report is mended by the next step. After a restart it finds
 its containers through the executor (no duplicates, no orphans, nothing left PENDING).
+A DEACTIVATING task (one of a service with load balancers, being drained) keeps running
+until ``clusterkit.balancing`` moves it on to STOPPING; only its containers' own exit
+stops it sooner.
 
 When the engine cannot be reached, the agent marks its instance disconnected (schedulers
 stop placing there), fails the launches it cannot make with ``TaskFailedToStart`` and the
@@ -259,6 +262,12 @@ class Agent:
 
     def _reconcile(self, snapshot: Snapshot, task: Task) -> Task | None:
         try:
+            if task.last_status == "DEACTIVATING":
+                # its targets are being drained: it keeps running until the load balancer lets it go
+                if task.id not in self._held:
+                    return self._report(task, "STOPPED")
+                observed = self.executor.inspect(task.id)
+                return self._report_observed(task, observed) if observed.last_status == "STOPPED" else None
             if task.desired_status == "STOPPED":
                 if task.id in self._held:
                     self.executor.stop(task.id, timeout=self.stop_timeout)

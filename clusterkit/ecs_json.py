@@ -36,6 +36,7 @@ from clusterkit.model.service import (
     Deployment,
     DeploymentCircuitBreaker,
     DeploymentConfiguration,
+    LoadBalancer,
     Service,
     ServiceEvent,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "converter",
     "dump_container_instance",
     "dump_describe_task_definition",
+    "dump_load_balancer",
     "dump_register_task_definition",
     "dump_resources",
     "dump_service",
@@ -65,6 +67,7 @@ __all__ = [
     "dump_task_definition",
     "load_container_instance",
     "load_deployment_configuration",
+    "load_load_balancers",
     "load_resources",
     "load_service",
     "load_task",
@@ -562,6 +565,7 @@ def dump_service(service: Service, arns: Arns, counts: Mapping[str, tuple[int, i
         ],
         "placementStrategy": [strategy.to_ecs() for strategy in service.placement_strategy],
         "healthCheckGracePeriodSeconds": service.health_check_grace_period_seconds,
+        "loadBalancers": [dump_load_balancer(balancer) for balancer in service.load_balancers],
         "schedulingStrategy": service.scheduling_strategy,
         "deploymentController": {"type": "ECS"},
     }
@@ -618,6 +622,48 @@ def load_deployment_configuration(
         raise error.within("deploymentConfiguration") from None
 
 
+def dump_load_balancer(balancer: LoadBalancer) -> dict[str, Any]:
+    """ECS JSON for one entry of a service's ``loadBalancers``."""
+    return {
+        "targetGroupArn": balancer.target_group_arn,
+        "containerName": balancer.container_name,
+        "containerPort": balancer.container_port,
+    }
+
+
+def load_load_balancers(items: Any) -> tuple[LoadBalancer, ...]:
+    """A service's ``loadBalancers`` from ECS JSON (or LoadBalancer values, passed through).
+
+    ``[{"targetGroupArn": "arn:...:targetgroup/web/...", "containerName": "web", "containerPort": 80}]``;
+    ``loadBalancerName`` (a Classic Load Balancer) is refused.
+    """
+    if items is None:
+        return ()
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+        raise ValidationError("loadBalancers", items, "must be a list")
+    balancers: list[LoadBalancer] = []
+    for index, item in enumerate(items):
+        if isinstance(item, LoadBalancer):
+            balancers.append(item)
+            continue
+        field = f"loadBalancers[{index}]"
+        if not isinstance(item, Mapping):
+            raise ValidationError(field, item, "must be a JSON object")
+        unknown = set(item) - {"targetGroupArn", "containerName", "containerPort"}
+        if unknown:
+            raise ValidationError(f"{field}.{sorted(unknown)[0]}", item, "is not supported (target groups only)")
+        for key in ("targetGroupArn", "containerName", "containerPort"):
+            if key not in item:
+                raise ValidationError(f"{field}.{key}", None, "is required")
+        try:
+            balancers.append(LoadBalancer(item["targetGroupArn"], item["containerName"], item["containerPort"]))
+        except ValidationError as error:
+            raise ValidationError(
+                error.field.replace("loadBalancers", field, 1), error.value, error.problem
+            ) from None
+    return tuple(balancers)
+
+
 def load_service(data: Mapping[str, Any]) -> Service:
     """A Service from ``dump_service_record`` output (or plain ``dump_service`` output)."""
     outer = _json_object(data, "service")
@@ -649,6 +695,7 @@ def load_service(data: Mapping[str, Any]) -> Service:
             placement_constraints=load_constraints(raw.get("placementConstraints", [])),
             placement_strategy=load_strategies(raw.get("placementStrategy", [])),
             health_check_grace_period_seconds=raw.get("healthCheckGracePeriodSeconds", 0),
+            load_balancers=load_load_balancers(raw.get("loadBalancers", [])),
             status=raw.get("status", "ACTIVE"),
             deployments=deployments,
             events=events,

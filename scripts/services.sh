@@ -16,9 +16,18 @@
 #              included: ClusterState.commit splits incremental commits to fit it, and
 #              raising it to 1024 did not change etcd_placement beyond its noise
 #              (docs/distributed.md)
+#   haproxy    HAProxy 2.6, never reloaded: its runtime API on the admin-level stats socket
+#              /run/clusterkit-services/haproxy.sock (mode 600) is how clusterkit.balancing
+#              adds, drains and deletes servers. Frontends on loopback, each with its own
+#              empty backend (servers come only through the runtime API):
+#                127.0.0.1:18080 -> backend tests     127.0.0.1:18081 -> backend tests2
+#                127.0.0.1:18082 -> backend example   127.0.0.1:18083 -> backend bench
+#              Config /run/clusterkit-services/haproxy.cfg, pid haproxy.pid beside it, log
+#              /tmp/clusterkit-services/haproxy.log. A packaged haproxy is stopped first: two
+#              processes bound to one port would answer in turn.
 #
 # Needs the Debian packages docker.io, busybox-static, docker-registry, apache2-utils,
-# iproute2 and etcd-server (.ci/run installs them).
+# iproute2, etcd-server and haproxy (.ci/run installs them).
 #   engine N   (N = 3..254, on demand: engine-start N / engine-stop N) an extra engine as
 #              engine 2 is, on unix:///run/clusterkit-engineN.sock with bridge ckbrN
 #              (172.30.N.1/24) and the image loaded from engine 1; the Docker capacity
@@ -26,6 +35,7 @@
 # Usage: scripts/services.sh start|stop|status
 #        scripts/services.sh etcd-stop N | etcd-start N     (one etcd member, for fault tests)
 #        scripts/services.sh engine-start N | engine-stop N (an extra engine, N >= 3)
+#        scripts/services.sh haproxy-start | haproxy-stop   (HAProxy alone)
 set -euo pipefail
 
 RUN=/run/clusterkit-services
@@ -213,6 +223,79 @@ start_etcd() {
     done
 }
 
+HAPROXY_SOCK=$RUN/haproxy.sock
+HAPROXY_PID=$RUN/haproxy.pid
+HAPROXY_FRONTENDS="tests:18080 tests2:18081 example:18082 bench:18083"
+
+haproxy_running() {
+    [ -s "$HAPROXY_PID" ] && kill -0 "$(cat "$HAPROXY_PID")" 2>/dev/null && [ -S "$HAPROXY_SOCK" ]
+}
+
+write_haproxy_config() {
+    {
+        cat <<EOF
+global
+    stats socket $HAPROXY_SOCK mode 600 level admin
+    stats timeout 30s
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 10s
+    timeout server 10s
+    timeout check 1s
+    retries 3
+    option redispatch
+    retry-on conn-failure empty-response response-timeout
+EOF
+        local entry name port
+        for entry in $HAPROXY_FRONTENDS; do
+            name=${entry%%:*}
+            port=${entry##*:}
+            cat <<EOF
+
+frontend fe_$name
+    bind 127.0.0.1:$port
+    default_backend $name
+
+backend $name
+    balance roundrobin
+    option httpchk GET /
+EOF
+        done
+    } >"$RUN/haproxy.cfg"
+}
+
+start_haproxy() {
+    if haproxy_running; then log "haproxy already running"; return; fi
+    # the package's own haproxy (by its pid file) is stopped: two processes on one port answer in turn
+    if [ -s /run/haproxy.pid ]; then kill "$(cat /run/haproxy.pid)" 2>/dev/null || true; fi
+    if command -v systemctl >/dev/null 2>&1; then systemctl stop haproxy >/dev/null 2>&1 || true; fi
+    mkdir -p "$RUN" "$LOGS"
+    chmod 700 "$RUN"
+    write_haproxy_config
+    haproxy -c -q -f "$RUN/haproxy.cfg"
+    log "starting haproxy (runtime API on $HAPROXY_SOCK; frontends $HAPROXY_FRONTENDS)"
+    rm -f "$HAPROXY_SOCK"
+    nohup haproxy -f "$RUN/haproxy.cfg" >>"$LOGS/haproxy.log" 2>&1 &
+    echo $! >"$HAPROXY_PID"
+    wait_for "haproxy" 20 haproxy_running || { tail -20 "$LOGS/haproxy.log" >&2; return 1; }
+}
+
+stop_haproxy() {
+    if [ -s "$HAPROXY_PID" ]; then kill "$(cat "$HAPROXY_PID")" 2>/dev/null || true; fi
+    for _ in $(seq 50); do haproxy_running || break; sleep 0.1; done
+    rm -f "$HAPROXY_PID" "$HAPROXY_SOCK"
+}
+
+status_haproxy() {
+    if haproxy_running; then
+        echo "haproxy: running (pid $(cat "$HAPROXY_PID"), runtime API $HAPROXY_SOCK)"
+    else
+        echo "haproxy: down"
+    fi
+}
+
 start() {
     mkdir -p "$RUN" "$LOGS"
     chmod 700 "$RUN"
@@ -221,14 +304,16 @@ start() {
     start_registry
     build_image
     start_etcd
-    log "ready: engine 1, engine 2 (unix://$ENGINE2_SOCK), registry $REGISTRY, image $IMAGE, etcd on 127.0.0.1:{1,2,3}2379"
+    start_haproxy
+    log "ready: engine 1, engine 2 (unix://$ENGINE2_SOCK), registry $REGISTRY, image $IMAGE, etcd on 127.0.0.1:{1,2,3}2379, haproxy"
 }
 
 stop() {
     pkill -f "docker-registry serve $RUN/registry.yml" || true
     [ -f /run/clusterkit-engine2.pid ] && kill "$(cat /run/clusterkit-engine2.pid)" 2>/dev/null || true
     for n in $ETCD_MEMBERS; do stop_etcd_member "$n"; done
-    log "stopped the registry, engine 2 and etcd (engine 1 is the machine's and stays)"
+    stop_haproxy
+    log "stopped the registry, engine 2, etcd and haproxy (engine 1 is the machine's and stays)"
 }
 
 status() {
@@ -238,6 +323,7 @@ status() {
     for n in $ETCD_MEMBERS; do
         if etcd_healthy "$n"; then echo "etcd m$n: healthy"; else echo "etcd m$n: down"; fi
     done
+    status_haproxy
 }
 
 case "${1:-start}" in
@@ -248,5 +334,7 @@ case "${1:-start}" in
     etcd-start) mkdir -p "$LOGS"; start_etcd_member "${2:?member 1..3}"; wait_for "etcd member m$2" 60 etcd_healthy "$2" ;;
     engine-start) engine_start "${2:?engine number 3..254}" ;;
     engine-stop) engine_stop "${2:?engine number 3..254}" ;;
-    *) echo "usage: $0 start|stop|status|etcd-stop N|etcd-start N|engine-start N|engine-stop N" >&2; exit 2 ;;
+    haproxy-start) start_haproxy ;;
+    haproxy-stop) stop_haproxy ;;
+    *) echo "usage: $0 start|stop|status|etcd-stop N|etcd-start N|engine-start N|engine-stop N|haproxy-start|haproxy-stop" >&2; exit 2 ;;
 esac

@@ -10,6 +10,8 @@ lacks it, but under CI=true a missing service is a failure: use ``require_servic
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -102,3 +104,40 @@ def _every_state_on_etcd(monkeypatch: pytest.MonkeyPatch) -> object:
     for store in stores:
         store.close()
         delete_prefix(store.prefix)
+
+
+HAPROXY_SOCKET = os.environ.get("CLUSTERKIT_HAPROXY_SOCKET", "/run/clusterkit-services/haproxy.sock")
+"""The admin-level runtime API socket of the HAProxy scripts/services.sh starts."""
+HAPROXY_FRONTENDS = {"tests": 18080, "tests2": 18081, "example": 18082, "bench": 18083}
+"""Each backend of that HAProxy and the loopback port of the frontend in front of it."""
+
+
+def haproxy_backend(backend: str) -> Any:
+    """A ``HAProxyRuntime`` on the real HAProxy with ``backend`` emptied (skips without HAProxy,
+    fails under CI=true); the caller empties it again when done with ``empty_backend``.
+    """
+    from clusterkit.balancing import HAProxyRuntime, LoadBalancerError
+
+    runtime = HAProxyRuntime(HAPROXY_SOCKET, timeout=5.0)
+    try:
+        runtime.servers(backend)
+        available = True
+    except LoadBalancerError:
+        available = False
+    require_service(available, f"HAProxy runtime API at {HAPROXY_SOCKET}, backend {backend} (scripts/services.sh)")
+    empty_backend(runtime, backend)
+    return runtime
+
+
+def empty_backend(runtime: Any, backend: str) -> None:
+    """Delete every server of ``backend``."""
+    for name in list(runtime.servers(backend)):
+        runtime.delete(backend, name)
+
+
+@pytest.fixture
+def haproxy() -> Iterator[Any]:
+    """The real HAProxy's runtime API, its ``tests`` backend (frontend 127.0.0.1:18080) empty."""
+    runtime = haproxy_backend("tests")
+    yield runtime
+    empty_backend(runtime, "tests")

@@ -13,7 +13,7 @@ from typing import Any, Final, Literal
 import attrs
 
 from clusterkit.api._calls import Calls
-from clusterkit.ecs_json import dump_service, load_deployment_configuration
+from clusterkit.ecs_json import dump_service, load_deployment_configuration, load_load_balancers
 from clusterkit.errors import ConflictError, ValidationError
 from clusterkit.model._replace import replace
 from clusterkit.model._validate import check_int
@@ -23,7 +23,9 @@ from clusterkit.model.service import (
     DEFAULT_SERVICE_STRATEGY,
     Deployment,
     DeploymentConfiguration,
+    LoadBalancer,
     Service,
+    check_load_balancers,
 )
 from clusterkit.model.taskdef import PlacementConstraint
 from clusterkit.services.reconcile import deployment_id
@@ -71,6 +73,7 @@ class ServiceCalls(Calls):
         placement_constraints: Iterable[PlacementConstraint | Mapping[str, Any]] | None = None,
         placement_strategy: Iterable[PlacementStrategy | Mapping[str, Any]] | None = None,
         health_check_grace_period_seconds: int = 0,
+        load_balancers: Iterable[LoadBalancer | Mapping[str, Any]] | None = None,
     ) -> Service:
         """Create a service (ECS CreateService); the service scheduler then starts its tasks.
 
@@ -78,7 +81,9 @@ class ServiceCalls(Calls):
         over instances, unless given a ``placement_strategy``. A DAEMON service runs one task
         on every ACTIVE instance meeting its constraints; its deployment configuration
         defaults to maximumPercent 100 and minimumHealthyPercent 0. Options take clusterkit
-        objects or ECS JSON.
+        objects or ECS JSON. ``load_balancers`` (``[{"targetGroupArn", "containerName",
+        "containerPort"}]``) must name a container of the task definition mapping that port;
+        ``clusterkit.balancing`` registers the RUNNING tasks there.
         """
         if scheduling_strategy not in ("REPLICA", "DAEMON"):
             raise ValidationError("schedulingStrategy", scheduling_strategy, "must be REPLICA or DAEMON")
@@ -93,6 +98,8 @@ class ServiceCalls(Calls):
         definition = snapshot.task_definition(task_definition)
         if definition.status != "ACTIVE":
             raise ValidationError("taskDefinition", task_definition, "is INACTIVE")
+        balancers = load_load_balancers(load_balancers)
+        check_load_balancers(balancers, definition)
         now = self.clock()
         strategies = load_strategies(placement_strategy) if placement_strategy is not None else ()
         count = desired_count or 0
@@ -107,6 +114,7 @@ class ServiceCalls(Calls):
             placement_constraints=load_constraints(placement_constraints),
             placement_strategy=strategies if daemon or placement_strategy is not None else DEFAULT_SERVICE_STRATEGY,
             health_check_grace_period_seconds=health_check_grace_period_seconds,
+            load_balancers=balancers,
             deployments=(
                 Deployment(
                     deployment_id(service_name, 0, now),
@@ -130,12 +138,14 @@ class ServiceCalls(Calls):
         placement_strategy: Iterable[PlacementStrategy | Mapping[str, Any]] | None = None,
         health_check_grace_period_seconds: int | None = None,
         force_new_deployment: bool = False,
+        load_balancers: Iterable[LoadBalancer | Mapping[str, Any]] | None = None,
     ) -> Service:
         """Change a service (ECS UpdateService); what is not given stays as it is.
 
         A new task definition, or ``force_new_deployment``, starts a deployment: a new
         PRIMARY one, the old ones ACTIVE until their tasks are replaced. Any update resets
-        the launch back-off.
+        the launch back-off. ``load_balancers`` replaces the service's target groups; they
+        (new or kept) must fit the task definition the service runs after the update.
         """
         if not isinstance(force_new_deployment, bool):
             raise ValidationError("forceNewDeployment", force_new_deployment, "must be true or false")
@@ -156,6 +166,7 @@ class ServiceCalls(Calls):
                 placement_strategy,
                 health_check_grace_period_seconds,
                 force_new_deployment,
+                load_balancers,
             )
             result = self.commit([PutService(updated, current.version)])
             if result.ok:
@@ -175,6 +186,7 @@ class ServiceCalls(Calls):
         placement_strategy: Iterable[PlacementStrategy | Mapping[str, Any]] | None,
         health_check_grace_period_seconds: int | None,
         force_new_deployment: bool,
+        load_balancers: Iterable[LoadBalancer | Mapping[str, Any]] | None = None,
     ) -> Service:
         """The record ``update_service`` commits (validated by building it)."""
         now = self.clock()
@@ -185,6 +197,9 @@ class ServiceCalls(Calls):
             if definition.status != "ACTIVE":
                 raise ValidationError("taskDefinition", task_definition, "is INACTIVE")
             key = definition.key
+        balancers = current.load_balancers if load_balancers is None else load_load_balancers(load_balancers)
+        if balancers and (load_balancers is not None or key != current.task_definition):
+            check_load_balancers(balancers, snapshot.task_definition(key))
         deployments = list(current.deployments)
         primary = deployments[0]
         if key != primary.task_definition or force_new_deployment:
@@ -217,6 +232,8 @@ class ServiceCalls(Calls):
             fields["placement_strategy"] = load_strategies(placement_strategy)
         if health_check_grace_period_seconds is not None:
             fields["health_check_grace_period_seconds"] = health_check_grace_period_seconds
+        if load_balancers is not None:
+            fields["load_balancers"] = balancers
         return attrs.evolve(current, **fields)  # validates, as building one does
 
     def delete_service(self, service: str, *, force: bool = False) -> Service:

@@ -1,1 +1,53 @@
-"""Load balancing: target groups kept in step with a service's tasks and their dynamic host ports."""
+"""Load balancing: target groups kept in step with a service's tasks and their dynamic host ports.
+
+A service's ``loadBalancers`` name target groups; the ``LoadBalancerController`` registers
+each RUNNING task's (host address, host port) as a target, drains and deregisters the
+targets of tasks being stopped (DEACTIVATING) before the agent stops them, and records the
+load balancer's view of each target on the task (``Task.target_health``), which the service
+scheduler counts in the task's health. ``plan_balancing`` decides, purely; the controller
+calls a ``LoadBalancer`` (``HAProxyRuntime`` on a real HAProxy, ``InMemoryLoadBalancer`` in
+tests) and commits.
+"""
+
+from clusterkit.balancing.balancer import (
+    AdminState,
+    CheckState,
+    HealthCheckSettings,
+    InMemoryLoadBalancer,
+    LoadBalancer,
+    LoadBalancerError,
+    Server,
+)
+from clusterkit.balancing.controller import ControllerOutcome, LoadBalancerController
+from clusterkit.balancing.haproxy import HAProxyRuntime, parse_show_stat
+from clusterkit.balancing.planner import (
+    Action,
+    BalancingPlan,
+    TaskPlan,
+    plan_balancing,
+    service_messages,
+    target_state,
+)
+from clusterkit.balancing.target_group import DEFAULT_DEREGISTRATION_DELAY, TargetGroup
+
+__all__ = [
+    "DEFAULT_DEREGISTRATION_DELAY",
+    "Action",
+    "AdminState",
+    "BalancingPlan",
+    "CheckState",
+    "ControllerOutcome",
+    "HAProxyRuntime",
+    "HealthCheckSettings",
+    "InMemoryLoadBalancer",
+    "LoadBalancer",
+    "LoadBalancerController",
+    "LoadBalancerError",
+    "Server",
+    "TargetGroup",
+    "TaskPlan",
+    "parse_show_stat",
+    "plan_balancing",
+    "service_messages",
+    "target_state",
+]

@@ -10,14 +10,29 @@ for tests; ``DockerExecutor`` (``clusterkit.executor.docker``) runs real contain
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Literal, Protocol
+from typing import Final, Literal, Protocol
 
 import attrs
 
 from clusterkit.model.task import HealthStatus, Task
 from clusterkit.model.taskdef import TaskDefinition
 
-__all__ = ["ContainerStatus", "Executor", "HostInfo", "LogLine", "TaskObservation", "TaskUsage", "start_order"]
+__all__ = [
+    "HOST_ADDRESS_ATTRIBUTE",
+    "ContainerStatus",
+    "Executor",
+    "HostInfo",
+    "LogLine",
+    "TaskObservation",
+    "TaskUsage",
+    "start_order",
+]
+
+HOST_ADDRESS_ATTRIBUTE: Final = "clusterkit.host-address"
+"""The instance attribute holding the address its published ports bind to, when the
+executor binds to one address (``DockerExecutor(host_ip=...)``): where a load balancer
+sends a task's traffic.
+"""
 
 ContainerState = Literal["PENDING", "RUNNING", "STOPPED"]
 
@@ -93,7 +108,8 @@ class HostInfo:
     """What a host offers, as its executor reads it: an agent registers its instance from this.
 
     ``attributes`` are ECS-style instance attributes the engine knows (``ecs.os-type``,
-    ``ecs.cpu-architecture``, …).
+    ``ecs.cpu-architecture``, …) and ``HOST_ADDRESS_ATTRIBUTE`` when the executor binds
+    published ports to one address.
     """
 
     cpus: int

@@ -39,7 +39,15 @@ import requests
 from docker.utils import kwargs_from_env, parse_repository_tag
 
 from clusterkit.errors import ExecutorError, NotFoundError, ValidationError
-from clusterkit.executor.base import ContainerStatus, HostInfo, LogLine, TaskObservation, TaskUsage, start_order
+from clusterkit.executor.base import (
+    HOST_ADDRESS_ATTRIBUTE,
+    ContainerStatus,
+    HostInfo,
+    LogLine,
+    TaskObservation,
+    TaskUsage,
+    start_order,
+)
 from clusterkit.executor.credentials import RegistryCredentials
 from clusterkit.model.task import HealthStatus, Task
 from clusterkit.model.taskdef import ContainerDefinition, ContainerDependency, TaskDefinition
@@ -234,15 +242,14 @@ class DockerExecutor:
         with self._engine(None, "reading the engine's info"):
             info = self.api.info()
         architecture = {"aarch64": "arm64"}.get(info.get("Architecture", ""), info.get("Architecture", ""))
-        return HostInfo(
-            cpus=int(info["NCPU"]),
-            memory_mib=int(info["MemTotal"]) // _MIB,
-            attributes={
-                "ecs.os-type": str(info.get("OSType", "linux")),
-                "ecs.cpu-architecture": architecture,
-                "clusterkit.docker-version": str(info.get("ServerVersion", "")),
-            },
-        )
+        attributes = {
+            "ecs.os-type": str(info.get("OSType", "linux")),
+            "ecs.cpu-architecture": architecture,
+            "clusterkit.docker-version": str(info.get("ServerVersion", "")),
+        }
+        if self.host_ip not in ("0.0.0.0", "::", ""):
+            attributes[HOST_ADDRESS_ATTRIBUTE] = self.host_ip  # where a load balancer reaches its tasks
+        return HostInfo(cpus=int(info["NCPU"]), memory_mib=int(info["MemTotal"]) // _MIB, attributes=attributes)
 
     def usage(self, task_id: str) -> TaskUsage | None:
         """CPU and memory the task's running containers use, from the engine's stats (``docker stats``).

@@ -2,8 +2,8 @@
 
 from clusterkit.model.instance import DEFAULT_RESERVED_PORTS, ContainerInstance
 from clusterkit.model.resources import Resources
-from clusterkit.model.service import DeploymentConfiguration, Service
-from clusterkit.model.task import PortBinding, Task
+from clusterkit.model.service import DeploymentConfiguration, LoadBalancer, Service
+from clusterkit.model.task import PortBinding, TargetHealth, Task
 from clusterkit.model.taskdef import (
     ContainerDefinition,
     ContainerDependency,
@@ -24,6 +24,7 @@ __all__ = [
     "DeploymentConfiguration",
     "HealthCheck",
     "KeyValuePair",
+    "LoadBalancer",
     "PlacementConstraint",
     "PortBinding",
     "PortMapping",
@@ -31,6 +32,7 @@ __all__ = [
     "Resources",
     "Service",
     "Tag",
+    "TargetHealth",
     "Task",
     "TaskDefinition",
 ]

@@ -18,7 +18,7 @@ import attrs
 from clusterkit.errors import ValidationError
 from clusterkit.model._validate import check_choice, check_int, check_name, check_text
 from clusterkit.model.placement import MAX_STRATEGIES, PlacementStrategy, spread
-from clusterkit.model.taskdef import MAX_CONSTRAINTS, PlacementConstraint
+from clusterkit.model.taskdef import MAX_CONSTRAINTS, PlacementConstraint, TaskDefinition
 
 __all__ = [
     "DEFAULT_SERVICE_STRATEGY",
@@ -27,11 +27,13 @@ __all__ = [
     "DeploymentCircuitBreaker",
     "DeploymentConfiguration",
     "DeploymentStatus",
+    "LoadBalancer",
     "RolloutState",
     "SchedulingStrategy",
     "Service",
     "ServiceEvent",
     "ServiceStatus",
+    "check_load_balancers",
     "circuit_breaker_threshold",
 ]
 
@@ -127,6 +129,47 @@ class Deployment:
 
 
 @attrs.frozen(slots=True)
+class LoadBalancer:
+    """A target group the service's tasks are registered in: ECS ``loadBalancers[]``.
+
+    Each RUNNING task's (host address, host port of ``container_name``'s
+    ``container_port``) is a target of ``target_group_arn``.
+    """
+
+    target_group_arn: str
+    container_name: str
+    container_port: int
+
+    def __attrs_post_init__(self) -> None:
+        check_text("loadBalancers.targetGroupArn", self.target_group_arn, max_length=1600)
+        check_text("loadBalancers.containerName", self.container_name, max_length=255)
+        check_int("loadBalancers.containerPort", self.container_port, 1, 65535)
+
+
+def check_load_balancers(balancers: tuple[LoadBalancer, ...], definition: TaskDefinition) -> None:
+    """Raise ValidationError unless each load balancer names a container of ``definition`` that
+    maps its ``containerPort`` (TCP), as ECS checks at CreateService and UpdateService.
+    """
+    names = {container.name: container for container in definition.container_definitions}
+    for index, balancer in enumerate(balancers):
+        container = names.get(balancer.container_name)
+        if container is None:
+            raise ValidationError(
+                f"loadBalancers[{index}].containerName",
+                balancer.container_name,
+                f"is not a container of task definition {definition.key}",
+            )
+        if not any(
+            m.container_port == balancer.container_port and m.protocol == "tcp" for m in container.port_mappings
+        ):
+            raise ValidationError(
+                f"loadBalancers[{index}].containerPort",
+                balancer.container_port,
+                f"container {balancer.container_name} of {definition.key} has no TCP portMappings entry for it",
+            )
+
+
+@attrs.frozen(slots=True)
 class ServiceEvent:
     """A line of the service's event log, worded as ECS words it."""
 
@@ -145,7 +188,8 @@ class Service:
     several schedulers racing), ``healthy_seen`` those of them it has seen healthy,
     ``launch_failures`` the consecutive tasks that stopped before RUNNING and
     ``next_launch_at`` when it may launch again (the back-off). ``version`` is bumped by
-    every commit that changes the record.
+    every commit that changes the record. ``load_balancers`` are the target groups its
+    RUNNING tasks are registered in (``clusterkit.balancing`` keeps a load balancer in step).
     """
 
     name: str
@@ -156,6 +200,7 @@ class Service:
     placement_constraints: tuple[PlacementConstraint, ...] = ()
     placement_strategy: tuple[PlacementStrategy, ...] = ()
     health_check_grace_period_seconds: int = 0
+    load_balancers: tuple[LoadBalancer, ...] = ()
     status: ServiceStatus = "ACTIVE"
     deployments: tuple[Deployment, ...] = ()
     events: tuple[ServiceEvent, ...] = ()
@@ -177,7 +222,7 @@ class Service:
             )
         check_int("healthCheckGracePeriodSeconds", self.health_check_grace_period_seconds, 0, 2_147_483_647)
         check_choice("status", self.status, ("ACTIVE", "DRAINING", "INACTIVE"))
-        for field in ("placement_constraints", "placement_strategy", "deployments", "events"):
+        for field in ("placement_constraints", "placement_strategy", "load_balancers", "deployments", "events"):
             if not isinstance(getattr(self, field), tuple):
                 raise ValidationError(field, getattr(self, field), "must be a tuple")
         for field in ("tracked_tasks", "healthy_seen"):
@@ -193,6 +238,11 @@ class Service:
         for index, strategy in enumerate(self.placement_strategy):
             if not isinstance(strategy, PlacementStrategy):
                 raise ValidationError(f"placementStrategy[{index}]", strategy, "must be a PlacementStrategy")
+        for index, balancer in enumerate(self.load_balancers):
+            if not isinstance(balancer, LoadBalancer):
+                raise ValidationError(f"loadBalancers[{index}]", balancer, "must be a LoadBalancer")
+        if len({balancer.target_group_arn for balancer in self.load_balancers}) != len(self.load_balancers):
+            raise ValidationError("loadBalancers", self.load_balancers, "lists a target group twice")
         if self.scheduling_strategy == "DAEMON":
             if self.desired_count:
                 raise ValidationError("desiredCount", self.desired_count, "a DAEMON service has no desired count")

@@ -22,11 +22,14 @@ __all__ = [
     "HEALTH_STATUSES",
     "INSTANCE_DEREGISTERED_REASON",
     "STOP_CODES",
+    "TARGET_HEALTH_STATES",
     "TASK_LIFECYCLE",
     "DesiredStatus",
     "HealthStatus",
     "PortBinding",
     "StopCode",
+    "TargetHealth",
+    "TargetHealthState",
     "Task",
     "TaskStatus",
 ]
@@ -37,6 +40,7 @@ TaskStatus = Literal[
 DesiredStatus = Literal["PENDING", "RUNNING", "STOPPED"]
 StopCode = Literal["TaskFailedToStart", "EssentialContainerExited", "UserInitiated", "ServiceSchedulerInitiated"]
 HealthStatus = Literal["UNKNOWN", "HEALTHY", "UNHEALTHY"]
+TargetHealthState = Literal["initial", "healthy", "unhealthy", "draining", "unused"]
 
 TASK_LIFECYCLE: Final[tuple[TaskStatus, ...]] = (
     "PROVISIONING",
@@ -56,6 +60,8 @@ STOP_CODES: Final[tuple[StopCode, ...]] = (
     "ServiceSchedulerInitiated",
 )
 HEALTH_STATUSES: Final[tuple[HealthStatus, ...]] = ("UNKNOWN", "HEALTHY", "UNHEALTHY")
+TARGET_HEALTH_STATES: Final[tuple[TargetHealthState, ...]] = ("initial", "healthy", "unhealthy", "draining", "unused")
+"""A target's states as Elastic Load Balancing names them."""
 _ORDER: Final[dict[str, int]] = {status: index for index, status in enumerate(TASK_LIFECYCLE)}
 _DESIRED_ORDER: Final[dict[str, int]] = {status: index for index, status in enumerate(DESIRED_STATUSES)}
 INSTANCE_DEREGISTERED_REASON: Final = "Container instance deregistered"
@@ -75,11 +81,26 @@ class PortBinding:
 
 
 @attrs.frozen(slots=True)
+class TargetHealth:
+    """How one target group sees a task's target (ELB ``TargetHealth.State``)."""
+
+    target_group_arn: str
+    state: TargetHealthState
+
+    def __attrs_post_init__(self) -> None:
+        check_text("targetHealth.targetGroupArn", self.target_group_arn, max_length=1600)
+        check_choice("targetHealth.state", self.state, TARGET_HEALTH_STATES)
+
+
+@attrs.frozen(slots=True)
 class Task:
     """One task: a task definition placed on a container instance.
 
     ``charge`` is what the task holds on its instance (cpu, memory, scalars, static and
     dynamic host ports) until it is STOPPED. Timestamps are seconds since the epoch.
+    ``target_health`` is what the load balancers of its service report about it, one entry
+    per target group it is registered in, sorted by target group (clusterkit's own: ECS
+    users read it from ELB).
     """
 
     id: str
@@ -94,6 +115,7 @@ class Task:
     stop_code: StopCode | None = None
     stopped_reason: str | None = None
     health_status: HealthStatus = "UNKNOWN"
+    target_health: tuple[TargetHealth, ...] = ()
     version: int = 1
     created_at: float = 0.0
     started_at: float | None = None
@@ -115,6 +137,7 @@ class Task:
             check_text("startedBy", self.started_by, max_length=128)
         check_text("group", self.group, max_length=255, empty=True)
         check_choice("healthStatus", self.health_status, HEALTH_STATUSES)
+        check_target_health(self.target_health)
         check_int("version", self.version, 1)
 
     @property
@@ -131,6 +154,15 @@ class Task:
     def service_name(self) -> str | None:
         """The service that owns this task, from a ``service:NAME`` group."""
         return self.group[8:] if self.group.startswith("service:") else None
+
+
+def check_target_health(entries: object) -> None:
+    """Raise ValidationError unless ``entries`` is a tuple of TargetHealth, one per target group, sorted."""
+    if not isinstance(entries, tuple) or not all(isinstance(entry, TargetHealth) for entry in entries):
+        raise ValidationError("targetHealth", entries, "must be a tuple of TargetHealth")
+    arns = [entry.target_group_arn for entry in entries]
+    if arns != sorted(set(arns)):
+        raise ValidationError("targetHealth", entries, "must list each target group once, sorted by its ARN")
 
 
 @functools.lru_cache(maxsize=4096)

@@ -4,17 +4,23 @@ A RUNNING task is **healthy** when every essential container with a health check
 HEALTHY (the agent reports the task's health as the worst of them); a task whose essential
 containers have no health check counts healthy once it has been RUNNING for
 ``healthy_after`` seconds (40 in ECS). An UNHEALTHY report is ignored for the service's
-``healthCheckGracePeriodSeconds`` after the task started. Everything here is pure.
+``healthCheckGracePeriodSeconds`` after the task started.
+
+A task of a service with load balancers is healthy only when, besides its containers' health
+check (if any; without one the 40 seconds do not apply), every target group reports its
+target ``healthy``; a target group reporting it ``unhealthy`` past the grace period makes it
+UNHEALTHY, replaced as a task failing its container health check is. Everything here is pure.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 from clusterkit.model.task import PENDING_STATUSES, Task
 from clusterkit.model.taskdef import TaskDefinition
 
-__all__ = ["TaskHealth", "has_health_check", "task_health"]
+__all__ = ["TaskHealth", "has_health_check", "target_groups_unhealthy", "task_health"]
 
 
 class TaskHealth(enum.Enum):
@@ -39,12 +45,25 @@ def has_health_check(definition: TaskDefinition) -> bool:
     )
 
 
+def target_groups_unhealthy(task: Task, target_groups: Iterable[str]) -> tuple[str, ...]:
+    """The target groups (of ``target_groups``) that report the task's target ``unhealthy``."""
+    reported = {entry.target_group_arn: entry.state for entry in task.target_health}
+    return tuple(arn for arn in target_groups if reported.get(arn) == "unhealthy")
+
+
 def task_health(
-    task: Task, *, checked: bool, grace_period: float, healthy_after: float, now: float
+    task: Task,
+    *,
+    checked: bool,
+    grace_period: float,
+    healthy_after: float,
+    now: float,
+    target_groups: tuple[str, ...] = (),
 ) -> tuple[TaskHealth, float | None]:
     """The task's ``TaskHealth`` at ``now``, and when that may change by time alone (or None).
 
-    ``checked`` says whether the task's definition has a health check (``has_health_check``).
+    ``checked`` says whether the task's definition has a health check (``has_health_check``);
+    ``target_groups`` are the ARNs of its service's target groups.
     """
     status = task.last_status
     if status in PENDING_STATUSES:
@@ -52,10 +71,21 @@ def task_health(
     if status != "RUNNING":
         return TaskHealth.STOPPING, None
     started = task.started_at if task.started_at is not None else task.created_at
+    grace_ends = started + grace_period
+    if target_groups:
+        reported = {entry.target_group_arn: entry.state for entry in task.target_health}
+        failing = (checked and task.health_status == "UNHEALTHY") or any(
+            reported.get(arn) == "unhealthy" for arn in target_groups
+        )
+        if failing:
+            return (TaskHealth.UNHEALTHY, None) if now >= grace_ends else (TaskHealth.STARTING, grace_ends)
+        container_ok = not checked or task.health_status == "HEALTHY"
+        if container_ok and all(reported.get(arn) == "healthy" for arn in target_groups):
+            return TaskHealth.HEALTHY, None
+        return TaskHealth.STARTING, None
     if checked:
         if task.health_status == "HEALTHY":
             return TaskHealth.HEALTHY, None
-        grace_ends = started + grace_period
         if task.health_status == "UNHEALTHY":
             if now >= grace_ends:
                 return TaskHealth.UNHEALTHY, None

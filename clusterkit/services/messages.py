@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "began_draining",
     "circuit_breaker_tripped",
     "deployment_completed",
     "deployment_stuck",
+    "deregistered_targets",
+    "registered_targets",
     "rolling_back",
     "stalled",
     "started_tasks",
@@ -94,3 +97,18 @@ def stalled(service: str, deployment_id: str, *, rollback: bool) -> str:
         f"service ({service}) (deployment {deployment_id}) failed and {why}: no new tasks of it are started "
         "until the service is updated."
     )
+
+
+def registered_targets(service: str, count: int, target_group_arn: str) -> str:
+    """Tasks' targets were registered in a target group."""
+    return f"service ({service}) registered {count} targets in (target-group {target_group_arn})"
+
+
+def began_draining(service: str, count: int) -> str:
+    """Tasks being stopped had their targets put to draining."""
+    return f"service ({service}) has begun draining connections on {count} tasks."
+
+
+def deregistered_targets(service: str, count: int, target_group_arn: str) -> str:
+    """Tasks' targets were taken out of a target group."""
+    return f"service ({service}) deregistered {count} targets in (target-group {target_group_arn})"

@@ -48,7 +48,7 @@ from clusterkit.model.service import (
 from clusterkit.model.task import INSTANCE_DEREGISTERED_REASON, Task
 from clusterkit.query import SnapshotContext, parse_expression
 from clusterkit.services import messages
-from clusterkit.services.health import TaskHealth, has_health_check, task_health
+from clusterkit.services.health import TaskHealth, has_health_check, target_groups_unhealthy, task_health
 from clusterkit.state.snapshot import Snapshot
 
 __all__ = [
@@ -61,9 +61,12 @@ __all__ = [
     "deployment_id",
     "event_id",
     "reconcile",
+    "unhealthy_reason",
 ]
 
 UNHEALTHY_REASON: Final = "Task failed container health checks"
+ELB_UNHEALTHY_REASON: Final = "Task failed ELB health checks in"
+"""Followed by ``(target-group ARN)``: the stop reason of a task its load balancer found unhealthy."""
 DRAINING_REASON: Final = "Container instance is draining"
 DEPLOYMENT_REASON: Final = "Task replaced by a deployment"
 SCALE_IN_REASON: Final = "Service scaled in"
@@ -359,7 +362,11 @@ def _observe(snapshot: Snapshot, service: Service, ledger: _Ledger) -> list[_See
         purposeful = task.stop_code in _PURPOSEFUL_STOPS or task.stopped_reason == INSTANCE_DEREGISTERED_REASON
         if task.started_at is None and not purposeful:
             ledger.launch_failed(deployment)
-        elif task.health_status == "UNHEALTHY" or task.stopped_reason == UNHEALTHY_REASON:
+        elif (
+            task.health_status == "UNHEALTHY"
+            or task.stopped_reason == UNHEALTHY_REASON
+            or (task.stopped_reason or "").startswith(ELB_UNHEALTHY_REASON)
+        ):
             ledger.task_failed(deployment)
         elif not purposeful and task_id not in service.healthy_seen and task.health_status != "HEALTHY":
             ledger.task_failed(deployment)  # it ran, but stopped before it was ever healthy
@@ -368,6 +375,7 @@ def _observe(snapshot: Snapshot, service: Service, ledger: _Ledger) -> list[_See
         ledger.failed_on.add(task.container_instance_id)  # its replacement goes elsewhere if it can
     checked: dict[str, bool] = {}
     grace = float(service.health_check_grace_period_seconds)
+    target_groups = tuple(balancer.target_group_arn for balancer in service.load_balancers)
     instances = snapshot._roots.instances
     seen: list[_Seen] = []
     for task in sorted(holding, key=lambda t: t.id):
@@ -376,7 +384,12 @@ def _observe(snapshot: Snapshot, service: Service, ledger: _Ledger) -> list[_See
             definition = snapshot._roots.task_definitions.get(key)
             checked[key] = definition is not None and has_health_check(definition)
         health, changes_at = task_health(
-            task, checked=checked[key], grace_period=grace, healthy_after=ledger.settings.healthy_after, now=ledger.now
+            task,
+            checked=checked[key],
+            grace_period=grace,
+            healthy_after=ledger.settings.healthy_after,
+            now=ledger.now,
+            target_groups=target_groups,
         )
         ledger.wake(changes_at)
         instance = instances.get(task.container_instance_id)
@@ -387,6 +400,12 @@ def _observe(snapshot: Snapshot, service: Service, ledger: _Ledger) -> list[_See
             ledger.healthy_seen.add(task.id)
             ledger.became_healthy(ledger.index_of(task.started_by))
     return seen
+
+
+def unhealthy_reason(service: Service, task: Task) -> str:
+    """Why an UNHEALTHY task is stopped: its failing target group, as ECS says, or its containers' check."""
+    failing = target_groups_unhealthy(task, (balancer.target_group_arn for balancer in service.load_balancers))
+    return f"{ELB_UNHEALTHY_REASON} (target-group {failing[0]})" if failing else UNHEALTHY_REASON
 
 
 def _launchable(ledger: _Ledger) -> bool:
@@ -458,7 +477,7 @@ def _reconcile_replica(snapshot: Snapshot, ledger: _Ledger, seen: list[_Seen]) -
         unhealthy = [item for item in own if item.health is TaskHealth.UNHEALTHY]
         if healthy_own >= deployment.desired_count or (unhealthy and starved):
             for item in unhealthy if healthy_own >= deployment.desired_count else unhealthy[:1]:
-                ledger.stop(item, UNHEALTHY_REASON)
+                ledger.stop(item, unhealthy_reason(service, item.task))
 
     # tasks on draining instances, start-first within the bounds (the older deployments' too while stalled)
     for item in active if stalled else mine:
@@ -587,7 +606,7 @@ def _reconcile_daemon(snapshot: Snapshot, service: Service, ledger: _Ledger, see
             if item is keep:
                 continue
             if item.health is TaskHealth.UNHEALTHY:
-                ledger.stop(item, UNHEALTHY_REASON)
+                ledger.stop(item, unhealthy_reason(service, item.task))
             else:
                 ledger.stop(item, DEPLOYMENT_REASON if item.task.started_by != primary.id else DUPLICATE_REASON)
         busy = any(item.stopping for item in by_instance.get(instance.id, ()))

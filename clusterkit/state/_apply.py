@@ -19,7 +19,14 @@ from clusterkit.model._replace import replace, replacer
 from clusterkit.model._validate import check_choice, check_text
 from clusterkit.model.instance import ContainerInstance, check_attribute
 from clusterkit.model.service import Service
-from clusterkit.model.task import INSTANCE_DEREGISTERED_REASON, PENDING_STATUSES, STOP_CODES, Task, check_transition
+from clusterkit.model.task import (
+    INSTANCE_DEREGISTERED_REASON,
+    PENDING_STATUSES,
+    STOP_CODES,
+    Task,
+    check_target_health,
+    check_transition,
+)
 from clusterkit.model.taskdef import TaskDefinition
 from clusterkit.state._ptree import Owner, PSortedSet
 from clusterkit.state.changes import (
@@ -201,6 +208,11 @@ class Pending:
         check_transition(task, None, "STOPPED")
         if task.desired_status == "STOPPED":
             return None
+        updates: dict[str, object] = {}
+        if task.last_status == "RUNNING" and self._balanced(task):
+            # its targets are drained and deregistered first: the agent leaves a DEACTIVATING task alone
+            updates["last_status"] = "DEACTIVATING"
+            self._move_counts(task, "DEACTIVATING")
         self._put_task(
             replace(
                 task,
@@ -209,9 +221,16 @@ class Pending:
                 stopped_reason=task.stopped_reason or change.reason or "Task stopped by user",
                 stopping_at=self.now,
                 version=task.version + 1,
+                **updates,
             )
         )
         return None
+
+    def _balanced(self, task: Task) -> bool:
+        """True when the task's service registers its tasks in target groups."""
+        name = task.service_name
+        service = self.service(name) if name is not None else None
+        return service is not None and bool(service.load_balancers)
 
     def _report(self, change: TaskStateChange) -> Rejection | None:
         task = self.task(change.task_id)
@@ -234,11 +253,19 @@ class Pending:
                 raise ValidationError("stopCode", change.stop_code, "is only reported with lastStatus STOPPED")
         if change.stopped_reason is not None:
             check_text("stoppedReason", change.stopped_reason, max_length=1024, empty=True)
+        if change.target_health is not None:
+            check_target_health(change.target_health)
         last = change.last_status or task.last_status
         health = change.health_status or task.health_status
-        if last == task.last_status and health == task.health_status:
+        targets = change.target_health if change.target_health is not None else task.target_health
+        if last == task.last_status and health == task.health_status and targets == task.target_health:
             return None
-        updates: dict[str, object] = {"last_status": last, "health_status": health, "version": task.version + 1}
+        updates: dict[str, object] = {
+            "last_status": last,
+            "health_status": health,
+            "target_health": targets,
+            "version": task.version + 1,
+        }
         if last == "RUNNING" and task.started_at is None:
             updates["started_at"] = self.now
         if last == "STOPPED":

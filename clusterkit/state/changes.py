@@ -14,7 +14,7 @@ import attrs
 
 from clusterkit.model.instance import ContainerInstance
 from clusterkit.model.service import Service
-from clusterkit.model.task import HealthStatus, StopCode, Task, TaskStatus
+from clusterkit.model.task import HealthStatus, StopCode, TargetHealth, Task, TaskStatus
 from clusterkit.model.taskdef import TaskDefinition
 
 if TYPE_CHECKING:
@@ -81,6 +81,8 @@ class TaskStateChange:
     """A status report for a task, based on the task ``version`` the reporter last saw.
 
     A report whose version is lower than the stored one is dropped (``STALE_VERSION``).
+    ``target_health``, when given, replaces what the load balancers report about the task
+    (``clusterkit.balancing`` sends it).
     """
 
     task_id: str
@@ -89,6 +91,7 @@ class TaskStateChange:
     health_status: HealthStatus | None = None
     stop_code: StopCode | None = None
     stopped_reason: str | None = None
+    target_health: tuple[TargetHealth, ...] | None = None
 
 
 @attrs.frozen(slots=True)

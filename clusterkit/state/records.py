@@ -7,7 +7,8 @@ beside it:
 - a container instance: ``{"containerInstance": <describe-container-instances output>,
   "lastHeartbeatAt": ...}``, the second being when its agent last said it was alive;
 - a task: ``{"task": <describe-tasks output>, "chargedResources": [...]}``, the second being
-  what the task holds on its instance (static and dynamic host ports, custom scalars);
+  what the task holds on its instance (static and dynamic host ports, custom scalars), and
+  ``"targetHealth": [{"targetGroupArn", "state"}, ...]`` when load balancers report on it;
 - a service: ``{"service": <describe-services output>, "scheduler": {...}}``, the second
   being the service scheduler's bookkeeping.
 
@@ -36,12 +37,13 @@ from clusterkit.model._validate import check_int
 from clusterkit.model.arns import Arns
 from clusterkit.model.instance import ContainerInstance
 from clusterkit.model.service import Service
-from clusterkit.model.task import Task
+from clusterkit.model.task import TargetHealth, Task, check_target_health
 from clusterkit.model.taskdef import TaskDefinition
 
 __all__ = [
     "CHARGE_KEY",
     "HEARTBEAT_KEY",
+    "TARGET_HEALTH_KEY",
     "decode_instance",
     "decode_service",
     "decode_task",
@@ -54,6 +56,7 @@ __all__ = [
 
 CHARGE_KEY: Final = "chargedResources"
 HEARTBEAT_KEY: Final = "lastHeartbeatAt"
+TARGET_HEALTH_KEY: Final = "targetHealth"
 
 
 def encode_task_definition(definition: TaskDefinition) -> dict[str, Any]:
@@ -92,8 +95,13 @@ def decode_instance(item: Any) -> ContainerInstance:
 
 
 def encode_task(task: Task, arns: Arns) -> dict[str, Any]:
-    """A task's document: describe output, and what it holds beside it."""
-    return {"task": dump_task(task, arns), CHARGE_KEY: dump_resources(task.charge)}
+    """A task's document: describe output, and what it holds beside it (and its target health)."""
+    document: dict[str, Any] = {"task": dump_task(task, arns), CHARGE_KEY: dump_resources(task.charge)}
+    if task.target_health:
+        document[TARGET_HEALTH_KEY] = [
+            {"targetGroupArn": entry.target_group_arn, "state": entry.state} for entry in task.target_health
+        ]
+    return document
 
 
 def decode_task(item: Any, *, charge_inside: bool = False) -> Task:
@@ -105,7 +113,18 @@ def decode_task(item: Any, *, charge_inside: bool = False) -> Task:
         missing = CHARGE_KEY if CHARGE_KEY not in item else "task"
         raise ValidationError("task", missing, "is malformed or incomplete")
     ecs_only = {key: value for key, value in described.items() if key != CHARGE_KEY}
-    return load_task(ecs_only, load_resources(item[CHARGE_KEY]))
+    task = load_task(ecs_only, load_resources(item[CHARGE_KEY]))
+    entries = item.get(TARGET_HEALTH_KEY)
+    if not entries:
+        return task
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise ValidationError(TARGET_HEALTH_KEY, entries, "must be a list of {targetGroupArn, state}")
+    try:
+        health = tuple(TargetHealth(entry["targetGroupArn"], entry["state"]) for entry in entries)
+    except KeyError as exc:
+        raise ValidationError(TARGET_HEALTH_KEY, entries, f"an entry lacks {exc.args[0]}") from None
+    check_target_health(health)
+    return replace(task, target_health=health)
 
 
 def encode_service(service: Service, arns: Arns) -> dict[str, Any]:

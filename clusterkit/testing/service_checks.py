@@ -85,6 +85,7 @@ __all__ = [
 
 _PURPOSEFUL: Final = frozenset({"ServiceSchedulerInitiated", "UserInitiated"})
 _UNHEALTHY_REASON: Final = "Task failed container health checks"
+_ELB_UNHEALTHY_REASON: Final = "Task failed ELB health checks in"
 _DEPLOYMENT_REASON: Final = "Task replaced by a deployment"
 
 
@@ -501,7 +502,11 @@ def failure_kind(task: Task, healthy_seen: frozenset[str]) -> str | None:
     purposeful = task.stop_code in _PURPOSEFUL
     if task.started_at is None and not purposeful:
         return "failed"
-    if task.health_status == "UNHEALTHY" or task.stopped_reason == _UNHEALTHY_REASON:
+    if (
+        task.health_status == "UNHEALTHY"
+        or task.stopped_reason == _UNHEALTHY_REASON
+        or (task.stopped_reason or "").startswith(_ELB_UNHEALTHY_REASON)
+    ):
         return "failed"
     if not purposeful and task.id not in healthy_seen and task.health_status != "HEALTHY":
         return "maybe"
