@@ -6,7 +6,8 @@ targets of tasks being stopped (DEACTIVATING) before the agent stops them, and r
 load balancer's view of each target on the task (``Task.target_health``), which the service
 scheduler counts in the task's health. ``plan_balancing`` decides, purely; the controller
 calls a ``LoadBalancer`` (``HAProxyRuntime`` on a real HAProxy, ``InMemoryLoadBalancer`` in
-tests) and commits.
+tests) and commits. ``RequestCountSource`` turns the load balancer's request counters into
+``ALBRequestCountPerTarget`` for the service autoscaler.
 """
 
 from clusterkit.balancing.balancer import (
@@ -28,6 +29,7 @@ from clusterkit.balancing.planner import (
     service_messages,
     target_state,
 )
+from clusterkit.balancing.requests import RequestCountSource
 from clusterkit.balancing.target_group import DEFAULT_DEREGISTRATION_DELAY, TargetGroup
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "LoadBalancer",
     "LoadBalancerController",
     "LoadBalancerError",
+    "RequestCountSource",
     "Server",
     "TargetGroup",
     "TaskPlan",

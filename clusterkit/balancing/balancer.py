@@ -53,7 +53,8 @@ class Server:
 
     ``admin``: ``ready`` (in service), ``drain`` (no new connections), ``maint`` (none at all).
     ``up``: the health checks let it take traffic. ``check``: the last check's outcome
-    (``init`` before the first). ``sessions``: connections in flight now.
+    (``init`` before the first). ``sessions``: connections in flight now. ``requests``: the
+    requests it has been sent since it was added (a counter that only grows).
     """
 
     name: str
@@ -63,6 +64,7 @@ class Server:
     up: bool = False
     check: CheckState = "init"
     sessions: int = 0
+    requests: int = 0
 
 
 class LoadBalancer(Protocol):
@@ -102,8 +104,8 @@ class _Entry:
 class InMemoryLoadBalancer:
     """A ``LoadBalancer`` in memory: for tests and the simulator.
 
-    New servers start down with check ``init``; ``set_health`` and ``set_sessions`` play the
-    health checks and the clients. ``down`` makes every call fail, as an unreachable load
+    New servers start down with check ``init``; ``set_health``, ``set_sessions`` and
+    ``serve`` play the health checks and the clients. ``down`` makes every call fail, as an unreachable load
     balancer would; ``restart`` empties every backend, as restarting HAProxy does. ``calls``
     records each mutating call as ``(verb, backend, server)``.
     """
@@ -182,6 +184,12 @@ class InMemoryLoadBalancer:
         with self._lock:
             entry = self._entry(backend, server)
             entry.server = attrs.evolve(entry.server, sessions=sessions)
+
+    def serve(self, backend: str, server: str, requests: int) -> None:
+        """Play the clients: the server is sent ``requests`` more requests."""
+        with self._lock:
+            entry = self._entry(backend, server)
+            entry.server = attrs.evolve(entry.server, requests=entry.server.requests + requests)
 
     def check_settings(self, backend: str, server: str) -> HealthCheckSettings:
         """The health check settings the server was added with."""

@@ -79,6 +79,8 @@ class LoadBalancerController:
         self.default_address = default_address
         self.poll_interval = poll_interval
         self.next_wake: float | None = None
+        #: The load balancer's errors in the last pass (empty once it answers again).
+        self.errors: tuple[str, ...] = ()
 
     def _servers(self, errors: list[str]) -> dict[str, Mapping[str, Server] | None]:
         listed: dict[str, Mapping[str, Server] | None] = {}
@@ -164,8 +166,12 @@ class LoadBalancerController:
                 break
             conflicts += 1
         self.next_wake = wake_at
-        for error in errors:
-            _log.warning("load balancer: %s", error)
+        if tuple(errors) != self.errors:  # said once when it starts failing or fails differently, not every pass
+            for error in errors:
+                _log.warning("load balancer: %s", error)
+            if not errors:
+                _log.warning("load balancer: answering again")
+        self.errors = tuple(errors)
         return ControllerOutcome(tuple(calls), tuple(errors), committed, conflicts, wake_at)
 
     def run(self, stop: threading.Event) -> None:

@@ -62,6 +62,7 @@ def _server(row: Mapping[str, str]) -> Server:
         up=up,
         check=check,
         sessions=int(row.get("scur") or 0),
+        requests=int(row.get("req_tot") or row.get("stot") or 0),  # HTTP requests sent to the server
     )
 
 

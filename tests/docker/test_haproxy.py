@@ -107,3 +107,12 @@ def test_errors_name_what_failed(runtime: HAProxyRuntime) -> None:
     with pytest.raises(LoadBalancerError, match="runtime API"):
         HAProxyRuntime("/nonexistent.sock").servers(BACKEND)
 
+
+
+def test_each_server_counts_the_requests_it_was_sent(runtime: HAProxyRuntime, web: int) -> None:
+    runtime.add(BACKEND, "counted", "127.0.0.1", web, CHECK)
+    wait_for(runtime, "counted", lambda server: server.up)
+    assert runtime.servers(BACKEND)["counted"].requests == 0
+    for _ in range(7):
+        assert urllib.request.urlopen(f"http://127.0.0.1:{HAPROXY_FRONTENDS[BACKEND]}/", timeout=5).read() == b"hello"
+    assert runtime.servers(BACKEND)["counted"].requests == 7
