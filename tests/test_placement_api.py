@@ -1002,7 +1002,7 @@ def test_avoided_instances_are_the_last_resort(strategy: Any) -> None:
     assert caught.value.field == "avoid"
 
 
-def test_a_seeded_random_strategy_draws_afresh_for_each_snapshot() -> None:
+def test_a_seeded_random_strategy_draws_afresh_once_tasks_were_added() -> None:
     state = ClusterState("random-draws")
     for index in range(20):
         state.register_container_instance(f"i-{index:02d}", cpu=4096, memory=8192)
@@ -1012,7 +1012,7 @@ def test_a_seeded_random_strategy_draws_afresh_for_each_snapshot() -> None:
     scheduler = BaseScheduler(seed=7)
     request = PlacementRequest(definition, 1, strategies=[random()])
     first = scheduler.place(state.snapshot(), request).tasks[0].container_instance_id
-    assert scheduler.place(state.snapshot(), request).tasks[0].container_instance_id == first  # same snapshot
+    assert scheduler.place(state.snapshot(), request).tasks[0].container_instance_id == first  # same cluster
     hosts = set()
     for _ in range(20):
         hosts.add(place_and_commit(state, scheduler, request).tasks[0].container_instance_id)

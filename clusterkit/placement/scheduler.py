@@ -171,8 +171,8 @@ class Explanation:
 class BaseScheduler:
     """The built-in scheduler: resources → constraints and filters → scorers and strategies.
 
-    ``seed`` makes random strategies and tie-breaking repeatable (the same seed, snapshot
-    and request give the same plan; each new snapshot draws afresh); ``dynamic_ports`` is the
+    ``seed`` makes random strategies and tie-breaking repeatable (the same seed, cluster
+    and request give the same plan; once tasks were added it draws afresh); ``dynamic_ports`` is the
     host-port range for bridge-mode dynamic ports; ``strict_versions`` makes the plans
     ask the commit to reject placements on instances that changed since the snapshot.
 
@@ -301,9 +301,10 @@ class _Run:
         self.definition = request.task_definition
         self.context = PlacementContext(snapshot, request)
         seed = _seed(scheduler.seed, request.strategies)
-        # The same seed and snapshot give the same plan; later snapshots draw afresh, so a
-        # seeded random strategy does not send every request to the same few instances.
-        self.seed = seed * 1_000_003 + snapshot.version if seed is not None else _random.randrange(1 << 62)
+        # The same seed and cluster give the same plan (on any store: not the version, which
+        # etcd numbers its own way); once tasks were added the draw is new, so a seeded random
+        # strategy does not send every request to the same few instances.
+        self.seed = seed * 1_000_003 + snapshot.task_count if seed is not None else _random.randrange(1 << 62)
         self.placements = 0  # tasks placed so far in this plan: random draws differ per task
         self.strategies = request.strategies
         constraints = request.all_constraints
