@@ -200,6 +200,7 @@ def test_no_request_fails_while_the_service_scales_rolls_and_heals(
         snapshot = deployment.until(deployment.steady("web:2", 2), "healed with a new target")
         assert victim.id not in {t.id for t in deployment.tasks(snapshot)}
         time.sleep(1)
+    print(f"requests through HAProxy: {client.sent} sent, {len(client.failures)} failed")  # the closing-note figure
     assert client.failures == [], f"{len(client.failures)} of {client.sent} failed: {client.failures[:5]}"
     assert client.sent > 100
     assert any(body.startswith("v1 ") for body in client.answers)
