@@ -203,3 +203,13 @@ def test_a_capacity_provider_grows_an_empty_cluster_for_a_service_and_shrinks_it
     assert metrics.samples[-1].instances == 0  # drained and removed once the service went to 0
     assert metrics.scaling_activities >= 3
     assert metrics.service_seconds_below_desired["web"] < 600  # first 2 from zero, then the rest after warm-up
+
+
+def test_a_capacity_provider_launches_instances_for_waiting_batch_tasks_and_removes_them_after() -> None:
+    provider = CapacityProvider.of("cp", cpu=2048, memory=4096)
+    events: list[Event] = [BatchTask(float(n), 512, 512, 300.0, count=2) for n in range(10)]  # 20 × 512 units
+    metrics = simulate(events, Policy("grown", strategies=[binpack("cpu")], capacity=provider), until=3600)
+    assert (metrics.placed, metrics.finished, metrics.pending) == (20, 20, 0)
+    assert max(s.instances for s in metrics.samples) == 5  # 20 × 512 units on 2048-unit instances
+    assert metrics.samples[-1].instances == 0  # empty once the tasks finished: drained and removed
+    assert metrics.wait_max < 600  # 2 instances from zero at once, the rest after their warm-up

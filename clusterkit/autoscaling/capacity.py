@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
 import attrs
@@ -318,10 +318,22 @@ class ReservationTracker:
     ``reservation()`` refreshes and evaluates in O(services short of tasks + the bin-pack of
     what waits), never scanning the instances or the tasks. A subscription that overflows is
     answered by a resync: one full rebuild from a fresh snapshot. ``close()`` unsubscribes.
+
+    ``also_waiting()``, when given, names task shapes waiting outside the state — a batch
+    queue of your own, as ECS keeps ``run_task``'s tasks PROVISIONING until capacity comes —
+    and they count with the services' own.
     """
 
-    def __init__(self, state: StateCore, provider: CapacityProvider, *, capacity: int = 1_000_000) -> None:
+    def __init__(
+        self,
+        state: StateCore,
+        provider: CapacityProvider,
+        *,
+        capacity: int = 1_000_000,
+        also_waiting: Callable[[], Mapping[Resources, int]] | None = None,
+    ) -> None:
         self.provider = provider
+        self.also_waiting = also_waiting
         self._subscription = state.subscribe(capacity)
         self._rebuild(state.snapshot())
 
@@ -453,8 +465,8 @@ class ReservationTracker:
         return self._non_daemon.get(instance_id, 0)
 
     def waiting(self) -> Counter[Resources]:
-        """The waiting task shapes, as of the last refresh. O(services short of tasks)."""
-        shapes: Counter[Resources] = Counter()
+        """The waiting task shapes, as of the last refresh (and ``also_waiting`` now). O(services short of tasks)."""
+        shapes: Counter[Resources] = Counter(self.also_waiting() if self.also_waiting is not None else {})
         for name in self._short:
             view = self._services[name]
             charge = self._charges.get(view.task_definition or "")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Final, Literal
 
@@ -46,6 +46,7 @@ from clusterkit.autoscaling.metrics import MetricSeries
 from clusterkit.autoscaling.providers import InstanceProvider
 from clusterkit.errors import ClusterkitError, ValidationError
 from clusterkit.model.instance import ContainerInstance
+from clusterkit.model.resources import Resources
 from clusterkit.state.changes import UpdateInstance
 from clusterkit.state.snapshot import Snapshot
 
@@ -143,7 +144,8 @@ class ClusterAutoscaler:
     as many below it, 15 by default), decides with ``scaling_decision`` and acts through
     ``instances``. Returns the activities of that step; ``activities`` keeps them all.
     ``run(stop)`` steps every ``interval`` seconds of wall time until ``stop`` is set.
-    ``clock`` defaults to the state's.
+    ``clock`` defaults to the state's. ``also_waiting()`` adds task shapes that wait outside the
+    state (see ``ReservationTracker``).
     """
 
     def __init__(
@@ -156,6 +158,7 @@ class ClusterAutoscaler:
         period: float = 60.0,
         scale_out_periods: int = 1,
         scale_in_periods: int = 15,
+        also_waiting: Callable[[], Mapping[Resources, int]] | None = None,
     ) -> None:
         if not isinstance(provider, CapacityProvider):
             raise ValidationError("provider", provider, "must be a CapacityProvider")
@@ -171,7 +174,7 @@ class ClusterAutoscaler:
         self.scale_in_alarm = Alarm(
             f"{provider.name}-AlarmLow", target, "LessThanThreshold", evaluation_periods=scale_in_periods
         )
-        self.tracker = ReservationTracker(state, provider)
+        self.tracker = ReservationTracker(state, provider, also_waiting=also_waiting)
         self.warm_until = float("-inf")
         self.activities: list[CapacityActivity] = []
         self.last: Reservation | None = None

@@ -34,6 +34,7 @@ from clusterkit.autoscaling.service import ServiceAutoscaler
 from clusterkit.autoscaling.sources import running_tasks
 from clusterkit.errors import ValidationError
 from clusterkit.model.placement import DEFAULT_STRATEGY, PlacementStrategy, load_strategies
+from clusterkit.model.resources import Resources
 from clusterkit.model.task import PENDING_STATUSES, Task
 from clusterkit.model.taskdef import TaskDefinition
 from clusterkit.placement.plan import Plan
@@ -116,7 +117,8 @@ class Policy:
 
     ``service_scaling`` autoscales the workload's services; ``capacity`` adds a capacity
     provider whose managed scaling (every ``capacity_interval`` seconds) launches and removes
-    instances of its shape beside the workload's own.
+    instances of its shape beside the workload's own, for the services' missing tasks and
+    the batch tasks waiting in the schedulers' queues alike.
     """
 
     name: str
@@ -219,7 +221,9 @@ class _Run:
         self.cluster_autoscaler: ClusterAutoscaler | None = None
         if policy.capacity is not None:
             provider = InMemoryProvider(self.state, policy.capacity, add=self._add_capacity)
-            self.cluster_autoscaler = ClusterAutoscaler(self.state, policy.capacity, provider, clock=self.clock)
+            self.cluster_autoscaler = ClusterAutoscaler(
+                self.state, policy.capacity, provider, clock=self.clock, also_waiting=self._waiting_shapes
+            )
 
     # -- time ------------------------------------------------------------------------------
 
@@ -240,6 +244,15 @@ class _Run:
         self.counters.instance_seconds += (when - self.now) * len(self.registered)
         self.now = when
         self.clock.now = EPOCH + when
+
+    def _waiting_shapes(self) -> Counter[Resources]:
+        """The shapes of the batch tasks waiting for a scheduler: they wait for capacity too."""
+        shapes: Counter[Resources] = Counter()
+        snapshot = self.state.snapshot()
+        for items in (*self.queues, *self.deferred):
+            for item in items:
+                shapes[snapshot.task_definition(item.definition).charge] += 1
+        return shapes
 
     def _add_capacity(self, instance_id: str, attributes: Mapping[str, str | None]) -> None:
         """A capacity provider's new instance, in the zones in turn."""
