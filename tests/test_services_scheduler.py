@@ -159,3 +159,43 @@ def test_a_failed_deployment_does_not_wear_down_the_tasks_that_keep_the_service_
     older = state.snapshot().service("web").deployments[1]
     assert older.task_definition == "web:1" and older.desired_count == 3
     cluster.close()
+
+
+def test_the_run_loop_keeps_going_through_store_errors_and_then_reconciles_everything() -> None:
+    import threading
+
+    from clusterkit.errors import StoreError
+    from clusterkit.state.changes import CommitResult
+
+    cluster = FakeCluster(instances=2)
+    state = cluster.state
+    commit = state.commit
+    failures = {"left": 4}
+
+    def flaky(changes: object, **options: object) -> CommitResult:
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise StoreError("etcd did not answer /kv/txn at any endpoint")
+        return commit(changes, **options)  # type: ignore[arg-type]
+
+    definition = {"family": "web", "containerDefinitions": [{"name": "a", "image": "web", "memory": 64}]}
+    state.register_task_definition(definition)
+    state.create_service("web", "web:1", desired_count=3)
+    state.commit = flaky  # type: ignore[method-assign]
+    scheduler = ServiceScheduler(state, resync_interval=float("inf"))
+    stop = threading.Event()
+    worker = threading.Thread(target=scheduler.run, args=(stop,), kwargs={"idle": 0.01})
+    worker.start()
+    try:
+        for _ in range(500):
+            if failures["left"] == 0 and len(cluster.service_tasks("web")) == 3:
+                break
+            threading.Event().wait(0.01)
+        seen_error = scheduler.store_error
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+    assert not worker.is_alive()
+    assert failures["left"] == 0 and len(cluster.service_tasks("web")) == 3  # launched once the store answered
+    assert seen_error is None  # and the error cleared with the first step that went through
+    cluster.close()

@@ -23,7 +23,7 @@ from typing import Final
 
 import attrs
 
-from clusterkit.errors import NotFoundError, SubscriptionOverflow
+from clusterkit.errors import NotFoundError, StoreError, SubscriptionOverflow
 from clusterkit.model._replace import replace
 from clusterkit.model.service import DEFAULT_SERVICE_STRATEGY, Service
 from clusterkit.model.task import Task
@@ -94,6 +94,8 @@ class ServiceScheduler:
         self._instance_marks: dict[str, tuple[str, bool, tuple[tuple[str, str | None], ...]]] = {}
         self._starved: set[str] = set()  # services with tasks no instance could take
         self._last_resync = float("-inf")
+        #: Why the last step of :meth:`run` failed in the store (etcd away); None once one succeeds.
+        self.store_error: str | None = None
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -265,12 +267,17 @@ class ServiceScheduler:
                         self._dirty.add(task.service_name)
 
     def run(self, stop: threading.Event, *, idle: float = 1.0) -> None:
-        """Reconcile on events and wake-ups until ``stop`` is set (wall-clock deployments)."""
+        """Reconcile on events and wake-ups until ``stop`` is set (wall-clock deployments).
+
+        A step the store cannot take (``StoreError``: etcd without quorum) is followed, ``idle``
+        seconds later, by a pass over every service; ``store_error`` holds its reason meanwhile.
+        """
         with self.state.subscribe() as events:
             while not stop.is_set():
                 try:
                     self.notice(events.drain())
                     self.step()
+                    self.store_error = None
                     wait = idle
                     if self.next_wake is not None:
                         wait = max(0.0, min(wait, self.next_wake - self.clock()))
@@ -280,6 +287,10 @@ class ServiceScheduler:
                 except SubscriptionOverflow:  # fell behind: look at everything again
                     snapshot = events.resync()
                     self._dirty.update(service.name for service in snapshot.services())
+                except StoreError as error:  # the services this step took may not be done: all of them next
+                    self.store_error = str(error)
+                    self._last_resync = float("-inf")
+                    stop.wait(idle)
 
 
 def _with_tasks(snapshot: Snapshot, tasks: Sequence[Task], now: float) -> Snapshot:
