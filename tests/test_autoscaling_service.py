@@ -323,3 +323,55 @@ def test_step_adjustments_may_come_as_a_list() -> None:
     alarm = Alarm("high", 10.0, "GreaterThanThreshold")
     policy = StepScalingPolicy("s", "Queue", alarm, "ChangeInCapacity", [StepAdjustment(1, 0.0, None)])  # type: ignore[arg-type]
     assert policy.step_adjustments == (StepAdjustment(1, 0.0, None),)
+
+
+def _racing(cluster: FakeCluster, **change: object) -> Counter[str]:
+    """Make the next update_service race another writer's ``change`` to the service; count the calls."""
+    update = cluster.state.update_service
+    calls: Counter[str] = Counter()
+
+    def racing(service: str, **options: object) -> object:
+        calls["autoscaler"] += 1
+        if calls["autoscaler"] == 1:
+            update(service, **change)  # type: ignore[arg-type]  # another writer gets in first
+        return update(service, **options)  # type: ignore[arg-type]
+
+    cluster.state.update_service = racing  # type: ignore[method-assign]
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("change", "final"),
+    [
+        ({"desired_count": 2}, 2),  # the count moved: the autoscaler's decision is void, nothing overwritten
+        ({"health_check_grace_period_seconds": 30}, 4),  # only the record moved: the same count, set again
+    ],
+)
+def test_the_desired_count_is_compare_and_swapped(cluster: FakeCluster, change: dict[str, object], final: int) -> None:
+    cluster.state.create_service("web", "web", desired_count=1)
+    scaler = ServiceAutoscaler(cluster.state, SimulatedLoad(Load(3.0)), clock=cluster.clock, sample_interval=10)
+    scaler.register_scalable_target("web", min_capacity=1, max_capacity=10)
+    scaler.put_scaling_policy("web", TargetTrackingPolicy("cpu75", CPU_UTILIZATION, 75.0))
+    calls = _racing(cluster, **change)
+    for _ in range(300):  # three minutes at 300 % on one task: out to ⌈1 · 300 / 75⌉ = 4
+        drive(cluster, scaler, 1)
+        if calls["autoscaler"]:
+            break
+    assert calls["autoscaler"] == (1 if final == 2 else 2)  # a moved record only: tried again on the new one
+    assert cluster.state.snapshot().service("web").desired_count == final
+    assert len(scaler.describe_scaling_activities("web")) == (1 if final == 4 else 0)
+
+
+def test_update_service_with_an_expected_version_is_a_compare_and_swap(cluster: FakeCluster) -> None:
+    from clusterkit.errors import StaleVersionError
+
+    created = cluster.state.create_service("web", "web", desired_count=1)
+    moved = cluster.state.update_service("web", desired_count=2)
+    with pytest.raises(StaleVersionError) as caught:
+        cluster.state.update_service("web", desired_count=5, expected_version=created.version)
+    assert caught.value.field == "expectedVersion" and caught.value.current == moved.version
+    assert cluster.state.snapshot().service("web").desired_count == 2
+    done = cluster.state.update_service("web", desired_count=5, expected_version=moved.version)
+    assert (done.desired_count, done.version) == (5, moved.version + 1)
+    with pytest.raises(ValidationError, match="expectedVersion"):
+        cluster.state.update_service("web", desired_count=5, expected_version=0)

@@ -14,7 +14,7 @@ import attrs
 
 from clusterkit.api._calls import Calls
 from clusterkit.ecs_json import dump_service, load_deployment_configuration, load_load_balancers
-from clusterkit.errors import ConflictError, ValidationError
+from clusterkit.errors import ConflictError, StaleVersionError, ValidationError
 from clusterkit.model._replace import replace
 from clusterkit.model._validate import check_int
 from clusterkit.model.arns import Arns
@@ -139,6 +139,7 @@ class ServiceCalls(Calls):
         health_check_grace_period_seconds: int | None = None,
         force_new_deployment: bool = False,
         load_balancers: Iterable[LoadBalancer | Mapping[str, Any]] | None = None,
+        expected_version: int | None = None,
     ) -> Service:
         """Change a service (ECS UpdateService); what is not given stays as it is.
 
@@ -146,14 +147,23 @@ class ServiceCalls(Calls):
         PRIMARY one, the old ones ACTIVE until their tasks are replaced. Any update resets
         the launch back-off. ``load_balancers`` replaces the service's target groups; they
         (new or kept) must fit the task definition the service runs after the update.
+
+        Without ``expected_version`` an update that loses a race to another writer is made
+        again on the newer record. With it, the update is a compare-and-swap: it applies only
+        to the record at that version, else raises StaleVersionError and changes nothing (for
+        a decision made from that record, such as an autoscaler's).
         """
         if not isinstance(force_new_deployment, bool):
             raise ValidationError("forceNewDeployment", force_new_deployment, "must be true or false")
         if desired_count is not None:
             check_int("desiredCount", desired_count, 0)
+        if expected_version is not None:
+            check_int("expectedVersion", expected_version, 1)
         for _ in range(_ATTEMPTS):
             snapshot = self.snapshot()
             current = self._live(snapshot, service)
+            if expected_version is not None and current.version != expected_version:
+                raise StaleVersionError("expectedVersion", expected_version, current.version)
             if current.scheduling_strategy == "DAEMON" and desired_count is not None:
                 raise ValidationError("desiredCount", desired_count, "a DAEMON service has no desired count")
             updated = self._updated(

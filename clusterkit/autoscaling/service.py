@@ -4,10 +4,11 @@ Register a scalable target for a service, put scaling policies and scheduled act
 then ``step`` (tests, on a simulated clock) or ``run`` (wall-clock). Each step samples every
 metric a policy needs once ``sample_interval`` has passed since the last sample, into one
 ``MetricSeries`` per (service, metric, period); then decides for each target from a fresh
-snapshot and commits a changed desired count with ``ClusterState.update_service``, after
-checking that the count it decided from is still the service's (another writer in between
-means deciding again on the next step). The service scheduler then starts or stops tasks
-— stopping, as it always does, from the zone and then the instance with the most tasks.
+snapshot and commits a changed desired count with ``ClusterState.update_service`` as a
+compare-and-swap on the service record, only while the count is still the one it decided
+from (another writer's count in between means deciding again on the next step). The service
+scheduler then starts or stops tasks — stopping, as it always does, from the zone and then the
+instance with the most tasks.
 """
 
 from __future__ import annotations
@@ -33,7 +34,13 @@ from clusterkit.autoscaling.policies import (
     TargetTrackingPolicy,
 )
 from clusterkit.autoscaling.sources import MetricSource
-from clusterkit.errors import ClusterkitError, ConflictError, NotFoundError, StoreError, ValidationError
+from clusterkit.errors import (
+    ClusterkitError,
+    NotFoundError,
+    StaleVersionError,
+    StoreError,
+    ValidationError,
+)
 from clusterkit.state.snapshot import Snapshot
 
 __all__ = ["ServiceAutoscaler"]
@@ -238,6 +245,22 @@ class ServiceAutoscaler:
         )
         return record.desired_count, target, memory, decision
 
+    def _commit_count(self, service: str, snapshot: Snapshot, current: int, desired: int) -> bool:
+        """Set the desired count to ``desired`` if it is still ``current``: a compare-and-swap on
+        the service record, made again on a newer record whose count did not move (the service
+        scheduler's bookkeeping changes the record too). False when the count moved.
+        """
+        for _ in range(5):
+            record = snapshot.service(service)
+            if record.desired_count != current:
+                return False
+            try:
+                self.state.update_service(service, desired_count=desired, expected_version=record.version)
+                return True
+            except StaleVersionError:
+                snapshot = self.state.snapshot()
+        return False
+
     def _scale(self, service: str, now: float) -> list[ScalingActivity]:
         snapshot = self.state.snapshot()
         try:
@@ -247,12 +270,8 @@ class ServiceAutoscaler:
         activities = list(decision.activities)
         if decision.desired != current:
             try:
-                # Decided on ``current``: commit only if it is still the count (else decide again next step).
-                if self.state.snapshot().service(service).desired_count != current:
-                    return []
-                self.state.update_service(service, desired_count=decision.desired)
-            except ConflictError:
-                return []  # kept changing: the next step decides again on what it became
+                if not self._commit_count(service, snapshot, current, decision.desired):
+                    return []  # another writer changed the count meanwhile: decide again on the next step
             except ClusterkitError as error:
                 activities = [attrs.evolve(a, status="Failed", status_message=str(error)) for a in activities]
                 with self._lock:
