@@ -39,7 +39,7 @@ import attrs
 from clusterkit.errors import SubscriptionOverflow, ValidationError
 from clusterkit.model.instance import DEFAULT_RESERVED_PORTS, ContainerInstance
 from clusterkit.model.resources import Resources
-from clusterkit.model.service import Service
+from clusterkit.model.service import Service, is_daemon_task
 from clusterkit.model.task import Task
 from clusterkit.state.core import StateCore
 from clusterkit.state.events import (
@@ -277,11 +277,6 @@ def pending_shapes(snapshot: Snapshot) -> Counter[Resources]:
     return shapes
 
 
-def _is_daemon_task(task: Task, services: Mapping[str, Service]) -> bool:
-    owner = services.get(task.service_name or "")
-    return owner is not None and owner.scheduling_strategy == "DAEMON"
-
-
 def capacity_reservation(snapshot: Snapshot, provider: CapacityProvider) -> Reservation:
     """The provider's CapacityProviderReservation recomputed from ``snapshot``: a full scan.
 
@@ -294,7 +289,7 @@ def capacity_reservation(snapshot: Snapshot, provider: CapacityProvider) -> Rese
     }
     busy: set[str] = set()
     for task in snapshot.tasks():
-        if task.container_instance_id in mine and not task.is_stopped and not _is_daemon_task(task, services):
+        if task.container_instance_id in mine and not task.is_stopped and not is_daemon_task(task, services):
             busy.add(task.container_instance_id)
     return reservation(
         running=len(mine), busy=len(busy), waiting=pending_shapes(snapshot), instance_shape=provider.instance_shape

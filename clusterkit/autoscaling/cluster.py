@@ -47,6 +47,7 @@ from clusterkit.autoscaling.providers import InstanceProvider
 from clusterkit.errors import ClusterkitError, ValidationError
 from clusterkit.model.instance import ContainerInstance
 from clusterkit.model.resources import Resources
+from clusterkit.services.reconcile import only_daemons_left
 from clusterkit.state.changes import UpdateInstance
 from clusterkit.state.snapshot import Snapshot
 
@@ -203,7 +204,9 @@ class ClusterAutoscaler:
         empty = [
             instance
             for instance in mine
-            if instance.status == "ACTIVE" and not _draining_for_scale_in(instance) and _empty(snapshot, instance.id)
+            if instance.status == "ACTIVE"
+            and not _draining_for_scale_in(instance)
+            and only_daemons_left(snapshot, instance.id)
         ]
         out = self.scale_out_alarm.evaluate(self.series, now=now)
         scale_in = self.scale_in_alarm.evaluate(self.series, now=now)
@@ -278,7 +281,7 @@ class ClusterAutoscaler:
         ready = []
         for instance_id in sorted(self.tracker.instances):
             instance = snapshot.instance(instance_id)
-            if _draining_for_scale_in(instance) and _empty(snapshot, instance_id):
+            if _draining_for_scale_in(instance) and only_daemons_left(snapshot, instance_id):
                 ready.append(instance_id)
         if not ready:
             return []
@@ -327,12 +330,3 @@ class ClusterAutoscaler:
 def _draining_for_scale_in(instance: ContainerInstance) -> bool:
     return instance.status == "DRAINING" and instance.has_attribute(SCALE_IN_ATTRIBUTE)
 
-
-def _empty(snapshot: Snapshot, instance_id: str) -> bool:
-    """No task but daemon tasks holds resources on the instance (read from ``snapshot``)."""
-    services = snapshot._roots.services
-    for task in snapshot.tasks_on(instance_id):
-        owner = services.get(task.service_name or "")
-        if owner is None or owner.scheduling_strategy != "DAEMON":
-            return False
-    return True

@@ -11,6 +11,7 @@ launch back-off). ``clusterkit.services`` decides; this module only holds values
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Final, Literal
 
 import attrs
@@ -18,6 +19,7 @@ import attrs
 from clusterkit.errors import ValidationError
 from clusterkit.model._validate import check_choice, check_int, check_name, check_text
 from clusterkit.model.placement import MAX_STRATEGIES, PlacementStrategy, spread
+from clusterkit.model.task import Task
 from clusterkit.model.taskdef import MAX_CONSTRAINTS, PlacementConstraint, TaskDefinition
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "ServiceStatus",
     "check_load_balancers",
     "circuit_breaker_threshold",
+    "is_daemon_task",
 ]
 
 SchedulingStrategy = Literal["REPLICA", "DAEMON"]
@@ -272,3 +275,9 @@ class Service:
             if found.id == deployment_id:
                 return found
         return None
+
+
+def is_daemon_task(task: Task, services: Mapping[str, Service]) -> bool:
+    """True when ``task`` belongs to a DAEMON service among ``services`` (by name). O(1)."""
+    owner = services.get(task.service_name or "")
+    return owner is not None and owner.scheduling_strategy == "DAEMON"

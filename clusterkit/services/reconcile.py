@@ -44,6 +44,7 @@ from clusterkit.model.service import (
     Service,
     ServiceEvent,
     circuit_breaker_threshold,
+    is_daemon_task,
 )
 from clusterkit.model.task import INSTANCE_DEREGISTERED_REASON, Task
 from clusterkit.query import SnapshotContext, parse_expression
@@ -60,6 +61,7 @@ __all__ = [
     "add_events",
     "deployment_id",
     "event_id",
+    "only_daemons_left",
     "reconcile",
     "unhealthy_reason",
 ]
@@ -579,14 +581,12 @@ def _eligible(snapshot: Snapshot, service: Service, instances: Iterable[Containe
     ]
 
 
-def _only_daemons_left(snapshot: Snapshot, instance_id: str) -> bool:
-    """True when every task holding resources on the instance belongs to a daemon service."""
+def only_daemons_left(snapshot: Snapshot, instance_id: str) -> bool:
+    """True when every task holding resources on the instance belongs to a daemon service
+    (an instance with only daemon tasks counts as empty). O(tasks on the instance).
+    """
     services = snapshot._roots.services
-    for task in snapshot.tasks_on(instance_id):
-        owner = services.get(task.service_name or "")
-        if owner is None or owner.scheduling_strategy != "DAEMON":
-            return False
-    return True
+    return all(is_daemon_task(task, services) for task in snapshot.tasks_on(instance_id))
 
 
 def _reconcile_daemon(snapshot: Snapshot, service: Service, ledger: _Ledger, seen: list[_Seen]) -> None:
@@ -617,7 +617,7 @@ def _reconcile_daemon(snapshot: Snapshot, service: Service, ledger: _Ledger, see
             continue
         host = snapshot._roots.instances.get(instance_id)
         draining = host is not None and host.status == "DRAINING"
-        if draining and not _only_daemons_left(snapshot, instance_id):
+        if draining and not only_daemons_left(snapshot, instance_id):
             continue  # a daemon's task is the last to leave a draining instance
         for item in items:
             if not item.stopping:
