@@ -29,6 +29,7 @@ from clusterkit.errors import ClusterkitError, StoreError, ValidationError
 from clusterkit.model.placement import DEFAULT_STRATEGY, PlacementStrategy, binpack, random, spread
 from clusterkit.placement.scheduler import BaseScheduler
 from clusterkit.sim.generate import WorkloadSpec, generate_workload
+from clusterkit.sim.metrics import RunMetrics
 from clusterkit.sim.run import Policy
 from clusterkit.sim.traces import read_alibaba_2018, read_google_2011
 from clusterkit.sim.workload import Event, WorkloadError, read_workload, write_workload
@@ -210,18 +211,18 @@ def _check_writable(out: Path) -> None:
         raise click.ClickException(f"cannot write to the output folder {out}: {error.strerror}") from None
 
 
-def _summary_table(runs: Sequence[Any]) -> Any:
+def _summary_table(runs: Sequence[RunMetrics]) -> Any:
     from rich.table import Table
 
+    from clusterkit.sim.report import summary_table
+
+    header, rows = summary_table(runs)
     table = Table(title="Simulation summary")
-    summaries = [run.summary() for run in runs]
-    table.add_column("figure")
-    for summary in summaries:
-        table.add_column(str(summary["policy"]), justify="right")
-    for name in summaries[0]:
-        if name != "policy":
-            table.add_row(name, *(f"{summary[name]:,}" if not isinstance(summary[name], str) else summary[name]
-                                  for summary in summaries))  # fmt: skip
+    table.add_column(header[0])
+    for policy in header[1:]:
+        table.add_column(policy, justify="right")
+    for row in rows:
+        table.add_row(*row)
     return table
 
 

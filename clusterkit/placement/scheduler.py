@@ -94,18 +94,9 @@ class PlacementContext:
     def count_by(self, field: str, instances: Iterable[ContainerInstance]) -> dict[str | None, int]:
         """Tasks of the group per value of ``field`` (instanceId, host or attribute:NAME)."""
         counts: dict[str | None, int] = {}
-        group = self._group_counts
-        if field == "instanceId":
-            for instance in instances:
-                counts[instance.id] = group.get(instance.id, 0)
-            return counts
-        name = field[10:] if field.startswith("attribute:") else None
         for instance in instances:
-            if name is None:
-                value = field_value(instance, field)
-            else:
-                value = next((v for k, v in instance.attributes if k == name), None)
-            counts[value] = counts.get(value, 0) + group.get(instance.id, 0)
+            value = field_value(instance, field)
+            counts[value] = counts.get(value, 0) + self.group_count(instance.id)
         return counts
 
     def _take(self, instance: ContainerInstance, charge: Resources, task: Task) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import attrs
 
 from clusterkit.errors import ValidationError
+from clusterkit.sim._checks import not_negative, positive
 from clusterkit.sim.workload import (
     BatchTask,
     Crash,
@@ -28,23 +29,13 @@ from clusterkit.sim.workload import (
 __all__ = ["Shape", "WorkloadSpec", "generate_workload"]
 
 
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValidationError(attribute.name, value, "must be a number > 0")
-
-
-def _at_least_zero(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ValidationError(attribute.name, value, "must be a number >= 0")
-
-
 @attrs.frozen
 class Shape:
     """A task shape (CPU units, memory MiB) and its weight in the mixture."""
 
     cpu: int
     memory: int
-    weight: float = attrs.field(default=1.0, validator=_positive)
+    weight: float = attrs.field(default=1.0, validator=positive)
 
     def __attrs_post_init__(self) -> None:
         if type(self.cpu) is not int or self.cpu < 0:
@@ -68,24 +59,24 @@ class WorkloadSpec:
     """
 
     seed: int = 0
-    duration: float = attrs.field(default=3600.0, validator=_positive)
+    duration: float = attrs.field(default=3600.0, validator=positive)
     instances: int = 10
     instance_cpu: int = 4096
     instance_memory: int = 16384
     zones: tuple[str, ...] = ("zone-a", "zone-b", "zone-c")
-    arrival_rate: float = attrs.field(default=0.5, validator=_at_least_zero)
+    arrival_rate: float = attrs.field(default=0.5, validator=not_negative)
     diurnal_amplitude: float = 0.0
-    diurnal_period: float = attrs.field(default=86400.0, validator=_positive)
+    diurnal_period: float = attrs.field(default=86400.0, validator=positive)
     shapes: tuple[Shape, ...] = (Shape(256, 512, 3.0), Shape(512, 1024, 2.0), Shape(1024, 2048, 1.0))
-    mean_duration: float = attrs.field(default=300.0, validator=_positive)
+    mean_duration: float = attrs.field(default=300.0, validator=positive)
     services: int = 0
     service_tasks: int = 3
     service_shape: Shape = Shape(256, 512)
-    service_demand: float = attrs.field(default=384.0, validator=_at_least_zero)
-    load_interval: float = attrs.field(default=60.0, validator=_positive)
-    crash_rate: float = attrs.field(default=0.0, validator=_at_least_zero)
-    instance_failure_rate: float = attrs.field(default=0.0, validator=_at_least_zero)
-    repair_time: float = attrs.field(default=600.0, validator=_positive)
+    service_demand: float = attrs.field(default=384.0, validator=not_negative)
+    load_interval: float = attrs.field(default=60.0, validator=positive)
+    crash_rate: float = attrs.field(default=0.0, validator=not_negative)
+    instance_failure_rate: float = attrs.field(default=0.0, validator=not_negative)
+    repair_time: float = attrs.field(default=600.0, validator=positive)
 
     def __attrs_post_init__(self) -> None:
         for name in ("instances", "instance_cpu", "instance_memory", "services", "service_tasks"):

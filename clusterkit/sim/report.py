@@ -22,7 +22,7 @@ from clusterkit.sim.metrics import RunMetrics
 from clusterkit.sim.run import Policy, simulate
 from clusterkit.sim.workload import Event
 
-__all__ = ["PLOTS", "compare", "write_report"]
+__all__ = ["PLOTS", "compare", "summary_table", "write_report"]
 
 PLOTS: tuple[tuple[str, str], ...] = (
     ("utilisation.png", "CPU and memory allocated / registered over time"),
@@ -52,7 +52,8 @@ def compare(
     return runs
 
 
-def _table(runs: Sequence[RunMetrics]) -> tuple[list[str], list[list[str]]]:
+def summary_table(runs: Sequence[RunMetrics]) -> tuple[list[str], list[list[str]]]:
+    """The headline figures side by side: a header (``figure``, then each policy) and one row per figure, as text."""
     summaries = [run.summary() for run in runs]
     header = ["figure", *(str(summary.pop("policy")) for summary in summaries)]
     rows = [[name, *(_show(summary[name]) for summary in summaries)] for name in summaries[0]]
@@ -128,7 +129,7 @@ def write_report(runs: Sequence[RunMetrics], folder: str | Path, *, title: str =
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     _plots(runs, out)
-    header, rows = _table(runs)
+    header, rows = summary_table(runs)
     (out / "metrics.json").write_text(json.dumps([json.loads(run.to_json()) for run in runs], indent=1) + "\n")
     markdown = [f"# {title}", "", f"Seed {runs[0].seed}; simulated {runs[0].duration:,.0f} s.", ""]
     markdown.append("| " + " | ".join(header) + " |")

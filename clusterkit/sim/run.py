@@ -19,7 +19,7 @@ import heapq
 import itertools
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
 import attrs
@@ -32,7 +32,6 @@ from clusterkit.autoscaling.policies import Policy as ScalingPolicy
 from clusterkit.autoscaling.providers import InMemoryProvider
 from clusterkit.autoscaling.service import ServiceAutoscaler
 from clusterkit.autoscaling.sources import running_tasks
-from clusterkit.errors import ValidationError
 from clusterkit.model.placement import DEFAULT_STRATEGY, PlacementStrategy, load_strategies
 from clusterkit.model.resources import Resources
 from clusterkit.model.task import PENDING_STATUSES, Task
@@ -43,6 +42,7 @@ from clusterkit.placement.scheduler import BaseScheduler, Scheduler
 from clusterkit.services.health import has_health_check
 from clusterkit.services.reconcile import DEFAULT_SETTINGS, ReconcileSettings
 from clusterkit.services.scheduler import ServiceScheduler
+from clusterkit.sim._checks import at_least_one, not_negative, positive
 from clusterkit.sim.metrics import RunMetrics, Sample, percentile
 from clusterkit.sim.workload import (
     BatchTask,
@@ -73,21 +73,6 @@ SampleHook = Callable[[Snapshot, frozenset[tuple[int, int]], Sample], None]
 """Called with each sample: the snapshot it was taken from, the (CPU, memory) shapes waiting, the sample."""
 
 
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValidationError(attribute.name, value, "must be a number > 0")
-
-
-def _not_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ValidationError(attribute.name, value, "must be a number >= 0")
-
-
-def _count(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if type(value) is not int or value < 1:
-        raise ValidationError(attribute.name, value, "must be a whole number >= 1")
-
-
 @attrs.frozen
 class ServiceScaling:
     """Autoscaling for every service the workload creates: a scalable target and its policies.
@@ -100,7 +85,7 @@ class ServiceScaling:
     min_capacity: int = 1
     max_capacity: int = 100
     policies: tuple[ScalingPolicy, ...] = (TargetTrackingPolicy("cpu75", CPU_UTILIZATION, 75.0),)
-    sample_interval: float = attrs.field(default=15.0, validator=_positive)
+    sample_interval: float = attrs.field(default=15.0, validator=positive)
 
 
 @attrs.frozen
@@ -124,19 +109,19 @@ class Policy:
     name: str
     scheduler: Scheduler = attrs.field(factory=lambda: BaseScheduler(seed=0))
     strategies: tuple[PlacementStrategy, ...] = attrs.field(default=DEFAULT_STRATEGY, converter=load_strategies)
-    schedulers: int = attrs.field(default=1, validator=_count)
-    interval: float = attrs.field(default=1.0, validator=_positive)
-    decision_time: float = attrs.field(default=0.0, validator=_not_negative)
-    batch_size: int = attrs.field(default=1000, validator=_count)
-    max_attempts: int = attrs.field(default=5, validator=_count)
-    service_interval: float = attrs.field(default=1.0, validator=_positive)
+    schedulers: int = attrs.field(default=1, validator=at_least_one)
+    interval: float = attrs.field(default=1.0, validator=positive)
+    decision_time: float = attrs.field(default=0.0, validator=not_negative)
+    batch_size: int = attrs.field(default=1000, validator=at_least_one)
+    max_attempts: int = attrs.field(default=5, validator=at_least_one)
+    service_interval: float = attrs.field(default=1.0, validator=positive)
     settings: ReconcileSettings = DEFAULT_SETTINGS
-    start_delay: float = attrs.field(default=1.0, validator=_not_negative)
-    stop_delay: float = attrs.field(default=1.0, validator=_not_negative)
-    sample_interval: float = attrs.field(default=60.0, validator=_positive)
+    start_delay: float = attrs.field(default=1.0, validator=not_negative)
+    stop_delay: float = attrs.field(default=1.0, validator=not_negative)
+    sample_interval: float = attrs.field(default=60.0, validator=positive)
     service_scaling: ServiceScaling | None = None
     capacity: CapacityProvider | None = None
-    capacity_interval: float = attrs.field(default=15.0, validator=_positive)
+    capacity_interval: float = attrs.field(default=15.0, validator=positive)
 
 
 class _WorkloadLoad:
@@ -245,13 +230,18 @@ class _Run:
         self.now = when
         self.clock.now = EPOCH + when
 
+    def waiting(self) -> Iterator[_Waiting]:
+        """Every batch task waiting for a scheduler: in the queues, and set aside until room comes."""
+        for items in (*self.queues, *self.deferred):
+            yield from items
+
     def _waiting_shapes(self) -> Counter[Resources]:
         """The shapes of the batch tasks waiting for a scheduler: they wait for capacity too."""
-        shapes: Counter[Resources] = Counter()
         snapshot = self.state.snapshot()
-        for items in (*self.queues, *self.deferred):
-            for item in items:
-                shapes[snapshot.task_definition(item.definition).charge] += 1
+        by_definition = Counter(item.definition for item in self.waiting())
+        shapes: Counter[Resources] = Counter()
+        for definition, count in by_definition.items():
+            shapes[snapshot.task_definition(definition).charge] += count
         return shapes
 
     def _add_capacity(self, instance_id: str, attributes: Mapping[str, str | None]) -> None:
@@ -543,12 +533,7 @@ class _Run:
     def sample(self) -> None:
         self.flush()
         snapshot = self.state.snapshot()
-        waiting = {item.definition for queue in self.queues for item in queue}
-        waiting |= {item.definition for deferred in self.deferred for item in deferred}
-        shapes: set[tuple[int, int]] = set()
-        for definition in waiting:
-            charge = snapshot.task_definition(definition).charge
-            shapes.add((charge.cpu, charge.memory))
+        shapes = {(charge.cpu, charge.memory) for charge in self._waiting_shapes()}
         totals = Counter[str]()
         for instance in snapshot.instances():
             if instance.status == "INACTIVE":
@@ -567,7 +552,7 @@ class _Run:
                 if not fits:
                     totals["stranded_cpu"] += remaining.cpu
                     totals["stranded_memory"] += remaining.memory
-        pending = sum(len(queue) for queue in self.queues) + sum(len(deferred) for deferred in self.deferred)
+        pending = sum(1 for _ in self.waiting())
         sample = Sample(time=self.now, pending_tasks=pending, **{
             name: totals[name] for name in (
                 "instances", "instances_in_use", "cpu_registered", "cpu_allocated", "memory_registered",
@@ -584,9 +569,7 @@ class _Run:
         """Batch work left that can still move: tasks running, or waiting with a chance to fit."""
         if self.durations or any(self.busy):
             return True
-        return any(item.epoch != self.capacity_epoch for queue in self.queues for item in queue) or any(
-            item.epoch != self.capacity_epoch for deferred in self.deferred for item in deferred
-        )
+        return any(item.epoch != self.capacity_epoch for item in self.waiting())
 
     def run(self, workload: Iterable[Event], until: float | None, progress: Callable[[float], None] | None) -> None:
         events = iter(workload)
@@ -640,7 +623,7 @@ class _Run:
     def metrics(self, seed: int) -> RunMetrics:
         counters = self.counters
         waits = sorted(counters.waits)
-        pending = sum(len(queue) for queue in self.queues) + sum(len(deferred) for deferred in self.deferred)
+        pending = sum(1 for _ in self.waiting())
         return RunMetrics(
             policy=self.policy.name,
             seed=seed,
