@@ -25,14 +25,14 @@ commit of the same disconnect is refused as stale, changing nothing.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable, Iterator
 
 from clusterkit.api import ClusterState
-from clusterkit.errors import StoreError, ValidationError
+from clusterkit.errors import ValidationError
 from clusterkit.model.instance import ContainerInstance
 from clusterkit.state.changes import UpdateInstance
+from clusterkit.state.loops import step_every
 from clusterkit.state.snapshot import Snapshot
 from clusterkit.state.store import LeaseStore
 
@@ -46,9 +46,7 @@ class LivenessMonitor:
     ``interval`` seconds until ``stop`` is set or :meth:`close` is called.
     """
 
-    def __init__(
-        self, state: ClusterState, *, timeout: float = 30.0, clock: Callable[[], float] | None = None
-    ) -> None:
+    def __init__(self, state: ClusterState, *, timeout: float = 30.0, clock: Callable[[], float] | None = None) -> None:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
             raise ValidationError("timeout", timeout, "must be a number of seconds > 0")
         self.state = state
@@ -88,11 +86,7 @@ class LivenessMonitor:
         own event, which :meth:`close` sets). A step the store cannot take (``StoreError``:
         etcd without quorum) is tried again on the next one.
         """
-        until = stop if stop is not None else self._stop
-        while not until.is_set():
-            with contextlib.suppress(StoreError):
-                self.step()
-            until.wait(interval)
+        step_every(self.step, stop if stop is not None else self._stop, interval)
 
     def close(self) -> None:
         """Ask :meth:`run` (without a ``stop`` of its own) to return."""

@@ -26,7 +26,6 @@ it still holds no non-daemon task (managed termination protection).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Final, Literal
@@ -49,6 +48,7 @@ from clusterkit.model.instance import ContainerInstance
 from clusterkit.model.resources import Resources
 from clusterkit.services.reconcile import only_daemons_left
 from clusterkit.state.changes import UpdateInstance
+from clusterkit.state.loops import step_every
 from clusterkit.state.snapshot import Snapshot
 
 __all__ = ["ClusterAutoscaler", "CapacityActivity", "CapacityDecision", "scaling_decision"]
@@ -313,14 +313,10 @@ class ClusterAutoscaler:
         A step that fails with a ClusterkitError (the store unreachable, say) is tried again
         on the next one; ``error`` holds its message meanwhile.
         """
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                self.step()
-                self.error = None
-            except ClusterkitError as error:  # the store away, a commit refused: the next step tries again
-                self.error = str(error)
-            stop.wait(max(0.0, interval - (time.monotonic() - started)))
+        step_every(self.step, stop, interval, survive=(ClusterkitError,), report=self._report)
+
+    def _report(self, error: str | None) -> None:
+        self.error = error
 
     def close(self) -> None:
         """Stop following the state's commits."""

@@ -14,7 +14,6 @@ instance with the most tasks.
 from __future__ import annotations
 
 import collections
-import contextlib
 import math
 import threading
 import time
@@ -38,9 +37,9 @@ from clusterkit.errors import (
     ClusterkitError,
     NotFoundError,
     StaleVersionError,
-    StoreError,
     ValidationError,
 )
+from clusterkit.state.loops import step_every
 from clusterkit.state.snapshot import Snapshot
 
 __all__ = ["ServiceAutoscaler"]
@@ -184,11 +183,7 @@ class ServiceAutoscaler:
 
     def run(self, stop: threading.Event | None = None, *, interval: float = 1.0) -> None:
         """Step every ``interval`` seconds until ``stop`` (or ``close``) is set; a store error waits a step."""
-        until = stop if stop is not None else self._stop
-        while not until.is_set():
-            with contextlib.suppress(StoreError):
-                self.step()
-            until.wait(interval)
+        step_every(self.step, stop if stop is not None else self._stop, interval)
 
     def close(self) -> None:
         """Ask ``run`` (without a ``stop`` of its own) to return."""
