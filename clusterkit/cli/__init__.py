@@ -16,10 +16,11 @@ bad option), with a message that names the line, field or value.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -339,32 +340,28 @@ def inspect(state_file: Path | None, endpoints: Sequence[str], prefix: str | Non
         Console().print(*_inspect_tables(snapshot))
 
 
-class _opened:
-    """The snapshot of a save file or of an etcd cluster, closing the store afterwards."""
+@contextlib.contextmanager
+def _opened(state_file: Path | None, endpoints: Sequence[str], prefix: str | None, cluster: str) -> Iterator[Any]:
+    """The snapshot of a save file or of an etcd cluster; the etcd store is closed afterwards."""
+    from clusterkit.api import ClusterState
+    from clusterkit.state.etcd import EtcdStore
 
-    def __init__(self, state_file: Path | None, endpoints: Sequence[str], prefix: str | None, cluster: str) -> None:
-        self.close: Callable[[], None] = lambda: None
-        from clusterkit.api import ClusterState
-
-        try:
-            if state_file is not None:
-                self.snapshot = ClusterState.restore(state_file).snapshot()
-                return
-            from clusterkit.state.etcd import EtcdStore
-
+    store: EtcdStore | None = None
+    try:
+        if state_file is not None:
+            snapshot = ClusterState.restore(state_file).snapshot()
+        else:
             store = EtcdStore(list(endpoints), prefix=prefix or f"/clusterkit/{cluster}")
-            self.close = store.close
-            self.snapshot = ClusterState(cluster, store=store).snapshot()
-        except StoreError as error:
-            raise click.ClickException(str(error)) from None
-        except ClusterkitError as error:
-            raise _fail(error) from None
-
-    def __enter__(self) -> Any:
-        return self.snapshot
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+            snapshot = ClusterState(cluster, store=store).snapshot()
+    except StoreError as error:
+        raise click.ClickException(str(error)) from None
+    except ClusterkitError as error:
+        raise _fail(error) from None
+    try:
+        yield snapshot
+    finally:
+        if store is not None:
+            store.close()
 
 
 def _inspect_tables(snapshot: Any) -> Iterator[Any]:
