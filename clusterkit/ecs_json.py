@@ -26,9 +26,8 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from clusterkit.errors import ValidationError
-from clusterkit.model._ecs_schema import clean_members, read_only_members
-from clusterkit.model._ecs_shapes import SHAPES
 from clusterkit.model.arns import Arns
+from clusterkit.model.ecs_schema import clean_members, read_only_members, required_members
 from clusterkit.model.instance import ContainerInstance
 from clusterkit.model.placement import load_constraints, load_strategies
 from clusterkit.model.resources import Resources
@@ -158,7 +157,7 @@ def _register_camel(conv: cattrs.Converter, cls: type) -> None:
     """Hooks for ``cls``: camelCase keys, defaults left out of dumps except the members ECS
     requires, and, for classes with ``extra``, the ECS fields they do not model kept there.
     """
-    required = frozenset(SHAPES[ECS_SHAPES[cls]]["required"]) if cls in ECS_SHAPES else frozenset()
+    required = required_members(ECS_SHAPES[cls]) if cls in ECS_SHAPES else frozenset()
     renames = {
         field.name: override(
             rename=_EXTRA_KEY if field.name == "extra" else camel(field.name),
@@ -658,9 +657,7 @@ def load_load_balancers(items: Any) -> tuple[LoadBalancer, ...]:
         try:
             balancers.append(LoadBalancer(item["targetGroupArn"], item["containerName"], item["containerPort"]))
         except ValidationError as error:
-            raise ValidationError(
-                error.field.replace("loadBalancers", field, 1), error.value, error.problem
-            ) from None
+            raise ValidationError(error.field.replace("loadBalancers", field, 1), error.value, error.problem) from None
     return tuple(balancers)
 
 

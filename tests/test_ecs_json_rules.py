@@ -26,8 +26,8 @@ from clusterkit import (
     load_task_definition,
 )
 from clusterkit.ecs_json import dump_describe_task_definition, dump_register_task_definition, dump_task_definition
-from clusterkit.model._ecs_schema import did_you_mean, members
 from clusterkit.model._ecs_shapes import SHAPES
+from clusterkit.model.ecs_schema import did_you_mean, members
 
 CORPUS = sorted((Path(__file__).parent / "data" / "ecs" / "valid").glob("*.json"))
 

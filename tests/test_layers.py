@@ -182,3 +182,96 @@ def test_imports_of_sees_every_form(tmp_path: Path, source: str, expected: list[
     path = tmp_path / "probe.py"
     path.write_text(source)
     assert list(imports_of(path, all_modules())) == expected
+
+
+# -- no package reads another package's private names ------------------------------------
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def private_imports(path: Path, own: str) -> Iterator[str]:
+    """Imports in ``path`` (a module of part ``own``) of another part's private module
+    (``clusterkit.state._apply``) or private name (``from clusterkit.state.core import _keys_of``).
+    """
+    tree = ast.parse(path.read_text(), filename=str(path))
+    for node in ast.walk(tree):
+        targets: list[tuple[str, str]] = []  # (module, name imported from it or "")
+        if isinstance(node, ast.Import):
+            targets = [(alias.name, "") for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            targets = [(node.module, alias.name) for alias in node.names]
+        for module, name in targets:
+            if not module.startswith("clusterkit.") or part_of(module) == own:
+                continue
+            if any(_is_private(part) for part in module.split(".")) or _is_private(name):
+                yield f"{path.name} imports {module}{'.' + name if name else ''}"
+
+
+def private_names_defined(paths: list[Path]) -> set[str]:
+    """Private attribute names the modules at ``paths`` define: methods, ``self._x =``, slots."""
+    names: set[str] = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and _is_private(node.name):
+                names.add(node.name)
+            elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store) and _is_private(node.attr):
+                names.add(node.attr)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _is_private(node.value):
+                names.add(node.value)  # __slots__ entries and attrs aliases
+    return names
+
+
+def private_reads(path: Path, foreign: set[str]) -> Iterator[str]:
+    """Reads in ``path`` of an attribute named in ``foreign`` on anything but ``self``/``cls``."""
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in foreign
+            and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+        ):
+            yield f"{path.name}:{node.lineno} reads .{node.attr}"
+
+
+def test_no_module_imports_another_parts_private_modules_or_names() -> None:
+    modules = all_modules()
+    found = [line for name, path in modules.items() for line in private_imports(path, part_of(name))]
+    assert found == []
+
+
+def test_no_module_reads_another_parts_private_attributes() -> None:
+    modules = all_modules()
+    by_part: dict[str, list[Path]] = {}
+    for name, path in modules.items():
+        by_part.setdefault(part_of(name), []).append(path)
+    defined = {part: private_names_defined(paths) for part, paths in by_part.items()}
+    found = []
+    for part, paths in by_part.items():
+        if not part:
+            continue  # the package's face
+        foreign = set().union(*(names for other, names in defined.items() if other != part)) - defined[part]
+        found += [line for path in paths for line in private_reads(path, foreign)]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from clusterkit.state._apply import Pending\n", ["probe.py imports clusterkit.state._apply.Pending"]),
+        ("import clusterkit.model._replace\n", ["probe.py imports clusterkit.model._replace"]),
+        ("from clusterkit.state.core import _keys_of\n", ["probe.py imports clusterkit.state.core._keys_of"]),
+        ("from clusterkit.state import Snapshot\n", []),
+        ("from clusterkit.placement._stages import Stage\n", []),  # its own part's private module
+    ],
+)
+def test_private_imports_sees_every_form(tmp_path: Path, source: str, expected: list[str]) -> None:
+    path = tmp_path / "probe.py"
+    path.write_text(source)
+    assert list(private_imports(path, "placement")) == expected
+
+
+def test_private_reads_sees_a_foreign_read_and_not_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "probe.py"
+    path.write_text("def f(snapshot, self):\n    return snapshot._roots.tasks, self._roots\n")
+    assert list(private_reads(path, {"_roots"})) == ["probe.py:2 reads ._roots"]

@@ -15,8 +15,7 @@ import attrs
 from clusterkit.api._calls import Calls
 from clusterkit.ecs_json import dump_service, load_deployment_configuration, load_load_balancers
 from clusterkit.errors import ConflictError, StaleVersionError, ValidationError
-from clusterkit.model._replace import replace
-from clusterkit.model._validate import check_int
+from clusterkit.model import check_int, replace
 from clusterkit.model.arns import Arns
 from clusterkit.model.placement import PlacementStrategy, load_constraints, load_strategies
 from clusterkit.model.service import (

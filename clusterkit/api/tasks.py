@@ -92,7 +92,7 @@ class TaskCalls(Calls):
         remaining: dict[str, Resources] = {}  # what this call has already claimed per instance
         now = self.clock()
         for instance_id in ids:
-            instance = snapshot._roots.instances.get(instance_id)
+            instance = snapshot.instances_by_id.get(instance_id)
             if instance is None:
                 failures.append(Failure(snapshot.arns.container_instance(instance_id), "MISSING"))
                 continue

@@ -264,7 +264,7 @@ def _short_by(service: Service, live: int) -> int:
 def pending_shapes(snapshot: Snapshot) -> Counter[Resources]:
     """The task shapes waiting for capacity in ``snapshot`` (see the module's text). O(services' tasks)."""
     shapes: Counter[Resources] = Counter()
-    definitions = snapshot._roots.task_definitions
+    definitions = snapshot.task_definitions_by_key
     for service in snapshot.services():
         if _short_by(service, 0) == 0:
             continue
@@ -283,7 +283,7 @@ def capacity_reservation(snapshot: Snapshot, provider: CapacityProvider) -> Rese
     The reference the incremental ``ReservationTracker`` is checked against, and fine for
     small clusters. O(instances + tasks + services).
     """
-    services = snapshot._roots.services
+    services = snapshot.services_by_name
     mine = {
         instance.id for instance in snapshot.instances() if instance.status != "INACTIVE" and provider.owns(instance)
     }

@@ -146,7 +146,7 @@ class LoadBalancerController:
                     by_service.setdefault(task_plan.service, []).append(task_plan)
             refused = False
             for name, plans in sorted(by_service.items()):
-                service = snapshot._roots.services.get(name)
+                service = snapshot.services_by_name.get(name)
                 if service is None:
                     continue
                 changes: list[Change] = [p.change for p in plans if p.change is not None]

@@ -146,7 +146,7 @@ class _Pass:
         )
         if port is None:
             return None
-        instance = self.snapshot._roots.instances.get(task.container_instance_id)
+        instance = self.snapshot.instances_by_id.get(task.container_instance_id)
         address = instance.attribute(HOST_ADDRESS_ATTRIBUTE) if instance is not None else None
         return (address or self.default_address), port
 

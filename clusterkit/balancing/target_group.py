@@ -12,7 +12,7 @@ from typing import Final
 import attrs
 
 from clusterkit.errors import ValidationError
-from clusterkit.model._validate import check_int, check_text
+from clusterkit.model import check_int, check_text
 
 __all__ = ["DEFAULT_DEREGISTRATION_DELAY", "TargetGroup"]
 

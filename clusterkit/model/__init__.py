@@ -1,5 +1,11 @@
-"""The cluster model: frozen, validated value types with no I/O."""
+"""The cluster model: frozen, validated value types with no I/O.
 
+``replace`` and ``replacer`` (fast copies of a validated value) and the ``check_*`` validators are public
+for the layers above and for users' own value types; their modules are private.
+"""
+
+from clusterkit.model._replace import replace, replacer
+from clusterkit.model._validate import check_choice, check_int, check_name, check_text
 from clusterkit.model.instance import DEFAULT_RESERVED_PORTS, ContainerInstance
 from clusterkit.model.resources import Resources
 from clusterkit.model.service import DeploymentConfiguration, LoadBalancer, Service
@@ -35,4 +41,10 @@ __all__ = [
     "TargetHealth",
     "Task",
     "TaskDefinition",
+    "check_choice",
+    "check_int",
+    "check_name",
+    "check_text",
+    "replace",
+    "replacer",
 ]

@@ -19,8 +19,8 @@ from typing import Any, Final, Literal
 import attrs
 
 from clusterkit.errors import ValidationError
-from clusterkit.model._ecs_schema import clean_members
 from clusterkit.model._validate import check_choice, check_int, check_name, check_text
+from clusterkit.model.ecs_schema import clean_members
 from clusterkit.model.resources import MAX_PORT, Resources
 
 __all__ = [

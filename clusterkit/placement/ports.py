@@ -14,7 +14,7 @@ from typing import Final
 import attrs
 
 from clusterkit.errors import ValidationError
-from clusterkit.model._validate import check_int
+from clusterkit.model import check_int
 from clusterkit.model.resources import MAX_PORT, Resources
 from clusterkit.model.task import PortBinding
 from clusterkit.model.taskdef import TaskDefinition
@@ -71,7 +71,7 @@ def assign_host_ports(
                 chosen[mapping.protocol].append(host_port)
             bindings.append(PortBinding(container.name, mapping.container_port, host_port, mapping.protocol))
     if chosen["tcp"] or chosen["udp"]:
-        charge = charge + Resources._make(0, 0, frozenset(chosen["tcp"]), frozenset(chosen["udp"]), ())
+        charge = charge + Resources(ports=frozenset(chosen["tcp"]), ports_udp=frozenset(chosen["udp"]))
     return charge, tuple(bindings)
 
 

@@ -11,7 +11,7 @@ from typing import Final
 import attrs
 
 from clusterkit.errors import ValidationError
-from clusterkit.model._validate import check_int, check_text
+from clusterkit.model import check_int, check_text
 from clusterkit.model.placement import DEFAULT_STRATEGY, PlacementStrategy, load_constraints, load_strategies
 from clusterkit.model.taskdef import MAX_CONSTRAINTS, PlacementConstraint, TaskDefinition
 

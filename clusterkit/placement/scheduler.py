@@ -36,7 +36,7 @@ from clusterkit.model.taskdef import PlacementConstraint
 from clusterkit.placement.plan import Placement, Plan, Unplaced
 from clusterkit.placement.ports import DEFAULT_DYNAMIC_PORTS, PortRange, assign_host_ports
 from clusterkit.placement.request import PlacementRequest
-from clusterkit.state._derived import amount_class
+from clusterkit.state import amount_class
 from clusterkit.state.ids import new_id
 from clusterkit.state.snapshot import Snapshot
 
@@ -708,7 +708,7 @@ class _CapacitySource:
         exact: bool,
     ) -> None:
         self.exact = exact
-        self.instances = snapshot._roots.instances
+        self.instances = snapshot.instances_by_id
         self.field = field
         self.other = "cpu" if field == "memory" else "memory"
         self.amount: int = getattr(demand, field)

@@ -36,7 +36,7 @@ from typing import Final
 
 import attrs
 
-from clusterkit.model._replace import replace
+from clusterkit.model import replace
 from clusterkit.model.instance import ContainerInstance
 from clusterkit.model.service import (
     MAX_SERVICE_EVENTS,
@@ -357,7 +357,7 @@ def _observe(snapshot: Snapshot, service: Service, ledger: _Ledger) -> list[_See
     holding_ids = {task.id for task in holding}
     for task_id in sorted(service.tracked_tasks - holding_ids):
         ledger.tracked.discard(task_id)
-        task = snapshot._roots.tasks.get(task_id)
+        task = snapshot.tasks_by_id.get(task_id)
         if task is None:
             continue
         deployment = ledger.index_of(task.started_by)
@@ -378,12 +378,12 @@ def _observe(snapshot: Snapshot, service: Service, ledger: _Ledger) -> list[_See
     checked: dict[str, bool] = {}
     grace = float(service.health_check_grace_period_seconds)
     target_groups = tuple(balancer.target_group_arn for balancer in service.load_balancers)
-    instances = snapshot._roots.instances
+    instances = snapshot.instances_by_id
     seen: list[_Seen] = []
     for task in sorted(holding, key=lambda t: t.id):
         key = task.task_definition
         if key not in checked:
-            definition = snapshot._roots.task_definitions.get(key)
+            definition = snapshot.task_definitions_by_key.get(key)
             checked[key] = definition is not None and has_health_check(definition)
         health, changes_at = task_health(
             task,
@@ -498,7 +498,7 @@ def _reconcile_replica(snapshot: Snapshot, ledger: _Ledger, seen: list[_Seen]) -
 
 def _scale_in_order(snapshot: Snapshot, items: list[_Seen]) -> list[_Seen]:
     """Which tasks to stop first: not yet healthy ones, then from the zone, then the instance, with most."""
-    instances = snapshot._roots.instances
+    instances = snapshot.instances_by_id
 
     def zone(item: _Seen) -> str:
         instance = instances.get(item.task.container_instance_id)
@@ -570,7 +570,7 @@ def _progress(ledger: _Ledger, seen: list[_Seen], room: int, budget: int, *, bou
 
 def _eligible(snapshot: Snapshot, service: Service, instances: Iterable[ContainerInstance]) -> list[ContainerInstance]:
     """ACTIVE instances meeting the service's and its task definition's memberOf constraints."""
-    definition = snapshot._roots.task_definitions.get(service.task_definition)
+    definition = snapshot.task_definitions_by_key.get(service.task_definition)
     constraints = service.placement_constraints + (definition.placement_constraints if definition else ())
     expressions = [parse_expression(c.expression) for c in constraints if c.type == "memberOf" and c.expression]
     context = SnapshotContext(snapshot)
@@ -585,7 +585,7 @@ def only_daemons_left(snapshot: Snapshot, instance_id: str) -> bool:
     """True when every task holding resources on the instance belongs to a daemon service
     (an instance with only daemon tasks counts as empty). O(tasks on the instance).
     """
-    services = snapshot._roots.services
+    services = snapshot.services_by_name
     return all(is_daemon_task(task, services) for task in snapshot.tasks_on(instance_id))
 
 
@@ -615,7 +615,7 @@ def _reconcile_daemon(snapshot: Snapshot, service: Service, ledger: _Ledger, see
     for instance_id, items in by_instance.items():
         if instance_id in eligible_ids:
             continue
-        host = snapshot._roots.instances.get(instance_id)
+        host = snapshot.instances_by_id.get(instance_id)
         draining = host is not None and host.status == "DRAINING"
         if draining and not only_daemons_left(snapshot, instance_id):
             continue  # a daemon's task is the last to leave a draining instance

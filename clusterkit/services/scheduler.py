@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Final
 
 import attrs
 
 from clusterkit.errors import NotFoundError, StoreError, SubscriptionOverflow
-from clusterkit.model._replace import replace
+from clusterkit.model import replace
 from clusterkit.model.service import DEFAULT_SERVICE_STRATEGY, Service
 from clusterkit.model.task import Task
 from clusterkit.placement.pinned import pinned_task
@@ -36,8 +36,8 @@ from clusterkit.services.reconcile import DEFAULT_SETTINGS, Decision, Launch, Re
 from clusterkit.state.changes import Change, PlaceTask, PutService, StopTask
 from clusterkit.state.core import StateCore
 from clusterkit.state.events import ContainerInstanceChanged, Event, ServiceChanged, TaskChanged
+from clusterkit.state.overlay import propose
 from clusterkit.state.snapshot import Snapshot
-from clusterkit.state.store import MemoryStore
 
 __all__ = ["ServiceOutcome", "ServiceScheduler"]
 
@@ -155,7 +155,7 @@ class ServiceScheduler:
             tasks, missed, reason = self._place(view, record, launch, now)
             changes.extend(PlaceTask(task) for task in tasks)
             if tasks and index + 1 < len(decision.launches):
-                view = _with_tasks(view, tasks, now)  # the next launch must not count on the same room
+                view, _ = propose(view, [PlaceTask(task) for task in tasks], now)  # the next launch plans on the rest
             if missed:
                 unplaced += missed
                 texts.append(messages.unable_to_place(record.name, reason))
@@ -170,11 +170,11 @@ class ServiceScheduler:
         return changes, started, unplaced
 
     def _place(self, snapshot: Snapshot, service: Service, launch: Launch, now: float) -> tuple[list[Task], int, str]:
-        definition = snapshot._roots.task_definitions.get(launch.task_definition)
+        definition = snapshot.task_definitions_by_key.get(launch.task_definition)
         if definition is None:
             return [], launch.count, "MISSING"
         if launch.instance_id is not None:
-            instance = snapshot._roots.instances.get(launch.instance_id)
+            instance = snapshot.instances_by_id.get(launch.instance_id)
             if instance is None:
                 return [], 1, "MISSING"
             pinned = pinned_task(
@@ -223,7 +223,7 @@ class ServiceScheduler:
             if now - self._last_resync >= self.resync_interval:
                 self._last_resync = now
                 due.update(service.name for service in self.state.snapshot().services())
-        services = self.state.snapshot()._roots.services  # one read for the order, not one per service
+        services = self.state.snapshot().services_by_name  # one read for the order, not one per service
 
         def daemon_first(name: str) -> tuple[bool, str]:
             found = services.get(name)
@@ -292,11 +292,3 @@ class ServiceScheduler:
                     self._last_resync = float("-inf")
                     stop.wait(idle)
 
-
-def _with_tasks(snapshot: Snapshot, tasks: Sequence[Task], now: float) -> Snapshot:
-    """``snapshot`` with ``tasks`` placed, in a scratch state: what the next launch of one decision plans on."""
-    arns = snapshot.arns
-    scratch = StateCore(
-        arns.cluster, region=arns.region, account=arns.account, clock=lambda: now, store=MemoryStore(snapshot._roots)
-    )
-    return scratch.commit([PlaceTask(task) for task in tasks]).snapshot

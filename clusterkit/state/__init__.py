@@ -4,9 +4,12 @@ It knows nothing of queries, placement or services; ``clusterkit.api.ClusterStat
 the ECS calls on top of it.
 """
 
+from clusterkit.state._apply import Pending
+from clusterkit.state._derived import amount_class
 from clusterkit.state.changes import CommitResult, Rejection
 from clusterkit.state.core import ChangeSource, StateCore
-from clusterkit.state.snapshot import Described, Failure, InstanceFilter, Page, Snapshot
+from clusterkit.state.overlay import propose
+from clusterkit.state.snapshot import Described, Failure, InstanceFilter, Page, Roots, Snapshot
 from clusterkit.state.store import MemoryStore, Store
 
 __all__ = [
@@ -17,8 +20,12 @@ __all__ = [
     "InstanceFilter",
     "MemoryStore",
     "Page",
+    "Pending",
     "Rejection",
+    "Roots",
     "Snapshot",
     "StateCore",
     "Store",
+    "amount_class",
+    "propose",
 ]

@@ -15,8 +15,7 @@ from typing import Any, Final
 import immutables
 
 from clusterkit.errors import ValidationError
-from clusterkit.model._replace import replace, replacer
-from clusterkit.model._validate import check_choice, check_text
+from clusterkit.model import check_choice, check_text, replace, replacer
 from clusterkit.model.instance import ContainerInstance, check_attribute
 from clusterkit.model.service import Service
 from clusterkit.model.task import (

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from clusterkit.errors import ValidationError
-from clusterkit.model._validate import check_int
+from clusterkit.model import check_int
 from clusterkit.model.arns import Arns
 from clusterkit.state._apply import Pending, write
 from clusterkit.state._ptree import Owner
@@ -135,4 +135,3 @@ def load_roots(path: str | os.PathLike[str]) -> tuple[Roots, Arns]:
     if problems:
         raise ValidationError("path", str(path), "is inconsistent: " + "; ".join(problems[:5]))
     return roots, arns
-

@@ -32,8 +32,7 @@ from clusterkit.ecs_json import (
     load_task_definition,
 )
 from clusterkit.errors import ValidationError
-from clusterkit.model._replace import replace
-from clusterkit.model._validate import check_int
+from clusterkit.model import check_int, replace
 from clusterkit.model.arns import Arns
 from clusterkit.model.instance import ContainerInstance
 from clusterkit.model.service import Service

@@ -12,7 +12,7 @@ import base64
 import binascii
 import json
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any, Final, Generic, NamedTuple, Protocol, TypeVar
 
@@ -315,6 +315,30 @@ class Snapshot:
     def last_revision(self, family: str) -> int:
         """The highest revision ever registered in ``family`` (0 when none)."""
         return self._roots.family_revisions.get(family, 0)
+
+    # -- read-only views by key ----------------------------------------------------------
+    # For the layers above: O(1)-ish ``get``/``in``/``[]`` that answer None or KeyError rather
+    # than raising NotFoundError, keyed by bare id (not ARN). Immutable, like the snapshot.
+
+    @property
+    def tasks_by_id(self) -> Mapping[str, Task]:
+        """Every task (STOPPED ones too) by task id. ``get`` is O(log₃₂ n)."""
+        return self._roots.tasks
+
+    @property
+    def instances_by_id(self) -> Mapping[str, ContainerInstance]:
+        """Every container instance (INACTIVE ones too) by instance id. ``get`` is O(log₃₂ n)."""
+        return self._roots.instances
+
+    @property
+    def task_definitions_by_key(self) -> Mapping[str, TaskDefinition]:
+        """Every task definition (INACTIVE ones too) by ``family:revision``. ``get`` is O(log₃₂ n)."""
+        return self._roots.task_definitions
+
+    @property
+    def services_by_name(self) -> Mapping[str, Service]:
+        """Every service (INACTIVE ones too) by name. ``get`` is O(log₃₂ n)."""
+        return self._roots.services
 
     # -- whole collections ---------------------------------------------------------------
 

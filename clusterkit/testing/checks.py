@@ -67,7 +67,7 @@ def check_state(snapshot: Snapshot, previous: Snapshot | None = None) -> list[Vi
 def _record_steps(kind: str, previous: Snapshot, snapshot: Snapshot) -> Iterable[Violation]:
     """Versions of the instances (or tasks) of ``previous`` as ``snapshot`` has them."""
     before: Iterable[Any] = previous.instances() if kind == "instance" else previous.tasks()
-    lookup = snapshot._roots.instances if kind == "instance" else snapshot._roots.tasks
+    lookup = snapshot.instances_by_id if kind == "instance" else snapshot.tasks_by_id
     for old in before:
         new = lookup.get(old.id)
         ids = {"instance_id": old.id} if kind == "instance" else {"task_id": old.id}
@@ -150,7 +150,7 @@ def check_plan(
         found = _check_task(snapshot, request, task, placement.instance_version)
         view = views.get(task.container_instance_id)
         if view is None:
-            known = snapshot._roots.instances.get(task.container_instance_id) is not None
+            known = snapshot.instances_by_id.get(task.container_instance_id) is not None
             found.append(_on(task, "PLAN_INSTANCE", f"instance {task.container_instance_id} is {_ABSENT[known]}"))
             violations.extend(found)
             continue
@@ -188,9 +188,9 @@ def _check_task(snapshot: Snapshot, request: PlacementRequest, task: Task, insta
     for field, value, expected in checks:
         if value != expected:
             found.append(_on(task, "PLAN_TASK", f"{field} is {value!r}, expected {expected!r}", field))
-    if snapshot._roots.tasks.get(task.id) is not None:
+    if snapshot.tasks_by_id.get(task.id) is not None:
         found.append(_on(task, "PLAN_TASK", "a task with this id exists already", "taskId"))
-    instance = snapshot._roots.instances.get(task.container_instance_id)
+    instance = snapshot.instances_by_id.get(task.container_instance_id)
     if instance is not None and instance.version != instance_version:
         found.append(
             _on(

@@ -230,7 +230,7 @@ class SchedulerMachine(RuleBasedStateMachine):
         ]
         for change in result.accepted:
             if isinstance(change, PlaceTask) and change.expected_instance_version is not None:
-                now = before._roots.instances.get(change.task.container_instance_id)
+                now = before.instances_by_id.get(change.task.container_instance_id)
                 if now is None or now.version != change.expected_instance_version:
                     found.append(
                         Violation(

@@ -69,7 +69,7 @@ from clusterkit.model.task import PENDING_STATUSES, Task
 from clusterkit.model.taskdef import TaskDefinition
 from clusterkit.query import SnapshotContext, parse_expression
 from clusterkit.services import messages
-from clusterkit.state._apply import Pending
+from clusterkit.state import Pending
 from clusterkit.state.events import Event, ServiceChanged, TaskChanged
 from clusterkit.state.invariants import Violation
 from clusterkit.state.snapshot import Roots, Snapshot
@@ -175,7 +175,7 @@ class ServiceInvariants:
     def _has_check(self, snapshot: Snapshot, key: str) -> bool:
         found = self._checked.get(key)
         if found is None:
-            found = self._checked[key] = has_health_check(snapshot._roots.task_definitions.get(key))
+            found = self._checked[key] = has_health_check(snapshot.task_definitions_by_key.get(key))
         return found
 
     def healthy(self, snapshot: Snapshot, task: Task, now: float) -> bool:
@@ -193,7 +193,7 @@ class ServiceInvariants:
         """
         if task.desired_status != "RUNNING" or task.last_status not in PENDING_STATUSES | {"RUNNING"}:
             return False
-        instance = snapshot._roots.instances.get(task.container_instance_id)
+        instance = snapshot.instances_by_id.get(task.container_instance_id)
         if instance is None or instance.status != "ACTIVE":
             return False
         unhealthy = task.last_status == "RUNNING" and task.health_status == "UNHEALTHY"
@@ -216,7 +216,7 @@ class ServiceInvariants:
         stopped: dict[str, list[Task]] = {}
         records: dict[str, Service] = {}
         prior: dict[str, set[str]] = {}
-        before_tasks = before._roots.tasks
+        before_tasks = before.tasks_by_id
         for event in events:
             if isinstance(event, ServiceChanged):
                 records[event.service.name] = event.service
@@ -258,8 +258,8 @@ class ServiceInvariants:
         self, before: Snapshot, after: Snapshot, name: str, tasks: list[Task], prior: set[str], now: float
     ) -> list[Violation]:
         found: list[Violation] = []
-        service = before._roots.services.get(name)
-        written = after._roots.services.get(name)
+        service = before.services_by_name.get(name)
+        written = after.services_by_name.get(name)
         if service is None or written is None or service.status != "ACTIVE":
             status = "missing" if service is None else service.status
             return [Violation("SERVICE_LAUNCH", f"{len(tasks)} tasks launched for service {name}, which is {status}")]
@@ -301,7 +301,7 @@ class ServiceInvariants:
             wanted = max(deployment.desired_count, now_wanted.desired_count if now_wanted is not None else 0)
             good = 0
             for task_id in prior:
-                task = before._roots.tasks[task_id]
+                task = before.tasks_by_id[task_id]
                 if task.started_by == deployment_id and self.good(before, service, task, now):
                     good += 1
             if good + count > wanted:
@@ -320,7 +320,7 @@ class ServiceInvariants:
         found: list[Violation] = []
         per_instance: dict[str, int] = {}
         for task_id in holding:
-            instance_id = after._roots.tasks[task_id].container_instance_id
+            instance_id = after.tasks_by_id[task_id].container_instance_id
             per_instance[instance_id] = per_instance.get(instance_id, 0) + 1
         eligible = daemon_eligibility(before, service)
         for task in tasks:
@@ -335,7 +335,7 @@ class ServiceInvariants:
                         task.id,
                     )
                 )
-            instance = before._roots.instances.get(instance_id)
+            instance = before.instances_by_id.get(instance_id)
             if instance is None or not eligible(instance):
                 found.append(
                     Violation(
@@ -349,12 +349,12 @@ class ServiceInvariants:
         return found
 
     def _stops(self, before: Snapshot, after: Snapshot, name: str, tasks: list[Task], now: float) -> list[Violation]:
-        written = after._roots.services.get(name)
+        written = after.services_by_name.get(name)
         if written is None or written.scheduling_strategy != "REPLICA":
             return []
-        record = before._roots.services.get(name)
+        record = before.services_by_name.get(name)
         if record is not None and record.primary is not None and record.primary.rollout_state == "FAILED":
-            replaced = [task for task in tasks if after._roots.tasks[task.id].stopped_reason == _DEPLOYMENT_REASON]
+            replaced = [task for task in tasks if after.tasks_by_id[task.id].stopped_reason == _DEPLOYMENT_REASON]
             if replaced:
                 return [
                     Violation(
@@ -408,11 +408,11 @@ class ServiceInvariants:
         return found
 
     def _breaker(self, before: Snapshot, after: Snapshot, name: str) -> list[Violation]:
-        old = before._roots.services.get(name)
-        new = after._roots.services.get(name)
+        old = before.services_by_name.get(name)
+        new = after.services_by_name.get(name)
         if old is None or new is None or not old.deployments or not new.deployments:
             return []
-        tasks = after._roots.tasks
+        tasks = after.tasks_by_id
         low: dict[str | None, int] = {}  # failures every rule set counts, per deployment
         high: dict[str | None, int] = {}  # and those some count too
         for task_id in sorted(old.tracked_tasks - new.tracked_tasks):  # the stops this pass noticed
@@ -517,7 +517,7 @@ def daemon_eligibility(snapshot: Snapshot, service: Service) -> Callable[[Contai
     """A test of the instances a daemon belongs on: ACTIVE and meeting its memberOf constraints
     (the service's and its task definition's).
     """
-    definition = snapshot._roots.task_definitions.get(service.task_definition)
+    definition = snapshot.task_definitions_by_key.get(service.task_definition)
     constraints = service.placement_constraints + (definition.placement_constraints if definition else ())
     expressions = [parse_expression(c.expression) for c in constraints if c.type == "memberOf" and c.expression]
     context = SnapshotContext(snapshot)
@@ -601,7 +601,6 @@ def check_services_settled(
 
     Host ports are not considered when judging capacity: use definitions without them.
     """
-    roots = snapshot._roots
     checker = ServiceInvariants(snapshot, healthy_after=healthy_after)
     services = list(snapshot.services())
     holding: dict[str, list[Task]] = {service.name: [] for service in services}
@@ -610,7 +609,7 @@ def check_services_settled(
             if task.service_name in holding:
                 holding[task.service_name].append(task)
     usable = [i for i in snapshot.instances() if i.status == "ACTIVE" and i.agent_connected]
-    definitions = roots.task_definitions
+    definitions = snapshot.task_definitions_by_key
 
     def runs(service: Service) -> bool:
         primary = service.primary
@@ -750,7 +749,7 @@ def _stalled_settled(
     as many healthy as they want, up to the desired count (unless its bounds keep them from
     moving off a DRAINING instance, which it must say).
     """
-    definitions = snapshot._roots.task_definitions
+    definitions = snapshot.task_definitions_by_key
     older = [
         d
         for d in service.deployments[1:]
@@ -789,7 +788,7 @@ def _daemon_settled(
 ) -> list[Violation]:
     found: list[Violation] = []
     eligible = daemon_eligibility(snapshot, service)
-    definition = snapshot._roots.task_definitions.get(service.task_definition)
+    definition = snapshot.task_definitions_by_key.get(service.task_definition)
     usable_ids = {instance.id for instance in usable}
     by_instance: dict[str, list[Task]] = {}
     for task in tasks:
@@ -825,7 +824,7 @@ def _daemon_settled(
             others = [
                 t
                 for t in snapshot.tasks_on(instance.id)
-                if (owner := snapshot._roots.services.get(t.service_name or "")) is None
+                if (owner := snapshot.services_by_name.get(t.service_name or "")) is None
                 or owner.scheduling_strategy != "DAEMON"
             ]
             if not others:

@@ -302,7 +302,7 @@ class ServiceMachine(RuleBasedStateMachine):
         snapshot = self.state.snapshot()
         for instance_id in sorted(self.cluster.executors):
             for task in snapshot.tasks_on(instance_id):
-                definition = snapshot._roots.task_definitions.get(task.task_definition)
+                definition = snapshot.task_definitions_by_key.get(task.task_definition)
                 if task.last_status != "RUNNING" or not has_health_check(definition):
                     continue
                 failing = task.id in self.sick or self.behaviour.get(task.task_definition) == "never_healthy"
@@ -337,7 +337,7 @@ class ServiceMachine(RuleBasedStateMachine):
             for task in snapshot.tasks_on(instance_id):
                 if task.service_name is None or task.last_status != "RUNNING" or task.desired_status != "RUNNING":
                     continue
-                if checked and not has_health_check(snapshot._roots.task_definitions.get(task.task_definition)):
+                if checked and not has_health_check(snapshot.task_definitions_by_key.get(task.task_definition)):
                     continue
                 found.append(task)
         return sorted(found, key=lambda t: t.id)

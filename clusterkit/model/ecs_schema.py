@@ -20,7 +20,16 @@ from typing import Any, Final
 from clusterkit.errors import ValidationError
 from clusterkit.model._ecs_shapes import SHAPES
 
-__all__ = ["clean", "clean_members", "did_you_mean", "join", "members", "read_only_members", "unknown_field"]
+__all__ = [
+    "clean",
+    "clean_members",
+    "did_you_mean",
+    "join",
+    "members",
+    "read_only_members",
+    "required_members",
+    "unknown_field",
+]
 
 _INT_BOUNDS: Final = {"integer": 2**31, "long": 2**63}
 _SCALAR_PROBLEMS: Final = {
@@ -46,6 +55,11 @@ def members(shape: str) -> Mapping[str, str]:
     """The members of structure ``shape``: ECS field name → the field's shape name."""
     found: Mapping[str, str] = SHAPES[shape]["members"]
     return found
+
+
+def required_members(shape: str) -> frozenset[str]:
+    """The members structure ``shape`` requires (ECS refuses a request without them)."""
+    return frozenset(SHAPES[shape]["required"])
 
 
 def read_only_members() -> frozenset[str]:
