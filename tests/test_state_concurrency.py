@@ -25,6 +25,7 @@ from clusterkit import (
     new_id,
     state_violations,
 )
+from clusterkit.state import MemoryStore, Pending, Roots
 
 THREADS = 8
 
@@ -321,3 +322,142 @@ def test_subscriber_sees_every_commit_in_order() -> None:
     assert len(commit_versions) == len(set(commit_versions)), "two commits never share a version"
     tasks_seen = {event.task.id for event in collected if hasattr(event, "task")}
     assert tasks_seen == {t.id for t in state.snapshot().tasks()}
+
+
+class _SlowStore(MemoryStore):
+    """A store whose writes wait on the 'network' until ``release`` is set, as an etcd txn does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight = threading.Event()
+        self.release = threading.Event()
+        self.holding = False
+
+    def swap(self, base: Roots, pending: Pending, build: Callable[[], Roots]) -> Roots | None:
+        if self.holding:
+            self.in_flight.set()
+            assert self.release.wait(10), "the test never let the write go"
+        return super().swap(base, pending, build)
+
+
+def test_a_snapshot_never_waits_for_a_commit_in_flight() -> None:
+    store = _SlowStore()
+    state = ClusterState("slow", store=store, clock=lambda: 1.0)
+    state.register_container_instance("i-1", cpu=1024, memory=1024)
+    before = state.snapshot().version
+    store.holding = True
+    committer = threading.Thread(target=lambda: state.register_container_instance("i-2", cpu=1024, memory=1024))
+    committer.start()
+    try:
+        assert store.in_flight.wait(10)
+        read: list[Snapshot] = []
+        reader = threading.Thread(target=lambda: read.append(state.snapshot()))
+        reader.start()
+        reader.join(2)
+        assert not reader.is_alive(), "snapshot() waited for the commit on the network"
+        assert read[0].version == before
+        assert "i-2" not in read[0].instances_by_id
+    finally:
+        store.release.set()
+        committer.join(10)
+    assert not committer.is_alive()
+    after = state.snapshot()
+    assert after.version == before + 1 and "i-2" in after.instances_by_id
+    assert "i-2" not in read[0].instances_by_id  # the older snapshot did not change under the commit
+
+
+def test_snapshots_taken_while_commits_build_in_place_never_change() -> None:
+    """Commits change nodes in place until a snapshot reaches them: readers racing the writers
+    must each see one version, whole and unchanging.
+    """
+    state = ClusterState("sealed", clock=lambda: 1.0)
+    for n in range(20):
+        state.register_container_instance(f"i-{n}", cpu=1 << 20, memory=1 << 20)
+    state.register_task_definition({"family": "f", "containerDefinitions": [{"name": "c", "image": "i", "memory": 8}]})
+    definition = state.snapshot().task_definition("f")
+    done = threading.Event()
+    seen: list[tuple[Snapshot, int, list[str]]] = []
+
+    def writer(index: int) -> None:
+        for n in range(150):
+            instance = f"i-{(index * 7 + n) % 20}"
+            task = Task(
+                id=new_id(), task_definition=definition.key, container_instance_id=instance, charge=definition.charge
+            )
+            state.commit([PlaceTask(task)])
+
+    def reader(index: int) -> None:
+        while not done.is_set():
+            snapshot = state.snapshot()
+            seen.append((snapshot, snapshot.task_count, sorted(snapshot.tasks_by_id)))
+
+    readers = [threading.Thread(target=reader, args=(n,)) for n in range(2)]
+    for thread in readers:
+        thread.start()
+    try:
+        run_threads(4, writer)
+    finally:
+        done.set()
+        for thread in readers:
+            thread.join(10)
+    assert seen
+    for snapshot, count, ids in seen[:: max(1, len(seen) // 200)]:
+        assert snapshot.task_count == count and sorted(snapshot.tasks_by_id) == ids
+        assert not state_violations(snapshot)
+
+
+class _PausingStore(MemoryStore):
+    """A store that, once armed, builds the new roots and then waits before installing them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+        self.built = threading.Event()
+        self.release = threading.Event()
+
+    def swap(self, base: Roots, pending: Pending, build: Callable[[], Roots]) -> Roots | None:
+        if not self.armed:
+            return super().swap(base, pending, build)
+
+        def build_then_wait() -> Roots:
+            roots = build()
+            self.built.set()
+            assert self.release.wait(10)
+            return roots
+
+        return super().swap(base, pending, build_then_wait)
+
+
+def test_a_snapshot_between_a_build_and_its_install_sees_whole_roots() -> None:
+    """Roots no snapshot has reached yet are built on in place; a snapshot taken after such a
+    build but before the store installs it must not be the old roots with those changes in.
+    """
+    store = _PausingStore()
+    state = ClusterState("paused", store=store, clock=lambda: 1.0)
+    state.register_container_instance("i-1", cpu=4096, memory=4096)
+    state.register_task_definition({"family": "f", "containerDefinitions": [{"name": "c", "image": "i", "memory": 8}]})
+    definition = state.snapshot().task_definition("f")
+
+    def task() -> Task:
+        return Task(id=new_id(), task_definition=definition.key, container_instance_id="i-1", charge=definition.charge)
+
+    state.commit([PlaceTask(task())])  # no snapshot after it: its nodes may still change in place
+    store.armed = True
+    committer = threading.Thread(target=lambda: state.commit([PlaceTask(task())]))
+    committer.start()
+    read: list[Snapshot] = []
+    try:
+        assert store.built.wait(10)
+        reader = threading.Thread(target=lambda: read.append(state.snapshot()))
+        reader.start()
+        reader.join(0.3)
+        store.release.set()
+        reader.join(10)
+    finally:
+        store.release.set()
+        committer.join(10)
+    (snapshot,) = read
+    assert not state_violations(snapshot)
+    assert snapshot.instance("i-1").remaining.memory == 4096 - 8 * snapshot.task_count
+    assert len(snapshot.list_tasks().items) == snapshot.task_count  # the task list index, built lazily
+    assert [entry[1:] for entry in snapshot.capacity_index] == [(4096 - 8 * snapshot.task_count, "i-1")]

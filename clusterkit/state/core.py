@@ -63,7 +63,9 @@ class StateCore:
         self.arns = Arns(cluster_name, region, account)
         self.clock = clock
         self._store: Store = store if store is not None else MemoryStore()
-        self._lock = threading.Lock()  # commits, one at a time
+        self._lock = threading.Lock()  # commits, one at a time (held through a shared store's network write)
+        self._seal = threading.Lock()  # building new roots in place vs sealing them for a snapshot: never I/O
+        self._building = False  # a commit holds _seal from its build until its store installs the roots
         self._deliveries = threading.Lock()  # the subscribers and what they are handed
         self._owner = Owner()
         self._snapshot: Snapshot | None = None
@@ -89,11 +91,16 @@ class StateCore:
         return self._store.current().version
 
     def snapshot(self) -> Snapshot:
-        """An immutable view of the newest state. O(1); later commits never change it."""
-        with self._lock:
+        """An immutable view of the newest state. O(1); later commits never change it.
+
+        It never waits for a commit in flight (an etcd transaction on the network): only,
+        at most, for the in-memory build of new roots that ends one.
+        """
+        with self._seal:
             return self._snapshot_locked()
 
     def _snapshot_locked(self) -> Snapshot:
+        """The snapshot of the newest roots; call with ``_seal`` held."""
         roots = self._store.current()
         snapshot = self._snapshot
         if snapshot is None or snapshot._roots is not roots:
@@ -152,7 +159,12 @@ class StateCore:
                 if limit is not None and not atomic and len(items) > 1 and _keys_of(pending) > limit:
                     return None
                 written_as = pending.version
-                new_roots = self._store.swap(base, pending, functools.partial(write, base, pending, self._owner))
+                try:
+                    new_roots = self._store.swap(base, pending, functools.partial(self._build, base, pending))
+                finally:
+                    if self._building:  # the store installed what build made: snapshots may see it now
+                        self._building = False
+                        self._seal.release()
                 if new_roots is not None:
                     break
                 self._owner = Owner()  # another writer won: re-read and re-check everything
@@ -164,6 +176,17 @@ class StateCore:
                     for subscriber in self._subscribers:
                         subscriber._deliver(events)
         return self._result(pending.version, tuple(accepted), tuple(rejected), events)
+
+    def _build(self, base: Roots, pending: Pending) -> Roots:
+        """New roots for ``pending``, changing in place only nodes no snapshot has reached.
+
+        Takes ``_seal`` and keeps it until the store has installed the roots (``_commit_once``
+        lets go once ``swap`` returns): a snapshot taken between the build and the install
+        would read the old roots with nodes the build changed in place.
+        """
+        self._seal.acquire()
+        self._building = True
+        return write(base, pending, self._owner)
 
     def _from_store(self, roots: Roots, events: tuple[Event, ...] | None) -> None:
         """A shared store's new roots: hand their events to the subscribers (None: they resync)."""
@@ -191,7 +214,7 @@ class StateCore:
         return subscription
 
     def _resync(self, subscription: Subscription) -> Snapshot:
-        with self._lock, self._deliveries:
+        with self._lock, self._deliveries, self._seal:
             snapshot = self._snapshot_locked()
             subscription._restart(snapshot.version)
             return snapshot

@@ -60,8 +60,10 @@ class Store(Protocol):
         ``pending`` lists every record the commit changes (its tasks, instances, task
         definitions), and ``base`` holds the versions they were checked at: a shared store
         compares those versions and writes the new records in one transaction. ``build``
-        makes the new in-memory roots once the write succeeded. Returns ``None``, having
-        written nothing, when another writer committed first.
+        makes the new in-memory roots once the write succeeded; call it, if at all, only then
+        and install its result at once (snapshots wait from the build until ``swap`` returns,
+        so no I/O may come between). Returns ``None``, having written nothing, when another
+        writer committed first.
         """
         ...
 
