@@ -334,6 +334,17 @@ def test_every_change_is_an_activity_naming_the_alarm_and_policy() -> None:
             lambda: step_policy("ExactCapacity", (StepAdjustment(-1, 0.0, None),)),
             "StepAdjustments[0].ScalingAdjustment",
         ),
+        # AAS: a positive upper bound needs a step with a null upper bound; a negative lower, a null lower
+        (lambda: step_policy(steps=(StepAdjustment(1, 0.0, 10.0),)), "StepAdjustments[0].MetricIntervalUpperBound"),
+        (
+            lambda: step_policy(steps=(StepAdjustment(2, 10.0, 20.0), StepAdjustment(1, 0.0, 10.0))),
+            "StepAdjustments[0].MetricIntervalUpperBound",
+        ),
+        (lambda: step_policy(steps=(StepAdjustment(-1, -10.0, 0.0),)), "StepAdjustments[0].MetricIntervalLowerBound"),
+        (
+            lambda: step_policy(steps=(StepAdjustment(-1, -10.0, 0.0), StepAdjustment(1, 0.0, None))),
+            "StepAdjustments[0].MetricIntervalLowerBound",
+        ),
         (lambda: ScheduledAction("a", T), "ScalableTargetAction"),
         (lambda: ScheduledAction("a", T, min_capacity=5, max_capacity=2), "ScalableTargetAction.MaxCapacity"),
     ],
@@ -342,3 +353,10 @@ def test_bad_input_names_the_field(build: object, field: str) -> None:
     with pytest.raises(ValidationError) as raised:
         build()  # type: ignore[operator]
     assert raised.value.field == field
+
+
+def test_steps_bounded_on_a_side_they_do_not_extend_past_zero_are_accepted() -> None:
+    """Only a side the steps reach past the threshold must reach infinity: these are AAS-valid."""
+    assert step_policy(steps=(StepAdjustment(-1, -10.0, 0.0), StepAdjustment(-2, None, -10.0))).step_adjustments
+    assert step_policy(steps=(StepAdjustment(1, None, 0.0),)).step_adjustments
+    assert step_policy(steps=(StepAdjustment(1, 0.0, None),)).step_adjustments

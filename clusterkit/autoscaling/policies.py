@@ -307,6 +307,20 @@ def _check_steps(steps: object, adjustment_type: str) -> None:
         raise ValidationError(
             f"StepAdjustments[{order[-1]}].MetricIntervalUpperBound", high, "leaves a gap below the threshold (0)"
         )
+    # Application Auto Scaling: the steps reach to infinity on each side they extend past 0,
+    # so a metric beyond the last bound still gets a step (it never silently changes nothing)
+    if 0 < high < math.inf:
+        raise ValidationError(
+            f"StepAdjustments[{order[-1]}].MetricIntervalUpperBound",
+            high,
+            "a step has a positive upper bound, so one step must have a null upper bound",
+        )
+    if -math.inf < low < 0:
+        raise ValidationError(
+            f"StepAdjustments[{order[0]}].MetricIntervalLowerBound",
+            low,
+            "a step has a negative lower bound, so one step must have a null lower bound",
+        )
 
 
 @attrs.frozen(slots=True)
