@@ -111,10 +111,12 @@ def brute_force(state: ClusterState, provider: CapacityProvider = PROVIDER) -> t
             short = service.desired_count - live[service.name]
             if short > 0:
                 waiting[snapshot.task_definition(primary.task_definition).charge] += short
-    new, _ = brute_pack(waiting, provider.instance_shape)
+    new, ignored = brute_pack(waiting, provider.instance_shape)
     n = len(mine)
     m = n + new if new else len(busy)
     metric = (200.0 if m else 100.0) if n == 0 else m * 100 / n
+    if ignored and ignored == sum(waiting.values()):  # only tasks no instance could run wait
+        metric = float(provider.target_capacity)
     return m, n, metric
 
 
@@ -296,8 +298,20 @@ def test_waiting_tasks_add_the_instances_their_bin_pack_needs() -> None:
 
 
 def test_tasks_too_big_for_the_instance_shape_are_ignored() -> None:
-    found = reservation(running=2, busy=1, waiting={Resources(2048, 128): 3}, instance_shape=SHAPE)
-    assert (found.needed, found.metric, found.too_big, found.waiting) == (1, 50.0, 3, 0)
+    waiting = {Resources(2048, 128): 3, Resources(512, 256): 1}
+    found = reservation(running=2, busy=1, waiting=waiting, instance_shape=SHAPE)
+    assert (found.needed, found.metric, found.too_big, found.waiting) == (3, 150.0, 3, 1)
+
+
+@pytest.mark.parametrize("target", [100, 70])
+def test_when_every_waiting_task_is_too_big_the_metric_stays_at_the_target(target: int) -> None:
+    """ECS managed scaling: tasks no instance of the provider could run neither scale it out
+    nor let it scale in (the metric would read 50 here, below any target).
+    """
+    found = reservation(
+        running=2, busy=1, waiting={Resources(2048, 128): 3}, instance_shape=SHAPE, target_capacity=target
+    )
+    assert (found.needed, found.metric, found.too_big, found.waiting) == (1, float(target), 3, 0)
 
 
 def test_an_instance_running_only_daemon_tasks_counts_as_empty() -> None:

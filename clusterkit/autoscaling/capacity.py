@@ -20,6 +20,8 @@
   task (a task not STOPPED whose service is not a DAEMON service; an instance running
   only daemon tasks counts as empty).
 * The metric is ``M/N·100``; ``N = 0`` gives 200 when ``M > 0`` and 100 when ``M = 0``.
+  When tasks wait and all of them are too big for the instance shape, it is the provider's
+  ``targetCapacity``: the provider neither scales out for them nor in under them.
 
 ``capacity_reservation(snapshot, provider)`` recomputes all of that from a snapshot
 (O(tasks + instances + services)); ``ReservationTracker`` keeps the counts from the
@@ -241,14 +243,28 @@ def pack_new_instances(shapes: Mapping[Resources, int], instance_shape: Resource
     return len(bins), ignored
 
 
-def reservation(*, running: int, busy: int, waiting: Mapping[Resources, int], instance_shape: Resources) -> Reservation:
+def reservation(
+    *,
+    running: int,
+    busy: int,
+    waiting: Mapping[Resources, int],
+    instance_shape: Resources,
+    target_capacity: int = 100,
+) -> Reservation:
     """The metric from the counts: ``running`` (N) instances, ``busy`` of them with non-daemon
     tasks, and the ``waiting`` task shapes. Pure.
+
+    When tasks wait and every one of them is too big for ``instance_shape``, the metric is
+    ``target_capacity``: no instance of this provider would start them, so it neither scales
+    out for them nor in under them (ECS's managed scaling does the same).
     """
     new, ignored = pack_new_instances(waiting, instance_shape)
     fitting = sum(count for count in waiting.values() if count > 0) - ignored
     needed = running + new if new else busy
-    metric = (200.0 if needed > 0 else 100.0) if running == 0 else needed * 100.0 / running
+    if ignored and not fitting:
+        metric = float(target_capacity)
+    else:
+        metric = (200.0 if needed > 0 else 100.0) if running == 0 else needed * 100.0 / running
     return Reservation(needed, running, metric, fitting, ignored, busy)
 
 
@@ -292,7 +308,11 @@ def capacity_reservation(snapshot: Snapshot, provider: CapacityProvider) -> Rese
         if task.container_instance_id in mine and not task.is_stopped and not is_daemon_task(task, services):
             busy.add(task.container_instance_id)
     return reservation(
-        running=len(mine), busy=len(busy), waiting=pending_shapes(snapshot), instance_shape=provider.instance_shape
+        running=len(mine),
+        busy=len(busy),
+        waiting=pending_shapes(snapshot),
+        instance_shape=provider.instance_shape,
+        target_capacity=provider.target_capacity,
     )
 
 
@@ -477,6 +497,7 @@ class ReservationTracker:
             busy=self._busy,
             waiting=self.waiting(),
             instance_shape=self.provider.instance_shape,
+            target_capacity=self.provider.target_capacity,
         )
 
     def close(self) -> None:
