@@ -134,3 +134,64 @@ def test_inspect_a_save_file(tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text("{}")
     assert clusterkit("inspect", str(broken)).returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("source", "words"),
+    [
+        ("class Broken(:\n    pass\n", "cannot be imported: SyntaxError"),
+        ("class Needy:\n    def __init__(self, size):\n        pass\n    def place(self, s, r):\n        pass\n",
+         "cannot be built without arguments: TypeError"),
+        ("raise RuntimeError('boom at import')\n", "cannot be imported: RuntimeError: boom at import"),
+    ],
+)  # fmt: skip
+def test_a_policy_module_that_cannot_be_imported_or_built_is_one_line_and_exit_2(
+    tmp_path: Path, source: str, words: str
+) -> None:
+    workload = tmp_path / "w.jsonl"
+    clusterkit("workload", "generate", str(workload), "--duration", "60", "--instances", "2")
+    (tmp_path / "userpolicy.py").write_text(source)
+    name = source.split("class ", 1)[1].split(":")[0].split("(")[0] if "class" in source else "Anything"
+    result = clusterkit("simulate", str(workload), "--policy", f"userpolicy:{name}", "--out", "o", cwd=tmp_path)
+    assert result.returncode == 2
+    assert words in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_simulate_without_the_sim_extra_fails_at_once_with_one_line(tmp_path: Path) -> None:
+    workload = tmp_path / "w.jsonl"
+    clusterkit("workload", "generate", str(workload), "--duration", "60", "--instances", "2")
+    hide = "import sys; sys.modules['matplotlib'] = None; from clusterkit.cli import main; main()"
+    result = subprocess.run(
+        [sys.executable, "-c", hide, "simulate", str(workload), "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Error: clusterkit simulate needs the sim extra: pip install 'clusterkit[sim]'"
+    assert not (tmp_path / "o").exists()
+
+
+def test_inspect_orders_rows_prints_whole_ids_when_piped_and_speaks_json(tmp_path: Path) -> None:
+    state = ClusterState("ordered")
+    long_id = "i-" + "0123456789abcdef" * 4
+    for name in ["i-c", long_id, "i-a", "i-b"]:
+        state.register_container_instance(name, cpu=1024, memory=1024)
+    state.register_task_definition(
+        {"family": "web", "containerDefinitions": [{"name": "a", "image": "b", "memory": 8}]}
+    )
+    state.run_task("web", count=5)
+    state.create_service("zeta", "web", desired_count=0)
+    state.create_service("alpha", "web", desired_count=0)
+    state.save(tmp_path / "state.json")
+    result = clusterkit("inspect", str(tmp_path / "state.json"))
+    assert result.returncode == 0, result.stderr
+    assert long_id in result.stdout  # piped: not cut to the terminal's width
+    order = [line.split("│")[1].strip() for line in result.stdout.splitlines() if line.startswith("│ i-")]
+    assert order == sorted(order) == sorted(["i-a", "i-b", "i-c", long_id])
+    document = json.loads(clusterkit("inspect", str(tmp_path / "state.json"), "--json").stdout)
+    described = [i["containerInstanceArn"].rsplit("/", 1)[1] for i in document["containerInstances"]]
+    assert described == sorted(["i-a", "i-b", "i-c", long_id])
+    task_ids = [task["taskArn"].rsplit("/", 1)[1] for task in document["tasks"]]
+    assert task_ids == sorted(task_ids) and len(task_ids) == 5
+    assert [service["serviceName"] for service in document["services"]] == ["alpha", "zeta"]
+    assert document["cluster"] == "ordered" and document["version"] == state.version

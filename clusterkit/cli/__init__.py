@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -72,14 +73,26 @@ def load_policy(text: str, *, schedulers: int = 1, decision_time: float = 0.0, s
             found = getattr(found, part)
     except (ImportError, AttributeError) as error:
         raise ValidationError("policy", text, f"cannot be imported: {error}") from None
+    except Exception as error:  # the user's module failed while it was imported: a syntax error, ...
+        raise ValidationError("policy", text, f"cannot be imported: {_one_line(error)}") from None
     if isinstance(found, Policy):
         return found
-    made = found() if callable(found) else found
+    try:
+        made = found() if callable(found) else found
+    except Exception as error:  # a class that needs arguments, a factory that fails
+        raise ValidationError("policy", text, f"cannot be built without arguments: {_one_line(error)}") from None
     if isinstance(made, Policy):
         return made
     if not callable(getattr(made, "place", None)):
         raise ValidationError("policy", text, "is neither a Policy nor a Scheduler (an object with place())")
     return Policy(attribute, made, DEFAULT_STRATEGY, **options)
+
+
+def _one_line(error: BaseException) -> str:
+    """``Kind: message`` on one line (a SyntaxError names its file and line)."""
+    if isinstance(error, SyntaxError):
+        return f"SyntaxError: {error.msg} ({error.filename}, line {error.lineno})"
+    return f"{type(error).__name__}: {error}".replace("\n", " ")
 
 
 def load_workload(path: str | Path, format: str | None = None) -> list[Event]:
@@ -167,6 +180,10 @@ def simulate(
     decision_time: float,
 ) -> None:
     """Run each policy on WORKLOAD in simulated time and write a report comparing them."""
+    try:
+        import matplotlib  # noqa: F401  (the report's plots: fail now, not after the runs)
+    except ImportError:
+        raise click.ClickException("clusterkit simulate needs the sim extra: pip install 'clusterkit[sim]'") from None
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -330,14 +347,53 @@ def check(path: Path, workload_format: str | None) -> None:
 @click.option("--etcd", "endpoints", multiple=True, help="An etcd member's client URL (repeat it for each).")
 @click.option("--prefix", default=None, help="The cluster's etcd key prefix (default /clusterkit/CLUSTER).")
 @click.option("--cluster", default="default", show_default=True, help="The cluster's name, with --etcd.")
-def inspect(state_file: Path | None, endpoints: Sequence[str], prefix: str | None, cluster: str) -> None:
-    """Show a cluster's instances, tasks and services as tables: from a save file or from etcd."""
+@click.option("--json", "as_json", is_flag=True, help="Print ECS describe output as one JSON document instead.")
+def inspect(state_file: Path | None, endpoints: Sequence[str], prefix: str | None, cluster: str, as_json: bool) -> None:
+    """Show a cluster's instances, tasks and services as tables: from a save file or from etcd.
+
+    Rows come in a stable order (instances and tasks by id, services by name); piped, ids
+    are printed whole.
+    """
     from rich.console import Console
 
     if (state_file is None) == (not endpoints):
         raise click.UsageError("give a STATE_FILE or --etcd URL, one of the two")
     with _opened(state_file, endpoints, prefix, cluster) as snapshot:
-        Console().print(*_inspect_tables(snapshot))
+        if endpoints and _holds_nothing(snapshot):
+            where = prefix or f"/clusterkit/{cluster}"
+            raise BadInput(f"etcd prefix {where} holds no cluster (no instances, task definitions, tasks or services)")
+        if as_json:
+            click.echo(json.dumps(_inspect_document(snapshot), indent=2, sort_keys=True))
+            return
+        console = Console() if sys.stdout.isatty() else Console(width=100_000)  # piped: never cut an id
+        console.print(*_inspect_tables(snapshot))
+
+
+def _holds_nothing(snapshot: Any) -> bool:
+    return not (
+        snapshot.instance_count
+        or snapshot.task_count
+        or any(True for _ in snapshot.task_definitions())
+        or any(True for _ in snapshot.services())
+    )
+
+
+def _inspect_document(snapshot: Any) -> dict[str, Any]:
+    """The cluster as ECS describe output: ``{cluster, version, containerInstances, tasks, services}``."""
+    from clusterkit.ecs_json import dump_container_instance, dump_service, dump_task
+
+    arns = snapshot.arns
+    return {
+        "cluster": snapshot.cluster_name,
+        "version": snapshot.version,
+        "containerInstances": [dump_container_instance(i, arns) for i in _by_id(snapshot.instances())],
+        "tasks": [dump_task(task, arns) for task in _by_id(snapshot.tasks())],
+        "services": [dump_service(s, arns, snapshot.service_counts(s)) for s in snapshot.services()],
+    }
+
+
+def _by_id(records: Any) -> list[Any]:
+    return sorted(records, key=lambda record: record.id)
 
 
 @contextlib.contextmanager
@@ -370,7 +426,7 @@ def _inspect_tables(snapshot: Any) -> Iterator[Any]:
     instances = Table(title=f"Container instances of {snapshot.cluster_name} (version {snapshot.version})")
     for column in ("id", "status", "agent", "CPU free/registered", "memory free/registered", "running", "pending"):
         instances.add_column(column)
-    for instance in snapshot.instances():
+    for instance in _by_id(snapshot.instances()):
         instances.add_row(
             instance.id, instance.status, "connected" if instance.agent_connected else "disconnected",
             f"{instance.remaining.cpu}/{instance.registered.cpu}",
@@ -381,7 +437,7 @@ def _inspect_tables(snapshot: Any) -> Iterator[Any]:
     tasks = Table(title="Tasks")
     for column in ("id", "task definition", "instance", "last", "desired", "health", "group"):
         tasks.add_column(column)
-    for task in snapshot.tasks():
+    for task in _by_id(snapshot.tasks()):
         tasks.add_row(task.id, task.task_definition, task.container_instance_id, task.last_status,
                       task.desired_status, task.health_status, task.group)  # fmt: skip
     yield tasks

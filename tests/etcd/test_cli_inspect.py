@@ -23,3 +23,11 @@ def test_inspect_reads_a_cluster_from_etcd(
     assert result.stdout.count("job:1") == 2
     down = clusterkit("inspect", "--etcd", "http://127.0.0.1:9", "--cluster", "shared")
     assert down.returncode == 1 and "Traceback" not in down.stderr
+
+
+def test_inspect_of_a_prefix_that_holds_no_cluster_is_a_clear_error(etcd: tuple[str, ...], prefix: str) -> None:
+    endpoints = [arg for url in etcd for arg in ("--etcd", url)]
+    empty = f"{prefix}-nothing-here"
+    result = clusterkit("inspect", *endpoints, "--prefix", empty, "--cluster", "shared")
+    assert result.returncode == 2
+    assert f"etcd prefix {empty} holds no cluster" in result.stderr and "Traceback" not in result.stderr
