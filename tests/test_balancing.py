@@ -143,7 +143,7 @@ def test_running_tasks_are_registered_and_become_healthy_through_the_lb(setup: S
         port = task.host_ports[0].host_port
         assert (servers[task.id].address, servers[task.id].port) == ("127.0.0.1", port)
         assert task.target_health == (TargetHealth(ARN, "initial"),)
-    assert f"service (web) registered 2 targets in (target-group {ARN})" in setup.events()
+    assert f"(service web) registered 2 targets in (target-group {ARN})" in setup.events()
     setup.cluster.run(60)  # no LB health yet: without a container check the 40 s do not make it healthy
     assert setup.state.snapshot().service("web").healthy_seen == frozenset()
     steady(setup)
@@ -164,7 +164,7 @@ def test_a_stopped_task_is_drained_then_deregistered_before_its_containers_stop(
     setup.tick()
     assert setup.servers()[task.id].admin == "drain"
     assert setup.state.snapshot().task(task.id).target_health == (TargetHealth(ARN, "draining"),)
-    assert "service (web) has begun draining connections on 1 tasks." in setup.events()
+    assert "(service web) has begun draining connections on 1 tasks." in setup.events()
     for _ in range(5):
         setup.tick()
     assert setup.cluster.executor_of(task).inspect(task.id).last_status == "RUNNING"  # agent leaves it alone
@@ -174,7 +174,7 @@ def test_a_stopped_task_is_drained_then_deregistered_before_its_containers_stop(
     assert task.id not in setup.servers()
     setup.tick()
     assert setup.state.snapshot().task(task.id).last_status == "STOPPED"
-    assert f"service (web) deregistered 1 targets in (target-group {ARN})" in setup.events()
+    assert f"(service web) deregistered 1 targets in (target-group {ARN})" in setup.events()
 
 
 def test_the_deregistration_delay_bounds_draining(setup: Setup) -> None:
@@ -467,4 +467,4 @@ def test_a_commit_refused_because_the_service_moved_is_planned_again(setup: Setu
     assert raced and outcome.conflicts == 1 and outcome.committed == 2
     assert [call[0] for call in setup.lb.calls] == ["add", "add"]  # the calls were not made twice
     events = setup.events()
-    assert events.count(f"service (web) registered 2 targets in (target-group {ARN})") == 1
+    assert events.count(f"(service web) registered 2 targets in (target-group {ARN})") == 1

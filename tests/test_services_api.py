@@ -195,7 +195,7 @@ def test_describe_services_gives_counts_per_deployment_and_missing_failures() ->
     assert (service["runningCount"], service["pendingCount"], service["desiredCount"]) == (3, 0, 3)
     assert service["deployments"][0]["runningCount"] == 3
     assert service["serviceArn"].endswith(":service/sim/web")
-    assert service["events"][0]["message"].startswith("service (web) has started 3 tasks")
+    assert service["events"][0]["message"].startswith("(service web) has started 3 tasks")
     with pytest.raises(ValidationError) as caught:
         fake.state.describe_services([f"s{n}" for n in range(11)])
     assert caught.value.field == "services"

@@ -53,8 +53,8 @@ def test_tasks_that_run_then_exit_before_they_are_ever_healthy_trip_the_breaker(
     assert service.task_definition == "web:1"  # rolled back, not replacing crashing tasks for ever
     assert [d.task_definition for d in service.deployments] == ["web:1"]
     messages = [event.message for event in service.events]
-    assert f"service (web) (deployment {bad.id}) deployment failed: tasks failed to start." in messages
-    started = [m for m in messages if m.startswith("service (web) has started")]
+    assert f"(service web) (deployment {bad.id}) deployment failed: tasks failed to start." in messages
+    started = [m for m in messages if m.startswith("(service web) has started")]
     assert len(started) <= 3  # the initial 3, then a few bad launches: it stopped launching
 
 

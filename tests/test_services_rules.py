@@ -117,7 +117,7 @@ def test_desired_2_minimum_75_cannot_stop_and_with_maximum_100_says_why(cluster:
     assert not any(o.started or o.stopped for o in outcomes)
     assert by_definition(cluster) == {"web:1": 2}
     assert service(cluster).events[0].message == (
-        "service (web) was unable to stop or start tasks during a deployment because of the service deployment "
+        "(service web) was unable to stop or start tasks during a deployment because of the service deployment "
         "configuration. Update the minimumHealthyPercent or maximumPercent value and try again."
     )
 
@@ -327,7 +327,7 @@ def test_tasks_without_a_health_check_count_healthy_after_40_seconds(cluster: Fa
     assert service(cluster).deployments[0].rollout_state == "IN_PROGRESS"
     cluster.run(3)
     assert service(cluster).deployments[0].rollout_state == "COMPLETED"
-    assert service(cluster).events[0].message == "service (web) has reached a steady state."
+    assert service(cluster).events[0].message == "(service web) has reached a steady state."
 
 
 # -- launch throttling -----------------------------------------------------------------------
@@ -351,7 +351,7 @@ def test_launch_back_off_grows_to_15_minutes_and_an_update_resets_it(cluster: Fa
             break
     assert gaps[:4] == [10, 20, 40, 80] and max(gaps) == 900 and gaps[-2:] == [900, 900], gaps  # doubling, ≤ 15 min
     assert service(cluster).next_launch_at - cluster.clock.now <= 900
-    assert any(e.message == "service (web) is unable to consistently start tasks successfully." for e in current.events)
+    assert any(e.message == "(service web) is unable to consistently start tasks successfully." for e in current.events)
     cluster.state.update_service("web", task_definition="web:1")
     assert service(cluster).launch_failures == 0 and service(cluster).next_launch_at == 0
     outcome = first_pass(cluster)
@@ -490,7 +490,7 @@ def test_a_steady_service_logs_its_steady_state_once(cluster: FakeCluster) -> No
     healthy_service(cluster, desired=2, maximum=200, minimum=100)
     cluster.run(300)
     messages_ = [e.message for e in service(cluster).events]
-    assert messages_.count("service (web) has reached a steady state.") == 1
+    assert messages_.count("(service web) has reached a steady state.") == 1
 
 
 def test_during_a_rolling_deployment_a_failed_task_is_replaced_with_its_own_revision(cluster: FakeCluster) -> None:

@@ -206,9 +206,9 @@ def test_no_request_fails_while_the_service_scales_rolls_and_heals(
     assert any(body.startswith("v1 ") for body in client.answers)
     assert any(body.startswith("v2 ") for body in client.answers)
     events = [event.message for event in state.snapshot().service("web").events]
-    assert any(m.startswith("service (web) registered ") and m.endswith(f"(target-group {ARN})") for m in events)
-    assert any(m.startswith("service (web) has begun draining connections on ") for m in events)
-    assert any(m.startswith("service (web) deregistered ") and m.endswith(f"(target-group {ARN})") for m in events)
+    assert any(m.startswith("(service web) registered ") and m.endswith(f"(target-group {ARN})") for m in events)
+    assert any(m.startswith("(service web) has begun draining connections on ") for m in events)
+    assert any(m.startswith("(service web) deregistered ") and m.endswith(f"(target-group {ARN})") for m in events)
 
 
 def test_a_new_controller_rebuilds_haproxy_from_the_state(deployment: Deployment) -> None:

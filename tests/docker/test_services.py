@@ -221,7 +221,7 @@ def test_the_service_spreads_over_zones_answers_on_recorded_ports_and_is_deleted
         assert hosts.fetch(task) == "v1"
     service = hosts.describe()
     assert (service["runningCount"], service["pendingCount"], service["desiredCount"]) == (3, 0, 3)
-    assert service["events"][0]["message"] == "service (web) has reached a steady state."
+    assert service["events"][0]["message"] == "(service web) has reached a steady state."
 
     hosts.state.update_service("web", desired_count=0)
     hosts.state.delete_service("web")
@@ -303,8 +303,8 @@ def test_a_definition_whose_container_exits_trips_the_circuit_breaker_and_rolls_
     assert service["taskDefinition"].endswith("task-definition/web:1")
     assert [d["rolloutState"] for d in service["deployments"]] == ["COMPLETED"]
     messages = [e["message"] for e in service["events"]]
-    assert f"service (web) (deployment {bad.id}) deployment failed: tasks failed to start." in messages
-    assert f"service (web) rolling back to deployment {good.id} after deployment {bad.id} failed." in messages
+    assert f"(service web) (deployment {bad.id}) deployment failed: tasks failed to start." in messages
+    assert f"(service web) rolling back to deployment {good.id} after deployment {bad.id} failed." in messages
 
 
 def test_draining_a_host_moves_its_tasks_to_the_other(hosts: Hosts) -> None:
