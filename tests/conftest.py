@@ -9,6 +9,8 @@ lacks it, but under CI=true a missing service is a failure: use ``require_servic
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -106,15 +108,60 @@ def _every_state_on_etcd(monkeypatch: pytest.MonkeyPatch) -> object:
         delete_prefix(store.prefix)
 
 
+def _claim_slot() -> int:
+    """A number 0..9 no other running copy of this suite holds, for the whole session.
+
+    Loopback addresses and extra engine numbers are machine-wide: two copies of the suite
+    running at once (CI beside a developer's run, two sessions) would both publish ports on
+    127.0.0.2 or start engine 5. Each copy takes a slot with an exclusive lock it keeps until
+    it exits, and derives its addresses and engine numbers from it (slot 0: the addresses of old).
+    """
+    for slot in range(10):
+        holder = open(f"/tmp/clusterkit-test-slot-{slot}.lock", "a")  # noqa: SIM115 (kept open: the lock lives with it)
+        try:
+            fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder.close()
+            continue
+        _SLOT_HOLDERS.append(holder)
+        return slot
+    raise RuntimeError("ten copies of the test suite already run on this machine")
+
+
+_SLOT_HOLDERS: list[Any] = []
+TEST_SLOT = _claim_slot()
+"""This copy of the suite's slot (see ``_claim_slot``)."""
+
+
+def loopback(host: int) -> str:
+    """Loopback address number ``host`` (2..254) of this copy of the suite: ``127.SLOT.0.host``.
+
+    Give each simulated host its own, so its published ports never meet another host's, nor
+    those of another copy of the suite.
+    """
+    return f"127.{TEST_SLOT}.0.{host}"
+
+
+def engine_numbers(first: int, count: int) -> range:
+    """``count`` extra-engine numbers (``scripts/services.sh engine-start N``) of this copy's own."""
+    start = first + 20 * TEST_SLOT
+    return range(start, start + count)
+
+
 HAPROXY_SOCKET = os.environ.get("CLUSTERKIT_HAPROXY_SOCKET", "/run/clusterkit-services/haproxy.sock")
 """The admin-level runtime API socket of the HAProxy scripts/services.sh starts."""
 HAPROXY_FRONTENDS = {"tests": 18080, "tests2": 18081, "example": 18082, "bench": 18083}
 """Each backend of that HAProxy and the loopback port of the frontend in front of it."""
 
 
-def haproxy_backend(backend: str) -> Any:
-    """A ``HAProxyRuntime`` on the real HAProxy with ``backend`` emptied (skips without HAProxy,
-    fails under CI=true); the caller empties it again when done with ``empty_backend``.
+@contextlib.contextmanager
+def claimed_backend(backend: str) -> Iterator[Any]:
+    """A ``HAProxyRuntime`` on the real HAProxy with ``backend`` emptied and this process's
+    alone until the block ends (skips without HAProxy, fails under CI=true).
+
+    HAProxy's backends are fixed in its configuration and shared by every process on the
+    machine, so a test (or a second copy of the suite) that wants one waits here, on an
+    exclusive lock of the backend's own, until the holder is done; it is emptied before and after.
     """
     from clusterkit.balancing import HAProxyRuntime, LoadBalancerError
 
@@ -125,8 +172,14 @@ def haproxy_backend(backend: str) -> Any:
     except LoadBalancerError:
         available = False
     require_service(available, f"HAProxy runtime API at {HAPROXY_SOCKET}, backend {backend} (scripts/services.sh)")
-    empty_backend(runtime, backend)
-    return runtime
+    with open(f"/tmp/clusterkit-haproxy-backend-{backend}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            empty_backend(runtime, backend)
+            yield runtime
+            empty_backend(runtime, backend)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def empty_backend(runtime: Any, backend: str) -> None:
@@ -137,7 +190,8 @@ def empty_backend(runtime: Any, backend: str) -> None:
 
 @pytest.fixture
 def haproxy() -> Iterator[Any]:
-    """The real HAProxy's runtime API, its ``tests`` backend (frontend 127.0.0.1:18080) empty."""
-    runtime = haproxy_backend("tests")
-    yield runtime
-    empty_backend(runtime, "tests")
+    """The real HAProxy's runtime API, its ``tests`` backend (frontend 127.0.0.1:18080) empty
+    and this test's alone (see ``claimed_backend``).
+    """
+    with claimed_backend("tests") as runtime:
+        yield runtime

@@ -5,6 +5,7 @@ The figures themselves are not asserted here: performance lives in ``benchmarks/
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import BENCHMARKS
-from tests.conftest import etcd_available, haproxy_backend, require_service
+from tests.conftest import claimed_backend, etcd_available, require_service
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,16 +28,15 @@ def test_benchmark_runs_and_reports(name: str) -> None:
         require_service(bool(engine), "a Docker engine and the docker command line (scripts/services.sh start)")
     if name.startswith("etcd_"):
         require_service(etcd_available(), "the etcd cluster (scripts/services.sh start)")
-    if name == "lb_sync":
-        haproxy_backend("bench")  # skips (fails under CI=true) without HAProxy
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", name, "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    with claimed_backend("bench") if name == "lb_sync" else contextlib.nullcontext():  # lb_sync's backend
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks", name, "--quick"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.strip().splitlines()
     assert len(lines) > 1, "a benchmark prints a readable report before its JSON line"

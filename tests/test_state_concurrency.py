@@ -317,8 +317,13 @@ def test_subscriber_sees_every_commit_in_order() -> None:
     assert not reader.is_alive()
     versions = [event.version for event in collected]
     assert versions == sorted(versions), "events arrive in commit order"
-    assert sorted(set(versions)) == list(range(start + 1, state.version + 1)), "no commit is missing"
-    assert state.version == start + THREADS * 50
+    assert len(set(versions)) == THREADS * 50, "every commit's events arrive, and no other's"
+    assert all(start < version <= state.version for version in versions)
+    assert set(commit_versions) <= set(versions)
+    if isinstance(state.store, MemoryStore):  # one writer numbers the versions: none is skipped
+        assert sorted(set(versions)) == list(range(start + 1, state.version + 1)), "no commit is missing"
+        assert state.version == start + THREADS * 50
+    # (a shared store numbers by its own revision, which writes under other prefixes move too)
     assert len(commit_versions) == len(set(commit_versions)), "two commits never share a version"
     tasks_seen = {event.task.id for event in collected if hasattr(event, "task")}
     assert tasks_seen == {t.id for t in state.snapshot().tasks()}

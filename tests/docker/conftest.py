@@ -22,7 +22,7 @@ import pytest
 
 from clusterkit import Agent, ClusterState, Task
 from clusterkit.executor.docker import LABEL_CLUSTER, DockerExecutor
-from tests.conftest import require_service
+from tests.conftest import loopback, require_service
 
 ENGINE1 = "unix:///var/run/docker.sock"
 ENGINE2 = "unix:///run/clusterkit-engine2.sock"
@@ -94,7 +94,7 @@ def state(cluster: str) -> ClusterState:
 def executor_for(cluster: str, url: str = ENGINE1, **options: Any) -> DockerExecutor:
     """A DockerExecutor for the test's cluster on one engine (pulls only what is missing, by default)."""
     options.setdefault("pull_policy", "prefer-cached")
-    options.setdefault("host_ip", "127.0.0.2")
+    options.setdefault("host_ip", loopback(2))
     return DockerExecutor(url, cluster=cluster, **options)
 
 

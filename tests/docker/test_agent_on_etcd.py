@@ -15,14 +15,14 @@ import pytest
 
 from clusterkit import ClusterState, Event, LivenessMonitor, Subscription, TaskChanged
 from clusterkit.state.etcd import EtcdStore
-from tests.conftest import ETCD_ENDPOINTS, delete_prefix, etcd_available, require_service
+from tests.conftest import ETCD_ENDPOINTS, delete_prefix, etcd_available, loopback, require_service
 from tests.docker.conftest import ENGINE1, IMAGE, container_definition, fetch
 from tests.docker.test_engines import HTTPD, containers_of
 from tests.etcd import _workers
 
 pytestmark = pytest.mark.etcd
 
-HOST_IP = "127.0.0.5"
+HOST_IP = loopback(5)
 
 
 @pytest.fixture

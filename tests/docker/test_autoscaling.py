@@ -22,6 +22,7 @@ from clusterkit.autoscaling import (
     running_tasks,
 )
 from clusterkit.services import ServiceScheduler
+from tests.conftest import loopback
 from tests.docker.conftest import ENGINE1, container_definition, executor_for
 
 BUSY = ["while :; do :; done"]
@@ -29,7 +30,7 @@ BUSY = ["while :; do :; done"]
 
 @pytest.mark.slow
 def test_a_busy_loop_scales_the_service_out_from_docker_stats(state: ClusterState, cluster: str) -> None:
-    agent = Agent.register(state, executor_for(cluster, ENGINE1, host_ip="127.0.0.14"))
+    agent = Agent.register(state, executor_for(cluster, ENGINE1, host_ip=loopback(14)))
     scheduler = ServiceScheduler(state, resync_interval=2.0)
     events = state.subscribe()
     source = DockerStatsSource({agent.instance_id: agent.executor})

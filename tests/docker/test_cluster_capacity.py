@@ -31,7 +31,7 @@ from clusterkit.autoscaling import (
 )
 from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_TASK
 from clusterkit.services import ServiceScheduler
-from tests.conftest import require_service
+from tests.conftest import engine_numbers, require_service
 from tests.docker.conftest import container_definition, executor_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,7 +56,11 @@ def provider() -> CapacityProvider:
 def engines(state: ClusterState, cluster: str, provider: CapacityProvider) -> Iterator[DockerEngineProvider]:
     require_service(os.geteuid() == 0 and shutil.which("dockerd") is not None, "root and dockerd, to start engines")
     made = DockerEngineProvider(
-        state, provider, cluster=cluster, engines=EngineScript(ROOT / "scripts" / "services.sh"), numbers=range(5, 9)
+        state,
+        provider,
+        cluster=cluster,
+        engines=EngineScript(ROOT / "scripts" / "services.sh"),
+        numbers=engine_numbers(5, 4),
     )
     try:
         yield made

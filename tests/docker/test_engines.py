@@ -16,7 +16,7 @@ import pytest
 
 from clusterkit import Agent, ClusterState, RegistryCredentials, spread
 from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_TASK, DockerExecutor
-from tests.conftest import require_service
+from tests.conftest import loopback, require_service
 from tests.docker.conftest import (
     ENGINE1,
     ENGINE2,
@@ -47,15 +47,15 @@ def test_each_placement_lands_on_its_own_engine_and_agents_keep_to_their_own(
 ) -> None:
     hosts = {
         "a": (
-            Agent.register(state, executor_for(cluster, ENGINE1, host_ip="127.0.0.2"), attributes={"host": "a"}),
+            Agent.register(state, executor_for(cluster, ENGINE1, host_ip=loopback(2)), attributes={"host": "a"}),
             engine1,
         ),
         "b": (
-            Agent.register(state, executor_for(cluster, ENGINE2, host_ip="127.0.0.3"), attributes={"host": "b"}),
+            Agent.register(state, executor_for(cluster, ENGINE2, host_ip=loopback(3)), attributes={"host": "b"}),
             engine2,
         ),
     }
-    address = {hosts["a"][0].instance_id: "127.0.0.2", hosts["b"][0].instance_id: "127.0.0.3"}
+    address = {hosts["a"][0].instance_id: loopback(2), hosts["b"][0].instance_id: loopback(3)}
     engine_of = {agent.instance_id: engine for agent, engine in hosts.values()}
     state.register_task_definition(WEB)
     tasks = state.run_task("web", count=4, placement_strategy=[spread("instanceId")]).tasks
@@ -181,7 +181,7 @@ def test_an_engine_stopped_mid_launch_fails_the_launches_clearly_and_the_agent_r
 ) -> None:
     credentials = RegistryCredentials({registry["address"]: registry})
     image = f"{registry['address']}/clusterkit/busybox:latest"
-    executor = DockerExecutor(throwaway_engine.url, cluster=cluster, host_ip="127.0.0.4", credentials=credentials)
+    executor = DockerExecutor(throwaway_engine.url, cluster=cluster, host_ip=loopback(4), credentials=credentials)
     agent = Agent.register(state, executor)
     db = container_definition(
         "db",

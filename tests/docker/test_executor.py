@@ -11,6 +11,7 @@ import pytest
 from clusterkit import Agent, ClusterState, LogStore
 from clusterkit.errors import ExecutorError, NotFoundError
 from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_CONTAINER, LABEL_TASK
+from tests.conftest import loopback
 from tests.docker.conftest import container_definition, executor_for, fetch, running, settle, stopped
 
 HTTPD = ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]
@@ -35,7 +36,7 @@ def test_httpd_with_a_dynamic_port_answers_at_the_port_recorded_in_the_task(stat
     assert task.last_status == "RUNNING"
     (binding,) = task.host_ports
     assert 49153 <= binding.host_port <= 65535  # the default dynamic range
-    assert "clusterkit" in fetch("127.0.0.2", binding.host_port)
+    assert "clusterkit" in fetch(loopback(2), binding.host_port)
     agent.step()  # collects the access log line into the store
     lines = logs.query(task_id=task_id, container="app", contains="response:200")
     assert lines and all(line.task_id == task_id for line in lines)

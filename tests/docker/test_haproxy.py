@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from clusterkit.balancing import HAProxyRuntime, HealthCheckSettings, LoadBalancerError, Server
-from tests.conftest import HAPROXY_FRONTENDS, empty_backend, haproxy_backend
+from tests.conftest import HAPROXY_FRONTENDS, claimed_backend
 
 BACKEND = "tests2"
 CHECK = HealthCheckSettings(interval=0.2, rise=2, fall=2)
@@ -37,9 +37,8 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture
 def runtime() -> Iterator[HAProxyRuntime]:
-    found: HAProxyRuntime = haproxy_backend(BACKEND)
-    yield found
-    empty_backend(found, BACKEND)
+    with claimed_backend(BACKEND) as found:
+        yield found
 
 
 @pytest.fixture
@@ -106,7 +105,6 @@ def test_errors_name_what_failed(runtime: HAProxyRuntime) -> None:
         runtime.drain(BACKEND, "missing")
     with pytest.raises(LoadBalancerError, match="runtime API"):
         HAProxyRuntime("/nonexistent.sock").servers(BACKEND)
-
 
 
 def test_each_server_counts_the_requests_it_was_sent(runtime: HAProxyRuntime, web: int) -> None:

@@ -25,7 +25,7 @@ from clusterkit.balancing import HAProxyRuntime, LoadBalancerController, TargetG
 from clusterkit.executor.docker import LABEL_TASK
 from clusterkit.services import ServiceScheduler
 from clusterkit.state.snapshot import Snapshot
-from tests.conftest import HAPROXY_FRONTENDS
+from tests.conftest import HAPROXY_FRONTENDS, loopback
 from tests.docker.conftest import ENGINE1, ENGINE2, container_definition, executor_for
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/tests/000
 GROUP = TargetGroup(ARN, "tests", interval=0.5, healthy_threshold=2, unhealthy_threshold=2, deregistration_delay=3.0)
 URL = f"http://127.0.0.1:{HAPROXY_FRONTENDS['tests']}/"
 # Loopback addresses of these tests' own, so their dynamic ports never meet other tests'.
-HOSTS = (("zone-a", ENGINE1, "127.0.0.22"), ("zone-b", ENGINE2, "127.0.0.23"))
+HOSTS = (("zone-a", ENGINE1, loopback(22)), ("zone-b", ENGINE2, loopback(23)))
 SERVE = 'mkdir -p /tmp/www && echo "$VERSION $(hostname)" > /tmp/www/index.html && exec httpd -f -p 80 -h /tmp/www'
 
 

@@ -14,6 +14,7 @@ from clusterkit import Agent, ClusterState, LogStore, RegistryCredentials
 from clusterkit.errors import ExecutorError, ValidationError
 from clusterkit.executor.credentials import REGISTRY_AUTH_VARIABLE, registry_of
 from clusterkit.executor.docker import DockerExecutor
+from tests.conftest import loopback
 from tests.docker.conftest import container_definition, running, settle, stopped
 
 
@@ -39,7 +40,7 @@ def test_a_private_pull_fails_without_credentials_and_runs_with_them_from_the_en
     logs = LogStore()
 
     monkeypatch.delenv(REGISTRY_AUTH_VARIABLE, raising=False)
-    anonymous = DockerExecutor(cluster=cluster, pull_policy="always", host_ip="127.0.0.2")
+    anonymous = DockerExecutor(cluster=cluster, pull_policy="always", host_ip=loopback(2))
     agent = Agent.register(state, anonymous, log_store=logs)
     refused = private_task(state, registry)
     task = settle(agent, refused, stopped)
@@ -50,7 +51,7 @@ def test_a_private_pull_fails_without_credentials_and_runs_with_them_from_the_en
 
     entry = {"username": registry["username"], "password": password}
     monkeypatch.setenv(REGISTRY_AUTH_VARIABLE, json.dumps({registry["address"]: entry}))
-    authorised = DockerExecutor(cluster=cluster, pull_policy="always", host_ip="127.0.0.2")
+    authorised = DockerExecutor(cluster=cluster, pull_policy="always", host_ip=loopback(2))
     assert authorised.credentials.registries == (registry["address"],)
     agent = Agent(state, authorised, agent.instance_id, log_store=logs)
     pulled = private_task(state, registry)

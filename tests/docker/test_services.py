@@ -26,11 +26,12 @@ from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_TASK
 from clusterkit.model.service import Deployment
 from clusterkit.services import ServiceScheduler
 from clusterkit.state.snapshot import Snapshot
+from tests.conftest import loopback
 from tests.docker.conftest import ENGINE1, ENGINE2, container_definition, executor_for
 
 ZONE = "ecs.availability-zone"
 # Addresses of the service tests' own, so their dynamic ports never meet those of other tests.
-HOSTS = (("zone-a", ENGINE1, "127.0.0.12"), ("zone-b", ENGINE2, "127.0.0.13"))
+HOSTS = (("zone-a", ENGINE1, loopback(12)), ("zone-b", ENGINE2, loopback(13)))
 SERVE = (
     'mkdir -p /tmp/www && echo "$BODY" > /tmp/www/index.html'
     " && { httpd -f -p 80 -h /tmp/www & pid=$!; trap 'sleep 1; kill $pid; exit 0' TERM; wait; }"
