@@ -12,12 +12,13 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clusterkit import (
     BaseScheduler,
     ClusterState,
+    ContainerInstance,
     MemoryStore,
     Placement,
     PlacementRequest,
@@ -37,6 +38,7 @@ from clusterkit.testing import (
     check_plan,
     check_state,
     clusters,
+    container_instances,
     placement_requests,
     run_machine,
     snapshots,
@@ -280,3 +282,93 @@ def test_the_machine_passes_a_sound_scheduler_and_counts_its_steps() -> None:
 def test_importing_clusterkit_does_not_import_hypothesis() -> None:
     code = "import sys, clusterkit, clusterkit.state; assert 'hypothesis' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+GOLD_ONLY = {"type": "memberOf", "expression": "attribute:tier == gold"}
+
+
+class GoldMachine(SchedulerMachine):
+    """A user's own cluster: family ``billing`` runs only on ``tier=gold`` instances."""
+
+    families = ("billing", "reports")
+
+    def task_definition_strategy(self, family: str) -> st.SearchStrategy[dict[str, Any]]:
+        container = {"name": "app", "image": f"{family}:1", "cpu": 128, "memory": 128}
+        definition: dict[str, Any] = {"family": family, "containerDefinitions": [container]}
+        if family == "billing":
+            definition["placementConstraints"] = [GOLD_ONLY]
+        return st.just(definition)
+
+    def instance_strategy(self) -> st.SearchStrategy[ContainerInstance]:
+        tiers = st.sampled_from(["gold", "silver"])
+        return container_instances("i-new").flatmap(
+            lambda instance: tiers.map(
+                lambda tier: attrs.evolve(instance, attributes={**instance.attribute_map, "tier": tier})
+            )
+        )
+
+
+class TierBlind:
+    """Broken on purpose: ignores every placement constraint (the gold-only rule among them)."""
+
+    def place(self, snapshot: Snapshot, request: PlacementRequest) -> Plan:
+        definition = attrs.evolve(request.task_definition, placement_constraints=())
+        return BaseScheduler().place(snapshot, attrs.evolve(request, constraints=(), task_definition=definition))
+
+
+class TierBlindMachine(GoldMachine):
+    def make_schedulers(self) -> list[Any]:
+        return [TierBlind()]
+
+
+def test_the_machine_draws_the_users_families_and_attributes() -> None:
+    seen: dict[str, set[str]] = {"families": set(), "tiers": set()}
+
+    class Watching(BaseScheduler):
+        def place(self, snapshot: Snapshot, request: PlacementRequest) -> Plan:
+            seen["families"].add(request.task_definition.family)
+            seen["tiers"].update(i.attribute_map.get("tier") or "" for i in snapshot.instances())
+            return super().place(snapshot, request)
+
+    class WatchedGold(GoldMachine):
+        def make_schedulers(self) -> list[Any]:
+            return [Watching()]
+
+    run_machine(WatchedGold, examples=20, steps=20, derandomize=True)
+    assert seen["families"] == {"billing", "reports"}
+    assert {"gold", "silver"} <= seen["tiers"]
+
+
+def test_a_scheduler_that_breaks_the_users_attribute_rule_is_named_by_the_plan_rule() -> None:
+    with pytest.raises(InvariantViolated) as caught:
+        run_machine(TierBlindMachine, examples=200, derandomize=True, shrink=False)
+    assert "PLAN_CONSTRAINT" in caught.value.codes, caught.value
+
+
+class RetryOnlyMachine(SchedulerMachine):
+    """Only the built-in retry loop places: its plans must be checked like the others."""
+
+    def make_schedulers(self) -> list[Any]:
+        return [FirstFit()]
+
+    run = None  # type: ignore[assignment]  (no plain run and no race: only run_with_retries)
+    race = None  # type: ignore[assignment]
+
+
+def test_plans_the_retry_loop_commits_are_checked_first() -> None:
+    with pytest.raises(InvariantViolated) as caught:
+        run_machine(RetryOnlyMachine, examples=200, derandomize=True, shrink=False)
+    assert caught.value.codes & {"PLAN_CAPACITY", "PLAN_PORTS", "PLAN_CONSTRAINT", "PLAN_DISTINCT"}, caught.value
+
+
+def test_a_falsifying_example_prints_the_cluster_it_drew() -> None:
+    @given(clusters(min_instances=2, max_instances=2))
+    @settings(max_examples=1, database=None, derandomize=True)
+    def fails(state: ClusterState) -> None:
+        raise AssertionError("always")
+
+    with pytest.raises(AssertionError) as caught:
+        fails()
+    printed = "\n".join(getattr(caught.value, "__notes__", []))
+    assert "cluster drawn at version" in printed, printed
+    assert "i-00 " in printed and "i-01 " in printed and "cpu " in printed, printed

@@ -61,11 +61,17 @@ class SchedulerMachine(RuleBasedStateMachine):
     ``BaseScheduler``: one as it comes, one seeded, one with ``strict_versions``),
     ``make_state`` for another ``ClusterState`` (a store, a port range), or ``commit`` to
     test your own way of committing a plan. ``max_instances`` caps the cluster's size.
-    The class counts what it did over all its runs: ``steps_run``, ``plans_checked`` and
-    ``stale_commits``.
+
+    What the cluster is made of is yours to give too, so that rules tied to your families
+    or attributes are exercised: ``families`` names the task definition families (one
+    definition each at the start, new revisions later), ``task_definition_strategy(family)``
+    draws a definition's ECS JSON and ``instance_strategy()`` an instance as it registers
+    (its attributes, resources). The class counts what it did over all its runs:
+    ``steps_run``, ``plans_checked`` and ``stale_commits``.
     """
 
     max_instances: ClassVar[int] = 8
+    families: ClassVar[tuple[str, ...]] = FAMILIES
     steps_run: ClassVar[int] = 0
     plans_checked: ClassVar[int] = 0
     stale_commits: ClassVar[int] = 0
@@ -92,6 +98,14 @@ class SchedulerMachine(RuleBasedStateMachine):
     def commit(self, plan: Plan, snapshot: Snapshot) -> CommitResult:
         """Commit ``plan``, made against ``snapshot``, to the state (``state.commit(plan)``)."""
         return self.state.commit(plan)
+
+    def task_definition_strategy(self, family: str) -> st.SearchStrategy[dict[str, Any]]:
+        """Task definitions of ``family`` as ECS JSON (default: ``strategies.task_definition_json``)."""
+        return task_definition_json(family)
+
+    def instance_strategy(self) -> st.SearchStrategy[ContainerInstance]:
+        """Instances as they register; the machine gives each its id (default: ``strategies.container_instances``)."""
+        return container_instances("i-new")
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -126,15 +140,14 @@ class SchedulerMachine(RuleBasedStateMachine):
 
     # -- the steps --------------------------------------------------------------------------
 
-    @initialize(
-        definitions=st.tuples(*(task_definition_json(family) for family in FAMILIES)),
-        instances=st.lists(container_instances("i-new"), min_size=1, max_size=4),
-    )
-    def setup(self, definitions: tuple[dict[str, Any], ...], instances: list[ContainerInstance]) -> None:
+    @initialize(data=st.data())
+    def setup(self, data: st.DataObject) -> None:
         """One task definition per family and a few instances."""
-        for definition in definitions:
-            self.state.register_task_definition(definition)
-        for instance in instances:
+        if not self.families:
+            raise ValueError("families must name at least one task definition family")
+        for family in self.families:
+            self.state.register_task_definition(data.draw(self.task_definition_strategy(family), label=family))
+        for instance in data.draw(st.lists(self.instance_strategy(), min_size=1, max_size=4), label="instances"):
             self.join_instance(instance)
 
     def join_instance(self, instance: ContainerInstance) -> None:
@@ -145,11 +158,11 @@ class SchedulerMachine(RuleBasedStateMachine):
         self._fail([Violation("COMMIT_REJECTED", str(r)) for r in result.rejected], "registering an instance")
 
     @precondition(lambda self: len(self._instances("ACTIVE", "DRAINING")) < self.max_instances)
-    @rule(instance=container_instances("i-new"))
-    def join(self, instance: ContainerInstance) -> None:
+    @rule(data=st.data())
+    def join(self, data: st.DataObject) -> None:
         """An instance joins the cluster."""
         self._count()
-        self.join_instance(instance)
+        self.join_instance(data.draw(self.instance_strategy(), label="instance"))
 
     @precondition(lambda self: bool(self._instances("ACTIVE", "DRAINING")))
     @rule(data=st.data())
@@ -181,9 +194,9 @@ class SchedulerMachine(RuleBasedStateMachine):
     def revise(self, data: st.DataObject) -> None:
         """A family gets a new revision; sometimes its previous one is deregistered."""
         self._count()
-        family = data.draw(st.sampled_from(FAMILIES), label="family")
+        family = data.draw(st.sampled_from(self.families), label="family")
         old = self.state.snapshot().task_definition(family)
-        self.state.register_task_definition(data.draw(task_definition_json(family), label="definition"))
+        self.state.register_task_definition(data.draw(self.task_definition_strategy(family), label="definition"))
         if data.draw(st.booleans(), label="deregister the old one"):
             self.state.deregister_task_definition(old.key)
 
@@ -205,8 +218,9 @@ class SchedulerMachine(RuleBasedStateMachine):
         """The built-in loop places a request: plan, commit, plan again what was lost."""
         self._count()
         request = self._request(data, self.state.snapshot())
-        chosen = self.schedulers[scheduler % len(self.schedulers)]
-        outcome = place_and_commit(self.state, chosen, request, backoff=0)
+        index = scheduler % len(self.schedulers)
+        checked = _Checked(self, index)  # every plan the loop commits is checked first
+        outcome = place_and_commit(self.state, checked, request, backoff=0)
         if len(outcome.tasks) + len(outcome.unplaced) != request.count:
             self._fail([Violation("PLAN_COUNT", f"{outcome} for {request.count} tasks")], "place_and_commit")
 
@@ -276,6 +290,17 @@ class SchedulerMachine(RuleBasedStateMachine):
         snapshot = self.state.snapshot()
         self._fail(check_state(snapshot, self.previous), f"the state at version {snapshot.version}")
         self.previous = snapshot
+
+
+class _Checked:
+    """Scheduler ``index`` of a machine, each plan it makes checked (``check_plan``) before it is used."""
+
+    def __init__(self, machine: SchedulerMachine, index: int) -> None:
+        self.machine = machine
+        self.index = index
+
+    def place(self, snapshot: Snapshot, request: PlacementRequest) -> Plan:
+        return self.machine._plan(self.index, snapshot, request)
 
 
 @attrs.frozen(slots=True)

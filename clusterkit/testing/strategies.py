@@ -13,6 +13,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any, Final
 
+from hypothesis import note
 from hypothesis import strategies as st
 
 from clusterkit.api import ClusterState
@@ -29,6 +30,7 @@ __all__ = [
     "FAMILIES",
     "ZONE",
     "ZONES",
+    "cluster_text",
     "clusters",
     "container_instances",
     "placement_constraints",
@@ -268,7 +270,25 @@ def clusters(draw: st.DrawFn, *, min_instances: int = 1, max_instances: int = 8,
             state.deregister_container_instance(instance_id, force=True)
         elif fate == "DISCONNECTED":
             state.commit([UpdateInstance(instance_id, agent_connected=False)])
+    note(cluster_text(state.snapshot()))  # a failing example shows the cluster it drew
     return state
+
+
+def cluster_text(snapshot: Snapshot) -> str:
+    """A cluster as lines of text: each instance (status, agent, CPU and memory left of
+    registered, attributes) with its tasks (family, status) — what a falsifying example prints.
+    """
+    lines = [f"cluster {snapshot.cluster_name} at version {snapshot.version}:"]
+    for instance in sorted(snapshot.instances(), key=lambda found: found.id):
+        left, registered = instance.remaining, instance.registered
+        attributes = " ".join(f"{name}={value}" for name, value in instance.attributes if value is not None)
+        lines.append(
+            f"  {instance.id} {instance.status}{'' if instance.agent_connected else ' (agent disconnected)'} "
+            f"cpu {left.cpu}/{registered.cpu} memory {left.memory}/{registered.memory} {attributes}".rstrip()
+        )
+        for task in sorted(snapshot.tasks_on(instance.id), key=lambda found: found.id):
+            lines.append(f"    task {task.id} {task.task_definition} {task.last_status} group={task.group}")
+    return "\n".join(lines)
 
 
 def snapshots(*, min_instances: int = 1, max_instances: int = 8, tasks: bool = True) -> st.SearchStrategy[Snapshot]:
