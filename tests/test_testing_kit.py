@@ -372,3 +372,19 @@ def test_a_falsifying_example_prints_the_cluster_it_drew() -> None:
     printed = "\n".join(getattr(caught.value, "__notes__", []))
     assert "cluster drawn at version" in printed, printed
     assert "i-00 " in printed and "i-01 " in printed and "cpu " in printed, printed
+
+
+def test_fake_cluster_and_the_checks_need_no_hypothesis_and_the_rest_says_which_extra() -> None:
+    code = (
+        "import sys; sys.modules['hypothesis'] = None\n"
+        "from clusterkit.testing import FakeCluster, check_plan, check_state, ServiceInvariants\n"
+        "cluster = FakeCluster(instances=1)\n"
+        "try:\n"
+        "    from clusterkit.testing import SchedulerMachine\n"
+        "except ImportError as error:\n"
+        "    print(error)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == (
+        "clusterkit.testing.SchedulerMachine needs hypothesis, the testing extra: pip install 'clusterkit[testing]'"
+    )

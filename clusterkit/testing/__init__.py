@@ -19,8 +19,14 @@
   ``CommitLog`` store) and every settled cluster to what its services want
   (``check_services_settled``); ``run_service_machine`` runs it and counts what it did.
 
-Importing ``clusterkit`` never imports this package, nor hypothesis.
+Importing ``clusterkit`` never imports this package, nor hypothesis. The checks,
+``FakeCluster`` and the service checks work without hypothesis; the strategies, the
+state machines and the invalid inputs need it (the ``testing`` extra) and are imported
+when first used.
 """
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from clusterkit.testing.checks import (
     InvariantViolated,
@@ -31,27 +37,7 @@ from clusterkit.testing.checks import (
     check_state,
     is_plain_base_scheduler,
 )
-from clusterkit.testing.expressions import (
-    BAD_EXPRESSIONS,
-    comparisons,
-    expression_texts,
-    expressions,
-    invalid_expressions,
-)
 from clusterkit.testing.fake_cluster import FakeCluster, SimulatedClock
-from clusterkit.testing.invalid import (
-    BAD_INSTANCES,
-    BAD_REQUESTS,
-    BAD_RESOURCES,
-    BAD_TASK_DEFINITIONS,
-    BadInput,
-    invalid_instances,
-    invalid_requests,
-    invalid_resources,
-    invalid_status_reports,
-    invalid_task_definitions,
-)
-from clusterkit.testing.machine import MachineReport, SchedulerMachine, run_machine
 from clusterkit.testing.service_checks import (
     Commit,
     CommitLog,
@@ -59,24 +45,111 @@ from clusterkit.testing.service_checks import (
     SettledReport,
     check_services_settled,
 )
-from clusterkit.testing.service_machine import ServiceMachine, ServiceMachineReport, run_service_machine
-from clusterkit.testing.strategies import (
-    FAMILIES,
-    ZONE,
-    ZONES,
-    cluster_text,
-    clusters,
-    container_instances,
-    placement_constraints,
-    placement_requests,
-    placement_strategies,
-    port_mappings,
-    resources,
-    snapshots,
-    strategy_chains,
-    task_definition_json,
-    task_definitions,
-)
+
+if TYPE_CHECKING:  # the names below need hypothesis: imported when first used (see __getattr__)
+    from clusterkit.testing.expressions import (
+        BAD_EXPRESSIONS,
+        comparisons,
+        expression_texts,
+        expressions,
+        invalid_expressions,
+    )
+    from clusterkit.testing.invalid import (
+        BAD_INSTANCES,
+        BAD_REQUESTS,
+        BAD_RESOURCES,
+        BAD_TASK_DEFINITIONS,
+        BadInput,
+        invalid_instances,
+        invalid_requests,
+        invalid_resources,
+        invalid_status_reports,
+        invalid_task_definitions,
+    )
+    from clusterkit.testing.machine import (
+        MachineReport,
+        SchedulerMachine,
+        run_machine,
+    )
+    from clusterkit.testing.service_machine import (
+        ServiceMachine,
+        ServiceMachineReport,
+        run_service_machine,
+    )
+    from clusterkit.testing.strategies import (
+        FAMILIES,
+        ZONE,
+        ZONES,
+        cluster_text,
+        clusters,
+        container_instances,
+        placement_constraints,
+        placement_requests,
+        placement_strategies,
+        port_mappings,
+        resources,
+        snapshots,
+        strategy_chains,
+        task_definition_json,
+        task_definitions,
+    )
+
+_NEEDS_HYPOTHESIS: dict[str, str] = {
+    "BAD_EXPRESSIONS": "clusterkit.testing.expressions",
+    "BAD_INSTANCES": "clusterkit.testing.invalid",
+    "BAD_REQUESTS": "clusterkit.testing.invalid",
+    "BAD_RESOURCES": "clusterkit.testing.invalid",
+    "BAD_TASK_DEFINITIONS": "clusterkit.testing.invalid",
+    "BadInput": "clusterkit.testing.invalid",
+    "FAMILIES": "clusterkit.testing.strategies",
+    "MachineReport": "clusterkit.testing.machine",
+    "SchedulerMachine": "clusterkit.testing.machine",
+    "ServiceMachine": "clusterkit.testing.service_machine",
+    "ServiceMachineReport": "clusterkit.testing.service_machine",
+    "ZONE": "clusterkit.testing.strategies",
+    "ZONES": "clusterkit.testing.strategies",
+    "cluster_text": "clusterkit.testing.strategies",
+    "clusters": "clusterkit.testing.strategies",
+    "comparisons": "clusterkit.testing.expressions",
+    "container_instances": "clusterkit.testing.strategies",
+    "expression_texts": "clusterkit.testing.expressions",
+    "expressions": "clusterkit.testing.expressions",
+    "invalid_expressions": "clusterkit.testing.expressions",
+    "invalid_instances": "clusterkit.testing.invalid",
+    "invalid_requests": "clusterkit.testing.invalid",
+    "invalid_resources": "clusterkit.testing.invalid",
+    "invalid_status_reports": "clusterkit.testing.invalid",
+    "invalid_task_definitions": "clusterkit.testing.invalid",
+    "placement_constraints": "clusterkit.testing.strategies",
+    "placement_requests": "clusterkit.testing.strategies",
+    "placement_strategies": "clusterkit.testing.strategies",
+    "port_mappings": "clusterkit.testing.strategies",
+    "resources": "clusterkit.testing.strategies",
+    "run_machine": "clusterkit.testing.machine",
+    "run_service_machine": "clusterkit.testing.service_machine",
+    "snapshots": "clusterkit.testing.strategies",
+    "strategy_chains": "clusterkit.testing.strategies",
+    "task_definition_json": "clusterkit.testing.strategies",
+    "task_definitions": "clusterkit.testing.strategies",
+}
+"""The names whose modules import hypothesis, and those modules: imported on first use."""
+
+
+def __getattr__(name: str) -> Any:
+    """A name that needs hypothesis, imported now; a clear error without the testing extra."""
+    module = _NEEDS_HYPOTHESIS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'clusterkit.testing' has no attribute {name!r}")
+    try:
+        import hypothesis  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            f"clusterkit.testing.{name} needs hypothesis, the testing extra: pip install 'clusterkit[testing]'"
+        ) from None
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BAD_EXPRESSIONS",
