@@ -177,6 +177,8 @@ def test_delete_needs_force_while_tasks_are_wanted() -> None:
         fake.state.delete_service("web")
     assert caught.value.field == "force"
     assert fake.state.delete_service("web", force=True).status == "DRAINING"
+    assert fake.state.list_services().items == ()  # DRAINING: no longer listed, as in ECS ...
+    assert fake.state.snapshot().describe_services(["web"]).items[0].status == "DRAINING"  # ... but described
     fake.run(5)
     assert fake.state.snapshot().service("web").status == "INACTIVE"
     assert fake.service_tasks("web") == []

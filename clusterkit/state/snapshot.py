@@ -480,9 +480,10 @@ class Snapshot:
         max_results: int = 10,
         next_token: str | None = None,
     ) -> Page:
-        """ARNs of the services that are not INACTIVE, by name, a page at a time (ECS ListServices).
+        """ARNs of the ACTIVE services, by name, a page at a time (ECS ListServices).
 
-        ``max_results`` is 1..100, 10 by default as in ECS.
+        A service being deleted (DRAINING) or deleted (INACTIVE) is not listed, as in ECS;
+        ``describe_services`` still shows it. ``max_results`` is 1..100, 10 by default as in ECS.
         """
         if scheduling_strategy is not None and scheduling_strategy not in ("REPLICA", "DAEMON"):
             raise ValidationError("schedulingStrategy", scheduling_strategy, "must be REPLICA or DAEMON")
@@ -490,7 +491,7 @@ class Snapshot:
 
         def keep(name: Any) -> bool:
             service = services[name]
-            return service.status != "INACTIVE" and scheduling_strategy in (None, service.scheduling_strategy)
+            return service.status == "ACTIVE" and scheduling_strategy in (None, service.scheduling_strategy)
 
         fingerprint = _fingerprint("services", self.arns.cluster, scheduling_strategy)
         return paginate(
