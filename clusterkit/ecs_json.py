@@ -27,7 +27,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from clusterkit.errors import ValidationError
 from clusterkit.model.arns import Arns
-from clusterkit.model.ecs_schema import clean_members, read_only_members, required_members
+from clusterkit.model.ecs_schema import clean_members, read_only_members, required_members, unknown_field
 from clusterkit.model.instance import ContainerInstance
 from clusterkit.model.placement import load_constraints, load_strategies
 from clusterkit.model.resources import Resources
@@ -104,12 +104,16 @@ def camel(name: str) -> str:
 
 
 def _strict_int(value: Any, _: type) -> int:
+    """An ECS integer: a JSON number with no fraction. Text such as ``"80"`` is refused, as
+    ECS and botocore refuse it, never coerced (task-level cpu and memory, strings in ECS,
+    are parsed by the model itself).
+    """
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    if isinstance(value, str):
+        raise ValidationError("", value, "must be an integer, not text")
     raise ValidationError("", value, "must be an integer")
 
 
@@ -601,14 +605,17 @@ def load_deployment_configuration(
     """
     if not isinstance(data, Mapping):
         raise ValidationError("deploymentConfiguration", data, "must be a JSON object")
-    unknown = set(data) - {"maximumPercent", "minimumHealthyPercent", "deploymentCircuitBreaker", "alarms"}
-    if unknown:
-        raise ValidationError(f"deploymentConfiguration.{sorted(unknown)[0]}", data, "is not a field ECS knows here")
+    known = ("maximumPercent", "minimumHealthyPercent", "deploymentCircuitBreaker", "alarms")
+    for key in sorted(set(data) - set(known)):
+        raise unknown_field(f"deploymentConfiguration.{key}", key, data[key], "DeploymentConfiguration", known)
     breaker = data.get("deploymentCircuitBreaker", {})
-    if not isinstance(breaker, Mapping) or set(breaker) - {"enable", "rollback"}:
+    if not isinstance(breaker, Mapping):
         raise ValidationError(
             "deploymentConfiguration.deploymentCircuitBreaker", breaker, 'must be {"enable": ..., "rollback": ...}'
         )
+    for key in sorted(set(breaker) - {"enable", "rollback"}):
+        field = f"deploymentConfiguration.deploymentCircuitBreaker.{key}"
+        raise unknown_field(field, key, breaker[key], "DeploymentCircuitBreaker", ("enable", "rollback"))
     base = base if base is not None else DeploymentConfiguration()
     current = base.deployment_circuit_breaker
     try:

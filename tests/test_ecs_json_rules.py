@@ -506,3 +506,58 @@ def test_loading_leaves_the_input_untouched() -> None:
     before = copy.deepcopy(data)
     load_task_definition(data)
     assert data == before
+
+
+@pytest.mark.parametrize(
+    ("container", "field"),
+    [
+        ({"memory": "512"}, "containerDefinitions[0].memory"),
+        ({"memory": 512, "cpu": "256"}, "containerDefinitions[0].cpu"),
+        ({"memory": 512, "portMappings": [{"containerPort": "80"}]},
+         "containerDefinitions[0].portMappings[0].containerPort"),
+        ({"memory": 512, "portMappings": [{"containerPort": 80, "hostPort": "8080"}]},
+         "containerDefinitions[0].portMappings[0].hostPort"),
+        ({"memoryReservation": "128"}, "containerDefinitions[0].memoryReservation"),
+    ],
+)  # fmt: skip
+def test_text_where_ecs_takes_a_number_is_refused_with_its_path_never_coerced(
+    container: dict[str, Any], field: str
+) -> None:
+    state = ClusterState("strict")
+    definition = {"family": "web", "containerDefinitions": [{"name": "app", "image": "web:1", **container}]}
+    with pytest.raises(ValidationError) as caught:
+        state.register_task_definition(definition)
+    assert caught.value.field == field and "not text" in str(caught.value)
+    assert state.version == 0
+
+
+def test_task_level_cpu_and_memory_are_text_in_ecs_and_still_load() -> None:
+    state = ClusterState("strict")
+    loaded = state.register_task_definition(
+        {"family": "web", "cpu": "256", "memory": "512", "containerDefinitions": [{"name": "app", "image": "web:1"}]}
+    )
+    assert (loaded.cpu, loaded.memory) == (256, 512)
+
+
+@pytest.mark.parametrize(
+    ("configuration", "field", "suggestion"),
+    [
+        ({"minimumHealthPercent": 50}, "deploymentConfiguration.minimumHealthPercent", "minimumHealthyPercent"),
+        ({"maxPercent": 150}, "deploymentConfiguration.maxPercent", "maximumPercent"),
+        ({"deploymentCircuitBreaker": {"enabled": True}}, "deploymentConfiguration.deploymentCircuitBreaker.enabled",
+         "enable"),
+    ],
+)  # fmt: skip
+def test_an_unknown_deployment_configuration_key_is_named_with_a_did_you_mean(
+    configuration: dict[str, Any], field: str, suggestion: str
+) -> None:
+    state = ClusterState("strict")
+    container = {"name": "a", "image": "b", "memory": 8}
+    state.register_task_definition({"family": "web", "containerDefinitions": [container]})
+    before = state.version
+    with pytest.raises(ValidationError) as caught:
+        state.create_service("web", "web", desired_count=1, deployment_configuration=configuration)
+    assert caught.value.field == field
+    assert f"did you mean {suggestion!r}?" in str(caught.value)
+    assert "{" not in str(caught.value).split(":", 1)[0]  # the key's value, not the whole dict
+    assert state.version == before
