@@ -2,8 +2,9 @@
 
 - **The layers.** ``LAYERS`` in ``tests/test_layers.py`` is the one list (bottom to top) and the
   layering test holds the imports to it. The README's layout table, the diagram in the Layers
-  section of ``docs/concepts.md`` and the package docstring each list the layers too: each is
-  parsed here and compared with ``LAYERS``, order and membership.
+  section of ``docs/concepts.md``, the package docstring and ARCHITECTURE.md's table of the
+  rooms each list the layers too: each is parsed here and compared with ``LAYERS``, order and
+  membership.
 - **The version.** ``clusterkit.__version__`` is written once; ``pyproject.toml`` reads it, the
   installed distribution carries it, and CHANGELOG.md has a section for it.
 - **The developer docs.** Every ``clusterkit.x.y`` name ARCHITECTURE.md and CONTRIBUTING.md put
@@ -68,6 +69,16 @@ def readme_layers(text: str) -> Layers:
     return rows
 
 
+def architecture_layers(text: str) -> Layers:
+    """ARCHITECTURE.md's table of the rooms, one row a layer: the ``clusterkit.NAME`` packages of its second column."""
+    rows = []
+    for line in section(text, "## The rooms").splitlines():
+        cells = line.split("|")
+        if len(cells) > 3 and cells[1].strip().isdigit():
+            rows.append(frozenset(re.findall(r"`clusterkit\.(\w+)`", cells[2])))
+    return rows
+
+
 def concepts_layers(text: str) -> Layers:
     """The diagram of ``docs/concepts.md``'s Layers section, top first, returned bottom first.
 
@@ -106,10 +117,12 @@ def docstring_layers(source: str) -> Layers:
 _README = "README.md layout table"
 _CONCEPTS = "docs/concepts.md Layers diagram"
 _DOCSTRING = "clusterkit/__init__.py docstring"
+_ARCHITECTURE = "ARCHITECTURE.md rooms table"
 LISTS: dict[str, tuple[Path, Callable[[str], Layers]]] = {
     _README: (README, readme_layers),
     _CONCEPTS: (CONCEPTS, concepts_layers),
     _DOCSTRING: (PACKAGE_FACE, docstring_layers),
+    _ARCHITECTURE: (ARCHITECTURE, architecture_layers),
 }
 
 
@@ -118,6 +131,12 @@ def test_the_text_lists_the_layers_of_test_layers(where: str) -> None:
     path, parse = LISTS[where]
     found = parse(path.read_text(encoding="utf-8"))
     assert found == LAYERS, f"{where} lists\n  {shown(found)}\nbut tests/test_layers.py has\n  {shown(LAYERS)}"
+
+
+def test_every_layer_names_a_part_of_the_package_there_is() -> None:
+    package = ROOT / "clusterkit"
+    missing = [p for layer in LAYERS for p in layer if not ((package / p).is_dir() or (package / f"{p}.py").is_file())]
+    assert missing == [], "LAYERS (and so the texts) name parts the package no longer has"
 
 
 def _swap_lines(text: str, first: str, second: str) -> str:
@@ -158,6 +177,9 @@ DRIFTS: list[tuple[str, Callable[[str], str]]] = [
     (_DOCSTRING, _replacing(("``clusterkit.errors`` →", "``clusterkit.errors`` and"))),
     (_DOCSTRING, _replacing((" and\n``clusterkit.logs``", ""))),
     (_DOCSTRING, _replacing(("``clusterkit.agent`` and", "``clusterkit.agent`` →"))),
+    # ARCHITECTURE.md: two layers' rows in the wrong order; a part in the wrong row
+    (_ARCHITECTURE, lambda text: _swap_lines(text, "| 5 |", "| 6 |")),
+    (_ARCHITECTURE, _replacing(("| `clusterkit.services` |", "| `clusterkit.services`, `clusterkit.logs` |"))),
 ]
 
 
