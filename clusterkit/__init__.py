@@ -1,12 +1,19 @@
 """clusterkit: build your own container scheduler on a versioned, ECS-shaped cluster state.
 
 The public face: everything a user needs is importable from here; the submodules behind
-it are the homes of each concept, in layers that import only downwards:
-``clusterkit.errors`` and ``clusterkit.model`` (values) → ``clusterkit.ecs_json`` →
+it are the homes of each concept, in layers that import only their own layer and those
+below it (``LAYERS`` in ``tests/test_layers.py`` is the list, and a test keeps this one
+in step with it), from the bottom up:
+
+``clusterkit.errors`` → ``clusterkit.model`` (values) → ``clusterkit.ecs_json`` →
 ``clusterkit.state`` (the versioned core) → ``clusterkit.query`` (the cluster query
-language) → ``clusterkit.placement`` → ``clusterkit.api`` (``ClusterState``, the ECS calls)
-→ ``clusterkit.agent`` and ``clusterkit.liveness`` → ``clusterkit.autoscaling`` →
-``clusterkit.testing``.
+language) → ``clusterkit.placement`` → ``clusterkit.services`` (the service scheduler) →
+``clusterkit.api`` (``ClusterState``, the ECS calls) → ``clusterkit.executor`` and
+``clusterkit.logs`` → ``clusterkit.agent`` and ``clusterkit.liveness`` →
+``clusterkit.autoscaling`` and ``clusterkit.balancing`` → ``clusterkit.testing``,
+``clusterkit.sim`` and ``clusterkit.cli``.
+
+``__version__`` below is the one place the version is written: ``pyproject.toml`` reads it.
 """
 
 from clusterkit.agent import Agent
