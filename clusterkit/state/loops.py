@@ -54,6 +54,7 @@ def run_loop(
     survive: tuple[type[BaseException], ...] = (StoreError,),
     report: Callable[[BaseException | None], object] | None = None,
     wake: threading.Event | None = None,
+    capacity: int = 10_000,
 ) -> None:
     """Step until ``stop`` is set: see the module's docstring for the loop.
 
@@ -64,13 +65,14 @@ def run_loop(
     next wake-up on the state's clock, or None. ``survive``: the errors a step may raise
     without ending the loop; ``report(error)`` hears each (and ``None`` after each good step).
     ``wake``: an event others may set to cut a wait short (the loop clears it each pass).
+    ``capacity``: the subscription's buffer (a step that lets more commits pile up resyncs).
     Any other error ends the loop and propagates.
     """
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval >= 0:
         raise ValidationError("interval", interval, "must be a number of seconds >= 0")
     if state is None and (notice, resync, next_wake) != (None, None, None):
         raise ValidationError("state", state, "notice, resync and next_wake need the state to follow")
-    subscription = state.subscribe() if state is not None else None
+    subscription = state.subscribe(capacity) if state is not None else None
     if subscription is None and wake is None:
         _loop(stop, step, interval, None, None, notice, resync, next_wake, survive, report, stop)
         return
