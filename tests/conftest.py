@@ -10,7 +10,8 @@ lacks it, but under CI=true a missing service is a failure: use ``require_servic
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -141,3 +142,13 @@ def haproxy() -> Iterator[Any]:
     runtime = haproxy_backend("tests")
     yield runtime
     empty_backend(runtime, "tests")
+
+
+def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    """Poll ``condition`` until it holds or ``seconds`` pass; its last answer."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()

@@ -23,6 +23,7 @@ from clusterkit import (
 )
 from clusterkit.state import step_every
 from clusterkit.state.snapshot import Roots
+from tests.conftest import eventually
 
 
 class FlakyStore(MemoryStore):
@@ -43,15 +44,6 @@ def start(target: Callable[[], None]) -> threading.Thread:
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
     return thread
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
 
 
 def cluster(store: MemoryStore | None = None) -> ClusterState:
@@ -190,7 +182,7 @@ def test_other_errors_end_the_loop_and_its_stop_watcher() -> None:
 
     with pytest.raises(ValueError, match="a bug"):
         run_loop(threading.Event(), step, interval=0.01, state=state)
-    assert eventually(lambda: not any(t.name == "clusterkit-loop-stop" for t in threading.enumerate()), 3.0)
+    assert eventually(lambda: not any(t.name == "clusterkit-loop-stop" for t in threading.enumerate()), seconds=3.0)
 
 
 def test_falling_behind_the_commits_resyncs_and_drops_the_stale_events() -> None:
