@@ -258,7 +258,11 @@ def test_store_errors_pass_through() -> None:
 def test_retry_can_be_driven_a_step_at_a_time() -> None:
     state = cluster(slots=3)
     retry = Retry(state, fill, max_attempts=4)
+    with pytest.raises(ValidationError):
+        retry.commit([])  # nothing planned yet
     groups = retry.plan()
+    with pytest.raises(ValidationError):
+        retry.plan()  # the last plan is not committed yet
     assert retry.snapshot is not None and len(groups[0]) == 3
     state.commit(place(state.snapshot(), "i-0", 1))  # what happens while the decision is made
     assert retry.commit(groups) is False and not retry.done

@@ -169,6 +169,7 @@ class Retry:
         self._accepted: list[Change] = []
         self._conflicts: list[Rejection] = []
         self._unresolved: tuple[Rejection, ...] = ()
+        self._planned = False  # a plan waits for its commit
         #: The plans made so far.
         self.attempts = 0
         #: The attempts a conflict sent back to planning.
@@ -185,8 +186,8 @@ class Retry:
 
     def plan(self) -> list[list[Change]]:
         """Plan the next attempt on a fresh snapshot; the commits to make ([] when nothing is left)."""
-        if self.done:
-            raise ValidationError("retry", self, "is done: its attempts are used or nothing was left to do")
+        if self.done or self._planned:
+            raise ValidationError("retry", self, "is done, or its last plan is not committed yet")
         self.attempts += 1
         snapshot = self._snapshot = self.state.snapshot() if self._snapshot is None else self._snapshot
         if self._again is not None and self._replan is not None:
@@ -195,10 +196,14 @@ class Retry:
             groups = _groups(self._plan(snapshot))
         if not groups:
             self.done = True
+        self._planned = not self.done
         return groups
 
     def commit(self, groups: Sequence[Sequence[Change]]) -> bool:
         """Commit the groups ``plan`` gave; True when the loop is done (no conflict, or no attempt left)."""
+        if not self._planned:
+            raise ValidationError("retry", self, "has no plan to commit: call plan() first")
+        self._planned = False
         again: list[Change] = []
         unresolved: list[Rejection] = []
         moved = False
