@@ -304,3 +304,14 @@ def test_a_plan_after_a_conflict_is_never_made_from_an_older_snapshot(
         last_committed = outcome.commits == outcome.attempts  # else the last plan found nothing to do
         assert not last_committed or (outcome.result is not None and outcome.result.ok)
         assert all(instance.remaining.cpu < 512 for instance in state.snapshot().instances())
+
+
+def test_a_plan_may_return_a_change_source() -> None:
+    class Carrier:
+        def __init__(self, changes: list[Change]) -> None:
+            self.changes = changes
+
+    state = cluster()
+    outcome = commit_with_retry(state, lambda snapshot: Carrier(fill(snapshot)))
+    assert outcome.commits == 1 and len(outcome.accepted) == 2 and running(state) == 2
+    assert commit_with_retry(state, lambda snapshot: Carrier([])).commits == 0
