@@ -93,6 +93,7 @@ from clusterkit.placement import (
 )
 from clusterkit.query import Expression, QueryContext, SnapshotContext, parse_expression
 from clusterkit.state import (
+    Batches,
     ChangeSource,
     CommitResult,
     Described,
@@ -101,9 +102,15 @@ from clusterkit.state import (
     MemoryStore,
     Page,
     Rejection,
+    Retry,
+    RetryOutcome,
     Snapshot,
     StateCore,
     Store,
+    commit_with_retry,
+    is_conflict,
+    is_stale,
+    run_loop,
 )
 from clusterkit.state.changes import (
     Change,
@@ -131,6 +138,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Agent",
     "BaseScheduler",
+    "Batches",
     "Candidate",
     "CapacityProvider",
     "Change",
@@ -190,6 +198,8 @@ __all__ = [
     "Rejection",
     "ResourceRequirement",
     "Resources",
+    "Retry",
+    "RetryOutcome",
     "RunResult",
     "Scheduler",
     "Scorer",
@@ -219,14 +229,18 @@ __all__ = [
     "Weighted",
     "assign_host_ports",
     "binpack",
+    "commit_with_retry",
     "dump_container_instance",
     "dump_task",
     "dump_task_definition",
+    "is_conflict",
+    "is_stale",
     "load_task_definition",
     "new_id",
     "parse_expression",
     "place_and_commit",
     "random",
+    "run_loop",
     "spread",
     "state_violations",
 ]

@@ -24,11 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from clusterkit.api import ClusterState
 from clusterkit.errors import (
-    ClusterkitError,
     ExecutorError,
     NotFoundError,
     StaleVersionError,
-    StoreError,
     ValidationError,
 )
 from clusterkit.executor.base import Executor, TaskObservation
@@ -36,8 +34,8 @@ from clusterkit.logs import LogStore
 from clusterkit.model.instance import DEFAULT_RESERVED_PORTS
 from clusterkit.model.task import HealthStatus, StopCode, Task, TaskStatus
 from clusterkit.state.changes import UpdateInstance
-from clusterkit.state.events import Subscription
 from clusterkit.state.ids import new_id
+from clusterkit.state.loops import run_loop
 from clusterkit.state.snapshot import Snapshot
 from clusterkit.state.store import AgentLease, LeaseStore
 
@@ -334,47 +332,33 @@ class Agent:
         except (StaleVersionError, NotFoundError):
             return None  # the task moved on meanwhile: the next step sees its new version
 
-    def run(self, *, interval: float = 1.0) -> None:
-        """Step until :meth:`close`: at once on each commit, at once when the executor sees a
-        container change (an executor with ``listen``, as both built-in ones have), and every
-        ``interval`` seconds.
+    def run(self, stop: threading.Event | None = None, *, interval: float = 1.0) -> None:
+        """Step until ``stop`` is set (by default the agent's own, which :meth:`close` sets): at
+        once on each commit, at once when the executor sees a container change (an executor
+        with ``listen``, as both built-in ones have), and every ``interval`` seconds.
 
-        A step the store cannot take (``StoreError``: etcd without quorum) is tried again on
-        the next one; ``store_error`` holds its reason meanwhile.
+        A step the store cannot take (``StoreError``: etcd without quorum) is tried again
+        ``interval`` seconds later; ``store_error`` holds its reason meanwhile.
         """
         wake = self._wake
         listen = getattr(self.executor, "listen", None)
         if listen is not None:
             listen(wake.set)
-        with self.state.subscribe() as events:
-            forwarder = threading.Thread(
-                target=self._forward, args=(events, wake), name="clusterkit-agent-events", daemon=True
+        try:
+            run_loop(
+                stop if stop is not None else self._stop,
+                self.step,
+                interval=interval,
+                state=self.state,
+                report=self._report_store,
+                wake=wake,
             )
-            forwarder.start()
-            try:
-                while not self._stop.is_set():
-                    wake.clear()
-                    try:
-                        self.step()
-                        self.store_error = None
-                    except StoreError as error:
-                        self.store_error = str(error)
-                    wake.wait(interval)
-            finally:
-                if listen is not None:
-                    listen(None)
-        forwarder.join(timeout=5)
+        finally:
+            if listen is not None:
+                listen(None)
 
-    def _forward(self, events: Subscription, wake: threading.Event) -> None:
-        """Wake the run loop on every commit (a subscription waits on one thing at a time)."""
-        while not self._stop.is_set() and not events.closed:
-            try:
-                if events.get(timeout=0.5) is not None:
-                    events.drain()
-                    wake.set()
-            except ClusterkitError:
-                events.resync()  # fell behind: the next step reads a fresh snapshot anyway
-                wake.set()
+    def _report_store(self, error: BaseException | None) -> None:
+        self.store_error = None if error is None else str(error)
 
     def close(self) -> None:
         """Ask :meth:`run` to return after its current step, release the launch threads, and

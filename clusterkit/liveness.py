@@ -32,7 +32,7 @@ from clusterkit.api import ClusterState
 from clusterkit.errors import ValidationError
 from clusterkit.model.instance import ContainerInstance
 from clusterkit.state.changes import UpdateInstance
-from clusterkit.state.loops import step_every
+from clusterkit.state.loops import run_loop
 from clusterkit.state.snapshot import Snapshot
 from clusterkit.state.store import LeaseStore
 
@@ -53,6 +53,8 @@ class LivenessMonitor:
         self.timeout = float(timeout)
         self.clock = clock if clock is not None else state.clock
         self._stop = threading.Event()
+        #: Why the last step of :meth:`run` failed in the store (etcd away); None once one succeeds.
+        self.store_error: str | None = None
 
     def silent(self, snapshot: Snapshot) -> Iterator[ContainerInstance]:
         """The connected, registered instances of ``snapshot`` whose agents went silent."""
@@ -84,9 +86,13 @@ class LivenessMonitor:
     def run(self, stop: threading.Event | None = None, *, interval: float = 1.0) -> None:
         """Step every ``interval`` seconds until ``stop`` is set (by default the monitor's
         own event, which :meth:`close` sets). A step the store cannot take (``StoreError``:
-        etcd without quorum) is tried again on the next one.
+        etcd without quorum) is tried again on the next one; ``store_error`` holds its reason
+        meanwhile.
         """
-        step_every(self.step, stop if stop is not None else self._stop, interval)
+        run_loop(stop if stop is not None else self._stop, self.step, interval=interval, report=self._report)
+
+    def _report(self, error: BaseException | None) -> None:
+        self.store_error = None if error is None else str(error)
 
     def close(self) -> None:
         """Ask :meth:`run` (without a ``stop`` of its own) to return."""

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
 
 import clusterkit
 from clusterkit import ClusterState, FakeExecutor
 from clusterkit.agent import Agent
+from tests.conftest import eventually
 
 WEB = {
     "family": "web",
@@ -131,26 +130,17 @@ def test_run_reacts_at_once_to_what_the_executor_sees_not_only_to_commits() -> N
     worker.start()
     try:
         task = state.run_task("web").tasks[0]
-        assert _eventually(lambda: state.snapshot().task(task.id).last_status == "RUNNING")
+        assert eventually(lambda: state.snapshot().task(task.id).last_status == "RUNNING", seconds=2.0)
         executor.set_health(task.id, "app", "HEALTHY")  # nothing committed: only the executor knows
-        assert _eventually(lambda: state.snapshot().task(task.id).health_status == "HEALTHY")
+        assert eventually(lambda: state.snapshot().task(task.id).health_status == "HEALTHY", seconds=2.0)
         executor.exit(task.id, "app", 3)
-        assert _eventually(lambda: state.snapshot().task(task.id).last_status == "STOPPED")
+        assert eventually(lambda: state.snapshot().task(task.id).last_status == "STOPPED", seconds=2.0)
         assert "3" in (state.snapshot().task(task.id).stopped_reason or "")
     finally:
         agent.close()
         worker.join(timeout=5)
     assert not worker.is_alive()
     assert executor._listener is None  # run() stops listening when it returns
-
-
-def _eventually(condition: Callable[[], bool], seconds: float = 2.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.005)
-    return condition()
 
 
 def test_register_offers_the_host_less_the_reserve_with_its_attributes() -> None:

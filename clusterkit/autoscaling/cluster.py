@@ -48,7 +48,7 @@ from clusterkit.model.instance import ContainerInstance
 from clusterkit.model.resources import Resources
 from clusterkit.services.reconcile import only_daemons_left
 from clusterkit.state.changes import UpdateInstance
-from clusterkit.state.loops import step_every
+from clusterkit.state.loops import run_loop
 from clusterkit.state.snapshot import Snapshot
 
 __all__ = ["ClusterAutoscaler", "CapacityActivity", "CapacityDecision", "scaling_decision"]
@@ -181,6 +181,7 @@ class ClusterAutoscaler:
         self.last: Reservation | None = None
         #: Why the last step of :meth:`run` failed; None once one succeeds.
         self.error: str | None = None
+        self._stop = threading.Event()
 
     # -- one step ------------------------------------------------------------------------
 
@@ -307,22 +308,29 @@ class ClusterAutoscaler:
 
     # -- the loop ------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event, *, interval: float = 15.0) -> None:
-        """Step every ``interval`` seconds until ``stop`` is set.
+    def run(self, stop: threading.Event | None = None, *, interval: float = 15.0) -> None:
+        """Step every ``interval`` seconds until ``stop`` is set (by default the autoscaler's
+        own, which :meth:`close` sets).
 
         A step that fails with a ClusterkitError (the store unreachable, say) is tried again
         on the next one; ``error`` holds its message meanwhile.
         """
-        step_every(self.step, stop, interval, survive=(ClusterkitError,), report=self._report)
+        run_loop(
+            stop if stop is not None else self._stop,
+            self.step,
+            interval=interval,
+            survive=(ClusterkitError,),
+            report=self._report,
+        )
 
-    def _report(self, error: str | None) -> None:
-        self.error = error
+    def _report(self, error: BaseException | None) -> None:
+        self.error = None if error is None else str(error)
 
     def close(self) -> None:
-        """Stop following the state's commits."""
+        """Stop following the state's commits, and ask :meth:`run` (without a ``stop`` of its own) to return."""
+        self._stop.set()
         self.tracker.close()
 
 
 def _draining_for_scale_in(instance: ContainerInstance) -> bool:
     return instance.status == "DRAINING" and instance.has_attribute(SCALE_IN_ATTRIBUTE)
-

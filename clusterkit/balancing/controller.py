@@ -25,10 +25,13 @@ import attrs
 from clusterkit.balancing.balancer import LoadBalancer, LoadBalancerError, Server
 from clusterkit.balancing.planner import Action, BalancingPlan, TaskPlan, plan_balancing, service_messages
 from clusterkit.balancing.target_group import TargetGroup
-from clusterkit.errors import ConflictError, SubscriptionOverflow, ValidationError
+from clusterkit.errors import ValidationError
 from clusterkit.services.reconcile import add_events
-from clusterkit.state.changes import Change, PutService
+from clusterkit.state.changes import Change, PutService, TaskStateChange
 from clusterkit.state.core import StateCore
+from clusterkit.state.loops import run_loop
+from clusterkit.state.retry import Batches, commit_with_retry
+from clusterkit.state.snapshot import Snapshot
 
 __all__ = ["ControllerOutcome", "LoadBalancerController"]
 
@@ -79,6 +82,7 @@ class LoadBalancerController:
         self.default_address = default_address
         self.poll_interval = poll_interval
         self.next_wake: float | None = None
+        self._stop = threading.Event()
         #: The load balancer's errors in the last pass (empty once it answers again).
         self.errors: tuple[str, ...] = ()
 
@@ -128,23 +132,22 @@ class LoadBalancerController:
         """One pass: plan, call the load balancer, commit; planned again on conflicts."""
         calls: list[Action] = []
         errors: list[str] = []
-        committed = conflicts = 0
         wake_at: float | None = None
-        for _ in range(_MAX_ATTEMPTS):
-            snapshot = self.state.snapshot()
+
+        def decide(snapshot: Snapshot) -> Batches | None:
+            nonlocal wake_at
             now = self.state.clock()
             plan = plan_balancing(
                 snapshot, self.target_groups, self._servers(errors), now, default_address=self.default_address
             )
             wake_at = plan.wake_at
             if plan.is_empty:
-                break
-            done = self._execute(plan, calls, errors)
+                return None
             by_service: dict[str, list[TaskPlan]] = {}
-            for task_plan in done:
+            for task_plan in self._execute(plan, calls, errors):
                 if task_plan.change is not None:
                     by_service.setdefault(task_plan.service, []).append(task_plan)
-            refused = False
+            commits: list[list[Change]] = []
             for name, plans in sorted(by_service.items()):
                 service = snapshot.services_by_name.get(name)
                 if service is None:
@@ -153,18 +156,16 @@ class LoadBalancerController:
                 texts = service_messages(name, plans)
                 if texts:
                     changes.append(PutService(add_events(service, texts, now), service.version))
-                try:
-                    result = self.state.commit(changes, atomic=True)
-                except ConflictError:
-                    refused = True
-                    continue
-                if result.ok:
-                    committed += len(plans)
-                else:
-                    refused = True
-            if not refused:
-                break
-            conflicts += 1
+                commits.append(changes)
+            return Batches(commits)  # one atomic commit per service, with its record's version
+
+        outcome = commit_with_retry(self.state, decide, atomic=True, max_attempts=_MAX_ATTEMPTS)
+        committed = sum(
+            sum(1 for change in result.accepted if isinstance(change, TaskStateChange))
+            for result in outcome.results
+            if result.ok
+        )
+        conflicts = outcome.conflicted
         self.next_wake = wake_at
         if tuple(errors) != self.errors:  # said once when it starts failing or fails differently, not every pass
             for error in errors:
@@ -174,19 +175,28 @@ class LoadBalancerController:
         self.errors = tuple(errors)
         return ControllerOutcome(tuple(calls), tuple(errors), committed, conflicts, wake_at)
 
-    def run(self, stop: threading.Event) -> None:
-        """Pass on every commit, every ``poll_interval`` seconds and at wake-ups, until ``stop`` is set."""
-        with self.state.subscribe() as events:
-            while not stop.is_set():
-                try:
-                    events.drain()
-                    self.step()
-                    wait = self.poll_interval
-                    if self.next_wake is not None:
-                        wait = max(0.0, min(wait, self.next_wake - self.state.clock()))
-                    events.get(timeout=wait)
-                except SubscriptionOverflow:
-                    events.resync()  # fell behind: the next pass reads everything anyway
-                except Exception:  # keep the loop alive; the next pass starts from the state again
-                    _log.exception("load balancer controller pass failed")
-                    stop.wait(self.poll_interval)
+    def run(self, stop: threading.Event | None = None, *, interval: float | None = None) -> None:
+        """Pass on every commit, every ``interval`` seconds (default ``poll_interval``) and at
+        wake-ups, until ``stop`` is set (by default the controller's own, which :meth:`close` sets).
+
+        A pass that fails (the store away, or anything else: the next pass starts from the
+        state again) is logged and followed, ``interval`` seconds later, by another.
+        """
+        run_loop(
+            stop if stop is not None else self._stop,
+            self.step,
+            interval=self.poll_interval if interval is None else interval,
+            state=self.state,
+            next_wake=lambda: self.next_wake,
+            survive=(Exception,),
+            report=_report,
+        )
+
+    def close(self) -> None:
+        """Ask :meth:`run` (without a ``stop`` of its own) to return."""
+        self._stop.set()
+
+
+def _report(error: BaseException | None) -> None:
+    if error is not None:
+        _log.error("load balancer controller pass failed", exc_info=error)

@@ -8,11 +8,14 @@ from clusterkit.state._apply import Pending
 from clusterkit.state._derived import amount_class
 from clusterkit.state.changes import CommitResult, Rejection
 from clusterkit.state.core import ChangeSource, StateCore
+from clusterkit.state.loops import run_loop, step_every
 from clusterkit.state.overlay import propose
+from clusterkit.state.retry import Batches, Retry, RetryOutcome, commit_with_retry, is_conflict, is_stale, jittered
 from clusterkit.state.snapshot import Described, Failure, InstanceFilter, Page, Roots, Snapshot
 from clusterkit.state.store import MemoryStore, Store
 
 __all__ = [
+    "Batches",
     "ChangeSource",
     "CommitResult",
     "Described",
@@ -22,10 +25,18 @@ __all__ = [
     "Page",
     "Pending",
     "Rejection",
+    "Retry",
+    "RetryOutcome",
     "Roots",
     "Snapshot",
     "StateCore",
     "Store",
     "amount_class",
+    "commit_with_retry",
+    "is_conflict",
+    "is_stale",
+    "jittered",
     "propose",
+    "run_loop",
+    "step_every",
 ]

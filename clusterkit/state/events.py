@@ -84,6 +84,7 @@ class Subscription:
         self._last_version = 0
         self._resync = resync
         self._close = close
+        self._listener: Callable[[], object] | None = None
         self.closed = False
 
     def _deliver(self, events: tuple[Event, ...]) -> None:
@@ -103,12 +104,26 @@ class Subscription:
                 self._buffer.extend(events)
                 self._last_version = events[-1].version
             self._ready.notify_all()
+        self._call_listener()
+
+    def listen(self, listener: Callable[[], object] | None) -> None:
+        """Call ``listener()`` whenever events arrive, events are lost or the subscription
+        closes (None: stop). It runs in the committing thread, so it must be quick and must
+        not commit: setting a ``threading.Event`` that wakes a loop is what it is for.
+        """
+        self._listener = listener
+
+    def _call_listener(self) -> None:
+        listener = self._listener
+        if listener is not None:
+            listener()
 
     def _lose(self) -> None:
         """Events were lost (the store read everything again): the reader must resync."""
         with self._ready:
             self._overflowed = True
             self._ready.notify_all()
+        self._call_listener()
 
     def _restart(self, version: int) -> None:
         with self._ready:
@@ -161,6 +176,7 @@ class Subscription:
         with self._ready:
             self.closed = True
             self._ready.notify_all()
+        self._call_listener()
 
     def __enter__(self) -> Subscription:
         return self

@@ -15,6 +15,7 @@ import pytest
 from clusterkit import ClusterState, PlaceTask, StoreError, TaskChanged, new_id
 from clusterkit.state.etcd import EtcdStore
 from clusterkit.testing import check_state
+from tests.conftest import eventually
 from tests.etcd.conftest import delete_prefix, member
 
 WEB = {"family": "web", "containerDefinitions": [{"name": "app", "image": "web:1", "memory": 256}]}
@@ -26,15 +27,6 @@ def seeded(state: ClusterState, instances: int = 3) -> None:
             f"i-{n}", cpu=2048, memory=2048, attributes={"ecs.availability-zone": f"zone-{n % 3}"}
         )
     state.register_task_definition(WEB)
-
-
-def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def test_two_states_share_one_cluster_and_see_each_others_writes_as_events(
