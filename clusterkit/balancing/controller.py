@@ -26,8 +26,9 @@ from clusterkit.balancing.balancer import LoadBalancer, LoadBalancerError, Serve
 from clusterkit.balancing.planner import Action, BalancingPlan, TaskPlan, plan_balancing, service_messages
 from clusterkit.balancing.target_group import TargetGroup
 from clusterkit.errors import ConflictError, SubscriptionOverflow, ValidationError
+from clusterkit.model.service import status_of
 from clusterkit.services.reconcile import add_events
-from clusterkit.state.changes import Change, PutService
+from clusterkit.state.changes import Change, PutServiceStatus
 from clusterkit.state.core import StateCore
 
 __all__ = ["ControllerOutcome", "LoadBalancerController"]
@@ -152,7 +153,8 @@ class LoadBalancerController:
                 changes: list[Change] = [p.change for p in plans if p.change is not None]
                 texts = service_messages(name, plans)
                 if texts:
-                    changes.append(PutService(add_events(service, texts, now), service.version))
+                    record = status_of(add_events(service, texts, now))
+                    changes.append(PutServiceStatus(record, service.status_version))
                 try:
                     result = self.state.commit(changes, atomic=True)
                 except ConflictError:

@@ -1,15 +1,27 @@
 """Services: a task definition kept running, at a desired count (REPLICA) or on every instance (DAEMON).
 
-A ``Service`` is a record in the cluster state like a task or an instance: versioned,
-saved and restored, changed only by commits. It holds what the user asked for (task
-definition, desired count, deployment configuration, placement), the deployments rolling
-it from one task definition to the next, the service events ECS users know, and the
-bookkeeping the service scheduler needs to decide exactly once (the tasks it tracks, the
-launch back-off). ``clusterkit.services`` decides; this module only holds values.
+A service is two records in the cluster state, each versioned on its own, as Kubernetes
+splits an object's spec from its status:
+
+- ``ServiceSpec``: what the user asked for (task definition, desired count, deployment
+  configuration, placement, load balancers; DRAINING once deleted), written by users and
+  autoscalers. Every write bumps its ``generation``; one that asks for a new deployment (a
+  new task definition, ``forceNewDeployment``) also sets ``deployment_generation`` to it.
+- ``ServiceStatus``: what the service scheduler made of it (the deployments rolling it from
+  one task definition to the next, the service events ECS users know, the tasks it tracks,
+  the launch back-off, INACTIVE once every task is gone) and the spec ``observed_generation``
+  it has taken in. Only the service scheduler writes it.
+
+So a user's write never conflicts with the scheduler's, and the scheduler, never writing
+the spec, never overwrites a newer one. ``observe(spec, status, holding)`` is how a status
+takes in a newer spec (a new PRIMARY deployment, the primary's count, the back-off reset);
+``Service``, ECS's one shape, is ``compose(spec, observe(...))``: what readers see.
+``clusterkit.services`` decides; this module only holds values.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from typing import Final, Literal
@@ -34,14 +46,22 @@ __all__ = [
     "SchedulingStrategy",
     "Service",
     "ServiceEvent",
+    "ServiceLifecycle",
+    "ServiceSpec",
     "ServiceStatus",
     "check_load_balancers",
     "circuit_breaker_threshold",
+    "compose",
+    "deployment_id",
     "is_daemon_task",
+    "observe",
+    "needs_observing",
+    "split",
+    "status_of",
 ]
 
 SchedulingStrategy = Literal["REPLICA", "DAEMON"]
-ServiceStatus = Literal["ACTIVE", "DRAINING", "INACTIVE"]
+ServiceLifecycle = Literal["ACTIVE", "DRAINING", "INACTIVE"]
 DeploymentStatus = Literal["PRIMARY", "ACTIVE", "INACTIVE"]
 RolloutState = Literal["IN_PROGRESS", "COMPLETED", "FAILED"]
 
@@ -190,9 +210,16 @@ class Service:
     tasks it started that have not reached STOPPED (so each stop is counted once, even with
     several schedulers racing), ``healthy_seen`` those of them it has seen healthy,
     ``launch_failures`` the consecutive tasks that stopped before RUNNING and
-    ``next_launch_at`` when it may launch again (the back-off). ``version`` is bumped by
-    every commit that changes the record. ``load_balancers`` are the target groups its
-    RUNNING tasks are registered in (``clusterkit.balancing`` keeps a load balancer in step).
+    ``next_launch_at`` when it may launch again (the back-off). ``load_balancers`` are the
+    target groups its RUNNING tasks are registered in (``clusterkit.balancing`` keeps a load
+    balancer in step).
+
+    It is the read-only view of the two records a service is stored as (``compose`` of its
+    ``ServiceSpec`` and its observed ``ServiceStatus``): ``version`` is the spec's (bumped by
+    every user's or autoscaler's write: what ``update_service(expected_version=...)``
+    compares), ``status_version`` the status's (bumped by the service scheduler's writes);
+    ``generation`` the spec's generation, ``observed_generation`` the one the status took in.
+    ``task_definition`` is the PRIMARY deployment's (after a rollback, the one rolled back to).
     """
 
     name: str
@@ -204,7 +231,7 @@ class Service:
     placement_strategy: tuple[PlacementStrategy, ...] = ()
     health_check_grace_period_seconds: int = 0
     load_balancers: tuple[LoadBalancer, ...] = ()
-    status: ServiceStatus = "ACTIVE"
+    status: ServiceLifecycle = "ACTIVE"
     deployments: tuple[Deployment, ...] = ()
     events: tuple[ServiceEvent, ...] = ()
     tracked_tasks: frozenset[str] = frozenset()
@@ -213,6 +240,11 @@ class Service:
     next_launch_at: float = 0.0
     created_at: float = 0.0
     version: int = 1
+    status_version: int = 1
+    generation: int = 1
+    deployment_generation: int = 1
+    observed_generation: int = 1
+    updated_at: float = 0.0
 
     def __attrs_post_init__(self) -> None:
         check_name("serviceName", self.name)
@@ -253,6 +285,10 @@ class Service:
                 raise ValidationError("placementStrategy", self.placement_strategy, "a DAEMON service takes none")
         check_int("launchFailures", self.launch_failures, 0)
         check_int("version", self.version, 1)
+        check_int("statusVersion", self.status_version, 1)
+        check_int("generation", self.generation, 1)
+        check_int("deploymentGeneration", self.deployment_generation, 1, self.generation)
+        check_int("observedGeneration", self.observed_generation, 0)
         primaries = [d for d in self.deployments if d.status == "PRIMARY"]
         if self.deployments and (len(primaries) != 1 or self.deployments[0] is not primaries[0]):
             raise ValidationError("deployments", self.deployments, "the first deployment, and only it, is PRIMARY")
@@ -281,3 +317,196 @@ def is_daemon_task(task: Task, services: Mapping[str, Service]) -> bool:
     """True when ``task`` belongs to a DAEMON service among ``services`` (by name). O(1)."""
     owner = services.get(task.service_name or "")
     return owner is not None and owner.scheduling_strategy == "DAEMON"
+
+
+@attrs.frozen(slots=True)
+class ServiceSpec:
+    """What the user asked of a service: the record users and autoscalers write.
+
+    ``generation`` is bumped by every write (Kubernetes' ``metadata.generation``);
+    ``deployment_generation`` is the generation of the last write that asked for a new
+    deployment (a new task definition, or ``forceNewDeployment``). ``status`` is ACTIVE, or
+    DRAINING once deleted. ``updated_at`` is when it was last written (the commit's time),
+    ``version`` bumped by every commit that writes it.
+    """
+
+    name: str
+    task_definition: str
+    desired_count: int = 0
+    scheduling_strategy: SchedulingStrategy = "REPLICA"
+    deployment_configuration: DeploymentConfiguration = DeploymentConfiguration()
+    placement_constraints: tuple[PlacementConstraint, ...] = ()
+    placement_strategy: tuple[PlacementStrategy, ...] = ()
+    health_check_grace_period_seconds: int = 0
+    load_balancers: tuple[LoadBalancer, ...] = ()
+    status: Literal["ACTIVE", "DRAINING"] = "ACTIVE"
+    generation: int = 1
+    deployment_generation: int = 1
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    version: int = 1
+
+    def __attrs_post_init__(self) -> None:
+        check_choice("status", self.status, ("ACTIVE", "DRAINING"))
+        compose(self, ServiceStatus(self.name))  # the same checks as the view
+
+
+@attrs.frozen(slots=True)
+class ServiceStatus:
+    """What the service scheduler made of a service's spec: the record only it writes.
+
+    ``deployments`` (the PRIMARY one first), ``events`` (the newest first), the tasks it
+    tracks and has seen healthy, the launch back-off, ``inactive`` once a deleted service's
+    tasks are all gone, and ``observed_generation``: the spec generation taken in (0: none
+    yet). ``version`` is bumped by every commit that writes it.
+    """
+
+    name: str
+    deployments: tuple[Deployment, ...] = ()
+    events: tuple[ServiceEvent, ...] = ()
+    tracked_tasks: frozenset[str] = frozenset()
+    healthy_seen: frozenset[str] = frozenset()
+    launch_failures: int = 0
+    next_launch_at: float = 0.0
+    inactive: bool = False
+    observed_generation: int = 0
+    version: int = 1
+
+    def __attrs_post_init__(self) -> None:
+        check_name("serviceName", self.name)
+        if not isinstance(self.inactive, bool):
+            raise ValidationError("inactive", self.inactive, "must be true or false")
+        check_int("observedGeneration", self.observed_generation, 0)
+        check_int("statusVersion", self.version, 1)
+
+
+def compose(spec: ServiceSpec, status: ServiceStatus) -> Service:
+    """ECS's one ``Service`` shape from a spec and a status (observe the status first: ``observe``)."""
+    primary = status.deployments[0] if status.deployments else None
+    return Service(
+        name=spec.name,
+        task_definition=primary.task_definition if primary is not None else spec.task_definition,
+        desired_count=spec.desired_count,
+        scheduling_strategy=spec.scheduling_strategy,
+        deployment_configuration=spec.deployment_configuration,
+        placement_constraints=spec.placement_constraints,
+        placement_strategy=spec.placement_strategy,
+        health_check_grace_period_seconds=spec.health_check_grace_period_seconds,
+        load_balancers=spec.load_balancers,
+        status="INACTIVE" if status.inactive else spec.status,
+        deployments=status.deployments,
+        events=status.events,
+        tracked_tasks=status.tracked_tasks,
+        healthy_seen=status.healthy_seen,
+        launch_failures=status.launch_failures,
+        next_launch_at=status.next_launch_at,
+        created_at=spec.created_at,
+        version=spec.version,
+        status_version=status.version,
+        generation=spec.generation,
+        deployment_generation=spec.deployment_generation,
+        observed_generation=status.observed_generation,
+        updated_at=spec.updated_at,
+    )
+
+
+def split(service: Service) -> tuple[ServiceSpec, ServiceStatus]:
+    """The spec and the status a ``Service`` view was composed from (``compose``'s inverse,
+    but for the spec's task definition, which is the view's: the PRIMARY deployment's).
+    """
+    spec = ServiceSpec(
+        name=service.name,
+        task_definition=service.task_definition,
+        desired_count=service.desired_count,
+        scheduling_strategy=service.scheduling_strategy,
+        deployment_configuration=service.deployment_configuration,
+        placement_constraints=service.placement_constraints,
+        placement_strategy=service.placement_strategy,
+        health_check_grace_period_seconds=service.health_check_grace_period_seconds,
+        load_balancers=service.load_balancers,
+        status="DRAINING" if service.status != "ACTIVE" else "ACTIVE",
+        generation=service.generation,
+        deployment_generation=service.deployment_generation,
+        created_at=service.created_at,
+        updated_at=service.updated_at,
+        version=service.version,
+    )
+    return spec, status_of(service)
+
+
+def status_of(service: Service) -> ServiceStatus:
+    """The status part of a ``Service`` view: what the service scheduler commits."""
+    return ServiceStatus(
+        name=service.name,
+        deployments=service.deployments,
+        events=service.events,
+        tracked_tasks=service.tracked_tasks,
+        healthy_seen=service.healthy_seen,
+        launch_failures=service.launch_failures,
+        next_launch_at=service.next_launch_at,
+        inactive=service.status == "INACTIVE",
+        observed_generation=service.observed_generation,
+        version=service.status_version,
+    )
+
+
+def deployment_id(service: str, generation: int, created_at: float) -> str:
+    """A deployment id in ECS's form (``ecs-svc/`` and 19 digits), repeatable for the same inputs:
+    the service's name, the spec generation that asked for the deployment and the service's
+    creation time (so a service created again under a used name gets new ids).
+    """
+    digest = hashlib.sha256(repr((service, generation, created_at)).encode()).hexdigest()
+    return "ecs-svc/" + str(int(digest, 16))[-19:].rjust(19, "1")
+
+
+def needs_observing(spec: ServiceSpec, status: ServiceStatus) -> bool:
+    """True when ``status`` has not taken in ``spec``'s generation yet."""
+    return status.observed_generation < spec.generation and not status.inactive
+
+
+def observe(spec: ServiceSpec, status: ServiceStatus, holding: Mapping[str, int]) -> ServiceStatus:
+    """``status`` having taken in ``spec``: pure, and the same for the same inputs.
+
+    A spec generation not yet observed resets the launch back-off and sets the PRIMARY
+    deployment's count to the spec's (0 while DRAINING; a daemon's stays as the scheduler
+    counted it). One that asked for a new deployment (``deployment_generation`` past what the
+    status observed) opens it, PRIMARY, its id from (name, generation, creation time) and its
+    times the spec's write: the older deployments become ACTIVE with the count of tasks they
+    hold (``holding``: deployment id → tasks not yet STOPPED), those holding none dropped but
+    the last COMPLETED one. The service scheduler commits what this returns; readers see it
+    at once (ECS's UpdateService answer shows the new deployment).
+    """
+    if not needs_observing(spec, status):
+        return status
+    now = spec.updated_at
+    if spec.status == "DRAINING":
+        count = 0
+    elif spec.scheduling_strategy == "DAEMON":
+        count = status.deployments[0].desired_count if status.deployments else 0
+    else:
+        count = spec.desired_count
+    deployments = list(status.deployments)
+    if not deployments or (spec.deployment_generation > status.observed_generation and spec.status == "ACTIVE"):
+        keep_completed = next((d.id for d in deployments if d.rollout_state == "COMPLETED"), None)
+        older = [
+            attrs.evolve(d, status="ACTIVE", desired_count=holding.get(d.id, 0), updated_at=now)
+            for d in deployments
+            if holding.get(d.id) or d.id == keep_completed
+        ]
+        primary = Deployment(
+            deployment_id(spec.name, spec.deployment_generation, spec.created_at),
+            spec.task_definition,
+            count,
+            created_at=now,
+            updated_at=now,
+        )
+        deployments = [primary, *older]
+    elif deployments[0].desired_count != count:
+        deployments[0] = attrs.evolve(deployments[0], desired_count=count, updated_at=now)
+    return attrs.evolve(
+        status,
+        deployments=tuple(deployments),
+        launch_failures=0,
+        next_launch_at=0.0,
+        observed_generation=spec.generation,
+    )
