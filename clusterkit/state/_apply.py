@@ -18,7 +18,7 @@ import immutables
 from clusterkit.errors import ValidationError
 from clusterkit.model import check_choice, check_text, replace, replacer
 from clusterkit.model.instance import ContainerInstance, check_attribute
-from clusterkit.model.service import Service, ServiceSpec, ServiceStatus, compose, split
+from clusterkit.model.service import Service, ServiceSpec, ServiceStatus, compose, needs_observing, observe, split
 from clusterkit.model.task import (
     INSTANCE_DEREGISTERED_REASON,
     PENDING_STATUSES,
@@ -160,13 +160,34 @@ class Pending:
 
     def _put_service_spec(self, spec: ServiceSpec) -> None:
         self.service_specs[spec.name] = spec
-        self.events.append(ServiceChanged(self.version, compose(spec, self.service_status(spec.name) or ServiceStatus(spec.name))))
+        self.events.append(ServiceChanged(self.version, self._view(spec, self.service_status(spec.name))))
 
     def _put_service_status(self, status: ServiceStatus) -> None:
         self.service_statuses[status.name] = status
         spec = self.service_spec(status.name)
         if spec is not None:  # (a store's replica may take a status before its spec, in one revision)
-            self.events.append(ServiceChanged(self.version, compose(spec, status)))
+            self.events.append(ServiceChanged(self.version, self._view(spec, status)))
+
+    def _view(self, spec: ServiceSpec, status: ServiceStatus | None) -> Service:
+        """The service as ``Snapshot.service`` will show it once this commit is in: observed."""
+        status = status or ServiceStatus(spec.name)
+        if not needs_observing(spec, status):
+            return compose(spec, status)
+        holding: dict[str, int] = {}
+        for task in self._service_tasks_holding(spec.name, status.tracked_tasks):
+            if task.desired_status != "STOPPED":
+                holding[task.started_by or ""] = holding.get(task.started_by or "", 0) + 1
+        return compose(spec, observe(spec, status, holding))
+
+    def _service_tasks_holding(self, name: str, tracked: frozenset[str]) -> Iterator[Task]:
+        """The service's tasks not STOPPED (desired RUNNING, or tracked), this commit's included."""
+        ids = set(self.roots.task_index.get(("service", name, "RUNNING")) or ()) | tracked
+        group = f"service:{name}"
+        ids.update(task.id for task in self.tasks.values() if task.group == group)
+        for task_id in sorted(ids):
+            task = self.task(task_id)
+            if task is not None and not task.is_stopped and (task_id in tracked or task.desired_status == "RUNNING"):
+                yield task
 
     # -- the changes --------------------------------------------------------------------
 
