@@ -53,7 +53,6 @@ def _configuration(
 class ServiceCalls(Calls):
     """CreateService, UpdateService, DeleteService, ListServices and DescribeServices."""
 
-
     def _live(self, snapshot: Snapshot, name: str, *, draining: bool = False) -> Service:
         """The service, ACTIVE (or DRAINING when ``draining`` is allowed), else ValidationError."""
         service = snapshot.service(Arns.last_part(name))

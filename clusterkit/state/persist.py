@@ -23,8 +23,9 @@ does not show, each beside the ECS JSON it belongs to:
 Format versions 1 (where a task's ``chargedResources`` sat inside the task and a task
 definition was the bare definition), 2 (where an instance was its bare describe output) and
 3 (where a service was one record, ``{"service": <describe-services output>, "scheduler":
-{...}}``, read as a spec and a status at its version, generation 1 observed) are still read. Writes go to a temporary file that is
-synced and renamed over the target, so a crash leaves either the old file or the new one.
+{...}}``, read as a spec and a status at its version, generation 1 observed) are still read.
+Writes go to a temporary file that is synced and renamed over the target, so a crash leaves
+either the old file or the new one.
 """
 
 from __future__ import annotations

@@ -718,7 +718,7 @@ class _ServiceViews(Mapping[str, Service]):
         self._snapshot = snapshot
         self._built: dict[str, Service] = {}
 
-    def get(self, name: str, default: Any = None) -> Any:  # noqa: D102 - Mapping.get, without a KeyError
+    def get(self, name: str, default: Any = None) -> Any:
         found = self._built.get(name)
         if found is not None:
             return found
