@@ -194,14 +194,19 @@ def test_a_bridge_service_gets_host_ports_from_the_schedulers_range() -> None:
     cluster.close()
 
 
-def test_a_format_3_save_file_with_one_record_per_service_still_loads(tmp_path: Path) -> None:
+def one_service(seconds: float) -> FakeCluster:
+    """Two hosts, a service "web" of 2 tasks, run for ``seconds``."""
     cluster = FakeCluster(instances=2)
-    state = cluster.state
-    state.register_task_definition(web("web:1"))
-    state.create_service("web", "web", desired_count=2)
-    cluster.run(50)
+    cluster.state.register_task_definition(web("web:1"))
+    cluster.state.create_service("web", "web", desired_count=2)
+    cluster.run(seconds)
+    return cluster
+
+
+def test_a_format_3_save_file_with_one_record_per_service_still_loads(tmp_path: Path) -> None:
+    cluster = one_service(50)
     path = tmp_path / "state.json"
-    snapshot = state.save(path)
+    snapshot = cluster.state.save(path)
     data = json.loads(path.read_text())
     data["formatVersion"] = 3
     data["services"] = [dump_service_record(service, snapshot.arns) for service in snapshot.services()]
@@ -216,10 +221,8 @@ def test_a_format_3_save_file_with_one_record_per_service_still_loads(tmp_path: 
 
 
 def test_save_and_restore_keep_both_records_and_their_versions(tmp_path: Path) -> None:
-    cluster = FakeCluster(instances=2)
+    cluster = one_service(0)
     state = cluster.state
-    state.register_task_definition(web("web:1"))
-    state.create_service("web", "web", desired_count=2)
     state.update_service("web", desired_count=3)  # not observed by the scheduler yet
     path = tmp_path / "state.json"
     snapshot = state.save(path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import urllib.request
 from collections.abc import Callable
 
@@ -13,17 +12,9 @@ from clusterkit.services import ServiceScheduler
 from clusterkit.state.changes import PutServiceStatus
 from clusterkit.state.etcd import EtcdStore
 from tests.conftest import ETCD_ENDPOINTS
+from tests.etcd.test_etcd_store import eventually
 
 WEB = {"family": "web", "containerDefinitions": [{"name": "app", "image": "web:1", "cpu": 128, "memory": 128}]}
-
-
-def eventually(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 def test_a_spec_write_and_a_status_write_on_one_service_do_not_conflict(
