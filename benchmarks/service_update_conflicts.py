@@ -21,6 +21,11 @@ counted; a second one means the first was refused, ``STALE_VERSION``, because th
 wrote the service meanwhile), and how many failed outright (``ConflictError`` after every
 retry). The target is 0 retries: a user's write never conflicts with the scheduler's.
 
+With ``--etcd`` the state is on etcd (``scripts/services.sh start``): the scheduler and the
+churn run in this process on one ``EtcdStore`` replica, and each updater is a process of its
+own (``spawn``) with a replica of its own, so a user's write and the scheduler's meet only in
+etcd's transactions.
+
 ``value`` = updates that needed more than one commit; ``baseline`` = the scheduler's commits in
 the same run (the writes the updates raced); ``ratio`` = retried updates / updates.
 """
@@ -28,18 +33,22 @@ the same run (the writes the updates raced); ``ratio`` = retried updates / updat
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import random
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Final
 
-from benchmarks import _report
+import attrs
+
+from benchmarks import _etcd, _report
 from clusterkit import ClusterState
 from clusterkit.errors import ClusterkitError, ConflictError
 from clusterkit.services import ServiceScheduler
+from clusterkit.state.etcd import EtcdStore
 
 NAME: Final = "service_update_conflicts"
 DESCRIPTION: Final = (
@@ -78,9 +87,8 @@ class CountingState(ClusterState):
             self.counting.on = False
 
 
-def build(hosts: int, services: int, tasks: int) -> CountingState:
-    """The cluster and its services (their first tasks started and RUNNING, not timed)."""
-    state = CountingState("bench")
+def build(state: ClusterState, hosts: int, services: int, tasks: int) -> None:
+    """The cluster's hosts and services (not timed)."""
     for index in range(hosts):
         state.register_container_instance(
             f"i-{index:04d}", cpu=4096, memory=8192, attributes={"ecs.availability-zone": f"zone-{index % 3}"}
@@ -88,7 +96,54 @@ def build(hosts: int, services: int, tasks: int) -> CountingState:
     state.register_task_definition(DEFINITION)
     for index in range(services):
         state.create_service(f"svc-{index:03d}", "web", desired_count=tasks)
-    return state
+
+
+@attrs.define
+class Tally:
+    """What the updaters counted."""
+
+    calls: int = 0
+    retried: int = 0
+    failed: int = 0
+    extra_commits: int = 0
+
+    def add(self, other: Tally) -> None:
+        """Fold another updater's counts in."""
+        self.calls += other.calls
+        self.retried += other.retried
+        self.failed += other.failed
+        self.extra_commits += other.extra_commits
+
+
+def update_loop(state: CountingState, mine: Sequence[str], updates: int, seed: int) -> Tally:
+    """One updater: ``updates`` calls of update_service(desired_count) on its own services."""
+    tally = Tally()
+    rng = random.Random(seed)
+    for round_ in range(updates):
+        with state.counted() as counting:
+            try:
+                state.update_service(rng.choice(mine), desired_count=5 + 2 * (round_ % 2))
+                lost = False
+            except ConflictError:
+                lost = True
+        time.sleep(rng.random() * 0.002)  # users' calls arrive spread out
+        tally.calls += 1
+        tally.failed += lost
+        tally.retried += counting.commits > 1
+        tally.extra_commits += max(0, counting.commits - 1)
+    return tally
+
+
+def updater_process(
+    endpoints: tuple[str, ...], prefix: str, mine: list[str], updates: int, seed: int, start: Any, results: Any
+) -> None:
+    """An updater in a process of its own, on its own EtcdStore replica (``spawn``)."""
+    state = CountingState("bench", store=EtcdStore(endpoints, prefix=prefix))
+    try:
+        start.wait()
+        results.put(attrs.asdict(update_loop(state, mine, updates, seed)))
+    finally:
+        state.store.close()  # type: ignore[attr-defined]
 
 
 def agent_round(state: ClusterState, rng: random.Random, crashes: int) -> int:
@@ -121,6 +176,108 @@ def agent_round(state: ClusterState, rng: random.Random, crashes: int) -> int:
     return reports
 
 
+class Run:
+    """The service scheduler and the agents' churn in threads, while updaters run."""
+
+    def __init__(self, state: ClusterState, names: list[str], seed: int) -> None:
+        self.state = state
+        self.names = names
+        self.seed = seed
+        self.scheduler = ServiceScheduler(state)
+        self.done = threading.Event()
+        self.scheduler_commits = self.scheduler_conflicts = self.agent_reports = 0
+
+    def schedule(self) -> None:
+        """Reconcile every service, again and again."""
+        while not self.done.is_set():
+            for outcome in self.scheduler.step(self.names):
+                self.scheduler_commits += outcome.committed
+                self.scheduler_conflicts += outcome.conflicts
+
+    def churn(self) -> None:
+        """The agents' reports, round after round."""
+        rng = random.Random(self.seed)
+        while not self.done.is_set():
+            self.agent_reports += agent_round(self.state, rng, crashes=8)
+
+    def around(self, updaters: Callable[[], Tally], *, switch: float = 0.005) -> tuple[Tally, float, int]:
+        """Run ``updaters`` while the scheduler and the churn run (switching threads every
+        ``switch`` seconds): what they counted, their seconds, and the scheduler's commits meanwhile.
+        """
+        sys.setswitchinterval(switch)
+        background = [threading.Thread(target=self.schedule), threading.Thread(target=self.churn)]
+        for thread in background:
+            thread.start()
+        try:
+            time.sleep(0.5)  # the scheduler busy first
+            before = self.scheduler_commits
+            start = time.perf_counter()
+            tally = updaters()
+            seconds = time.perf_counter() - start
+            return tally, seconds, self.scheduler_commits - before
+        finally:
+            sys.setswitchinterval(0.005)
+            self.done.set()
+            for thread in background:
+                thread.join()
+
+    def with_threads(self, state: CountingState, threads: int, updates: int) -> tuple[Tally, float, int]:
+        """Updaters in threads of this process."""
+        total = Tally()
+        lock = threading.Lock()
+
+        def one(index: int) -> None:
+            tally = update_loop(state, self.names[index::threads], updates, self.seed * 1000 + index)
+            with lock:
+                total.add(tally)
+
+        def updaters() -> Tally:
+            started = [threading.Thread(target=one, args=(index,)) for index in range(threads)]
+            for thread in started:
+                thread.start()
+            for thread in started:
+                thread.join()
+            return total
+
+        return self.around(updaters, switch=SWITCH_INTERVAL)  # threads interleave as finely as processes would
+
+    def with_processes(
+        self, endpoints: tuple[str, ...], prefix: str, processes: int, updates: int
+    ) -> tuple[Tally, float, int]:
+        """Updaters in processes of their own, each on its own etcd replica."""
+        context = multiprocessing.get_context("spawn")
+        start, results = context.Event(), context.Queue()
+        started = [
+            context.Process(
+                target=updater_process,
+                args=(
+                    endpoints,
+                    prefix,
+                    self.names[index::processes],
+                    updates,
+                    self.seed * 1000 + index,
+                    start,
+                    results,
+                ),
+            )
+            for index in range(processes)
+        ]
+        for process in started:
+            process.start()
+
+        def updaters() -> Tally:
+            start.set()
+            total = Tally()
+            for _ in started:
+                total.add(Tally(**results.get(timeout=600)))
+            for process in started:
+                process.join()
+            return total
+
+        time.sleep(3.0)  # the processes up and reading their replicas
+        return self.around(updaters)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"python -m benchmarks {NAME}", description=DESCRIPTION)
     parser.add_argument("--quick", action="store_true", help="4 updaters × 25 updates (smoke test)")
@@ -128,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--updates", type=int, default=None, help="updates per thread (default 200)")
     parser.add_argument("--services", type=int, default=6, help="services (default 6)")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument("--etcd", action="store_true", help="on etcd, the updaters in processes of their own")
+    parser.add_argument("--endpoints", default=",".join(_etcd.ENDPOINTS), help="etcd client URLs, comma-separated")
     args = parser.parse_args(argv)
     threads = args.threads or (4 if args.quick else 6)
     if not 1 <= threads <= args.services:
@@ -135,75 +294,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     updates = args.updates or (25 if args.quick else 200)
     services = args.services
     print(
-        f"{NAME}: {threads} updater threads × {updates} update_service(desired_count) calls on {services} services "
+        f"{NAME}: {threads} updater {'processes on etcd' if args.etcd else 'threads'} × {updates} "
+        f"update_service(desired_count) calls on {services} services "
         "while one ServiceScheduler reconciles every service in a loop and the agents' reports churn tasks",
         flush=True,
     )
-    state = build(40, services, 6)
-    names = [f"svc-{index:03d}" for index in range(services)]
-    scheduler = ServiceScheduler(state)
-    done = threading.Event()
-    scheduler_commits = [0]
-    scheduler_conflicts = [0]
-    agent_reports = [0]
-
-    def schedule() -> None:
-        while not done.is_set():
-            for outcome in scheduler.step(names):
-                scheduler_commits[0] += outcome.committed
-                scheduler_conflicts[0] += outcome.conflicts
-
-    def churn() -> None:
-        rng = random.Random(args.seed)
-        while not done.is_set():
-            agent_reports[0] += agent_round(state, rng, crashes=8)
-
-    retried = failed = calls = 0
-    extra_commits = 0
-    tally = threading.Lock()
-
-    def update(index: int) -> None:
-        nonlocal retried, failed, calls, extra_commits
-        rng = random.Random(args.seed * 1000 + index)
-        mine = names[index::threads]
-        for round_ in range(updates):
-            name = rng.choice(mine)
-            with state.counted() as counting:
-                try:
-                    state.update_service(name, desired_count=5 + 2 * (round_ % 2))
-                    lost = False
-                except ConflictError:
-                    lost = True
-            time.sleep(rng.random() * 0.002)  # users' calls arrive spread out
-            with tally:
-                calls += 1
-                failed += lost
-                retried += counting.commits > 1
-                extra_commits += max(0, counting.commits - 1)
-
-    sys.setswitchinterval(SWITCH_INTERVAL)  # threads interleave as finely as processes would
-    background = [threading.Thread(target=schedule), threading.Thread(target=churn)]
-    for thread in background:
-        thread.start()
-    time.sleep(0.5)  # the scheduler busy first
-    start = time.perf_counter()
-    before = scheduler_commits[0]
-    updaters = [threading.Thread(target=update, args=(index,)) for index in range(threads)]
-    for thread in updaters:
-        thread.start()
-    for thread in updaters:
-        thread.join()
-    seconds = time.perf_counter() - start
-    sys.setswitchinterval(0.005)
-    raced = scheduler_commits[0] - before
-    done.set()
-    for thread in background:
-        thread.join()
+    prefix = ""
+    if args.etcd:
+        endpoints = tuple(args.endpoints.split(","))
+        _etcd.require_etcd(NAME, endpoints)
+        prefix = _etcd.fresh_prefix(NAME)
+        state: ClusterState = ClusterState("bench", store=EtcdStore(endpoints, prefix=prefix))
+    else:
+        state = CountingState("bench")
+    try:
+        build(state, 40, services, 6)
+        run = Run(state, [f"svc-{index:03d}" for index in range(services)], args.seed)
+        if args.etcd:
+            tally, seconds, raced = run.with_processes(endpoints, prefix, threads, updates)
+        else:
+            assert isinstance(state, CountingState)
+            tally, seconds, raced = run.with_threads(state, threads, updates)
+    finally:
+        if args.etcd:
+            state.store.close()  # type: ignore[attr-defined]
+            _etcd.delete_prefix(prefix, endpoints)
+    retried, failed, calls, extra_commits = tally.retried, tally.failed, tally.calls, tally.extra_commits
+    scheduler_conflicts, agent_reports = run.scheduler_conflicts, run.agent_reports
 
     _report.heading("while the updates ran")
     _report.line("service scheduler commits", raced, "", f"{raced / seconds:.0f}/s")
-    _report.line("service scheduler commits refused (whole run)", scheduler_conflicts[0], "", "decided again")
-    _report.line("agent reports committed (whole run)", agent_reports[0])
+    _report.line("service scheduler commits refused (whole run)", scheduler_conflicts, "", "decided again")
+    _report.line("agent reports committed (whole run)", agent_reports)
     _report.line("wall time of the updates", seconds, "s")
     _report.heading("update_service(desired_count=...) calls")
     _report.line("calls", calls)
