@@ -300,4 +300,3 @@ class ServiceScheduler:
                     self.store_error = str(error)
                     self._last_resync = float("-inf")
                     stop.wait(idle)
-
