@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from clusterkit import ClusterState
 from clusterkit.ecs_json import dump_service_record
 from clusterkit.errors import ValidationError
-from clusterkit.model.service import Service, ServiceSpec, ServiceStatus, compose, observe, split
+from clusterkit.model.service import Deployment, Service, ServiceSpec, ServiceStatus, compose, observe, split
 from clusterkit.placement.ports import PortRange
 from clusterkit.services import Decision, ServiceScheduler
 from clusterkit.state.changes import PutServiceSpec, PutServiceStatus
@@ -162,6 +162,45 @@ def test_observe_is_pure_and_opens_one_deployment_per_asked_generation() -> None
     assert third.deployments[1].status == "ACTIVE" and third.deployments[1].desired_count == 2
     assert observe(rolled, third, {}) is third  # observed already: unchanged
     assert compose(rolled, third).task_definition == "web:2"
+
+
+def test_compose_and_split_are_inverse_and_compose_sets_every_field() -> None:
+    from clusterkit.model.placement import binpack
+    from clusterkit.model.service import DeploymentConfiguration, LoadBalancer, ServiceEvent
+    from clusterkit.model.taskdef import PlacementConstraint
+
+    spec = ServiceSpec(  # no field at its default: a field compose forgot would show the template's
+        "web",
+        "web:1",
+        desired_count=2,
+        deployment_configuration=DeploymentConfiguration(150, 50),
+        placement_constraints=(PlacementConstraint("distinctInstance"),),
+        placement_strategy=(binpack("memory"),),
+        health_check_grace_period_seconds=30,
+        load_balancers=(LoadBalancer("arn:tg", "web", 80),),
+        status="DRAINING",
+        generation=3,
+        deployment_generation=2,
+        created_at=5.0,
+        updated_at=6.0,
+        version=4,
+    )
+    status = ServiceStatus(
+        "web",
+        deployments=(Deployment("ecs-svc/1", "web:1", 2),),
+        events=(ServiceEvent("e", 7.0, "hello"),),
+        tracked_tasks=frozenset({"t1", "t2"}),
+        healthy_seen=frozenset({"t1"}),
+        launch_failures=2,
+        next_launch_at=9.0,
+        inactive=True,
+        observed_generation=3,
+        version=7,
+    )
+    view = compose(spec, status)
+    assert attrs.evolve(view) == view  # a valid Service: evolve runs every check
+    assert split(view) == (spec, status)
+    assert (view.status, view.version, view.status_version, view.generation) == ("INACTIVE", 4, 7, 3)
 
 
 def test_scheduler_uses_the_dynamic_ports_it_is_given() -> None:

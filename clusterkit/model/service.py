@@ -29,6 +29,7 @@ from typing import Final, Literal
 import attrs
 
 from clusterkit.errors import ValidationError
+from clusterkit.model._replace import replacer
 from clusterkit.model._validate import check_choice, check_int, check_name, check_text
 from clusterkit.model.placement import MAX_STRATEGIES, PlacementStrategy, spread
 from clusterkit.model.task import Task
@@ -348,7 +349,7 @@ class ServiceSpec:
 
     def __attrs_post_init__(self) -> None:
         check_choice("status", self.status, ("ACTIVE", "DRAINING"))
-        compose(self, ServiceStatus(self.name))  # the same checks as the view
+        attrs.evolve(compose(self, ServiceStatus(self.name)))  # the view's checks (evolve runs them)
 
 
 @attrs.frozen(slots=True)
@@ -380,33 +381,67 @@ class ServiceStatus:
         check_int("statusVersion", self.version, 1)
 
 
+_VIEW_FIELDS: Final = (
+    "name",
+    "task_definition",
+    "desired_count",
+    "scheduling_strategy",
+    "deployment_configuration",
+    "placement_constraints",
+    "placement_strategy",
+    "health_check_grace_period_seconds",
+    "load_balancers",
+    "status",
+    "deployments",
+    "events",
+    "tracked_tasks",
+    "healthy_seen",
+    "launch_failures",
+    "next_launch_at",
+    "created_at",
+    "version",
+    "status_version",
+    "generation",
+    "deployment_generation",
+    "observed_generation",
+    "updated_at",
+)
+_view: Final = replacer(Service, *_VIEW_FIELDS)
+_TEMPLATE: Final = Service("template", "template:1")
+
+
 def compose(spec: ServiceSpec, status: ServiceStatus) -> Service:
-    """ECS's one ``Service`` shape from a spec and a status (observe the status first: ``observe``)."""
+    """ECS's one ``Service`` shape from a spec and a status (observe the status first: ``observe``).
+
+    Both parts were checked when built: the view is assembled without checking them again
+    (readers compose a service per snapshot).
+    """
     primary = status.deployments[0] if status.deployments else None
-    return Service(
-        name=spec.name,
-        task_definition=primary.task_definition if primary is not None else spec.task_definition,
-        desired_count=spec.desired_count,
-        scheduling_strategy=spec.scheduling_strategy,
-        deployment_configuration=spec.deployment_configuration,
-        placement_constraints=spec.placement_constraints,
-        placement_strategy=spec.placement_strategy,
-        health_check_grace_period_seconds=spec.health_check_grace_period_seconds,
-        load_balancers=spec.load_balancers,
-        status="INACTIVE" if status.inactive else spec.status,
-        deployments=status.deployments,
-        events=status.events,
-        tracked_tasks=status.tracked_tasks,
-        healthy_seen=status.healthy_seen,
-        launch_failures=status.launch_failures,
-        next_launch_at=status.next_launch_at,
-        created_at=spec.created_at,
-        version=spec.version,
-        status_version=status.version,
-        generation=spec.generation,
-        deployment_generation=spec.deployment_generation,
-        observed_generation=status.observed_generation,
-        updated_at=spec.updated_at,
+    return _view(  # every field of Service, in its order
+        _TEMPLATE,
+        spec.name,
+        primary.task_definition if primary is not None else spec.task_definition,
+        spec.desired_count,
+        spec.scheduling_strategy,
+        spec.deployment_configuration,
+        spec.placement_constraints,
+        spec.placement_strategy,
+        spec.health_check_grace_period_seconds,
+        spec.load_balancers,
+        "INACTIVE" if status.inactive else spec.status,
+        status.deployments,
+        status.events,
+        status.tracked_tasks,
+        status.healthy_seen,
+        status.launch_failures,
+        status.next_launch_at,
+        spec.created_at,
+        spec.version,
+        status.version,
+        spec.generation,
+        spec.deployment_generation,
+        status.observed_generation,
+        spec.updated_at,
     )
 
 
