@@ -656,6 +656,7 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
             definition_index = definition_index.add((definition.family, definition.revision), owner)
         family_revisions = _put_all(family_revisions, pending.family_revisions)
     specs, statuses, service_names = roots.service_specs, roots.service_statuses, roots.service_names
+    services = roots.services
     if pending.service_specs:
         for name in pending.service_specs:
             if name not in specs:
@@ -663,6 +664,13 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         specs = _put_all(specs, pending.service_specs)
     if pending.service_statuses:
         statuses = _put_all(statuses, pending.service_statuses)
+    if pending.service_specs or pending.service_statuses:
+        composed: dict[str, Service] = {}
+        for name in {*pending.service_specs, *pending.service_statuses}:
+            spec = specs.get(name)
+            if spec is not None:
+                composed[name] = compose(spec, statuses.get(name) or ServiceStatus(name))
+        services = _put_all(services, composed)
     built_on, version, written = roots.version, pending.version, pending.tasks.values()
     records = (tasks, instances)
     return Roots(
@@ -677,6 +685,7 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         roots.placement_log.advance(built_on, version, roots.tasks, written, pending.instances, records, owner),
         specs,
         statuses,
+        services,
         service_names,
     )
 

@@ -112,6 +112,9 @@ class Roots(NamedTuple):
     """The placement indexes, folded lazily: read them as ``placement``."""
     service_specs: immutables.Map[str, ServiceSpec]
     service_statuses: immutables.Map[str, ServiceStatus]
+    services: immutables.Map[str, Service]
+    """Each service's spec and status as stored, composed (built by the commit that wrote
+    either): what readers see, unless the status has a newer spec to observe."""
     service_names: PSortedSet
 
     @property
@@ -719,15 +722,17 @@ class _ServiceViews(Mapping[str, Service]):
         self._built: dict[str, Service] = {}
 
     def get(self, name: str, default: Any = None) -> Any:
-        found = self._built.get(name)
-        if found is not None:
-            return found
         roots = self._snapshot._roots
-        spec = roots.service_specs.get(name)
-        if spec is None:
+        stored: Service | None = roots.services.get(name)
+        if stored is None:
             return default
-        status = roots.service_statuses.get(name) or ServiceStatus(name)
-        found = self._built[name] = compose(spec, self._snapshot._observed(spec, status))
+        if stored.observed_generation >= stored.generation or stored.status == "INACTIVE":
+            return stored  # the common case: nothing to observe, composed by the commit
+        found = self._built.get(name)
+        if found is None:
+            spec = roots.service_specs[name]
+            status = roots.service_statuses.get(name) or ServiceStatus(name)
+            found = self._built[name] = compose(spec, self._snapshot._observed(spec, status))
         return found
 
     def __getitem__(self, name: str) -> Service:

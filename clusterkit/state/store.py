@@ -44,6 +44,7 @@ def empty_roots() -> Roots:
         placement_log=PlacementLog.build(0, (tasks, instances), Owner()),
         service_specs=immutables.Map(),
         service_statuses=immutables.Map(),
+        services=immutables.Map(),
         service_names=PSortedSet(),
     )
 
