@@ -23,7 +23,8 @@ from clusterkit.placement.ports import PortRange
 from clusterkit.services import Decision, ServiceScheduler
 from clusterkit.state.changes import PutServiceSpec, PutServiceStatus
 from clusterkit.state.snapshot import Snapshot
-from clusterkit.testing import FakeCluster
+from clusterkit.testing import CommitLog, FakeCluster, ServiceInvariants
+from clusterkit.testing.service_checks import decided_count
 
 
 def web(image: str) -> dict[str, object]:
@@ -76,6 +77,44 @@ def test_a_user_update_between_the_schedulers_snapshot_and_its_commit_neither_fa
     assert again.committed and len(again.started) == 2  # the next pass observes and acts on it
     assert state.snapshot().service_status("web").observed_generation == after.generation
     assert state.snapshot().service_spec("web").desired_count == 4  # never written back by the scheduler
+    cluster.close()
+
+
+@pytest.mark.parametrize("scale_in", [False, True])
+def test_the_rules_hold_a_raced_commit_to_the_count_it_was_decided_with(scale_in: bool) -> None:
+    """The scheduler launches 4 while the user lowers the count to 1 (SERVICE_MAX of the new
+    count would flag it), or scales in to 1 while the user raises it to 4 (SERVICE_MIN would).
+    """
+    log = CommitLog()
+    cluster = FakeCluster(instances=3, store=log)
+    state = cluster.state
+    state.register_task_definition(web("web:1"))
+    state.create_service("web", "web", desired_count=4)
+    if scale_in:
+        cluster.run(60)  # steady: 4 tasks RUNNING and healthy
+        state.update_service("web", desired_count=1)
+    log.take()
+
+    class Logged(UserRacesTheCommit):
+        def decide(self, snapshot: Snapshot, service: Service, now: float) -> Decision:
+            with log.acting("user"):  # the user's write, made inside the scheduler's pass
+                return super().decide(snapshot, service, now)
+
+    racing = Logged(state, resync_interval=float("inf"))
+    before = state.snapshot()
+    checker = ServiceInvariants(before)
+    racing.update = {"desired_count": 4 if scale_in else 1}
+    outcome = racing.reconcile_service("web")
+    assert outcome.committed and outcome.conflicts == 0
+    assert (len(outcome.stopped), len(outcome.started)) == ((3, 0) if scale_in else (0, 4))
+    commits = log.take()
+    assert [commit.actor for commit in commits] == ["user", "cluster"]
+    for commit in commits:
+        after = Snapshot(commit.roots, state.arns)
+        assert checker.check(before, after, commit.events, now=commit.now, user=commit.actor == "user") == []
+        before = after
+    assert decided_count(before, before.service("web")) == (1 if scale_in else 4)
+    assert before.service("web").desired_count == (4 if scale_in else 1)
     cluster.close()
 
 
