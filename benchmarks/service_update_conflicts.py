@@ -8,13 +8,14 @@ of 6 tasks (``--services``). Threads, all at once, for a fixed number of updates
 - **churn** plays the agents: every PENDING task is reported RUNNING, every task asked to stop
   is reported STOPPED, and 8 RUNNING tasks crash each round (reported STOPPED with an exit
   code), so the scheduler keeps replacing tasks and writing the services' records;
-  the interpreter switches threads every 10 µs (``sys.setswitchinterval``), so the threads
-  interleave about as finely as processes would;
 - **N updaters** (``--threads``, 6 by default) each call
   ``update_service(name, desired_count=...)`` on a random one of its own services (updater
   ``i`` owns the services ``i, i + N, ...``: two users racing on one service must retry, by
   design, and that is not what is measured), alternating its count between 5 and 7,
   ``--updates`` times each.
+
+While the updaters run, the interpreter switches threads every 10 µs
+(``sys.setswitchinterval``), so the threads interleave about as finely as processes would.
 
 Measured: how many of the updates needed more than one commit (each commit an update makes is
 counted; a second one means the first was refused, ``STALE_VERSION``, because the scheduler
