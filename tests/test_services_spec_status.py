@@ -186,6 +186,25 @@ def test_a_stale_status_write_is_refused_and_a_spec_write_does_not_move_the_stat
         state.commit([PutServiceSpec(status, 1)])  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"deployments": [Deployment("d", "web:1", 1)]}, "deployments"),
+        ({"deployments": (Deployment("d", "web:1", 1, status="ACTIVE"),)}, "deployments"),
+        ({"tracked_tasks": {"t"}}, "tracked_tasks"),
+        ({"healthy_seen": frozenset({"t"})}, "healthySeen"),
+        ({"launch_failures": -1}, "launchFailures"),
+        ({"inactive": 1}, "inactive"),
+        ({"observed_generation": -1}, "observedGeneration"),
+        ({"version": 0}, "statusVersion"),
+    ],
+)
+def test_a_malformed_status_is_refused_naming_its_field(fields: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        ServiceStatus("web", **fields)
+    assert caught.value.field == field
+
+
 def test_observe_is_pure_and_opens_one_deployment_per_asked_generation() -> None:
     spec = ServiceSpec("web", "web:1", desired_count=2, created_at=5.0, updated_at=5.0)
     first = observe(spec, ServiceStatus("web"), {})

@@ -379,6 +379,19 @@ class ServiceStatus:
             raise ValidationError("inactive", self.inactive, "must be true or false")
         check_int("observedGeneration", self.observed_generation, 0)
         check_int("statusVersion", self.version, 1)
+        check_int("launchFailures", self.launch_failures, 0)
+        for field, kind in (("deployments", Deployment), ("events", ServiceEvent)):
+            items = getattr(self, field)
+            if not isinstance(items, tuple) or not all(isinstance(item, kind) for item in items):
+                raise ValidationError(field, items, f"must be a tuple of {kind.__name__}")
+        for field in ("tracked_tasks", "healthy_seen"):
+            if not isinstance(getattr(self, field), frozenset):
+                raise ValidationError(field, getattr(self, field), "must be a frozenset of task ids")
+        primaries = [d for d in self.deployments if d.status == "PRIMARY"]
+        if self.deployments and (len(primaries) != 1 or self.deployments[0] is not primaries[0]):
+            raise ValidationError("deployments", self.deployments, "the first deployment, and only it, is PRIMARY")
+        if not self.healthy_seen <= self.tracked_tasks:
+            raise ValidationError("healthySeen", sorted(self.healthy_seen - self.tracked_tasks), "are not tracked")
 
 
 _VIEW_FIELDS: Final = (
