@@ -248,53 +248,12 @@ class Service:
     updated_at: float = 0.0
 
     def __attrs_post_init__(self) -> None:
-        check_name("serviceName", self.name)
-        check_text("taskDefinition", self.task_definition, max_length=512)
-        check_int("desiredCount", self.desired_count, 0)
-        check_choice("schedulingStrategy", self.scheduling_strategy, ("REPLICA", "DAEMON"))
-        if not isinstance(self.deployment_configuration, DeploymentConfiguration):
-            raise ValidationError(
-                "deploymentConfiguration", self.deployment_configuration, "must be a DeploymentConfiguration"
-            )
-        check_int("healthCheckGracePeriodSeconds", self.health_check_grace_period_seconds, 0, 2_147_483_647)
         check_choice("status", self.status, ("ACTIVE", "DRAINING", "INACTIVE"))
-        for field in ("placement_constraints", "placement_strategy", "load_balancers", "deployments", "events"):
-            if not isinstance(getattr(self, field), tuple):
-                raise ValidationError(field, getattr(self, field), "must be a tuple")
-        for field in ("tracked_tasks", "healthy_seen"):
-            if not isinstance(getattr(self, field), frozenset):
-                raise ValidationError(field, getattr(self, field), "must be a frozenset of task ids")
-        if len(self.placement_constraints) > MAX_CONSTRAINTS:
-            raise ValidationError("placementConstraints", len(self.placement_constraints), f"at most {MAX_CONSTRAINTS}")
-        if len(self.placement_strategy) > MAX_STRATEGIES:
-            raise ValidationError("placementStrategy", len(self.placement_strategy), f"at most {MAX_STRATEGIES}")
-        for index, item in enumerate(self.placement_constraints):
-            if not isinstance(item, PlacementConstraint):
-                raise ValidationError(f"placementConstraints[{index}]", item, "must be a PlacementConstraint")
-        for index, strategy in enumerate(self.placement_strategy):
-            if not isinstance(strategy, PlacementStrategy):
-                raise ValidationError(f"placementStrategy[{index}]", strategy, "must be a PlacementStrategy")
-        for index, balancer in enumerate(self.load_balancers):
-            if not isinstance(balancer, LoadBalancer):
-                raise ValidationError(f"loadBalancers[{index}]", balancer, "must be a LoadBalancer")
-        if len({balancer.target_group_arn for balancer in self.load_balancers}) != len(self.load_balancers):
-            raise ValidationError("loadBalancers", self.load_balancers, "lists a target group twice")
-        if self.scheduling_strategy == "DAEMON":
-            if self.desired_count:
-                raise ValidationError("desiredCount", self.desired_count, "a DAEMON service has no desired count")
-            if self.placement_strategy:
-                raise ValidationError("placementStrategy", self.placement_strategy, "a DAEMON service takes none")
-        check_int("launchFailures", self.launch_failures, 0)
+        _check_spec_fields(self)
+        _check_status_fields(self)
         check_int("version", self.version, 1)
         check_int("statusVersion", self.status_version, 1)
-        check_int("generation", self.generation, 1)
-        check_int("deploymentGeneration", self.deployment_generation, 1, self.generation)
         check_int("observedGeneration", self.observed_generation, 0)
-        primaries = [d for d in self.deployments if d.status == "PRIMARY"]
-        if self.deployments and (len(primaries) != 1 or self.deployments[0] is not primaries[0]):
-            raise ValidationError("deployments", self.deployments, "the first deployment, and only it, is PRIMARY")
-        if not self.healthy_seen <= self.tracked_tasks:
-            raise ValidationError("healthySeen", sorted(self.healthy_seen - self.tracked_tasks), "are not tracked")
 
     @property
     def group(self) -> str:
@@ -312,6 +271,60 @@ class Service:
             if found.id == deployment_id:
                 return found
         return None
+
+
+def _check_spec_fields(value: Service | ServiceSpec) -> None:
+    """The checks of what the user asked, shared by the spec and the view."""
+    check_name("serviceName", value.name)
+    check_text("taskDefinition", value.task_definition, max_length=512)
+    check_int("desiredCount", value.desired_count, 0)
+    check_choice("schedulingStrategy", value.scheduling_strategy, ("REPLICA", "DAEMON"))
+    if not isinstance(value.deployment_configuration, DeploymentConfiguration):
+        raise ValidationError(
+            "deploymentConfiguration", value.deployment_configuration, "must be a DeploymentConfiguration"
+        )
+    check_int("healthCheckGracePeriodSeconds", value.health_check_grace_period_seconds, 0, 2_147_483_647)
+    for field in ("placement_constraints", "placement_strategy", "load_balancers"):
+        if not isinstance(getattr(value, field), tuple):
+            raise ValidationError(field, getattr(value, field), "must be a tuple")
+    if len(value.placement_constraints) > MAX_CONSTRAINTS:
+        raise ValidationError("placementConstraints", len(value.placement_constraints), f"at most {MAX_CONSTRAINTS}")
+    if len(value.placement_strategy) > MAX_STRATEGIES:
+        raise ValidationError("placementStrategy", len(value.placement_strategy), f"at most {MAX_STRATEGIES}")
+    for index, item in enumerate(value.placement_constraints):
+        if not isinstance(item, PlacementConstraint):
+            raise ValidationError(f"placementConstraints[{index}]", item, "must be a PlacementConstraint")
+    for index, strategy in enumerate(value.placement_strategy):
+        if not isinstance(strategy, PlacementStrategy):
+            raise ValidationError(f"placementStrategy[{index}]", strategy, "must be a PlacementStrategy")
+    for index, balancer in enumerate(value.load_balancers):
+        if not isinstance(balancer, LoadBalancer):
+            raise ValidationError(f"loadBalancers[{index}]", balancer, "must be a LoadBalancer")
+    if len({balancer.target_group_arn for balancer in value.load_balancers}) != len(value.load_balancers):
+        raise ValidationError("loadBalancers", value.load_balancers, "lists a target group twice")
+    if value.scheduling_strategy == "DAEMON":
+        if value.desired_count:
+            raise ValidationError("desiredCount", value.desired_count, "a DAEMON service has no desired count")
+        if value.placement_strategy:
+            raise ValidationError("placementStrategy", value.placement_strategy, "a DAEMON service takes none")
+    check_int("generation", value.generation, 1)
+    check_int("deploymentGeneration", value.deployment_generation, 1, value.generation)
+
+
+def _check_status_fields(value: Service | ServiceStatus) -> None:
+    """The checks of the service scheduler's bookkeeping, shared by the status and the view."""
+    for field in ("deployments", "events"):
+        if not isinstance(getattr(value, field), tuple):
+            raise ValidationError(field, getattr(value, field), "must be a tuple")
+    for field in ("tracked_tasks", "healthy_seen"):
+        if not isinstance(getattr(value, field), frozenset):
+            raise ValidationError(field, getattr(value, field), "must be a frozenset of task ids")
+    check_int("launchFailures", value.launch_failures, 0)
+    primaries = [d for d in value.deployments if d.status == "PRIMARY"]
+    if value.deployments and (len(primaries) != 1 or value.deployments[0] is not primaries[0]):
+        raise ValidationError("deployments", value.deployments, "the first deployment, and only it, is PRIMARY")
+    if not value.healthy_seen <= value.tracked_tasks:
+        raise ValidationError("healthySeen", sorted(value.healthy_seen - value.tracked_tasks), "are not tracked")
 
 
 def is_daemon_task(task: Task, services: Mapping[str, Service]) -> bool:
@@ -349,7 +362,8 @@ class ServiceSpec:
 
     def __attrs_post_init__(self) -> None:
         check_choice("status", self.status, ("ACTIVE", "DRAINING"))
-        attrs.evolve(compose(self, ServiceStatus(self.name)))  # the view's checks (evolve runs them)
+        _check_spec_fields(self)
+        check_int("version", self.version, 1)
 
 
 @attrs.frozen(slots=True)
@@ -379,19 +393,11 @@ class ServiceStatus:
             raise ValidationError("inactive", self.inactive, "must be true or false")
         check_int("observedGeneration", self.observed_generation, 0)
         check_int("statusVersion", self.version, 1)
-        check_int("launchFailures", self.launch_failures, 0)
         for field, kind in (("deployments", Deployment), ("events", ServiceEvent)):
             items = getattr(self, field)
-            if not isinstance(items, tuple) or not all(isinstance(item, kind) for item in items):
+            if isinstance(items, tuple) and not all(isinstance(item, kind) for item in items):
                 raise ValidationError(field, items, f"must be a tuple of {kind.__name__}")
-        for field in ("tracked_tasks", "healthy_seen"):
-            if not isinstance(getattr(self, field), frozenset):
-                raise ValidationError(field, getattr(self, field), "must be a frozenset of task ids")
-        primaries = [d for d in self.deployments if d.status == "PRIMARY"]
-        if self.deployments and (len(primaries) != 1 or self.deployments[0] is not primaries[0]):
-            raise ValidationError("deployments", self.deployments, "the first deployment, and only it, is PRIMARY")
-        if not self.healthy_seen <= self.tracked_tasks:
-            raise ValidationError("healthySeen", sorted(self.healthy_seen - self.tracked_tasks), "are not tracked")
+        _check_status_fields(self)
 
 
 _VIEW_FIELDS: Final = (

@@ -152,7 +152,6 @@ def has_health_check(definition: TaskDefinition | None) -> bool:
     )
 
 
-
 def decided_count(after: Snapshot, written: Service) -> int:
     """The desired count a service's last status commit was decided with: the spec's, unless the
     spec moved on past the generation that status observed (a user's update racing the
@@ -163,6 +162,7 @@ def decided_count(after: Snapshot, written: Service) -> int:
     if status.observed_generation < written.generation and status.deployments and not status.inactive:
         return status.deployments[0].desired_count
     return written.desired_count
+
 
 class ServiceInvariants:
     """Holds each commit, in order, to the service rules of this module's docstring.
