@@ -24,6 +24,7 @@ BENCHMARKS: Final[dict[str, str]] = {
     "heal_latency": "benchmarks.heal_latency",
     "lb_sync": "benchmarks.lb_sync",
     "service_reconcile": "benchmarks.service_reconcile",
+    "service_update_conflicts": "benchmarks.service_update_conflicts",
     "etcd_placement": "benchmarks.etcd_placement",
     "etcd_concurrent": "benchmarks.etcd_concurrent",
     "etcd_describe": "benchmarks.etcd_describe",

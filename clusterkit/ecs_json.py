@@ -38,6 +38,10 @@ from clusterkit.model.service import (
     LoadBalancer,
     Service,
     ServiceEvent,
+    ServiceSpec,
+    ServiceStatus,
+    compose,
+    split,
 )
 from clusterkit.model.task import PortBinding, Task
 from clusterkit.model.taskdef import (
@@ -62,6 +66,8 @@ __all__ = [
     "dump_resources",
     "dump_service",
     "dump_service_record",
+    "dump_service_spec",
+    "dump_service_status",
     "dump_task",
     "dump_task_definition",
     "load_container_instance",
@@ -69,6 +75,8 @@ __all__ = [
     "load_load_balancers",
     "load_resources",
     "load_service",
+    "load_service_spec",
+    "load_service_status",
     "load_task",
     "load_task_definition",
 ]
@@ -525,23 +533,6 @@ def dump_service(service: Service, arns: Arns, counts: Mapping[str, tuple[int, i
     counts = counts or {}
     config = service.deployment_configuration
     breaker = config.deployment_circuit_breaker
-    deployments = [
-        {
-            "id": deployment.id,
-            "status": deployment.status,
-            "taskDefinition": arns.task_definition(deployment.task_definition),
-            "desiredCount": deployment.desired_count,
-            "pendingCount": counts.get(deployment.id, (0, 0))[1],
-            "runningCount": counts.get(deployment.id, (0, 0))[0],
-            "failedTasks": deployment.failed_tasks,
-            "createdAt": deployment.created_at,
-            "updatedAt": deployment.updated_at,
-            "launchType": "EC2",
-            "rolloutState": deployment.rollout_state,
-            "rolloutStateReason": deployment.rollout_state_reason,
-        }
-        for deployment in service.deployments
-    ]
     return {
         "serviceArn": arns.service(service.name),
         "serviceName": service.name,
@@ -557,7 +548,7 @@ def dump_service(service: Service, arns: Arns, counts: Mapping[str, tuple[int, i
             "maximumPercent": config.maximum_percent,
             "minimumHealthyPercent": config.minimum_healthy_percent,
         },
-        "deployments": deployments,
+        "deployments": _dump_deployments(service.deployments, arns, counts),
         "events": [
             {"id": event.id, "createdAt": event.created_at, "message": event.message} for event in service.events
         ],
@@ -572,6 +563,28 @@ def dump_service(service: Service, arns: Arns, counts: Mapping[str, tuple[int, i
         "schedulingStrategy": service.scheduling_strategy,
         "deploymentController": {"type": "ECS"},
     }
+
+
+def _dump_deployments(
+    deployments: Iterable[Deployment], arns: Arns, counts: Mapping[str, tuple[int, int]]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": deployment.id,
+            "status": deployment.status,
+            "taskDefinition": arns.task_definition(deployment.task_definition),
+            "desiredCount": deployment.desired_count,
+            "pendingCount": counts.get(deployment.id, (0, 0))[1],
+            "runningCount": counts.get(deployment.id, (0, 0))[0],
+            "failedTasks": deployment.failed_tasks,
+            "createdAt": deployment.created_at,
+            "updatedAt": deployment.updated_at,
+            "launchType": "EC2",
+            "rolloutState": deployment.rollout_state,
+            "rolloutStateReason": deployment.rollout_state_reason,
+        }
+        for deployment in deployments
+    ]
 
 
 SCHEDULER_KEY: Final = "scheduler"
@@ -668,28 +681,136 @@ def load_load_balancers(items: Any) -> tuple[LoadBalancer, ...]:
     return tuple(balancers)
 
 
+SPEC_KEY: Final = "spec"
+"""A service spec document's key for what ECS does not show (generations, version), beside its describe JSON."""
+_SPEC_FIELDS: Final = (
+    "serviceArn",
+    "serviceName",
+    "clusterArn",
+    "status",
+    "desiredCount",
+    "launchType",
+    "taskDefinition",
+    "deploymentConfiguration",
+    "createdAt",
+    "placementConstraints",
+    "placementStrategy",
+    "healthCheckGracePeriodSeconds",
+    "loadBalancers",
+    "schedulingStrategy",
+    "deploymentController",
+)
+
+
+def dump_service_spec(spec: ServiceSpec, arns: Arns) -> dict[str, Any]:
+    """A service spec's document: ``{"service": <describe JSON of the spec's fields>, "spec": {...}}``,
+    the second holding its generations, when it was last written and its version.
+    """
+    described = dump_service(compose(spec, ServiceStatus(spec.name)), arns)
+    return {
+        "service": {key: described[key] for key in _SPEC_FIELDS},
+        SPEC_KEY: {
+            "generation": spec.generation,
+            "deploymentGeneration": spec.deployment_generation,
+            "updatedAt": spec.updated_at,
+            "version": spec.version,
+        },
+    }
+
+
+def load_service_spec(data: Mapping[str, Any]) -> ServiceSpec:
+    """A ServiceSpec from ``dump_service_spec`` output."""
+    outer = _json_object(data, "service")
+    extra = outer.get(SPEC_KEY)
+    if not isinstance(extra, Mapping):
+        raise ValidationError("service", SPEC_KEY, "is malformed or incomplete")
+    spec, _ = split(load_service({"service": outer.get("service")}))
+    try:
+        return attrs.evolve(
+            spec,
+            generation=extra["generation"],
+            deployment_generation=extra["deploymentGeneration"],
+            updated_at=extra.get("updatedAt", 0.0),
+            version=extra["version"],
+        )
+    except KeyError as exc:
+        raise ValidationError("service", exc.args[0], "is malformed or incomplete") from exc
+
+
+def dump_service_status(status: ServiceStatus, arns: Arns) -> dict[str, Any]:
+    """A service status's document: ``{"serviceName", "deployments", "events"}`` as ECS shows
+    them, and ``"scheduler"``: the tasks tracked and seen healthy, the launch back-off,
+    ``inactive``, the spec generation observed and the status's version.
+    """
+    return {
+        "serviceName": status.name,
+        "deployments": _dump_deployments(status.deployments, arns, {}),
+        "events": [{"id": e.id, "createdAt": e.created_at, "message": e.message} for e in status.events],
+        SCHEDULER_KEY: {
+            "trackedTasks": sorted(status.tracked_tasks),
+            "healthySeen": sorted(status.healthy_seen),
+            "launchFailures": status.launch_failures,
+            "nextLaunchAt": status.next_launch_at,
+            "inactive": status.inactive,
+            "observedGeneration": status.observed_generation,
+            "version": status.version,
+        },
+    }
+
+
+def load_service_status(data: Mapping[str, Any]) -> ServiceStatus:
+    """A ServiceStatus from ``dump_service_status`` output."""
+    raw = _json_object(data, "serviceStatus")
+    record: Any = raw.get(SCHEDULER_KEY)
+    try:
+        return ServiceStatus(
+            name=raw["serviceName"],
+            deployments=_load_deployments(raw),
+            events=_load_events(raw),
+            tracked_tasks=frozenset(record["trackedTasks"]),
+            healthy_seen=frozenset(record["healthySeen"]),
+            launch_failures=record["launchFailures"],
+            next_launch_at=record["nextLaunchAt"],
+            inactive=record["inactive"],
+            observed_generation=record["observedGeneration"],
+            version=record["version"],
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ValidationError("serviceStatus", exc.args[0] if exc.args else None, "is malformed or incomplete") from exc
+
+
+def _load_deployments(raw: Mapping[str, Any]) -> tuple[Deployment, ...]:
+    return tuple(
+        Deployment(
+            id=item["id"],
+            task_definition=item["taskDefinition"].rsplit("/", 1)[-1],
+            desired_count=item["desiredCount"],
+            status=item["status"],
+            rollout_state=item.get("rolloutState", "COMPLETED"),
+            rollout_state_reason=item.get("rolloutStateReason", ""),
+            failed_tasks=item.get("failedTasks", 0),
+            created_at=item.get("createdAt", 0.0),
+            updated_at=item.get("updatedAt", 0.0),
+        )
+        for item in raw.get("deployments", [])
+    )
+
+
+def _load_events(raw: Mapping[str, Any]) -> tuple[ServiceEvent, ...]:
+    return tuple(ServiceEvent(item["id"], item["createdAt"], item["message"]) for item in raw.get("events", []))
+
+
 def load_service(data: Mapping[str, Any]) -> Service:
-    """A Service from ``dump_service_record`` output (or plain ``dump_service`` output)."""
+    """A Service from ``dump_service_record`` output (or plain ``dump_service`` output):
+    the save file's format 3 and older, one record per service.
+    """
     outer = _json_object(data, "service")
     raw = outer["service"] if isinstance(outer.get("service"), Mapping) else outer
     record = outer.get(SCHEDULER_KEY, {})
     try:
         config = raw.get("deploymentConfiguration", {})
-        deployments = tuple(
-            Deployment(
-                id=item["id"],
-                task_definition=item["taskDefinition"].rsplit("/", 1)[-1],
-                desired_count=item["desiredCount"],
-                status=item["status"],
-                rollout_state=item.get("rolloutState", "COMPLETED"),
-                rollout_state_reason=item.get("rolloutStateReason", ""),
-                failed_tasks=item.get("failedTasks", 0),
-                created_at=item.get("createdAt", 0.0),
-                updated_at=item.get("updatedAt", 0.0),
-            )
-            for item in raw.get("deployments", [])
-        )
-        events = tuple(ServiceEvent(item["id"], item["createdAt"], item["message"]) for item in raw.get("events", []))
+        deployments = _load_deployments(raw)
+        events = _load_events(raw)
         return Service(
             name=raw["serviceName"],
             task_definition=raw["taskDefinition"].rsplit("/", 1)[-1],

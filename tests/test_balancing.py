@@ -24,7 +24,7 @@ from clusterkit.balancing import (
 from clusterkit.errors import ValidationError
 from clusterkit.executor.base import TaskObservation
 from clusterkit.model.task import TargetHealth
-from clusterkit.state.changes import PutService
+from clusterkit.state.changes import PutService, PutServiceStatus
 from clusterkit.state.records import decode_task, encode_task
 from clusterkit.testing import FakeCluster
 
@@ -457,7 +457,7 @@ def test_a_commit_refused_because_the_service_moved_is_planned_again(setup: Setu
     raced: list[int] = []
 
     def racing(changes: Any, *, atomic: bool = False) -> Any:
-        if not raced and any(isinstance(c, PutService) for c in changes):
+        if not raced and any(isinstance(c, PutServiceStatus) for c in changes):
             service = setup.state.snapshot().service("web")
             raced.append(original([PutService(service, service.version)]).version)  # another writer got there first
         return original(changes, atomic=atomic)

@@ -120,7 +120,7 @@ def test_restore_gives_an_equal_snapshot(saved: tuple[ClusterState, Path]) -> No
 def test_saved_file_is_ecs_shaped_json(saved: tuple[ClusterState, Path]) -> None:
     state, path = saved
     data = json.loads(path.read_text())
-    assert data["format"] == "clusterkit-state" and data["formatVersion"] == 3
+    assert data["format"] == "clusterkit-state" and data["formatVersion"] == 4
     assert data["version"] == state.version
     assert data["cluster"] == {"name": "saved", "region": "eu-west-1", "account": "123456789012"}
     assert len(data["tasks"]) == state.snapshot().task_count
@@ -308,7 +308,7 @@ def _set(key: str, value: Any) -> Any:
     [
         (_set("format", "something-else"), "format"),
         (lambda data: data.pop("format"), "format"),
-        (_set("formatVersion", 4), "format"),
+        (_set("formatVersion", 5), "format"),
         (_set("formatVersion", 0), "format"),
         (_set("formatVersion", True), "format"),
         (_set("formatVersion", "1"), "format"),

@@ -1,8 +1,11 @@
 """ECS's service calls: create, update, delete, list and describe services.
 
-These calls only write the service record (with a version check, retried when the
-service scheduler changed it meanwhile); the ``ServiceScheduler`` (``clusterkit.services``)
-starts and stops the tasks.
+These calls write only a service's spec (``PutServiceSpec``, with a check of the spec's
+version, made again only when another user's write got there first); the service
+scheduler's writes go to the service's status and never move the spec's version, so they
+never make a call retry. The ``ServiceScheduler`` (``clusterkit.services``) observes the new
+spec (opening a deployment, scaling the primary one) and starts and stops the tasks; what
+these calls return already shows what it will observe.
 """
 
 from __future__ import annotations
@@ -15,26 +18,26 @@ import attrs
 from clusterkit.api._calls import Calls
 from clusterkit.ecs_json import dump_service, load_deployment_configuration, load_load_balancers
 from clusterkit.errors import ConflictError, StaleVersionError, ValidationError
-from clusterkit.model import check_int, replace
+from clusterkit.model import check_int
 from clusterkit.model.arns import Arns
 from clusterkit.model.placement import PlacementStrategy, load_constraints, load_strategies
 from clusterkit.model.service import (
     DEFAULT_SERVICE_STRATEGY,
-    Deployment,
     DeploymentConfiguration,
     LoadBalancer,
     Service,
+    ServiceSpec,
     check_load_balancers,
 )
 from clusterkit.model.taskdef import PlacementConstraint
-from clusterkit.services.reconcile import deployment_id
-from clusterkit.state.changes import PutService
+from clusterkit.state.changes import Change, PutServiceSpec, PutServiceStatus
 from clusterkit.state.snapshot import Snapshot
 
 __all__ = ["ServiceCalls"]
 
 _DAEMON_CONFIGURATION: Final = DeploymentConfiguration(maximum_percent=100, minimum_healthy_percent=0)
-_ATTEMPTS: Final = 20
+_USER_RACES: Final = 20
+"""How many times a call is made again when other users' writes moved the spec meanwhile."""
 
 
 def _configuration(
@@ -49,10 +52,6 @@ def _configuration(
 
 class ServiceCalls(Calls):
     """CreateService, UpdateService, DeleteService, ListServices and DescribeServices."""
-
-    def _put(self, service: Service, expected_version: int) -> Service:
-        result = self._commit_one(PutService(service, expected_version), "service", service.name)
-        return result.snapshot.service(service.name)
 
     def _live(self, snapshot: Snapshot, name: str, *, draining: bool = False) -> Service:
         """The service, ACTIVE (or DRAINING when ``draining`` is allowed), else ValidationError."""
@@ -99,13 +98,11 @@ class ServiceCalls(Calls):
             raise ValidationError("taskDefinition", task_definition, "is INACTIVE")
         balancers = load_load_balancers(load_balancers)
         check_load_balancers(balancers, definition)
-        now = self.clock()
         strategies = load_strategies(placement_strategy) if placement_strategy is not None else ()
-        count = desired_count or 0
-        service = Service(
+        spec = ServiceSpec(
             name=service_name,
             task_definition=definition.key,
-            desired_count=count,
+            desired_count=desired_count or 0,
             scheduling_strategy=scheduling_strategy,
             deployment_configuration=_configuration(
                 deployment_configuration, _DAEMON_CONFIGURATION if daemon else DeploymentConfiguration()
@@ -114,17 +111,9 @@ class ServiceCalls(Calls):
             placement_strategy=strategies if daemon or placement_strategy is not None else DEFAULT_SERVICE_STRATEGY,
             health_check_grace_period_seconds=health_check_grace_period_seconds,
             load_balancers=balancers,
-            deployments=(
-                Deployment(
-                    deployment_id(service_name, 0, now),
-                    definition.key,
-                    count,
-                    created_at=now,
-                    updated_at=now,
-                ),
-            ),
         )
-        return self._put(service, 0)
+        result = self._commit_one(PutServiceSpec(spec, 0), "service", service_name)
+        return result.snapshot.service(service_name)
 
     def update_service(
         self,
@@ -147,10 +136,12 @@ class ServiceCalls(Calls):
         the launch back-off. ``load_balancers`` replaces the service's target groups; they
         (new or kept) must fit the task definition the service runs after the update.
 
-        Without ``expected_version`` an update that loses a race to another writer is made
-        again on the newer record. With it, the update is a compare-and-swap: it applies only
-        to the record at that version, else raises StaleVersionError and changes nothing (for
-        a decision made from that record, such as an autoscaler's).
+        Without ``expected_version`` an update that loses a race to another user's write is
+        made again on the newer spec (the service scheduler's writes never race it: they go
+        to the service's status). With it, the update is a compare-and-swap on the spec: it
+        applies only to the spec at that version (``Service.version``), else raises
+        StaleVersionError and changes nothing (for a decision made from that spec, such as
+        an autoscaler's).
         """
         if not isinstance(force_new_deployment, bool):
             raise ValidationError("forceNewDeployment", force_new_deployment, "must be true or false")
@@ -158,15 +149,17 @@ class ServiceCalls(Calls):
             check_int("desiredCount", desired_count, 0)
         if expected_version is not None:
             check_int("expectedVersion", expected_version, 1)
-        for _ in range(_ATTEMPTS):
+        for _ in range(_USER_RACES):
             snapshot = self.snapshot()
             current = self._live(snapshot, service)
             if expected_version is not None and current.version != expected_version:
                 raise StaleVersionError("expectedVersion", expected_version, current.version)
             if current.scheduling_strategy == "DAEMON" and desired_count is not None:
                 raise ValidationError("desiredCount", desired_count, "a DAEMON service has no desired count")
+            spec = snapshot.service_spec(current.name)
             updated = self._updated(
                 snapshot,
+                spec,
                 current,
                 desired_count,
                 task_definition,
@@ -177,16 +170,17 @@ class ServiceCalls(Calls):
                 force_new_deployment,
                 load_balancers,
             )
-            result = self.commit([PutService(updated, current.version)])
+            result = self.commit([PutServiceSpec(updated, spec.version)])
             if result.ok:
                 return result.snapshot.service(current.name)
             if result.rejected[0].reason != "STALE_VERSION":
                 raise ValidationError("service", service, result.rejected[0].detail)
-        raise ConflictError(f"service={service!r}: kept changing under the update; try again")
+        raise ConflictError(f"service={service!r}: other users kept changing it under the update; try again")
 
     def _updated(
         self,
         snapshot: Snapshot,
+        spec: ServiceSpec,
         current: Service,
         desired_count: int | None,
         task_definition: str | None,
@@ -196,45 +190,28 @@ class ServiceCalls(Calls):
         health_check_grace_period_seconds: int | None,
         force_new_deployment: bool,
         load_balancers: Iterable[LoadBalancer | Mapping[str, Any]] | None = None,
-    ) -> Service:
-        """The record ``update_service`` commits (validated by building it)."""
-        now = self.clock()
-        count = current.desired_count if desired_count is None else desired_count
+    ) -> ServiceSpec:
+        """The spec ``update_service`` commits (validated by building it). A new task definition
+        (other than the one the PRIMARY deployment runs) or ``force_new_deployment`` asks for a
+        new deployment: a ``deployment_generation`` past the spec's.
+        """
         key = current.task_definition
         if task_definition is not None:
             definition = snapshot.task_definition(task_definition)
             if definition.status != "ACTIVE":
                 raise ValidationError("taskDefinition", task_definition, "is INACTIVE")
             key = definition.key
-        balancers = current.load_balancers if load_balancers is None else load_load_balancers(load_balancers)
+        balancers = spec.load_balancers if load_balancers is None else load_load_balancers(load_balancers)
         if balancers and (load_balancers is not None or key != current.task_definition):
             check_load_balancers(balancers, snapshot.task_definition(key))
-        deployments = list(current.deployments)
-        primary = deployments[0]
-        if key != primary.task_definition or force_new_deployment:
-            holding: dict[str, int] = {}
-            for task in snapshot.service_tasks_holding(current):
-                if task.desired_status != "STOPPED":
-                    holding[task.started_by or ""] = holding.get(task.started_by or "", 0) + 1
-            keep_completed = next((d.id for d in deployments if d.rollout_state == "COMPLETED"), None)
-            older = [
-                replace(d, status="ACTIVE", desired_count=holding.get(d.id, 0), updated_at=now)
-                for d in deployments
-                if holding.get(d.id) or d.id == keep_completed
-            ]
-            primary = Deployment(deployment_id(current.name, current.version, now), key, count, created_at=now)
-            primary = replace(primary, updated_at=now)
-            deployments = [primary, *older]
-        else:
-            deployments[0] = replace(primary, desired_count=count, updated_at=now)
         fields: dict[str, Any] = {
-            "desired_count": count,
+            "desired_count": spec.desired_count if desired_count is None else desired_count,
             "task_definition": key,
-            "deployments": tuple(deployments),
-            "deployment_configuration": _configuration(deployment_configuration, current.deployment_configuration),
-            "launch_failures": 0,
-            "next_launch_at": 0.0,
+            "deployment_configuration": _configuration(deployment_configuration, spec.deployment_configuration),
         }
+        if key != current.task_definition or force_new_deployment:
+            fields["deployment_generation"] = spec.generation + 1
+            fields["generation"] = spec.generation + 1
         if placement_constraints is not None:
             fields["placement_constraints"] = load_constraints(placement_constraints)
         if placement_strategy is not None:
@@ -243,7 +220,7 @@ class ServiceCalls(Calls):
             fields["health_check_grace_period_seconds"] = health_check_grace_period_seconds
         if load_balancers is not None:
             fields["load_balancers"] = balancers
-        return attrs.evolve(current, **fields)  # validates, as building one does
+        return attrs.evolve(spec, **fields)  # validates, as building one does
 
     def delete_service(self, service: str, *, force: bool = False) -> Service:
         """Delete a service (ECS DeleteService): DRAINING while its tasks stop, then INACTIVE.
@@ -252,7 +229,7 @@ class ServiceCalls(Calls):
         """
         if not isinstance(force, bool):
             raise ValidationError("force", force, "must be true or false")
-        for _ in range(_ATTEMPTS):
+        for _ in range(_USER_RACES):
             snapshot = self.snapshot()
             current = self._live(snapshot, service, draining=True)
             if current.status == "DRAINING":
@@ -264,15 +241,16 @@ class ServiceCalls(Calls):
                     f"service {current.name} has a desired count of {current.desired_count}; "
                     "scale it to 0 first or force",
                 )
-            has_tasks = any(True for _ in snapshot.service_tasks_holding(current))
-            primary = current.deployments[0]
-            updated = replace(
-                current,
-                desired_count=0,
-                status="DRAINING" if has_tasks else "INACTIVE",
-                deployments=(replace(primary, desired_count=0), *current.deployments[1:]),
-            )
-            result = self.commit([PutService(updated, current.version)])
+            spec = snapshot.service_spec(current.name)
+            changes: list[Change] = [
+                PutServiceSpec(attrs.evolve(spec, desired_count=0, status="DRAINING"), spec.version)
+            ]
+            if not any(True for _ in snapshot.service_tasks_holding(current)):  # nothing to stop: INACTIVE at once
+                status = snapshot.observed_status(current.name)
+                primary = attrs.evolve(status.deployments[0], desired_count=0)
+                retired = attrs.evolve(status, inactive=True, deployments=(primary, *status.deployments[1:]))
+                changes.append(PutServiceStatus(retired, snapshot.service_status(current.name).version))
+            result = self.commit(changes, atomic=True)
             if result.ok:
                 return result.snapshot.service(current.name)
         raise ConflictError(f"service={service!r}: kept changing under the delete; try again")

@@ -242,8 +242,9 @@ class ServiceAutoscaler:
 
     def _commit_count(self, service: str, snapshot: Snapshot, current: int, desired: int) -> bool:
         """Set the desired count to ``desired`` if it is still ``current``: a compare-and-swap on
-        the service record, made again on a newer record whose count did not move (the service
-        scheduler's bookkeeping changes the record too). False when the count moved.
+        the service's spec, made again on a newer spec whose count did not move (another user
+        changed something else of it; the service scheduler writes only the status, which
+        never moves the spec's version). False when the count moved.
         """
         for _ in range(5):
             record = snapshot.service(service)

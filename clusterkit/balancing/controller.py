@@ -26,8 +26,9 @@ from clusterkit.balancing.balancer import LoadBalancer, LoadBalancerError, Serve
 from clusterkit.balancing.planner import Action, BalancingPlan, TaskPlan, plan_balancing, service_messages
 from clusterkit.balancing.target_group import TargetGroup
 from clusterkit.errors import ValidationError
+from clusterkit.model.service import status_of
 from clusterkit.services.reconcile import add_events
-from clusterkit.state.changes import Change, PutService, TaskStateChange
+from clusterkit.state.changes import Change, PutServiceStatus, TaskStateChange
 from clusterkit.state.core import StateCore
 from clusterkit.state.loops import run_loop
 from clusterkit.state.retry import Batches, commit_with_retry
@@ -155,9 +156,10 @@ class LoadBalancerController:
                 changes: list[Change] = [p.change for p in plans if p.change is not None]
                 texts = service_messages(name, plans)
                 if texts:
-                    changes.append(PutService(add_events(service, texts, now), service.version))
+                    record = status_of(add_events(service, texts, now))
+                    changes.append(PutServiceStatus(record, service.status_version))
                 commits.append(changes)
-            return Batches(commits)  # one atomic commit per service, with its record's version
+            return Batches(commits)  # one atomic commit per service, with its status record's version
 
         outcome = commit_with_retry(self.state, decide, atomic=True, max_attempts=_MAX_ATTEMPTS)
         committed = sum(

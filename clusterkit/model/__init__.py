@@ -8,7 +8,7 @@ from clusterkit.model._replace import replace, replacer
 from clusterkit.model._validate import check_choice, check_int, check_name, check_text
 from clusterkit.model.instance import DEFAULT_RESERVED_PORTS, ContainerInstance
 from clusterkit.model.resources import Resources
-from clusterkit.model.service import DeploymentConfiguration, LoadBalancer, Service
+from clusterkit.model.service import DeploymentConfiguration, LoadBalancer, Service, ServiceSpec, ServiceStatus
 from clusterkit.model.task import PortBinding, TargetHealth, Task
 from clusterkit.model.taskdef import (
     ContainerDefinition,
@@ -37,6 +37,8 @@ __all__ = [
     "ResourceRequirement",
     "Resources",
     "Service",
+    "ServiceSpec",
+    "ServiceStatus",
     "Tag",
     "TargetHealth",
     "Task",

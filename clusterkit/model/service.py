@@ -1,15 +1,27 @@
 """Services: a task definition kept running, at a desired count (REPLICA) or on every instance (DAEMON).
 
-A ``Service`` is a record in the cluster state like a task or an instance: versioned,
-saved and restored, changed only by commits. It holds what the user asked for (task
-definition, desired count, deployment configuration, placement), the deployments rolling
-it from one task definition to the next, the service events ECS users know, and the
-bookkeeping the service scheduler needs to decide exactly once (the tasks it tracks, the
-launch back-off). ``clusterkit.services`` decides; this module only holds values.
+A service is two records in the cluster state, each versioned on its own, as Kubernetes
+splits an object's spec from its status:
+
+- ``ServiceSpec``: what the user asked for (task definition, desired count, deployment
+  configuration, placement, load balancers; DRAINING once deleted), written by users and
+  autoscalers. Every write bumps its ``generation``; one that asks for a new deployment (a
+  new task definition, ``forceNewDeployment``) also sets ``deployment_generation`` to it.
+- ``ServiceStatus``: what the service scheduler made of it (the deployments rolling it from
+  one task definition to the next, the service events ECS users know, the tasks it tracks,
+  the launch back-off, INACTIVE once every task is gone) and the spec ``observed_generation``
+  it has taken in. Only the service scheduler writes it.
+
+So a user's write never conflicts with the scheduler's, and the scheduler, never writing
+the spec, never overwrites a newer one. ``observe(spec, status, holding)`` is how a status
+takes in a newer spec (a new PRIMARY deployment, the primary's count, the back-off reset);
+``Service``, ECS's one shape, is ``compose(spec, observe(...))``: what readers see.
+``clusterkit.services`` decides; this module only holds values.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from typing import Final, Literal
@@ -17,6 +29,7 @@ from typing import Final, Literal
 import attrs
 
 from clusterkit.errors import ValidationError
+from clusterkit.model._replace import replacer
 from clusterkit.model._validate import check_choice, check_int, check_name, check_text
 from clusterkit.model.placement import MAX_STRATEGIES, PlacementStrategy, spread
 from clusterkit.model.task import Task
@@ -34,14 +47,22 @@ __all__ = [
     "SchedulingStrategy",
     "Service",
     "ServiceEvent",
+    "ServiceLifecycle",
+    "ServiceSpec",
     "ServiceStatus",
     "check_load_balancers",
     "circuit_breaker_threshold",
+    "compose",
+    "deployment_id",
     "is_daemon_task",
+    "observe",
+    "needs_observing",
+    "split",
+    "status_of",
 ]
 
 SchedulingStrategy = Literal["REPLICA", "DAEMON"]
-ServiceStatus = Literal["ACTIVE", "DRAINING", "INACTIVE"]
+ServiceLifecycle = Literal["ACTIVE", "DRAINING", "INACTIVE"]
 DeploymentStatus = Literal["PRIMARY", "ACTIVE", "INACTIVE"]
 RolloutState = Literal["IN_PROGRESS", "COMPLETED", "FAILED"]
 
@@ -190,9 +211,16 @@ class Service:
     tasks it started that have not reached STOPPED (so each stop is counted once, even with
     several schedulers racing), ``healthy_seen`` those of them it has seen healthy,
     ``launch_failures`` the consecutive tasks that stopped before RUNNING and
-    ``next_launch_at`` when it may launch again (the back-off). ``version`` is bumped by
-    every commit that changes the record. ``load_balancers`` are the target groups its
-    RUNNING tasks are registered in (``clusterkit.balancing`` keeps a load balancer in step).
+    ``next_launch_at`` when it may launch again (the back-off). ``load_balancers`` are the
+    target groups its RUNNING tasks are registered in (``clusterkit.balancing`` keeps a load
+    balancer in step).
+
+    It is the read-only view of the two records a service is stored as (``compose`` of its
+    ``ServiceSpec`` and its observed ``ServiceStatus``): ``version`` is the spec's (bumped by
+    every user's or autoscaler's write: what ``update_service(expected_version=...)``
+    compares), ``status_version`` the status's (bumped by the service scheduler's writes);
+    ``generation`` the spec's generation, ``observed_generation`` the one the status took in.
+    ``task_definition`` is the PRIMARY deployment's (after a rollback, the one rolled back to).
     """
 
     name: str
@@ -204,7 +232,7 @@ class Service:
     placement_strategy: tuple[PlacementStrategy, ...] = ()
     health_check_grace_period_seconds: int = 0
     load_balancers: tuple[LoadBalancer, ...] = ()
-    status: ServiceStatus = "ACTIVE"
+    status: ServiceLifecycle = "ACTIVE"
     deployments: tuple[Deployment, ...] = ()
     events: tuple[ServiceEvent, ...] = ()
     tracked_tasks: frozenset[str] = frozenset()
@@ -213,51 +241,19 @@ class Service:
     next_launch_at: float = 0.0
     created_at: float = 0.0
     version: int = 1
+    status_version: int = 1
+    generation: int = 1
+    deployment_generation: int = 1
+    observed_generation: int = 1
+    updated_at: float = 0.0
 
     def __attrs_post_init__(self) -> None:
-        check_name("serviceName", self.name)
-        check_text("taskDefinition", self.task_definition, max_length=512)
-        check_int("desiredCount", self.desired_count, 0)
-        check_choice("schedulingStrategy", self.scheduling_strategy, ("REPLICA", "DAEMON"))
-        if not isinstance(self.deployment_configuration, DeploymentConfiguration):
-            raise ValidationError(
-                "deploymentConfiguration", self.deployment_configuration, "must be a DeploymentConfiguration"
-            )
-        check_int("healthCheckGracePeriodSeconds", self.health_check_grace_period_seconds, 0, 2_147_483_647)
         check_choice("status", self.status, ("ACTIVE", "DRAINING", "INACTIVE"))
-        for field in ("placement_constraints", "placement_strategy", "load_balancers", "deployments", "events"):
-            if not isinstance(getattr(self, field), tuple):
-                raise ValidationError(field, getattr(self, field), "must be a tuple")
-        for field in ("tracked_tasks", "healthy_seen"):
-            if not isinstance(getattr(self, field), frozenset):
-                raise ValidationError(field, getattr(self, field), "must be a frozenset of task ids")
-        if len(self.placement_constraints) > MAX_CONSTRAINTS:
-            raise ValidationError("placementConstraints", len(self.placement_constraints), f"at most {MAX_CONSTRAINTS}")
-        if len(self.placement_strategy) > MAX_STRATEGIES:
-            raise ValidationError("placementStrategy", len(self.placement_strategy), f"at most {MAX_STRATEGIES}")
-        for index, item in enumerate(self.placement_constraints):
-            if not isinstance(item, PlacementConstraint):
-                raise ValidationError(f"placementConstraints[{index}]", item, "must be a PlacementConstraint")
-        for index, strategy in enumerate(self.placement_strategy):
-            if not isinstance(strategy, PlacementStrategy):
-                raise ValidationError(f"placementStrategy[{index}]", strategy, "must be a PlacementStrategy")
-        for index, balancer in enumerate(self.load_balancers):
-            if not isinstance(balancer, LoadBalancer):
-                raise ValidationError(f"loadBalancers[{index}]", balancer, "must be a LoadBalancer")
-        if len({balancer.target_group_arn for balancer in self.load_balancers}) != len(self.load_balancers):
-            raise ValidationError("loadBalancers", self.load_balancers, "lists a target group twice")
-        if self.scheduling_strategy == "DAEMON":
-            if self.desired_count:
-                raise ValidationError("desiredCount", self.desired_count, "a DAEMON service has no desired count")
-            if self.placement_strategy:
-                raise ValidationError("placementStrategy", self.placement_strategy, "a DAEMON service takes none")
-        check_int("launchFailures", self.launch_failures, 0)
+        _check_spec_fields(self)
+        _check_status_fields(self)
         check_int("version", self.version, 1)
-        primaries = [d for d in self.deployments if d.status == "PRIMARY"]
-        if self.deployments and (len(primaries) != 1 or self.deployments[0] is not primaries[0]):
-            raise ValidationError("deployments", self.deployments, "the first deployment, and only it, is PRIMARY")
-        if not self.healthy_seen <= self.tracked_tasks:
-            raise ValidationError("healthySeen", sorted(self.healthy_seen - self.tracked_tasks), "are not tracked")
+        check_int("statusVersion", self.status_version, 1)
+        check_int("observedGeneration", self.observed_generation, 0)
 
     @property
     def group(self) -> str:
@@ -277,7 +273,294 @@ class Service:
         return None
 
 
+def _check_spec_fields(value: Service | ServiceSpec) -> None:
+    """The checks of what the user asked, shared by the spec and the view."""
+    check_name("serviceName", value.name)
+    check_text("taskDefinition", value.task_definition, max_length=512)
+    check_int("desiredCount", value.desired_count, 0)
+    check_choice("schedulingStrategy", value.scheduling_strategy, ("REPLICA", "DAEMON"))
+    if not isinstance(value.deployment_configuration, DeploymentConfiguration):
+        raise ValidationError(
+            "deploymentConfiguration", value.deployment_configuration, "must be a DeploymentConfiguration"
+        )
+    check_int("healthCheckGracePeriodSeconds", value.health_check_grace_period_seconds, 0, 2_147_483_647)
+    for field in ("placement_constraints", "placement_strategy", "load_balancers"):
+        if not isinstance(getattr(value, field), tuple):
+            raise ValidationError(field, getattr(value, field), "must be a tuple")
+    if len(value.placement_constraints) > MAX_CONSTRAINTS:
+        raise ValidationError("placementConstraints", len(value.placement_constraints), f"at most {MAX_CONSTRAINTS}")
+    if len(value.placement_strategy) > MAX_STRATEGIES:
+        raise ValidationError("placementStrategy", len(value.placement_strategy), f"at most {MAX_STRATEGIES}")
+    for index, item in enumerate(value.placement_constraints):
+        if not isinstance(item, PlacementConstraint):
+            raise ValidationError(f"placementConstraints[{index}]", item, "must be a PlacementConstraint")
+    for index, strategy in enumerate(value.placement_strategy):
+        if not isinstance(strategy, PlacementStrategy):
+            raise ValidationError(f"placementStrategy[{index}]", strategy, "must be a PlacementStrategy")
+    for index, balancer in enumerate(value.load_balancers):
+        if not isinstance(balancer, LoadBalancer):
+            raise ValidationError(f"loadBalancers[{index}]", balancer, "must be a LoadBalancer")
+    if len({balancer.target_group_arn for balancer in value.load_balancers}) != len(value.load_balancers):
+        raise ValidationError("loadBalancers", value.load_balancers, "lists a target group twice")
+    if value.scheduling_strategy == "DAEMON":
+        if value.desired_count:
+            raise ValidationError("desiredCount", value.desired_count, "a DAEMON service has no desired count")
+        if value.placement_strategy:
+            raise ValidationError("placementStrategy", value.placement_strategy, "a DAEMON service takes none")
+    check_int("generation", value.generation, 1)
+    check_int("deploymentGeneration", value.deployment_generation, 1, value.generation)
+
+
+def _check_status_fields(value: Service | ServiceStatus) -> None:
+    """The checks of the service scheduler's bookkeeping, shared by the status and the view."""
+    for field in ("deployments", "events"):
+        if not isinstance(getattr(value, field), tuple):
+            raise ValidationError(field, getattr(value, field), "must be a tuple")
+    for field in ("tracked_tasks", "healthy_seen"):
+        if not isinstance(getattr(value, field), frozenset):
+            raise ValidationError(field, getattr(value, field), "must be a frozenset of task ids")
+    check_int("launchFailures", value.launch_failures, 0)
+    primaries = [d for d in value.deployments if d.status == "PRIMARY"]
+    if value.deployments and (len(primaries) != 1 or value.deployments[0] is not primaries[0]):
+        raise ValidationError("deployments", value.deployments, "the first deployment, and only it, is PRIMARY")
+    if not value.healthy_seen <= value.tracked_tasks:
+        raise ValidationError("healthySeen", sorted(value.healthy_seen - value.tracked_tasks), "are not tracked")
+
+
 def is_daemon_task(task: Task, services: Mapping[str, Service]) -> bool:
     """True when ``task`` belongs to a DAEMON service among ``services`` (by name). O(1)."""
     owner = services.get(task.service_name or "")
     return owner is not None and owner.scheduling_strategy == "DAEMON"
+
+
+@attrs.frozen(slots=True)
+class ServiceSpec:
+    """What the user asked of a service: the record users and autoscalers write.
+
+    ``generation`` is bumped by every write (Kubernetes' ``metadata.generation``);
+    ``deployment_generation`` is the generation of the last write that asked for a new
+    deployment (a new task definition, or ``forceNewDeployment``). ``status`` is ACTIVE, or
+    DRAINING once deleted. ``updated_at`` is when it was last written (the commit's time),
+    ``version`` bumped by every commit that writes it.
+    """
+
+    name: str
+    task_definition: str
+    desired_count: int = 0
+    scheduling_strategy: SchedulingStrategy = "REPLICA"
+    deployment_configuration: DeploymentConfiguration = DeploymentConfiguration()
+    placement_constraints: tuple[PlacementConstraint, ...] = ()
+    placement_strategy: tuple[PlacementStrategy, ...] = ()
+    health_check_grace_period_seconds: int = 0
+    load_balancers: tuple[LoadBalancer, ...] = ()
+    status: Literal["ACTIVE", "DRAINING"] = "ACTIVE"
+    generation: int = 1
+    deployment_generation: int = 1
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    version: int = 1
+
+    def __attrs_post_init__(self) -> None:
+        check_choice("status", self.status, ("ACTIVE", "DRAINING"))
+        _check_spec_fields(self)
+        check_int("version", self.version, 1)
+
+
+@attrs.frozen(slots=True)
+class ServiceStatus:
+    """What the service scheduler made of a service's spec: the record only it writes.
+
+    ``deployments`` (the PRIMARY one first), ``events`` (the newest first), the tasks it
+    tracks and has seen healthy, the launch back-off, ``inactive`` once a deleted service's
+    tasks are all gone, and ``observed_generation``: the spec generation taken in (0: none
+    yet). ``version`` is bumped by every commit that writes it.
+    """
+
+    name: str
+    deployments: tuple[Deployment, ...] = ()
+    events: tuple[ServiceEvent, ...] = ()
+    tracked_tasks: frozenset[str] = frozenset()
+    healthy_seen: frozenset[str] = frozenset()
+    launch_failures: int = 0
+    next_launch_at: float = 0.0
+    inactive: bool = False
+    observed_generation: int = 0
+    version: int = 1
+
+    def __attrs_post_init__(self) -> None:
+        check_name("serviceName", self.name)
+        if not isinstance(self.inactive, bool):
+            raise ValidationError("inactive", self.inactive, "must be true or false")
+        check_int("observedGeneration", self.observed_generation, 0)
+        check_int("statusVersion", self.version, 1)
+        for field, kind in (("deployments", Deployment), ("events", ServiceEvent)):
+            items = getattr(self, field)
+            if isinstance(items, tuple) and not all(isinstance(item, kind) for item in items):
+                raise ValidationError(field, items, f"must be a tuple of {kind.__name__}")
+        _check_status_fields(self)
+
+
+_VIEW_FIELDS: Final = (
+    "name",
+    "task_definition",
+    "desired_count",
+    "scheduling_strategy",
+    "deployment_configuration",
+    "placement_constraints",
+    "placement_strategy",
+    "health_check_grace_period_seconds",
+    "load_balancers",
+    "status",
+    "deployments",
+    "events",
+    "tracked_tasks",
+    "healthy_seen",
+    "launch_failures",
+    "next_launch_at",
+    "created_at",
+    "version",
+    "status_version",
+    "generation",
+    "deployment_generation",
+    "observed_generation",
+    "updated_at",
+)
+_view: Final = replacer(Service, *_VIEW_FIELDS)
+_TEMPLATE: Final = Service("template", "template:1")
+
+
+def compose(spec: ServiceSpec, status: ServiceStatus) -> Service:
+    """ECS's one ``Service`` shape from a spec and a status (observe the status first: ``observe``).
+
+    Both parts were checked when built: the view is assembled without checking them again
+    (readers compose a service per snapshot).
+    """
+    primary = status.deployments[0] if status.deployments else None
+    return _view(  # every field of Service, in its order
+        _TEMPLATE,
+        spec.name,
+        primary.task_definition if primary is not None else spec.task_definition,
+        spec.desired_count,
+        spec.scheduling_strategy,
+        spec.deployment_configuration,
+        spec.placement_constraints,
+        spec.placement_strategy,
+        spec.health_check_grace_period_seconds,
+        spec.load_balancers,
+        "INACTIVE" if status.inactive else spec.status,
+        status.deployments,
+        status.events,
+        status.tracked_tasks,
+        status.healthy_seen,
+        status.launch_failures,
+        status.next_launch_at,
+        spec.created_at,
+        spec.version,
+        status.version,
+        spec.generation,
+        spec.deployment_generation,
+        status.observed_generation,
+        spec.updated_at,
+    )
+
+
+def split(service: Service) -> tuple[ServiceSpec, ServiceStatus]:
+    """The spec and the status a ``Service`` view was composed from (``compose``'s inverse,
+    but for the spec's task definition, which is the view's: the PRIMARY deployment's).
+    """
+    spec = ServiceSpec(
+        name=service.name,
+        task_definition=service.task_definition,
+        desired_count=service.desired_count,
+        scheduling_strategy=service.scheduling_strategy,
+        deployment_configuration=service.deployment_configuration,
+        placement_constraints=service.placement_constraints,
+        placement_strategy=service.placement_strategy,
+        health_check_grace_period_seconds=service.health_check_grace_period_seconds,
+        load_balancers=service.load_balancers,
+        status="DRAINING" if service.status != "ACTIVE" else "ACTIVE",
+        generation=service.generation,
+        deployment_generation=service.deployment_generation,
+        created_at=service.created_at,
+        updated_at=service.updated_at,
+        version=service.version,
+    )
+    return spec, status_of(service)
+
+
+def status_of(service: Service) -> ServiceStatus:
+    """The status part of a ``Service`` view: what the service scheduler commits."""
+    return ServiceStatus(
+        name=service.name,
+        deployments=service.deployments,
+        events=service.events,
+        tracked_tasks=service.tracked_tasks,
+        healthy_seen=service.healthy_seen,
+        launch_failures=service.launch_failures,
+        next_launch_at=service.next_launch_at,
+        inactive=service.status == "INACTIVE",
+        observed_generation=service.observed_generation,
+        version=service.status_version,
+    )
+
+
+def deployment_id(service: str, generation: int, created_at: float) -> str:
+    """A deployment id in ECS's form (``ecs-svc/`` and 19 digits), repeatable for the same inputs:
+    the service's name, the spec generation that asked for the deployment and the service's
+    creation time (so a service created again under a used name gets new ids).
+    """
+    digest = hashlib.sha256(repr((service, generation, created_at)).encode()).hexdigest()
+    return "ecs-svc/" + str(int(digest, 16))[-19:].rjust(19, "1")
+
+
+def needs_observing(spec: ServiceSpec, status: ServiceStatus) -> bool:
+    """True when ``status`` has not taken in ``spec``'s generation yet."""
+    return status.observed_generation < spec.generation and not status.inactive
+
+
+def observe(spec: ServiceSpec, status: ServiceStatus, holding: Mapping[str, int]) -> ServiceStatus:
+    """``status`` having taken in ``spec``: pure, and the same for the same inputs.
+
+    A spec generation not yet observed resets the launch back-off and sets the PRIMARY
+    deployment's count to the spec's (0 while DRAINING; a daemon's stays as the scheduler
+    counted it). One that asked for a new deployment (``deployment_generation`` past what the
+    status observed) opens it, PRIMARY, its id from (name, generation, creation time) and its
+    times the spec's write: the older deployments become ACTIVE with the count of tasks they
+    hold (``holding``: deployment id → tasks not yet STOPPED), those holding none dropped but
+    the last COMPLETED one. The service scheduler commits what this returns; readers see it
+    at once (ECS's UpdateService answer shows the new deployment).
+    """
+    if not needs_observing(spec, status):
+        return status
+    now = spec.updated_at
+    if spec.status == "DRAINING":
+        count = 0
+    elif spec.scheduling_strategy == "DAEMON":
+        count = status.deployments[0].desired_count if status.deployments else 0
+    else:
+        count = spec.desired_count
+    deployments = list(status.deployments)
+    if not deployments or (spec.deployment_generation > status.observed_generation and spec.status == "ACTIVE"):
+        keep_completed = next((d.id for d in deployments if d.rollout_state == "COMPLETED"), None)
+        older = [
+            attrs.evolve(d, status="ACTIVE", desired_count=holding.get(d.id, 0), updated_at=now)
+            for d in deployments
+            if holding.get(d.id) or d.id == keep_completed
+        ]
+        primary = Deployment(
+            deployment_id(spec.name, spec.deployment_generation, spec.created_at),
+            spec.task_definition,
+            count,
+            created_at=now,
+            updated_at=now,
+        )
+        deployments = [primary, *older]
+    elif deployments[0].desired_count != count:
+        deployments[0] = attrs.evolve(deployments[0], desired_count=count, updated_at=now)
+    return attrs.evolve(
+        status,
+        deployments=tuple(deployments),
+        launch_failures=0,
+        next_launch_at=0.0,
+        observed_generation=spec.generation,
+    )

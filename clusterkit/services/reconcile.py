@@ -2,10 +2,11 @@
 
 ``reconcile(snapshot, service, now)`` reads the service's record and its tasks (never the
 whole cluster, except a daemon's eligible instances) and returns a ``Decision``: tasks to
-launch per deployment, tasks to stop and why, and the service record to commit with them
-(deployments, circuit breaker, back-off, events, the tasks it tracks). The
-``ServiceScheduler`` commits the decision together with the record's version, so a decision
-made from a stale record is refused and made again; nothing here does I/O. The rules are
+launch per deployment, tasks to stop and why, and the service view to commit with them,
+whose status part the scheduler commits (deployments, circuit breaker, back-off, events,
+the tasks it tracks). The ``ServiceScheduler`` commits the decision together with the
+status version it was decided from, so a decision made from a stale status is refused and
+made again; the spec it reads is never written back. Nothing here does I/O. The rules are
 ECS's (see ``docs/services.md``):
 
 * RUNNING + PENDING tasks never exceed ``⌊desired · maximumPercent / 100⌋``: every task that
@@ -44,6 +45,7 @@ from clusterkit.model.service import (
     Service,
     ServiceEvent,
     circuit_breaker_threshold,
+    deployment_id,
     is_daemon_task,
 )
 from clusterkit.model.task import INSTANCE_DEREGISTERED_REASON, Task
@@ -163,7 +165,9 @@ def _hex_id(*parts: object) -> str:
 
 
 def event_id(service: str, version: int, position: int, text: str) -> str:
-    """A service event's id, repeatable for the same inputs (a UUID's length of hex digits)."""
+    """A service event's id, repeatable for the same inputs (a UUID's length of hex digits):
+    the service, its status version, the event's position and its text.
+    """
     return _hex_id(service, version, position, text)[:36]
 
 
@@ -173,13 +177,9 @@ def add_events(service: Service, texts: Iterable[str], now: float) -> Service:
     for text in texts:
         if events and events[0].message == text:
             continue  # duplicates suppressed, as the console does
-        events.insert(0, ServiceEvent(event_id(service.name, service.version, len(events), text), now, text))
+        position = len(events)
+        events.insert(0, ServiceEvent(event_id(service.name, service.status_version, position, text), now, text))
     return replace(service, events=tuple(events[:MAX_SERVICE_EVENTS]))
-
-
-def deployment_id(service: str, version: int, now: float) -> str:
-    """A deployment id in ECS's form (``ecs-svc/`` and 19 digits), repeatable for the same inputs."""
-    return "ecs-svc/" + str(int(_hex_id(service, version, now), 16))[-19:].rjust(19, "1")
 
 
 class _Ledger:

@@ -4,10 +4,13 @@ It reconciles a service when something about it changed (its record, one of its 
 instance it runs on or may run on — any instance, while some of its tasks found no room),
 when a time it asked to be woken at comes (a grace period ending, a back-off expiring) and
 on a periodic resync. Each decision is planned with a placement ``Scheduler`` on the same
-snapshot and committed atomically together with the service record at the version it was
-decided from; if anything moved meanwhile, the service is reconciled again from a fresh
-snapshot. A decision that would change nothing (its tasks still find no room, its record
-is the same) commits nothing. So two service schedulers may run on one cluster (threads
+snapshot and committed atomically together with the service's *status* at the status
+version it was decided from (``PutServiceStatus``); if that status or a task moved
+meanwhile, the service is reconciled again from a fresh snapshot. It decides from the spec
+as it observes it (``clusterkit.model.service.observe``: a new deployment, a new count) and
+never writes the spec, so a user's update committed meanwhile is neither refused nor
+overwritten: the next pass observes it. A decision that would change nothing (its tasks
+still find no room, its status is the same) commits nothing. So two service schedulers may run on one cluster (threads
 now, processes with a shared store) and never act twice on one change.
 
 Time comes from the state's clock: tests drive a simulated clock and call ``step``; a
@@ -23,9 +26,9 @@ from typing import Final
 
 import attrs
 
-from clusterkit.errors import NotFoundError, StoreError, SubscriptionOverflow
+from clusterkit.errors import NotFoundError, StoreError, SubscriptionOverflow, ValidationError
 from clusterkit.model import replace
-from clusterkit.model.service import DEFAULT_SERVICE_STRATEGY, Service
+from clusterkit.model.service import DEFAULT_SERVICE_STRATEGY, Service, status_of
 from clusterkit.model.task import Task
 from clusterkit.placement.pinned import pinned_task
 from clusterkit.placement.ports import DEFAULT_DYNAMIC_PORTS, PortRange
@@ -33,7 +36,7 @@ from clusterkit.placement.request import PlacementRequest
 from clusterkit.placement.scheduler import BaseScheduler, Scheduler
 from clusterkit.services import messages
 from clusterkit.services.reconcile import DEFAULT_SETTINGS, Decision, Launch, ReconcileSettings, add_events, reconcile
-from clusterkit.state.changes import Change, PlaceTask, PutService, StopTask
+from clusterkit.state.changes import Change, PlaceTask, PutServiceStatus, StopTask
 from clusterkit.state.core import StateCore
 from clusterkit.state.events import ContainerInstanceChanged, Event, ServiceChanged, TaskChanged
 from clusterkit.state.overlay import propose
@@ -68,7 +71,8 @@ class ServiceScheduler:
     A service whose tasks no instance could take is tried again whenever an instance
     changes (a task stopping frees room, a host joins or comes back), and on the resync.
 
-    ``placement`` places replica tasks (default: ``BaseScheduler`` with ``dynamic_ports``);
+    ``placement`` places replica tasks (default: ``BaseScheduler`` with ``dynamic_ports``,
+    the state's own range when not given: a ``ClusterState``'s ``dynamic_ports``);
     ``settings`` holds the timing rules; ``resync_interval`` is how often ``run`` looks at
     every service even when nothing changed.
     """
@@ -79,11 +83,14 @@ class ServiceScheduler:
         *,
         placement: Scheduler | None = None,
         settings: ReconcileSettings = DEFAULT_SETTINGS,
-        dynamic_ports: PortRange = DEFAULT_DYNAMIC_PORTS,
+        dynamic_ports: PortRange | None = None,
         resync_interval: float = 30.0,
     ) -> None:
         self.state = state
-        self.dynamic_ports = getattr(state, "dynamic_ports", dynamic_ports)
+        if dynamic_ports is not None and not isinstance(dynamic_ports, PortRange):
+            raise ValidationError("dynamic_ports", dynamic_ports, "must be a PortRange")
+        own: PortRange = getattr(state, "dynamic_ports", DEFAULT_DYNAMIC_PORTS)
+        self.dynamic_ports: PortRange = own if dynamic_ports is None else dynamic_ports
         self.placement: Scheduler = (
             placement if placement is not None else BaseScheduler(dynamic_ports=self.dynamic_ports)
         )
@@ -110,21 +117,23 @@ class ServiceScheduler:
         for _ in range(_MAX_ATTEMPTS):
             snapshot = self.state.snapshot()
             try:
-                service = snapshot.service(name)
+                service = snapshot.service(name)  # its spec, as the status observes it
+                stored = snapshot.service_status(name)
             except NotFoundError:
                 return ServiceOutcome(name)
             now = self.clock()
             decision = self.decide(snapshot, service, now)
             if decision.wake_at is not None:
                 heapq.heappush(self._wakes, (decision.wake_at, name))
-            if decision.is_empty:
+            observed = service.observed_generation != stored.observed_generation  # a new spec to record
+            if decision.is_empty and not observed:
                 return ServiceOutcome(name, conflicts=conflicts, wake_at=decision.wake_at)
             changes, started, unplaced = self._changes(snapshot, service, decision, now)
             if unplaced:
                 self._starved.add(name)  # to be tried again when an instance changes
             else:
                 self._starved.discard(name)
-            if len(changes) == 1 and changes[0] == PutService(service, service.version):
+            if len(changes) == 1 and changes[0] == PutServiceStatus(stored, stored.version):
                 # nothing placed, nothing stopped, nothing new to record: no commit, no version
                 return ServiceOutcome(name, unplaced=unplaced, conflicts=conflicts, wake_at=decision.wake_at)
             result = self.state.commit(changes, atomic=True)
@@ -166,7 +175,7 @@ class ServiceScheduler:
         if started or texts:
             record = add_events(record, texts, now)
             record = replace(record, tracked_tasks=record.tracked_tasks | set(started))
-        changes.append(PutService(record, service.version))
+        changes.append(PutServiceStatus(status_of(record), service.status_version))
         return changes, started, unplaced
 
     def _place(self, snapshot: Snapshot, service: Service, launch: Launch, now: float) -> tuple[list[Task], int, str]:
@@ -291,4 +300,3 @@ class ServiceScheduler:
                     self.store_error = str(error)
                     self._last_resync = float("-inf")
                     stop.wait(idle)
-

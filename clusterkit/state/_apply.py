@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
+import attrs
 import immutables
 
 from clusterkit.errors import ValidationError
 from clusterkit.model import check_choice, check_text, replace, replacer
 from clusterkit.model.instance import ContainerInstance, check_attribute
-from clusterkit.model.service import Service
+from clusterkit.model.service import Service, ServiceSpec, ServiceStatus, compose, needs_observing, observe, split
 from clusterkit.model.task import (
     INSTANCE_DEREGISTERED_REASON,
     PENDING_STATUSES,
@@ -34,6 +35,8 @@ from clusterkit.state.changes import (
     DeregisterTaskDefinition,
     PlaceTask,
     PutService,
+    PutServiceSpec,
+    PutServiceStatus,
     RegisterInstance,
     RegisterTaskDefinition,
     Rejection,
@@ -77,7 +80,8 @@ class Pending:
         "instances",
         "now",
         "roots",
-        "services",
+        "service_specs",
+        "service_statuses",
         "task_definitions",
         "tasks",
         "version",
@@ -91,7 +95,8 @@ class Pending:
         self.instances: dict[str, ContainerInstance] = {}
         self.task_definitions: dict[str, TaskDefinition] = {}
         self.family_revisions: dict[str, int] = {}
-        self.services: dict[str, Service] = {}
+        self.service_specs: dict[str, ServiceSpec] = {}
+        self.service_statuses: dict[str, ServiceStatus] = {}
         self.events: list[Event] = []
 
     # -- reads through the overlay ------------------------------------------------------
@@ -108,9 +113,20 @@ class Pending:
         found = self.task_definitions.get(key)
         return found if found is not None else self.roots.task_definitions.get(key)
 
+    def service_spec(self, name: str) -> ServiceSpec | None:
+        found = self.service_specs.get(name)
+        return found if found is not None else self.roots.service_specs.get(name)
+
+    def service_status(self, name: str) -> ServiceStatus | None:
+        found = self.service_statuses.get(name)
+        return found if found is not None else self.roots.service_statuses.get(name)
+
     def service(self, name: str) -> Service | None:
-        found = self.services.get(name)
-        return found if found is not None else self.roots.services.get(name)
+        """The service's spec and status as stored, composed (not observed: see ``Snapshot.service``)."""
+        spec = self.service_spec(name)
+        if spec is None:
+            return None
+        return compose(spec, self.service_status(name) or ServiceStatus(name))
 
     def tasks_on(self, instance_id: str) -> Iterator[Task]:
         """Tasks holding resources on ``instance_id``, including ones placed in this commit."""
@@ -142,9 +158,36 @@ class Pending:
         self.task_definitions[definition.key] = definition
         self.events.append(TaskDefinitionChanged(self.version, definition))
 
-    def _put_service(self, service: Service) -> None:
-        self.services[service.name] = service
-        self.events.append(ServiceChanged(self.version, service))
+    def _put_service_spec(self, spec: ServiceSpec) -> None:
+        self.service_specs[spec.name] = spec
+        self.events.append(ServiceChanged(self.version, self._view(spec, self.service_status(spec.name))))
+
+    def _put_service_status(self, status: ServiceStatus) -> None:
+        self.service_statuses[status.name] = status
+        spec = self.service_spec(status.name)
+        if spec is not None:  # (a store's replica may take a status before its spec, in one revision)
+            self.events.append(ServiceChanged(self.version, self._view(spec, status)))
+
+    def _view(self, spec: ServiceSpec, status: ServiceStatus | None) -> Service:
+        """The service as ``Snapshot.service`` will show it once this commit is in: observed."""
+        status = status or ServiceStatus(spec.name)
+        if not needs_observing(spec, status):
+            return compose(spec, status)
+        holding: dict[str, int] = {}
+        for task in self._service_tasks_holding(spec.name, status.tracked_tasks):
+            if task.desired_status != "STOPPED":
+                holding[task.started_by or ""] = holding.get(task.started_by or "", 0) + 1
+        return compose(spec, observe(spec, status, holding))
+
+    def _service_tasks_holding(self, name: str, tracked: frozenset[str]) -> Iterator[Task]:
+        """The service's tasks not STOPPED (desired RUNNING, or tracked), this commit's included."""
+        ids = set(self.roots.task_index.get(("service", name, "RUNNING")) or ()) | tracked
+        group = f"service:{name}"
+        ids.update(task.id for task in self.tasks.values() if task.group == group)
+        for task_id in sorted(ids):
+            task = self.task(task_id)
+            if task is not None and not task.is_stopped and (task_id in tracked or task.desired_status == "RUNNING"):
+                yield task
 
     # -- the changes --------------------------------------------------------------------
 
@@ -409,29 +452,109 @@ class Pending:
             self._put_task_definition(replace(definition, status="INACTIVE"))
         return None
 
+    def _spec_refused(self, change: Change, spec: ServiceSpec, expected: int) -> Rejection | None:
+        """Why a spec write at ``expected`` (0: create) cannot be taken, or None."""
+        if not isinstance(spec, ServiceSpec):
+            raise ValidationError("spec", spec, "must be a ServiceSpec")
+        if type(expected) is not int or expected < 0:
+            raise ValidationError("expectedVersion", expected, "must be a version (0 to create)")
+        existing = self.service_spec(spec.name)
+        if expected == 0:
+            status = self.service_status(spec.name)
+            if existing is not None and not (status is not None and status.inactive):
+                return Rejection(change, "DUPLICATE", f"service {spec.name} exists already")
+        elif existing is None:
+            return Rejection(change, "MISSING", f"service {spec.name} does not exist")
+        elif existing.version != expected:
+            return Rejection(
+                change, "STALE_VERSION", f"service {spec.name} is at version {existing.version}, not {expected}"
+            )
+        if self.task_definition(spec.task_definition) is None:
+            return Rejection(change, "MISSING", f"task definition {spec.task_definition} is not registered")
+        return None
+
+    def _status_refused(self, change: Change, status: ServiceStatus, expected: int) -> Rejection | None:
+        """Why a status write at ``expected`` cannot be taken, or None."""
+        if not isinstance(status, ServiceStatus):
+            raise ValidationError("status", status, "must be a ServiceStatus")
+        if type(expected) is not int or expected < 1:
+            raise ValidationError("expectedVersion", expected, "must be the status version written over")
+        existing = self.service_status(status.name)
+        if existing is None or self.service_spec(status.name) is None:
+            return Rejection(change, "MISSING", f"service {status.name} does not exist")
+        if existing.version != expected:
+            return Rejection(
+                change,
+                "STALE_VERSION",
+                f"service {status.name}'s status is at version {existing.version}, not {expected}",
+            )
+        for deployment in status.deployments:
+            if deployment.status != "INACTIVE" and self.task_definition(deployment.task_definition) is None:
+                return Rejection(change, "MISSING", f"task definition {deployment.task_definition} is not registered")
+        return None
+
+    def _next_spec(self, spec: ServiceSpec, expected: int, *, generation: int | None = None) -> None:
+        """Store ``spec`` over the one at ``expected`` (0: a new service, with an empty status):
+        next version, written now; the next generation unless ``generation`` is given.
+        """
+        existing = self.service_spec(spec.name)
+        version = 1 if existing is None else existing.version + 1
+        if generation is None:
+            if expected == 0 or existing is None:
+                generation = deployment_generation = 1
+            else:
+                generation = existing.generation + 1
+                asked = spec.deployment_generation > existing.deployment_generation
+                deployment_generation = generation if asked else existing.deployment_generation
+        else:
+            deployment_generation = min(spec.deployment_generation, generation)
+        created = self.now if expected == 0 else spec.created_at
+        self._put_service_spec(
+            attrs.evolve(
+                spec,
+                version=version,
+                generation=generation,
+                deployment_generation=deployment_generation,
+                created_at=created,
+                updated_at=self.now,
+            )
+        )
+        if expected == 0:
+            old = self.service_status(spec.name)
+            self._put_service_status(ServiceStatus(spec.name, version=1 if old is None else old.version + 1))
+
+    def _put_spec(self, change: PutServiceSpec) -> Rejection | None:
+        refused = self._spec_refused(change, change.spec, change.expected_version)
+        if refused is not None:
+            return refused
+        self._next_spec(change.spec, change.expected_version)
+        return None
+
+    def _put_status(self, change: PutServiceStatus) -> Rejection | None:
+        refused = self._status_refused(change, change.status, change.expected_version)
+        if refused is not None:
+            return refused
+        self._put_service_status(attrs.evolve(change.status, version=change.expected_version + 1))
+        return None
+
     def _put_service_record(self, change: PutService) -> Rejection | None:
         service = change.service
         if not isinstance(service, Service):
             raise ValidationError("service", service, "must be a Service")
+        spec, status = split(service)
         expected = change.expected_version
-        if type(expected) is not int or expected < 0:
-            raise ValidationError("expectedVersion", expected, "must be a version (0 to create)")
-        existing = self.service(service.name)
-        if expected == 0:
-            if existing is not None and existing.status != "INACTIVE":
-                return Rejection(change, "DUPLICATE", f"service {service.name} exists already")
-        elif existing is None:
-            return Rejection(change, "MISSING", f"service {service.name} does not exist")
-        elif existing.version != expected:
-            return Rejection(
-                change, "STALE_VERSION", f"service {service.name} is at version {existing.version}, not {expected}"
-            )
-        for deployment in service.deployments:
-            if deployment.status != "INACTIVE" and self.task_definition(deployment.task_definition) is None:
-                return Rejection(change, "MISSING", f"task definition {deployment.task_definition} is not registered")
-        version = 1 if existing is None else existing.version + 1
-        created = service.created_at if expected else self.now
-        self._put_service(replace(service, version=version, created_at=created))
+        refused = self._spec_refused(change, spec, expected)
+        if refused is not None:
+            return refused
+        old = self.service_status(service.name)
+        if expected and old is not None:
+            refused = self._status_refused(change, status, service.status_version)
+            if refused is not None:
+                return refused
+        self._next_spec(spec, expected, generation=spec.generation)
+        written = self.service_status(service.name)
+        version = 1 if written is None else written.version + (0 if expected == 0 else 1)
+        self._put_service_status(attrs.evolve(status, version=version))
         return None
 
 
@@ -464,6 +587,8 @@ _HANDLERS: Final[dict[type, Callable[[Pending, Any], Rejection | None]]] = {
     RegisterTaskDefinition: Pending._register_task_definition,
     DeregisterTaskDefinition: Pending._deregister_task_definition,
     PutService: Pending._put_service_record,
+    PutServiceSpec: Pending._put_spec,
+    PutServiceStatus: Pending._put_status,
 }
 
 
@@ -530,14 +655,22 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         for definition in pending.task_definitions.values():
             definition_index = definition_index.add((definition.family, definition.revision), owner)
         family_revisions = _put_all(family_revisions, pending.family_revisions)
-    services, service_names = roots.services, roots.service_names
-    if pending.services:
-        service_edit = _MapEdit(services)
-        for service in pending.services.values():
-            if service_edit.get(service.name) is None:
-                service_names = service_names.add(service.name, owner)
-            service_edit.set(service.name, service)
-        services = service_edit.finish()
+    specs, statuses, service_names = roots.service_specs, roots.service_statuses, roots.service_names
+    services = roots.services
+    if pending.service_specs:
+        for name in pending.service_specs:
+            if name not in specs:
+                service_names = service_names.add(name, owner)
+        specs = _put_all(specs, pending.service_specs)
+    if pending.service_statuses:
+        statuses = _put_all(statuses, pending.service_statuses)
+    if pending.service_specs or pending.service_statuses:
+        composed: dict[str, Service] = {}
+        for name in {*pending.service_specs, *pending.service_statuses}:
+            spec = specs.get(name)
+            if spec is not None:
+                composed[name] = compose(spec, statuses.get(name) or ServiceStatus(name))
+        services = _put_all(services, composed)
     built_on, version, written = roots.version, pending.version, pending.tasks.values()
     records = (tasks, instances)
     return Roots(
@@ -550,6 +683,8 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         definition_index,
         roots.list_log.advance(built_on, version, roots.tasks, written, pending.instances, records, owner),
         roots.placement_log.advance(built_on, version, roots.tasks, written, pending.instances, records, owner),
+        specs,
+        statuses,
         services,
         service_names,
     )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final, Literal, Union
 import attrs
 
 from clusterkit.model.instance import ContainerInstance
-from clusterkit.model.service import Service
+from clusterkit.model.service import Service, ServiceSpec, ServiceStatus
 from clusterkit.model.task import HealthStatus, StopCode, TargetHealth, Task, TaskStatus
 from clusterkit.model.taskdef import TaskDefinition
 
@@ -29,6 +29,8 @@ __all__ = [
     "DeregisterTaskDefinition",
     "PlaceTask",
     "PutService",
+    "PutServiceSpec",
+    "PutServiceStatus",
     "RegisterInstance",
     "RegisterTaskDefinition",
     "Rejection",
@@ -143,14 +145,41 @@ class DeregisterTaskDefinition:
 
 
 @attrs.frozen(slots=True)
-class PutService:
-    """Create, replace or retire a service record, if it is still at ``expected_version``.
+class PutServiceSpec:
+    """Create or change a service's spec (users, autoscalers), if it is still at ``expected_version``.
 
-    ``expected_version`` 0 creates: the name must be free (no service, or an INACTIVE one).
-    Otherwise the stored record must be at exactly that version (``STALE_VERSION`` if not),
-    which is how two service schedulers racing on one service never both act: each commit
-    of a decision carries the record it was made from. The stored record gets the next
-    version whatever ``service.version`` says.
+    ``expected_version`` 0 creates: the name must be free (no service, or an INACTIVE one),
+    and the service gets a new, empty status. Otherwise the stored spec must be at exactly
+    that version (``STALE_VERSION`` if not); the service scheduler's status writes never
+    move it. The stored spec gets the next version and ``updated_at`` the commit's time,
+    whatever the given spec says (``created_at`` too, when creating).
+    """
+
+    spec: ServiceSpec
+    expected_version: int
+
+
+@attrs.frozen(slots=True)
+class PutServiceStatus:
+    """Write a service's status (the service scheduler), if it is still at ``expected_version``.
+
+    The stored status must be at exactly that version (``STALE_VERSION`` if not), which is
+    how two service schedulers racing on one service never both act: each commit of a
+    decision carries the status it was made from. Users' spec writes never move it. The
+    stored status gets the next version whatever ``status.version`` says.
+    """
+
+    status: ServiceStatus
+    expected_version: int
+
+
+@attrs.frozen(slots=True)
+class PutService:
+    """Write a whole service view, spec and status together (tests, tools restoring a record).
+
+    ``expected_version`` is the spec's, as for ``PutServiceSpec`` (0 creates); an existing
+    service's status must also still be at ``service.status_version``. Both records get
+    their next versions.
     """
 
     service: Service
@@ -167,6 +196,8 @@ Change = Union[
     RegisterTaskDefinition,
     DeregisterTaskDefinition,
     PutService,
+    PutServiceSpec,
+    PutServiceStatus,
 ]
 
 

@@ -259,5 +259,6 @@ def _keys_of(pending: Pending) -> int:
         + len(pending.instances)
         + len(pending.task_definitions)
         + len(pending.family_revisions)
-        + len(pending.services)
+        + len(pending.service_specs)
+        + len(pending.service_statuses)
     )

@@ -5,8 +5,12 @@ the in-memory state does; several processes with such a state share one cluster.
 
 **Records as keys.** Under the prefix, one key per record, holding the document the save
 file keeps (``clusterkit.state.records``): ``instances/ID``, ``tasks/ID``,
-``taskdefs/FAMILY:REVISION``, ``services/NAME``, and ``families/FAMILY`` (the family's last
-revision, so two processes never hand out one revision twice).
+``taskdefs/FAMILY:REVISION``, ``services/NAME`` (a service's spec: what users and autoscalers
+write), ``service-status/NAME`` (its status: what the service scheduler writes), and
+``families/FAMILY`` (the family's last revision, so two processes never hand out one revision
+twice). A service's spec and status are separate keys, so a user's write and the scheduler's
+never compare each other's revision (never conflict), and etcd's RBAC can grant writing each
+prefix to a different role.
 
 **A commit is one etcd transaction.** It compares the ``mod_revision`` of every key it
 writes with the revision the process checked the change against (``create_revision == 0``
@@ -60,7 +64,7 @@ import immutables
 from clusterkit.errors import StoreError
 from clusterkit.model.arns import Arns
 from clusterkit.model.instance import ContainerInstance
-from clusterkit.model.service import Service
+from clusterkit.model.service import ServiceSpec, ServiceStatus
 from clusterkit.model.task import Task
 from clusterkit.model.taskdef import TaskDefinition
 from clusterkit.state._apply import Pending, write
@@ -68,11 +72,13 @@ from clusterkit.state._ptree import Owner
 from clusterkit.state.events import Event
 from clusterkit.state.records import (
     decode_instance,
-    decode_service,
+    decode_service_spec,
+    decode_service_status,
     decode_task,
     decode_task_definition,
     encode_instance,
-    encode_service,
+    encode_service_spec,
+    encode_service_status,
     encode_task,
     encode_task_definition,
 )
@@ -91,7 +97,7 @@ __all__ = ["EtcdLease", "EtcdStore"]
 Deliver = Callable[[Roots, "tuple[Event, ...] | None"], None]
 """How the store hands the state new roots and their events (None: resynchronise)."""
 
-_KINDS: Final = ("instances", "tasks", "taskdefs", "services", "families")
+_KINDS: Final = ("instances", "tasks", "taskdefs", "services", "service-status", "families")
 _LIVENESS: Final = "liveness"
 _PAGE: Final = 1000
 _HISTORY: Final = 512
@@ -301,8 +307,10 @@ class EtcdStore:
             yield f"{self.prefix}taskdefs/{definition.key}", encode_task_definition(definition), definition
         for family, revision in pending.family_revisions.items():
             yield f"{self.prefix}families/{family}", {"lastRevision": revision}, revision
-        for service in pending.services.values():
-            yield f"{self.prefix}services/{service.name}", encode_service(service, arns), service
+        for spec in pending.service_specs.values():
+            yield f"{self.prefix}services/{spec.name}", encode_service_spec(spec, arns), spec
+        for status in pending.service_statuses.values():
+            yield f"{self.prefix}service-status/{status.name}", encode_service_status(status, arns), status
 
     def _wait_for(self, revision: int) -> None:
         """Until the replica holds ``revision``; read the prefix again if the watch is late."""
@@ -385,7 +393,9 @@ class EtcdStore:
             elif kind == "taskdefs":
                 record = decode_task_definition(document)
             elif kind == "services":
-                record = decode_service(document)
+                record = decode_service_spec(document)
+            elif kind == "service-status":
+                record = decode_service_status(document)
             else:
                 record = int(document["lastRevision"])
         if isinstance(record, Task):
@@ -394,8 +404,10 @@ class EtcdStore:
             pending._put_instance(record)
         elif isinstance(record, TaskDefinition):
             pending._put_task_definition(record)
-        elif isinstance(record, Service):
-            pending._put_service(record)
+        elif isinstance(record, ServiceSpec):
+            pending._put_service_spec(record)
+        elif isinstance(record, ServiceStatus):
+            pending._put_service_status(record)
         else:
             pending.family_revisions[name] = int(record)  # type: ignore[call-overload]
 

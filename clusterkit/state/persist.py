@@ -10,15 +10,22 @@ does not show, each beside the ECS JSON it belongs to:
 - ``tasks``: ``{"task": <describe-tasks output>, "chargedResources": [...]}``, the second
   being what the task holds on its instance (static and dynamic host ports, custom
   scalars), in ECS's resource-list form;
-- ``services``: ``{"service": <describe-services output>, "scheduler": {...}}``, the second
-  being the service scheduler's bookkeeping (tracked tasks, launch back-off, the version);
+- ``services``: ``{"spec": <spec document>, "status": <status document>}``, a service's two
+  records, each versioned on its own (``clusterkit.state.records``): the spec is
+  ``{"service": <describe-services output of its fields>, "spec": {"generation",
+  "deploymentGeneration", "updatedAt", "version"}}``, the status ``{"serviceName",
+  "deployments", "events", "scheduler": {...}}``, the last being the service scheduler's
+  bookkeeping (tracked tasks, launch back-off, ``inactive``, the observed generation, the
+  version);
 - ``version`` (the cluster's), ``familyRevisions`` (each family's last revision) and
   ``cluster`` (name, region, account).
 
 Format versions 1 (where a task's ``chargedResources`` sat inside the task and a task
-definition was the bare definition) and 2 (where an instance was its bare describe output)
-are still read. Writes go to a temporary file that is
-synced and renamed over the target, so a crash leaves either the old file or the new one.
+definition was the bare definition), 2 (where an instance was its bare describe output) and
+3 (where a service was one record, ``{"service": <describe-services output>, "scheduler":
+{...}}``, read as a spec and a status at its version, generation 1 observed) are still read.
+Writes go to a temporary file that is synced and renamed over the target, so a crash leaves
+either the old file or the new one.
 """
 
 from __future__ import annotations
@@ -38,10 +45,13 @@ from clusterkit.state.invariants import state_violations
 from clusterkit.state.records import (
     decode_instance,
     decode_service,
+    decode_service_spec,
+    decode_service_status,
     decode_task,
     decode_task_definition,
     encode_instance,
-    encode_service,
+    encode_service_spec,
+    encode_service_status,
     encode_task,
     encode_task_definition,
 )
@@ -51,8 +61,8 @@ from clusterkit.state.store import empty_roots
 __all__ = ["load_roots", "save_snapshot"]
 
 FORMAT: Final = "clusterkit-state"
-FORMAT_VERSION: Final = 3
-READABLE_VERSIONS: Final = (1, 2, 3)
+FORMAT_VERSION: Final = 4
+READABLE_VERSIONS: Final = (1, 2, 3, 4)
 
 
 def save_snapshot(snapshot: Snapshot, path: str | os.PathLike[str]) -> None:
@@ -67,7 +77,13 @@ def save_snapshot(snapshot: Snapshot, path: str | os.PathLike[str]) -> None:
         "taskDefinitions": [encode_task_definition(d) for d in snapshot.task_definitions()],
         "containerInstances": [encode_instance(i, arns) for i in snapshot.instances()],
         "tasks": [encode_task(t, arns) for t in snapshot.tasks()],
-        "services": [encode_service(s, arns) for s in snapshot.services()],
+        "services": [
+            {
+                "spec": encode_service_spec(snapshot.service_spec(name), arns),
+                "status": encode_service_status(snapshot.service_status(name), arns),
+            }
+            for name in sorted(snapshot._roots.service_specs)
+        ],
     }
     target = Path(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
@@ -128,8 +144,16 @@ def load_roots(path: str | os.PathLike[str]) -> tuple[Roots, Arns]:
         task = decode_task(item, charge_inside=format_version == 1)
         pending.tasks[task.id] = task
     for item in data.get("services", []):
-        service = decode_service(item)
-        pending.services[service.name] = service
+        if format_version < 4:
+            spec, status = decode_service(item)
+        elif not isinstance(item, dict) or "spec" not in item or "status" not in item:
+            raise ValidationError("services", item, 'each service is {"spec": ..., "status": ...}')
+        else:
+            spec, status = decode_service_spec(item["spec"]), decode_service_status(item["status"])
+            if status.name != spec.name:
+                raise ValidationError("services", status.name, f"is the status of another service than {spec.name}")
+        pending.service_specs[spec.name] = spec
+        pending.service_statuses[spec.name] = status
     roots = write(empty_roots(), pending, Owner())
     problems = state_violations(Snapshot(roots, arns))
     if problems:

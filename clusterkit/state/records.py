@@ -9,8 +9,13 @@ beside it:
 - a task: ``{"task": <describe-tasks output>, "chargedResources": [...]}``, the second being
   what the task holds on its instance (static and dynamic host ports, custom scalars), and
   ``"targetHealth": [{"targetGroupArn", "state"}, ...]`` when load balancers report on it;
-- a service: ``{"service": <describe-services output>, "scheduler": {...}}``, the second
-  being the service scheduler's bookkeeping.
+- a service, as two records each versioned on its own: its spec (what users asked),
+  ``{"service": <describe-services output, the spec's fields>, "spec": {"generation",
+  "deploymentGeneration", "updatedAt", "version"}}``, and its status (what the service
+  scheduler made of it), ``{"serviceName", "deployments", "events", "scheduler": {...}}``,
+  the last being its bookkeeping (tracked tasks, launch back-off, ``inactive``,
+  ``observedGeneration``, the version). Format 3 and older kept one record,
+  ``{"service": <describe-services output>, "scheduler": {...}}``: ``decode_service`` reads it.
 
 ``encode`` and ``decode`` turn each kind of record into its document and back, exactly.
 """
@@ -23,11 +28,14 @@ from clusterkit.ecs_json import (
     dump_container_instance,
     dump_describe_task_definition,
     dump_resources,
-    dump_service_record,
+    dump_service_spec,
+    dump_service_status,
     dump_task,
     load_container_instance,
     load_resources,
     load_service,
+    load_service_spec,
+    load_service_status,
     load_task,
     load_task_definition,
 )
@@ -35,7 +43,7 @@ from clusterkit.errors import ValidationError
 from clusterkit.model import check_int, replace
 from clusterkit.model.arns import Arns
 from clusterkit.model.instance import ContainerInstance
-from clusterkit.model.service import Service
+from clusterkit.model.service import ServiceSpec, ServiceStatus, split
 from clusterkit.model.task import TargetHealth, Task, check_target_health
 from clusterkit.model.taskdef import TaskDefinition
 
@@ -45,10 +53,13 @@ __all__ = [
     "TARGET_HEALTH_KEY",
     "decode_instance",
     "decode_service",
+    "decode_service_spec",
+    "decode_service_status",
     "decode_task",
     "decode_task_definition",
     "encode_instance",
-    "encode_service",
+    "encode_service_spec",
+    "encode_service_status",
     "encode_task",
     "encode_task_definition",
 ]
@@ -126,11 +137,32 @@ def decode_task(item: Any, *, charge_inside: bool = False) -> Task:
     return replace(task, target_health=health)
 
 
-def encode_service(service: Service, arns: Arns) -> dict[str, Any]:
-    """A service's document: describe output and the scheduler's bookkeeping."""
-    return dump_service_record(service, arns)
+def encode_service_spec(spec: ServiceSpec, arns: Arns) -> dict[str, Any]:
+    """A service spec's document: describe output of its fields, and its generations and version."""
+    return dump_service_spec(spec, arns)
 
 
-def decode_service(item: Any) -> Service:
-    """A service from its document."""
-    return load_service(item)
+def decode_service_spec(item: Any) -> ServiceSpec:
+    """A service spec from its document."""
+    return load_service_spec(item)
+
+
+def encode_service_status(status: ServiceStatus, arns: Arns) -> dict[str, Any]:
+    """A service status's document: its deployments and events as ECS shows them, and the
+    scheduler's bookkeeping.
+    """
+    return dump_service_status(status, arns)
+
+
+def decode_service_status(item: Any) -> ServiceStatus:
+    """A service status from its document."""
+    return load_service_status(item)
+
+
+def decode_service(item: Any) -> tuple[ServiceSpec, ServiceStatus]:
+    """A service's spec and status from its one record of format 3 and older: generation 1,
+    observed; both parts at the record's version.
+    """
+    service = load_service(item)
+    spec, status = split(service)
+    return spec, replace(status, version=service.version)

@@ -22,7 +22,7 @@ import immutables
 from clusterkit.errors import NotFoundError, ValidationError
 from clusterkit.model.arns import Arns
 from clusterkit.model.instance import INSTANCE_STATUSES, ContainerInstance
-from clusterkit.model.service import Service
+from clusterkit.model.service import Service, ServiceSpec, ServiceStatus, compose, needs_observing, observe
 from clusterkit.model.task import DESIRED_STATUSES, PENDING_STATUSES, Task
 from clusterkit.model.taskdef import TaskDefinition
 from clusterkit.state._derived import (
@@ -110,7 +110,11 @@ class Roots(NamedTuple):
     """The task list index, folded lazily (see ``LazyIndex``): read it as ``task_index``."""
     placement_log: PlacementLog
     """The placement indexes, folded lazily: read them as ``placement``."""
+    service_specs: immutables.Map[str, ServiceSpec]
+    service_statuses: immutables.Map[str, ServiceStatus]
     services: immutables.Map[str, Service]
+    """Each service's spec and status as stored, composed (built by the commit that wrote
+    either): what readers see, unless the status has a newer spec to observe."""
     service_names: PSortedSet
 
     @property
@@ -203,13 +207,14 @@ class Snapshot:
     commits.
     """
 
-    __slots__ = ("_placement", "_roots", "_task_index", "arns")
+    __slots__ = ("_placement", "_roots", "_services", "_task_index", "arns")
 
     def __init__(self, roots: Roots, arns: Arns) -> None:
         self._roots = roots
         self.arns = arns
         self._placement: PlacementIndexes | None = None  # the derived indexes, once read
         self._task_index: TaskIndex | None = None
+        self._services: _ServiceViews | None = None
 
     def _placement_indexes(self) -> PlacementIndexes:
         """The placement indexes at this version, folded on the first read and kept. O(1) after."""
@@ -277,10 +282,42 @@ class Snapshot:
         """The service with this name or ARN (INACTIVE ones too); NotFoundError when there is none."""
         if not isinstance(service, str) or not service:
             raise ValidationError("service", service, "give a service name or ARN")
-        found = self._roots.services.get(Arns.last_part(service))
+        found = self.services_by_name.get(Arns.last_part(service))
         if found is None:
             raise NotFoundError("service", service)
         return found
+
+    def service_spec(self, name: str) -> ServiceSpec:
+        """The service's spec as stored (what users asked); NotFoundError when there is none."""
+        found = self._roots.service_specs.get(Arns.last_part(name))
+        if found is None:
+            raise NotFoundError("service", name)
+        return found
+
+    def service_status(self, name: str) -> ServiceStatus:
+        """The service's status as stored (what the service scheduler committed last, before it
+        observed a newer spec: ``observed_status`` for that); NotFoundError when there is none.
+        """
+        found = self._roots.service_statuses.get(Arns.last_part(name))
+        if found is None:
+            raise NotFoundError("service", name)
+        return found
+
+    def observed_status(self, name: str) -> ServiceStatus:
+        """The service's status having observed its spec (``clusterkit.model.service.observe``):
+        what the service scheduler will commit for the spec, as ``service(name)`` shows it.
+        """
+        spec = self.service_spec(name)
+        return self._observed(spec, self._roots.service_statuses.get(spec.name) or ServiceStatus(spec.name))
+
+    def _observed(self, spec: ServiceSpec, status: ServiceStatus) -> ServiceStatus:
+        if not needs_observing(spec, status):
+            return status
+        holding: dict[str, int] = {}
+        for task in self._holding(spec.name, status.tracked_tasks):
+            if task.desired_status != "STOPPED":
+                holding[task.started_by or ""] = holding.get(task.started_by or "", 0) + 1
+        return observe(spec, status, holding)
 
     def service_tasks(self, service: str, desired_status: str = "RUNNING") -> Iterator[Task]:
         """The tasks of a service (group ``service:NAME``) with this desired status, by id. O(k log n)."""
@@ -288,15 +325,18 @@ class Snapshot:
         tasks = self._roots.tasks
         return (tasks[task_id] for task_id in bucket or ())
 
-    def service_tasks_holding(self, service: Service) -> Iterator[Task]:
+    def service_tasks_holding(self, service: Service | ServiceStatus) -> Iterator[Task]:
         """The service's tasks that have not reached STOPPED: desired RUNNING or still stopping. O(k log n)."""
+        return self._holding(service.name, service.tracked_tasks)
+
+    def _holding(self, name: str, tracked_tasks: frozenset[str]) -> Iterator[Task]:
         tasks = self._roots.tasks
         seen: set[str] = set()
-        for task in self.service_tasks(service.name):
+        for task in self.service_tasks(name):
             seen.add(task.id)
             if not task.is_stopped:
                 yield task
-        for task_id in service.tracked_tasks - seen:
+        for task_id in tracked_tasks - seen:
             tracked = tasks.get(task_id)
             if tracked is not None and not tracked.is_stopped:
                 yield tracked
@@ -337,8 +377,13 @@ class Snapshot:
 
     @property
     def services_by_name(self) -> Mapping[str, Service]:
-        """Every service (INACTIVE ones too) by name. ``get`` is O(log₃₂ n)."""
-        return self._roots.services
+        """Every service (INACTIVE ones too) by name, as ECS shows it: its spec composed with
+        its observed status. ``get`` is O(log₃₂ n) (each view built once per snapshot).
+        """
+        views = self._services
+        if views is None:
+            views = self._services = _ServiceViews(self)
+        return views
 
     # -- whole collections ---------------------------------------------------------------
 
@@ -356,7 +401,7 @@ class Snapshot:
 
     def services(self) -> Iterator[Service]:
         """Every service, INACTIVE ones too, by name."""
-        services = self._roots.services
+        services = self.services_by_name
         return (services[name] for name in self._roots.service_names)
 
     @property
@@ -470,7 +515,7 @@ class Snapshot:
     def describe_services(self, services: Sequence[str]) -> Described[Service]:
         """Up to 10 services by name or ARN; unknown ones come back as failures (MISSING)."""
         return self._describe(
-            "services", services, self._roots.services, self.arns.service, limit=MAX_DESCRIBE_SERVICES
+            "services", services, self.services_by_name, self.arns.service, limit=MAX_DESCRIBE_SERVICES
         )
 
     def list_services(
@@ -487,11 +532,12 @@ class Snapshot:
         """
         if scheduling_strategy is not None and scheduling_strategy not in ("REPLICA", "DAEMON"):
             raise ValidationError("schedulingStrategy", scheduling_strategy, "must be REPLICA or DAEMON")
-        services = self._roots.services
+        specs, statuses = self._roots.service_specs, self._roots.service_statuses
 
         def keep(name: Any) -> bool:
-            service = services[name]
-            return service.status == "ACTIVE" and scheduling_strategy in (None, service.scheduling_strategy)
+            spec, status = specs[name], statuses.get(name)
+            inactive = status is not None and status.inactive
+            return spec.status == "ACTIVE" and not inactive and scheduling_strategy in (None, spec.scheduling_strategy)
 
         fingerprint = _fingerprint("services", self.arns.cluster, scheduling_strategy)
         return paginate(
@@ -506,7 +552,7 @@ class Snapshot:
         self,
         field: str,
         references: Sequence[str],
-        table: immutables.Map[str, T],
+        table: Mapping[str, T],
         arn: Callable[[str], str],
         limit: int = MAX_DESCRIBE,
     ) -> Described[T]:
@@ -665,3 +711,42 @@ def _merge_sorted(streams: Sequence[Iterator[tuple[str, Any]]], start: Any) -> I
     if start is None:
         return merged
     return (item for item in merged if (item[1], item[0]) > (start[1], start[0]))
+
+
+class _ServiceViews(Mapping[str, Service]):
+    """A snapshot's services as ECS shows them, built on first read and kept (the snapshot never changes)."""
+
+    __slots__ = ("_built", "_snapshot")
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+        self._built: dict[str, Service] = {}
+
+    def get(self, name: str, default: Any = None) -> Any:
+        roots = self._snapshot._roots
+        stored: Service | None = roots.services.get(name)
+        if stored is None:
+            return default
+        if stored.observed_generation >= stored.generation or stored.status == "INACTIVE":
+            return stored  # the common case: nothing to observe, composed by the commit
+        found = self._built.get(name)
+        if found is None:
+            spec = roots.service_specs[name]
+            status = roots.service_statuses.get(name) or ServiceStatus(name)
+            found = self._built[name] = compose(spec, self._snapshot._observed(spec, status))
+        return found
+
+    def __getitem__(self, name: str) -> Service:
+        found: Service | None = self.get(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._snapshot._roots.service_specs
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._snapshot._roots.service_specs)
+
+    def __len__(self) -> int:
+        return len(self._snapshot._roots.service_specs)

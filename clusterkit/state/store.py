@@ -42,6 +42,8 @@ def empty_roots() -> Roots:
         task_definition_index=PSortedSet(),
         list_log=ListLog.build(0, (tasks, instances), Owner()),
         placement_log=PlacementLog.build(0, (tasks, instances), Owner()),
+        service_specs=immutables.Map(),
+        service_statuses=immutables.Map(),
         services=immutables.Map(),
         service_names=PSortedSet(),
     )

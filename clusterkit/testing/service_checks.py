@@ -11,8 +11,9 @@ Per commit (``ServiceInvariants.check``), as ``Violation`` codes:
 
 - ``SERVICE_MAX``: a commit that launches tasks of a REPLICA service leaves more of its
   tasks not STOPPED (PENDING, RUNNING, or being stopped) than ``⌊desired · maximumPercent /
-  100⌋``, ``desired`` being the count in the service record *that commit wrote*: the one
-  the scheduler decided with (its ``PutService`` is checked against the record's version).
+  100⌋``, ``desired`` being the count the scheduler decided with (``decided_count``): the
+  spec's, or, when a user's update of the spec landed between the scheduler's snapshot and
+  its status commit, the count the PRIMARY deployment of the status it committed carries.
   So when the user lowers the desired count, the tasks above the new bound are not a
   violation; launching while above it is.
 - ``SERVICE_MIN``: the scheduler stops (``ServiceSchedulerInitiated``) a healthy task of a
@@ -26,7 +27,9 @@ Per commit (``ServiceInvariants.check``), as ``Violation`` codes:
   the grace period, not being stopped) plus those it launched exceed its desired count —
   the larger of the counts before and after the commit, since a commit may raise it (a
   rollback promotes an older deployment to the service's count) or lower it (an older
-  deployment's task replaced). Two schedulers racing for one need would show here.
+  deployment's task replaced), and of the count in the status the commit wrote (what the
+  scheduler decided with, when a user's update moved the spec meanwhile). Two schedulers
+  racing for one need would show here.
 - ``SERVICE_STALLED``: a task stopped as replaced by the PRIMARY deployment while that
   deployment FAILED (nothing comes to replace it).
 - ``SERVICE_LAUNCH``: a task launched for a service that is not ACTIVE, for a deployment
@@ -81,6 +84,7 @@ __all__ = [
     "ServiceInvariants",
     "SettledReport",
     "check_services_settled",
+    "decided_count",
 ]
 
 _PURPOSEFUL: Final = frozenset({"ServiceSchedulerInitiated", "UserInitiated"})
@@ -146,6 +150,18 @@ def has_health_check(definition: TaskDefinition | None) -> bool:
     return definition is not None and any(
         c.essential and c.health_check is not None for c in definition.container_definitions
     )
+
+
+def decided_count(after: Snapshot, written: Service) -> int:
+    """The desired count a service's last status commit was decided with: the spec's, unless the
+    spec moved on past the generation that status observed (a user's update racing the
+    scheduler's decision, which the split of spec and status lets through): then the count of
+    that status's PRIMARY deployment (a REPLICA service's is the spec's count it observed).
+    """
+    status = after.service_status(written.name)
+    if status.observed_generation < written.generation and status.deployments and not status.inactive:
+        return status.deployments[0].desired_count
+    return written.desired_count
 
 
 class ServiceInvariants:
@@ -280,25 +296,31 @@ class ServiceInvariants:
         if service.scheduling_strategy == "DAEMON":
             found.extend(self._daemon_launches(before, service, tasks, holding, after))
             return found
-        bound = written.deployment_configuration.max_tasks(written.desired_count)
+        desired = decided_count(after, written)
+        bound = written.deployment_configuration.max_tasks(desired)
         if len(holding) > bound:
             found.append(
                 Violation(
                     "SERVICE_MAX",
                     f"service {name} launched {len(tasks)} tasks and holds {len(holding)} not STOPPED, above "
-                    f"⌊{written.desired_count} · {written.deployment_configuration.maximum_percent}%⌋ = {bound} "
+                    f"⌊{desired} · {written.deployment_configuration.maximum_percent}%⌋ = {bound} "
                     f"(version {after.version})",
                 )
             )
         new_by_deployment: dict[str | None, int] = {}
         for task in tasks:
             new_by_deployment[task.started_by] = new_by_deployment.get(task.started_by, 0) + 1
+        decided = {d.id: d.desired_count for d in after.service_status(name).deployments}  # as committed
         for deployment_id, count in sorted(new_by_deployment.items(), key=lambda item: str(item[0])):
             deployment = service.deployment(deployment_id)
             if deployment is None:
                 continue
             now_wanted = written.deployment(deployment_id)
-            wanted = max(deployment.desired_count, now_wanted.desired_count if now_wanted is not None else 0)
+            wanted = max(
+                deployment.desired_count,
+                now_wanted.desired_count if now_wanted is not None else 0,
+                decided.get(str(deployment_id), 0),
+            )
             good = 0
             for task_id in prior:
                 task = before.tasks_by_id[task_id]
@@ -367,7 +389,8 @@ class ServiceInvariants:
         healthy_stops = [task for task in tasks if self.healthy(before, task, now)]
         if not healthy_stops:
             return []
-        bound = written.deployment_configuration.min_healthy(written.desired_count)
+        desired = decided_count(after, written)
+        bound = written.deployment_configuration.min_healthy(desired)
         healthy = sum(self.healthy(before, task, now) for task in before.service_tasks(name, "RUNNING"))
         if healthy - len(healthy_stops) >= bound:
             return []
@@ -375,7 +398,7 @@ class ServiceInvariants:
             Violation(
                 "SERVICE_MIN",
                 f"service {name} had {healthy} healthy tasks and the scheduler stopped {len(healthy_stops)} of them, "
-                f"leaving fewer than ⌈{written.desired_count} · "
+                f"leaving fewer than ⌈{desired} · "
                 f"{written.deployment_configuration.minimum_healthy_percent}%⌉ = {bound} (version {after.version})",
                 task_id=healthy_stops[0].id,
             )

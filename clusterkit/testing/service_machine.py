@@ -58,7 +58,7 @@ from clusterkit.model.task import HealthStatus, Task
 from clusterkit.model.taskdef import TaskDefinition
 from clusterkit.services.reconcile import DEFAULT_SETTINGS, ReconcileSettings
 from clusterkit.services.scheduler import ServiceScheduler
-from clusterkit.state.changes import Change, CommitResult, PutService
+from clusterkit.state.changes import Change, CommitResult, PutServiceStatus
 from clusterkit.state.core import ChangeSource, StateCore
 from clusterkit.state.events import Subscription
 from clusterkit.state.invariants import Violation
@@ -165,7 +165,7 @@ class _RacingState(StateCore):
         """Let the rival act first on the service being committed (when armed), then commit."""
         items = list(changes.changes if isinstance(changes, ChangeSource) else changes)
         if self.armed and self.rival is not None:
-            name = next((c.service.name for c in items if isinstance(c, PutService)), None)
+            name = next((c.status.name for c in items if isinstance(c, PutServiceStatus)), None)
             if name is not None:
                 self.rival.reconcile_service(name)
         return self._state.commit(items, atomic=atomic)
