@@ -32,18 +32,29 @@ Fit = tuple[Resources, tuple[PortBinding, ...]]
 
 Check = Callable[[ContainerInstance, PlacementContext], "Rejected | str | None"]
 
-INACTIVE: Final = Rejected.of("INACTIVE")
-AGENT: Final = Rejected.of("AGENT")
-STATIC_ATTRIBUTE: Final = Rejected("ATTRIBUTE", lasting=True)  # reads no task group: the plan cannot change it
-GROUP_ATTRIBUTE: Final = Rejected("ATTRIBUTE")  # reads task groups, which the plan's placements change
-DISTINCT_INSTANCE: Final = Rejected.of("DISTINCT_INSTANCE")
-_SHORT: Final = {name: Rejected.of(f"RESOURCE:{name}") for name in ("CPU", "MEMORY", "PORTS")}
+
+def rejection(reason: str, *, groups_read: bool) -> Rejected:
+    """The verdict a reason string stands for, built-in or a filter's: the one rule for ``lasting``.
+
+    A reason lasts when it is one of the built-in reasons that only get worse while a plan
+    places more tasks of one shape: ``RESOURCE:...`` (resources of any kind),
+    ``DISTINCT_INSTANCE``, and ``ATTRIBUTE`` when no ``memberOf`` expression of the request
+    reads task groups (``groups_read``). Any other reason can change.
+    """
+    lasting = reason.startswith("RESOURCE:") or reason == "DISTINCT_INSTANCE"
+    return Rejected(reason, lasting=lasting or (reason == "ATTRIBUTE" and not groups_read))
+
+
+INACTIVE: Final = rejection("INACTIVE", groups_read=False)
+AGENT: Final = rejection("AGENT", groups_read=False)
+DISTINCT_INSTANCE: Final = rejection("DISTINCT_INSTANCE", groups_read=False)
+_SHORT: Final = {name: rejection(f"RESOURCE:{name}", groups_read=False) for name in ("CPU", "MEMORY", "PORTS")}
 _SHORT["PORTS_UDP"] = _SHORT["PORTS"]
 
 
 def _short_of(shortfall: str) -> Rejected:
-    """The lasting rejection for too little of a custom scalar, made on its first use."""
-    rejected = _SHORT[shortfall] = Rejected.of(f"RESOURCE:{shortfall}")
+    """The rejection for too little of a custom scalar, made on its first use."""
+    rejected = _SHORT[shortfall] = rejection(f"RESOURCE:{shortfall}", groups_read=False)
     return rejected
 
 
@@ -61,6 +72,8 @@ class Feasibility:
         self.distinct = any(c.type == "distinctInstance" for c in constraints)
         self.static_expressions, self.dynamic_expressions = _split_expressions(constraints)
         self.groups = _ContextGroups(context)
+        # ATTRIBUTE lasts only while no expression reads task groups (the plan's placements change those)
+        self.attribute = rejection("ATTRIBUTE", groups_read=bool(self.dynamic_expressions))
         self._said: dict[str, Rejected] = {}  # a filter's reason strings, each made a Rejected once
 
     def verdict(self, instance: ContainerInstance) -> Rejected | Fit:
@@ -71,7 +84,7 @@ class Feasibility:
             return AGENT
         groups = self.groups
         if self.static_expressions and not all(e.evaluate(instance, groups) for e in self.static_expressions):
-            return STATIC_ATTRIBUTE
+            return self.attribute
         context = self.context
         remaining = context.remaining(instance)
         assigned = assign_host_ports(self.definition, remaining, self.dynamic_ports)
@@ -84,21 +97,21 @@ class Feasibility:
             return DISTINCT_INSTANCE
         for expression in self.dynamic_expressions:
             if not expression.evaluate(instance, groups):
-                return GROUP_ATTRIBUTE
+                return self.attribute
         said = self.check(instance, context)
         if said is not None:
             return said if type(said) is Rejected else self._rejected(said)
         return assigned
 
     def _rejected(self, said: object) -> Rejected:
-        """What a filter or ``check`` said, as a ``Rejected`` (a reason string by ``Rejected.of``)."""
+        """What a filter or ``check`` said, as a ``Rejected`` (a reason string by ``rejection``)."""
         if isinstance(said, Rejected):
             return said
         if not isinstance(said, str) or not said:
             raise ValidationError("filter", said, "a filter returns None, a Rejected or a non-empty reason string")
         rejected = self._said.get(said)
         if rejected is None:
-            rejected = self._said[said] = Rejected.of(said)
+            rejected = self._said[said] = rejection(said, groups_read=bool(self.dynamic_expressions))
         return rejected
 
 

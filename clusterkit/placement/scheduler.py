@@ -63,7 +63,8 @@ class Scheduler(Protocol):
 Filter = Callable[[ContainerInstance, PlacementContext], "Rejected | str | None"]
 """A hard rule: ``(instance, context) -> Rejected | reason | None``; None lets the instance through.
 
-A plain reason string stands for ``Rejected.of(reason)``: a rejection that can change.
+A plain reason string counts as a rejection that can change, unless it is a built-in reason
+that lasts (see ``clusterkit.placement.verdict``).
 """
 Scorer = Callable[[ContainerInstance, PlacementContext], float]
 """A soft preference: ``(instance, context) -> float in [0, 1]``, higher is better."""
@@ -165,7 +166,8 @@ class BaseScheduler:
 
         The default runs the ``filters`` in order and returns the first verdict that is not
         None, as the filter gave it. A ``Rejected(reason, lasting=True)`` is not asked again
-        about that instance in this plan; a string counts as ``Rejected.of(reason)``.
+        about that instance in this plan; a reason string counts as one that can change,
+        unless it is a built-in reason that lasts (see ``clusterkit.placement.verdict``).
         """
         for rule in self.filters:
             reason = rule(instance, context)

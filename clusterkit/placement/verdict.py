@@ -9,8 +9,12 @@ group, only gets worse as a plan places more tasks, so those rejections are last
 A lasting rejection lets the scheduler skip the instance for the rest of the plan (it is
 not asked again); one that can change is asked again for every task. This is Kubernetes'
 ``UnschedulableAndUnresolvable`` against ``Unschedulable``, and Nomad's feasibility
-checkers that remember an instance's class as ineligible. A plain reason string is still
-accepted from filters: ``Rejected.of`` tells what it stands for.
+checkers that remember an instance's class as ineligible.
+
+A plain reason string is still accepted from filters. It counts as a rejection that can
+change, unless it is one of the built-in reasons that last: ``RESOURCE:...``,
+``DISTINCT_INSTANCE``, and ``ATTRIBUTE`` in a request none of whose ``memberOf``
+expressions reads task groups.
 """
 
 from __future__ import annotations
@@ -44,13 +48,3 @@ class Rejected:
             raise ValidationError("reason", self.reason, "must be a non-empty string")
         if not isinstance(self.lasting, bool):
             raise ValidationError("lasting", self.lasting, "must be a bool")
-
-    @classmethod
-    def of(cls, reason: str) -> Rejected:
-        """The verdict a plain reason string stands for.
-
-        A string counts as a rejection that can change, unless it is one of the built-in
-        reasons that last: ``RESOURCE:...`` and ``DISTINCT_INSTANCE``. This is the one place
-        that rule is kept.
-        """
-        return cls(reason, lasting=reason.startswith("RESOURCE:") or reason == "DISTINCT_INSTANCE")
