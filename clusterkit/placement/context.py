@@ -1,8 +1,8 @@
 """What filters and scorers see while a plan is being made: the ``PlacementContext``.
 
-The context is the plan so far. It is the one piece of a plan's state that user code reads,
-and the scheduler's stages (``_feasible``, ``_rank``, ``_sources``, ``_select``) keep it up to
-date as each task is placed: resources left and tasks of the group per instance.
+The context is the plan so far: resources left and tasks of the group per instance, this
+plan's placements included. It is the one piece of a plan's state that user code reads; the
+scheduler updates it as it places each task.
 """
 
 from __future__ import annotations
