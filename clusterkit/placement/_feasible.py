@@ -99,9 +99,12 @@ class Feasibility:
             if not expression.evaluate(instance, groups):
                 return self.attribute
         said = self.check(instance, context)
-        if said is not None:
-            return said if type(said) is Rejected else self._rejected(said)
-        return assigned
+        if said is None:
+            return assigned
+        if type(said) is Rejected:
+            return said
+        # a reason string made a Rejected before in this plan: no call
+        return (type(said) is str and self._said.get(said)) or self._rejected(said)
 
     def _rejected(self, said: object) -> Rejected:
         """What a filter or ``check`` said, as a ``Rejected`` (a reason string by ``rejection``)."""
