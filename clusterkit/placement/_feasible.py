@@ -48,6 +48,7 @@ def rejection(reason: str, *, groups_read: bool) -> Rejected:
 INACTIVE: Final = rejection("INACTIVE", groups_read=False)
 AGENT: Final = rejection("AGENT", groups_read=False)
 DISTINCT_INSTANCE: Final = rejection("DISTINCT_INSTANCE", groups_read=False)
+_ATTRIBUTE: Final = {read: rejection("ATTRIBUTE", groups_read=read) for read in (False, True)}
 _SHORT: Final = {name: rejection(f"RESOURCE:{name}", groups_read=False) for name in ("CPU", "MEMORY", "PORTS")}
 _SHORT["PORTS_UDP"] = _SHORT["PORTS"]
 
@@ -61,6 +62,19 @@ def _short_of(shortfall: str) -> Rejected:
 class Feasibility:
     """The hard checks for one request (see the module's docstring)."""
 
+    __slots__ = (
+        "_said",
+        "attribute",
+        "check",
+        "context",
+        "definition",
+        "distinct",
+        "dynamic_expressions",
+        "dynamic_ports",
+        "groups",
+        "static_expressions",
+    )
+
     def __init__(
         self, request: PlacementRequest, context: PlacementContext, dynamic_ports: PortRange, check: Check
     ) -> None:
@@ -73,7 +87,7 @@ class Feasibility:
         self.static_expressions, self.dynamic_expressions = _split_expressions(constraints)
         self.groups = _ContextGroups(context)
         # ATTRIBUTE lasts only while no expression reads task groups (the plan's placements change those)
-        self.attribute = rejection("ATTRIBUTE", groups_read=bool(self.dynamic_expressions))
+        self.attribute = _ATTRIBUTE[bool(self.dynamic_expressions)]
         self._said: dict[str, Rejected] = {}  # a filter's reason strings, each made a Rejected once
 
     def verdict(self, instance: ContainerInstance) -> Rejected | Fit:

@@ -31,6 +31,8 @@ class Ranking:
     by a hash of the draw and the id.
     """
 
+    __slots__ = ("context", "draws", "random_order", "score", "snapshot", "spread_counts", "strategies")
+
     def __init__(
         self,
         snapshot: Snapshot,
@@ -95,6 +97,8 @@ class Balance:
     ``binding`` is the resource the cluster's busy instances use more of, cpu or memory
     (None: no telling), read in O(1) from the snapshot's usage totals.
     """
+
+    __slots__ = ("binding", "context", "limit")
 
     def __init__(self, limit: float, snapshot: Snapshot, context: PlacementContext) -> None:
         self.limit = limit

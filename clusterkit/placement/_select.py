@@ -48,6 +48,21 @@ _UNSET: Final[Any] = object()
 class Selection:
     """One request's plan in the making (see the module's docstring)."""
 
+    __slots__ = (
+        "aside",
+        "balance",
+        "by_value",
+        "context",
+        "dead",
+        "failed",
+        "feasible",
+        "ranking",
+        "request",
+        "sample",
+        "snapshot",
+        "source",
+    )
+
     def __init__(self, scheduler: BaseScheduler, snapshot: Snapshot, request: PlacementRequest) -> None:
         self.snapshot = snapshot
         self.request = request
@@ -205,6 +220,8 @@ class _ByValue:
     ``values`` caches each instance's value of ``field``; ``full`` holds the values whose
     instances were all rejected for lasting reasons, which stay full for the rest of the plan.
     """
+
+    __slots__ = ("field", "full", "values")
 
     def __init__(self, field: str) -> None:
         self.field = field

@@ -40,6 +40,8 @@ class Draws:
     does not send every request to the same few instances. Each task of the plan draws afresh.
     """
 
+    __slots__ = ("number", "seed")
+
     def __init__(self, seed: int | None, snapshot: Snapshot) -> None:
         self.seed = seed * 1_000_003 + snapshot.task_count if seed is not None else _random.randrange(1 << 62)
         self.number = 0  # tasks placed so far in this plan
