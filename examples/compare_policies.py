@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from clusterkit import BaseScheduler, ContainerInstance, PlacementContext
+from clusterkit import BaseScheduler, ContainerInstance, PlacementContext, Rejected
 from clusterkit.model.placement import binpack, random, spread
 from clusterkit.sim import WorkloadSpec, generate_workload
 from clusterkit.sim.report import compare, write_report
@@ -25,7 +25,7 @@ from clusterkit.sim.run import Policy
 class Headroom(BaseScheduler):
     """Binpack, but never fill an instance's CPU past 75%."""
 
-    def check(self, instance: ContainerInstance, context: PlacementContext) -> str | None:
+    def check(self, instance: ContainerInstance, context: PlacementContext) -> Rejected | str | None:
         after = context.remaining(instance).cpu - context.request.task_definition.charge.cpu
         if after < instance.registered.cpu // 4:
             return "HEADROOM"

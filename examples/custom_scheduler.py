@@ -4,20 +4,21 @@ and cap how many tasks of a licensed image may run per availability zone."""
 from __future__ import annotations
 
 import clusterkit
-from clusterkit import BaseScheduler, ContainerInstance, PlacementContext
+from clusterkit import BaseScheduler, ContainerInstance, PlacementContext, Rejected
 
 LICENSES_PER_ZONE = 2
 
 
 class LicensedScheduler(BaseScheduler):
-    def check(self, instance: ContainerInstance, context: PlacementContext) -> str | None:
+    def check(self, instance: ContainerInstance, context: PlacementContext) -> Rejected | str | None:
         needs_gpu = context.request.task_definition.charge.scalar("GPU") > 0
         if instance.registered.scalar("GPU") and not needs_gpu:
-            return "GPU_RESERVED"  # GPU instances only take GPU work
+            # GPU instances only take GPU work: a rule on the instance alone, so it lasts for the plan
+            return Rejected("GPU_RESERVED", lasting=True)
         if context.request.task_definition.family == "licensed":
             per_zone = context.count_by("attribute:ecs.availability-zone", context.snapshot.instances())
             if per_zone.get(instance.attribute("ecs.availability-zone"), 0) >= LICENSES_PER_ZONE:
-                return "LICENSE_CAP"
+                return Rejected("LICENSE_CAP", lasting=True)  # the plan's placements only fill the zone further
         return super().check(instance, context)
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from clusterkit import BaseScheduler, ContainerInstance, PlacementContext, Scheduler
+from clusterkit import BaseScheduler, ContainerInstance, PlacementContext, Rejected, Scheduler
 from clusterkit.testing import SchedulerMachine, run_machine
 
 
 class KeepGpusFree(BaseScheduler):
     """Tasks that need no GPU stay off GPU instances."""
 
-    def check(self, instance: ContainerInstance, context: PlacementContext) -> str | None:
+    def check(self, instance: ContainerInstance, context: PlacementContext) -> Rejected | str | None:
         if instance.registered.scalar("GPU") and not context.request.task_definition.charge.scalar("GPU"):
             return "GPU_RESERVED"
         return super().check(instance, context)

@@ -15,6 +15,7 @@ from clusterkit.placement.scheduler import (
     Scorer,
     Weighted,
 )
+from clusterkit.placement.verdict import Rejected
 
 __all__ = [
     "DEFAULT_DYNAMIC_PORTS",
@@ -30,6 +31,7 @@ __all__ = [
     "PlacementStrategy",
     "Plan",
     "PortRange",
+    "Rejected",
     "Scheduler",
     "Scorer",
     "Unplaced",

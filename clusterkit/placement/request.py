@@ -25,6 +25,7 @@ def _id_set(value: Iterable[str]) -> frozenset[str]:
         raise ValidationError("avoid", value, "must be a collection of instance ids")
     return frozenset(items)
 
+
 MAX_COUNT: Final = 10_000
 """The most tasks one request may place."""
 

@@ -1,0 +1,324 @@
+"""The candidate stage: which instances a plan looks at for the next task, and in what order.
+
+Nomad's stack starts from a (shuffled) source iterator and its rankers read as far as they
+must; here a source gives the instances best first where its order knows best, so the
+selection stage can stop early:
+
+- ``CapacitySource``: binpack order straight from the snapshot's capacity index for the
+  field, O(log n) per placement;
+- ``SortedSource``: an order built for the plan (``spread("instanceId")``, then binpack);
+- ``RandomSource``: a fresh lazy shuffle for every task (``random``, and ``sample``);
+- ``AllSource``: every instance in no order, for the chains (and scorers) that rank them all.
+
+``choose_source`` picks the cheapest one that still finds the best instance for a chain.
+Every source skips the instances in the plan's ``dead`` set (rejected for a lasting reason,
+or set aside) and forgets them in ``settle``.
+"""
+
+from __future__ import annotations
+
+import random as _random
+from collections.abc import Callable, Iterator
+from heapq import heappop, heappush
+from typing import Any, Protocol
+
+from sortedcontainers import SortedList
+
+from clusterkit.model.instance import ContainerInstance
+from clusterkit.model.placement import PlacementStrategy
+from clusterkit.model.resources import Resources
+from clusterkit.placement.context import PlacementContext
+from clusterkit.state import amount_class
+from clusterkit.state.snapshot import Snapshot
+
+
+class Draws:
+    """A plan's random draws: its seed and the number of the task being placed.
+
+    The same seed and cluster give the same plan (on any store: not the version, which etcd
+    numbers its own way); once tasks were added the draw is new, so a seeded random strategy
+    does not send every request to the same few instances. Each task of the plan draws afresh.
+    """
+
+    __slots__ = ("number", "seed")
+
+    def __init__(self, seed: int | None, snapshot: Snapshot) -> None:
+        self.seed = seed * 1_000_003 + snapshot.task_count if seed is not None else _random.randrange(1 << 62)
+        self.number = 0  # tasks placed so far in this plan
+
+
+class Source(Protocol):
+    """Where a plan's candidates come from, and in what order.
+
+    ``exact``: the first feasible candidate is the best. Otherwise ``tie_key`` gives the
+    order's key (None when there is no order), and the scan goes on while it ties.
+    """
+
+    exact: bool
+
+    def ordered(self) -> Iterator[ContainerInstance]:
+        """Candidates, best first where the source knows an order; dead ones skipped."""
+        ...
+
+    def tie_key(self, instance: ContainerInstance) -> tuple[Any, ...] | None:
+        """The source's ordering key of ``instance`` without its id, None for no order."""
+        ...
+
+    def settle(self, dead: set[str]) -> None:
+        """Forget the instances in ``dead`` for the rest of the plan."""
+        ...
+
+    def before_take(self, instance: ContainerInstance) -> None:
+        """Called before ``instance``'s remaining resources change."""
+        ...
+
+    def after_take(self, instance: ContainerInstance) -> None:
+        """Called after they changed."""
+        ...
+
+
+def accepting(snapshot: Snapshot) -> list[ContainerInstance]:
+    """Every instance that accepts tasks (ACTIVE, agent connected). O(n)."""
+    return [i for i in snapshot.instances() if i.status == "ACTIVE" and i.agent_connected]
+
+
+def choose_source(
+    chain: tuple[PlacementStrategy, ...],
+    snapshot: Snapshot,
+    context: PlacementContext,
+    demand: Resources,
+    dead: set[str],
+    draws: Draws,
+) -> Source:
+    """The cheapest candidate order that still finds the best instance for ``chain``."""
+    first = chain[0] if chain else None
+    if first is not None and first.type == "binpack":
+        field = "cpu" if first.field == "cpu" else "memory"
+        return CapacitySource(snapshot, field, demand, context, dead, len(chain) == 1)
+    if first is not None and first.type == "spread" and first.field == "instanceId":  # by group tasks there
+        then = chain[1] if len(chain) > 1 and chain[1].type == "binpack" else None
+        if then is None:
+            return SortedSource(accepting(snapshot), context, lambda r, c: (c,), len(chain) == 1)
+        field = then.field or "memory"
+        return SortedSource(accepting(snapshot), context, lambda r, c: (c, getattr(r, field)), len(chain) == 2)
+    if first is not None and first.type == "random":
+        return RandomSource(accepting(snapshot), draws, dead, exact=len(chain) == 1)
+    return AllSource(accepting(snapshot))
+
+
+class AllSource:
+    """Every accepting instance, in no order: each placement ranks them all."""
+
+    exact = False
+
+    def __init__(self, instances: list[ContainerInstance]) -> None:
+        self.instances = {instance.id: instance for instance in instances}
+
+    def ordered(self) -> Iterator[ContainerInstance]:
+        return iter(list(self.instances.values()))
+
+    def tie_key(self, instance: ContainerInstance) -> tuple[Any, ...] | None:
+        return None
+
+    def settle(self, dead: set[str]) -> None:
+        for instance_id in dead:
+            self.instances.pop(instance_id, None)
+
+    def before_take(self, instance: ContainerInstance) -> None:
+        pass
+
+    def after_take(self, instance: ContainerInstance) -> None:
+        pass
+
+
+class SortedSource:
+    """The accepting instances sorted by ``key(remaining, tasks of the group)``, built for this
+    plan in O(n log n); each placement moves one instance. Ties end at the id.
+    """
+
+    def __init__(
+        self,
+        instances: list[ContainerInstance],
+        context: PlacementContext,
+        key: Callable[[Resources, int], tuple[Any, ...]],
+        exact: bool,
+    ) -> None:
+        self.context = context
+        self.key = key
+        self.exact = exact
+        self.instances = {instance.id: instance for instance in instances}
+        left, counts = context._remaining, context._group_counts  # tie_key for each, without the calls
+        self.order = SortedList([(*key(left.get(i.id, i.remaining), counts.get(i.id, 0)), i.id) for i in instances])
+
+    def _entry(self, instance: ContainerInstance) -> tuple[Any, ...]:
+        return (*self.tie_key(instance), instance.id)
+
+    def tie_key(self, instance: ContainerInstance) -> tuple[Any, ...]:
+        context = self.context
+        return self.key(context.remaining(instance), context.group_count(instance.id))
+
+    def ordered(self) -> Iterator[ContainerInstance]:
+        instances = self.instances
+        return (instances[entry[-1]] for entry in self.order)
+
+    def settle(self, dead: set[str]) -> None:
+        for instance_id in [i for i in dead if i in self.instances]:
+            self.order.remove(self._entry(self.instances.pop(instance_id)))
+
+    def before_take(self, instance: ContainerInstance) -> None:
+        if instance.id in self.instances:  # not one settled out already (balance's set-aside ones are)
+            self.order.remove(self._entry(instance))
+
+    def after_take(self, instance: ContainerInstance) -> None:
+        if instance.id in self.instances:
+            self.order.add(self._entry(instance))
+
+
+class RandomSource:
+    """The accepting instances in a fresh random order for every placement.
+
+    ``position`` holds each instance's place in the latest draw, as far as it was read: the
+    rank key of a chain that starts with ``random`` reads it.
+    """
+
+    def __init__(self, instances: list[ContainerInstance], draws: Draws, dead: set[str], *, exact: bool) -> None:
+        self.instances = {instance.id: instance for instance in instances}
+        self.ids = sorted(self.instances)
+        self.draws = draws
+        self.dead = dead
+        self.exact = exact
+        self.position: dict[str, int] = {}
+        self.compacted = 0  # how many dead instances the id list had dropped when last compacted
+
+    def ordered(self) -> Iterator[ContainerInstance]:
+        """A random permutation drawn from (seed, task number): the same for explain and place."""
+        ids, count, dead = self.ids, len(self.ids), self.dead
+        rng = _random.Random(f"{self.draws.seed}:{self.draws.number}")
+        self.position = position = {}
+        for index in range(count):  # Fisher-Yates, drawn lazily: most scans stop at once
+            pick = rng.randrange(index, count)
+            ids[index], ids[pick] = ids[pick], ids[index]
+            position[ids[index]] = index
+            if ids[index] not in dead:
+                yield self.instances[ids[index]]
+
+    def draw_all(self) -> None:
+        """Draw the whole permutation ``place`` would draw from, so every instance has a position."""
+        self.ids = sorted(self.ids)
+        for _ in self.ordered():
+            pass
+
+    def tie_key(self, instance: ContainerInstance) -> tuple[Any, ...] | None:
+        return None
+
+    def settle(self, dead: set[str]) -> None:
+        if len(dead) - self.compacted > len(self.ids) // 2:  # mostly dead: drop them, O(n) now and then
+            self.ids = sorted(instance_id for instance_id in self.ids if instance_id not in dead)
+            self.compacted = len(dead)
+
+    def before_take(self, instance: ContainerInstance) -> None:
+        pass
+
+    def after_take(self, instance: ContainerInstance) -> None:
+        pass
+
+
+class CapacitySource:
+    """Binpack order straight from the snapshot's capacity index for ``field`` (memory or cpu).
+
+    That index keys each instance by ``(class of the other resource left, field left, id)``.
+    One cursor per class of the other resource at or above the demand's walks the
+    persistent index from the demand's amount of ``field`` up; a heap merges the cursors.
+    Instances this plan changed leave the cursors and live in a small sorted list of their
+    own. Building it costs O(classes · log n), each placement O(log n) plus the instances
+    it had to skip.
+    """
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        field: str,
+        demand: Resources,
+        context: PlacementContext,
+        dead: set[str],
+        exact: bool,
+    ) -> None:
+        self.exact = exact
+        self.instances = snapshot.instances_by_id
+        self.field = field
+        self.other = "cpu" if field == "memory" else "memory"
+        self.amount: int = getattr(demand, field)
+        self.other_amount: int = getattr(demand, self.other)
+        self.context = context
+        self.floor = amount_class(self.other_amount)
+        self.heap: list[tuple[int, str, int, Iterator[tuple[int, int, str]]]] = []
+        self.changed: SortedList = SortedList()  # type: ignore[type-arg]
+        self.changed_ids: set[str] = set()
+        self.dead = dead
+        self.popped: list[tuple[int, str, int, Iterator[tuple[int, int, str]]]] = []
+        index = snapshot.capacity_index if field == "memory" else snapshot.cpu_capacity_index
+        level = self.floor
+        while True:
+            head = next(index.iter_from((level,), inclusive=True), None)
+            if head is None:
+                break
+            level = head[0]
+            self._push(level, index.iter_from((level, self.amount, ""), inclusive=True))
+            level += 1
+
+    def _push(self, level: int, cursor: Iterator[tuple[int, int, str]]) -> None:
+        for key in cursor:
+            if key[0] != level:
+                return
+            if level == self.floor and getattr(self.instances[key[2]].remaining, self.other) < self.other_amount:
+                continue  # the demand's own class holds some instances with too little of the other resource
+            heappush(self.heap, (key[1], key[2], level, cursor))
+            return
+
+    def _left(self, instance: ContainerInstance) -> int:
+        """What ``instance`` has left of ``field`` in this plan."""
+        left: int = getattr(self.context.remaining(instance), self.field)
+        return left
+
+    def ordered(self) -> Iterator[ContainerInstance]:
+        heap, changed = self.heap, self.changed
+        moved = iter(changed.irange((self.amount, "")))
+        pending = next(moved, None)
+        while True:
+            while heap and (heap[0][1] in self.changed_ids or heap[0][1] in self.dead):
+                entry = heappop(heap)
+                self._push(entry[2], entry[3])
+            top = heap[0] if heap else None
+            if top is None and pending is None:
+                return
+            if pending is not None and (top is None or (pending[0], pending[1]) < (top[0], top[1])):
+                instance_id = pending[1]
+                pending = next(moved, None)
+            else:
+                assert top is not None
+                entry = heappop(heap)
+                self.popped.append(entry)
+                self._push(entry[2], entry[3])
+                instance_id = entry[1]
+            if instance_id not in self.dead:
+                yield self.instances[instance_id]
+
+    def tie_key(self, instance: ContainerInstance) -> tuple[Any, ...]:
+        return (self._left(instance),)
+
+    def settle(self, dead: set[str]) -> None:
+        for entry in self.popped:  # looked at but not taken: back in line for the next task
+            if entry[1] not in dead and entry[1] not in self.changed_ids:
+                heappush(self.heap, (entry[0], entry[1], entry[2], iter(())))  # its cursor moved on
+        self.popped.clear()
+        for instance_id in dead & self.changed_ids:  # each dead instance leaves once (dead covers the cursors)
+            self.changed.discard((self._left(self.instances[instance_id]), instance_id))
+            self.changed_ids.discard(instance_id)
+
+    def before_take(self, instance: ContainerInstance) -> None:
+        if instance.id in self.changed_ids:
+            self.changed.discard((self._left(instance), instance.id))
+
+    def after_take(self, instance: ContainerInstance) -> None:
+        self.changed_ids.add(instance.id)
+        self.changed.add((self._left(instance), instance.id))
