@@ -66,6 +66,27 @@ def delete_prefix(prefix: str) -> None:
             continue
 
 
+_ETCD_LOCK = "/tmp/clusterkit-test-etcd-cluster.lock"
+
+
+@contextlib.contextmanager
+def claimed_etcd(*, alone: bool = False) -> Iterator[None]:
+    """Hold the shared etcd cluster for a test: shared with other copies of the suite, or
+    ``alone`` — for a test that stops members or counts etcd's revisions, which any other
+    writer moves. Under ``CLUSTERKIT_TEST_STORE=etcd`` (a suite run by a test that holds the
+    cluster alone) it takes nothing: its parent holds it.
+    """
+    if os.environ.get("CLUSTERKIT_TEST_STORE") == "etcd":
+        yield
+        return
+    with open(_ETCD_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if alone else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def etcd_available() -> bool:
     """True when some member of ``ETCD_ENDPOINTS`` answers its health check."""
     import urllib.request

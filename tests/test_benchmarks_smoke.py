@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import BENCHMARKS
-from tests.conftest import claimed_backend, etcd_available, require_service
+from tests.conftest import claimed_backend, claimed_etcd, etcd_available, require_service
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +28,10 @@ def test_benchmark_runs_and_reports(name: str) -> None:
         require_service(bool(engine), "a Docker engine and the docker command line (scripts/services.sh start)")
     if name.startswith("etcd_"):
         require_service(etcd_available(), "the etcd cluster (scripts/services.sh start)")
-    with claimed_backend("bench") if name == "lb_sync" else contextlib.nullcontext():  # lb_sync's backend
+    with (
+        claimed_backend("bench") if name == "lb_sync" else contextlib.nullcontext(),  # lb_sync's backend
+        claimed_etcd() if name.startswith("etcd_") else contextlib.nullcontext(),
+    ):
         done = subprocess.run(
             [sys.executable, "-m", "benchmarks", name, "--quick"],
             cwd=ROOT,

@@ -15,7 +15,7 @@ import pytest
 
 from clusterkit import ClusterState, Event, LivenessMonitor, Subscription, TaskChanged
 from clusterkit.state.etcd import EtcdStore
-from tests.conftest import ETCD_ENDPOINTS, delete_prefix, etcd_available, loopback, require_service
+from tests.conftest import ETCD_ENDPOINTS, claimed_etcd, delete_prefix, etcd_available, loopback, require_service
 from tests.docker.conftest import ENGINE1, IMAGE, container_definition, fetch
 from tests.docker.test_engines import HTTPD, containers_of
 from tests.etcd import _workers
@@ -30,10 +30,11 @@ def scheduler(cluster: str) -> Iterator[tuple[ClusterState, str]]:
     """The scheduler process's state, on an etcd prefix of the test's own (deleted afterwards)."""
     require_service(etcd_available(), "the etcd cluster (scripts/services.sh start)")
     prefix = f"/clusterkit-tests/{uuid.uuid4().hex}"
-    store = EtcdStore(ETCD_ENDPOINTS, prefix=prefix)
-    yield ClusterState(cluster, store=store), prefix
-    store.close()
-    delete_prefix(prefix + "/")
+    with claimed_etcd():
+        store = EtcdStore(ETCD_ENDPOINTS, prefix=prefix)
+        yield ClusterState(cluster, store=store), prefix
+        store.close()
+        delete_prefix(prefix + "/")
 
 
 def wait_for(events: Subscription, task_id: str, status: str, seen: list[Event], timeout: float = 60) -> TaskChanged:

@@ -15,7 +15,7 @@ import pytest
 
 from clusterkit import ClusterState
 from clusterkit.state.etcd import EtcdStore
-from tests.conftest import ETCD_ENDPOINTS, delete_prefix, etcd_available, require_service
+from tests.conftest import ETCD_ENDPOINTS, claimed_etcd, delete_prefix, etcd_available, require_service
 
 SERVICES = Path(__file__).resolve().parents[2] / "scripts" / "services.sh"
 
@@ -29,10 +29,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def etcd() -> tuple[str, ...]:
-    """The endpoints of the running etcd cluster."""
+def etcd(request: pytest.FixtureRequest) -> Iterator[tuple[str, ...]]:
+    """The endpoints of the running etcd cluster, held for the test (``claimed_etcd``): shared
+    with other copies of the suite, or alone for a test marked ``etcd_alone``.
+    """
     require_service(etcd_available(), "the etcd cluster (scripts/services.sh start)")
-    return ETCD_ENDPOINTS
+    with claimed_etcd(alone=request.node.get_closest_marker("etcd_alone") is not None):
+        yield ETCD_ENDPOINTS
 
 
 @pytest.fixture

@@ -190,6 +190,7 @@ def test_a_watcher_left_behind_compaction_reads_everything_again(open_state: Cal
 
 
 @pytest.mark.slow
+@pytest.mark.etcd_alone  # it stops two members: no other copy of the suite may use etcd meanwhile
 def test_commits_go_on_with_one_member_down_and_fail_cleanly_without_quorum(
     open_state: Callable[..., ClusterState],
 ) -> None:

@@ -34,6 +34,7 @@ SUITES = (
 
 
 @pytest.mark.slow
+@pytest.mark.etcd_alone  # the suites count etcd's revisions as cluster versions: no other writer meanwhile
 def test_state_placement_and_service_suites_pass_on_etcd(etcd: tuple[str, ...]) -> None:
     env = {**os.environ, "CLUSTERKIT_TEST_STORE": "etcd", "CLUSTERKIT_ETCD_ENDPOINTS": ",".join(etcd)}
     run = subprocess.run(
