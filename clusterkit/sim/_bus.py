@@ -55,13 +55,17 @@ class Bus:
         self._due[task.id] = TaskStateChange(task.id, task.version, **fields)
 
     def flush(self) -> None:
-        """Commit the reports queued for this moment, then observe every commit since."""
+        """Commit the reports queued for this moment, if any, and observe that commit.
+
+        Every way into the state observes once it is done (``replay`` writes are observed by
+        the run right after them), so with nothing queued there is nothing new to observe.
+        """
         if self._due:
             changes: list[Change] = list(self._due.values())
             self._due.clear()
             self.state.commit(changes)
             self.commits += 1
-        self.observe()
+            self.observe()
 
     def observe(self) -> None:
         """Hand the events of every commit since the last call to the listeners."""

@@ -5,8 +5,9 @@ waits in its queue as one request per task definition (of at most ``batch_size``
 plans each on a snapshot with the policy's real ``Scheduler`` and commits the plan
 ``decision_time`` seconds later: meanwhile other writers may have taken the room, and the
 placements the state rejects are planned again at once, up to ``max_attempts`` times a
-pass. A task no instance could take waits, set aside, until the cluster's capacity changes
-(an instance comes or goes, or a task stops): the queues learn that from the state's events.
+pass (they are *conflicts* when another scheduler committed in between). A task no
+instance could take waits, set aside, until the cluster's capacity changes (an instance
+comes or goes, or a task stops): the queues learn that from the state's events.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class _Waiting:
     arrival: float
     duration: float
     epoch: int = -1  # the capacity epoch of its last failed try (-1: not tried)
-    attempts: int = 0  # placements of it other writers beat, in this pass
+    attempts: int = 0  # placements of it the state rejected, in this pass
 
 
 class Queues:
@@ -45,7 +46,8 @@ class Queues:
 
     The counts are the run's figures for batch tasks (see ``RunMetrics``): ``submitted``,
     ``placed``, ``transactions``, ``conflicted``, ``conflicts``, ``retries``, ``failures``
-    (per reason) and ``waits`` (seconds from arrival to placement, of each placed task).
+    (per reason) and ``waits`` (seconds from arrival to placement, of each placed task;
+    ``waits_at`` adds those still waiting).
     """
 
     def __init__(
@@ -113,6 +115,10 @@ class Queues:
             shapes[snapshot.task_definition(definition).charge] += count
         return shapes
 
+    def waits_at(self, end: float) -> list[float]:
+        """Every batch task's wait, sorted: to its placement, or to ``end`` for those still waiting."""
+        return sorted([*self.waits, *(end - item.arrival for item in self.waiting())])
+
     def can_move(self) -> bool:
         """True while a scheduler is busy or some task waits with a chance to fit."""
         return any(self._busy) or any(item.epoch != self._epoch for item in self.waiting())
@@ -161,14 +167,14 @@ class Queues:
             if self._decision_time > 0:
                 self._busy[index] = True
 
-                def commit(plan: Plan = plan, items: list[_Waiting] = items) -> None:
+                def commit(plan: Plan = plan, items: list[_Waiting] = items, version: int = snapshot.version) -> None:
                     self._busy[index] = False
-                    self._retry(index, requests, self._commit(index, plan, items))
+                    self._retry(index, requests, self._commit(index, plan, items, version))
                     self._serve(index, requests)
 
                 self._time.after(self._decision_time, commit)
                 return
-            self._retry(index, requests, self._commit(index, plan, items))
+            self._retry(index, requests, self._commit(index, plan, items, snapshot.version))
 
     def _retry(self, index: int, requests: deque[list[_Waiting]], rejected: list[_Waiting]) -> None:
         again = [item for item in rejected if item.attempts < self._max_attempts]
@@ -177,18 +183,22 @@ class Queues:
             requests.appendleft(again)
         self._queues[index].extendleft(reversed(later))
 
-    def _commit(self, index: int, plan: Plan, items: list[_Waiting]) -> list[_Waiting]:
-        """Commit ``plan`` for ``items``; returns the items whose placements another writer beat."""
+    def _commit(self, index: int, plan: Plan, items: list[_Waiting], version: int) -> list[_Waiting]:
+        """Commit ``plan``, made for ``items`` on the snapshot at ``version``; returns the items
+        whose placements the state rejected. They are conflicts when another scheduler
+        committed since that snapshot.
+        """
         placed = 0
         rejected: list[_Waiting] = []
         if plan.placements:
+            contested = self._bus.scheduled_at > version
             result = self._bus.commit(plan.changes)
             self.transactions += 1
-            conflicts = [rejection for rejection in result.rejected if rejection.reason != "ABORTED"]
-            if conflicts:
+            rejections = sum(1 for rejection in result.rejected if rejection.reason != "ABORTED")
+            self.retries += rejections
+            if rejections and contested:
                 self.conflicted += 1
-                self.conflicts += len(conflicts)
-                self.retries += len(conflicts)
+                self.conflicts += rejections
             now = self._time.now
             for change in result.accepted:
                 item = items[placed]

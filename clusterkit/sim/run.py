@@ -10,6 +10,12 @@ by the real ``ServiceScheduler``. The hosts are simulated: a placed task reports
 after its duration, a task told to stop reports STOPPED ``stop_delay`` seconds later — the
 reports an agent would send, as commits. Everything happens in event order on one thread,
 so one seed gives one run.
+
+The run's jobs are stages in private modules, composed here: ``_clock`` (simulated time and
+the actions set for later), ``_bus`` (commits, and their events to every stage), ``_hosts``
+(the agents' reports), ``_queues`` (the batch queues and the schedulers' plan-and-commit
+passes), ``_replay`` (the workload's events) and ``_sampling`` (what is measured over time).
+They talk through the state's commits and events, and a few calls made explicit here.
 """
 
 from __future__ import annotations
@@ -76,9 +82,10 @@ class Policy:
     the workload creates get ``strategies`` as their placement strategy). ``schedulers`` of
     them share the cluster; each wakes every ``interval`` seconds, takes what waits in its
     queue as one request per shape (of at most ``batch_size`` tasks), and commits each
-    ``decision_time`` seconds after its snapshot; placements another scheduler beat are
-    planned again at once, up to ``max_attempts`` times a pass. The service scheduler steps
-    every ``service_interval`` seconds; the cluster is sampled every ``sample_interval``.
+    ``decision_time`` seconds after its snapshot; placements the state rejects (conflicts,
+    when another scheduler committed in between) are planned again at once, up to
+    ``max_attempts`` times a pass. The service scheduler steps every ``service_interval``
+    seconds; the cluster is sampled every ``sample_interval``.
 
     ``service_scaling`` autoscales the workload's services; ``capacity`` adds a capacity
     provider whose managed scaling (every ``capacity_interval`` seconds) launches and removes
@@ -226,10 +233,11 @@ class _Run:
                 time.advance(when)
                 if progress is not None:
                     progress(when)
-            while upcoming is not None and upcoming.at <= when:
-                self.replay.apply(upcoming)
-                upcoming = next(events, None)
-            bus.observe()
+            if upcoming is not None and upcoming.at <= when:
+                while upcoming is not None and upcoming.at <= when:
+                    self.replay.apply(upcoming)
+                    upcoming = next(events, None)
+                bus.observe()
             time.run_due(when)
             bus.flush()
         self.sample()
@@ -253,7 +261,7 @@ class _Run:
     def metrics(self, seed: int) -> RunMetrics:
         """What the run measured."""
         queues, hosts, sampling = self.queues, self.hosts, self.sampling
-        waits = sorted(queues.waits)
+        waits = queues.waits_at(self.time.now)
         return RunMetrics(
             policy=self.policy.name,
             seed=seed,
