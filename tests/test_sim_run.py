@@ -4,6 +4,7 @@ recomputation, and the answers known from scheduling research."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -26,8 +27,9 @@ from clusterkit.sim import (
     WorkloadSpec,
     generate_workload,
 )
+from clusterkit.sim._clock import Timeline
 from clusterkit.sim.metrics import Sample, time_mean
-from clusterkit.sim.run import Policy, ServiceScaling, simulate
+from clusterkit.sim.run import EPOCH, Policy, ServiceScaling, simulate
 from clusterkit.state.snapshot import Snapshot
 
 BINPACK = Policy("binpack", strategies=[binpack("memory")])
@@ -278,3 +280,23 @@ def test_a_mean_over_time_lies_between_the_least_and_the_most_sampled(points: li
     assert min(values) - 1e-9 <= mean <= max(values) + 1e-9
     if len(set(values)) == 1:
         assert mean == pytest.approx(values[0])
+
+
+def test_the_timeline_runs_actions_in_time_order_and_those_of_one_moment_in_the_order_set() -> None:
+    time = Timeline(EPOCH)
+    ran: list[tuple[float, str]] = []
+
+    def note(name: str) -> Callable[[], None]:
+        return lambda: ran.append((time.now, name))
+
+    time.at(2.0, note("b"))
+    time.at(1.0, note("a"))
+    time.at(2.0, lambda: time.after(0.0, note("set at 2 for 2")))
+    time.at(2.0, note("c"))
+    time.every(1.5, note("tick"))
+    while time.next_due() <= 3.0:
+        time.advance(time.next_due())
+        time.run_due(time.now)
+    assert ran == [(0.0, "tick"), (1.0, "a"), (1.5, "tick"), (2.0, "b"), (2.0, "c"), (2.0, "set at 2 for 2"),
+                   (3.0, "tick")]  # fmt: skip
+    assert time.clock() == EPOCH + 3.0
