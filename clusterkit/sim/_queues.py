@@ -154,10 +154,10 @@ class Queues:
         requests = deque(group[at : at + size] for group in groups.values() for at in range(0, len(group), size))
         self._serve(index, requests)
 
-    # The plan, commit, plan-again-on-conflict loop: _serve, _retry and _commit.
+    # The plan, commit, plan-again-on-rejection loop, all of it: _serve, _retry and _commit.
 
     def _serve(self, index: int, requests: deque[list[_Waiting]]) -> None:
-        """Plan and commit ``requests`` in turn; conflicts are planned again at once, a few times."""
+        """Plan and commit ``requests`` in turn; rejected placements are planned again at once, a few times."""
         while requests:
             items = requests.popleft()
             snapshot = self._state.snapshot()
