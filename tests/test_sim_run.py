@@ -4,6 +4,7 @@ recomputation, and the answers known from scheduling research."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -26,8 +27,9 @@ from clusterkit.sim import (
     WorkloadSpec,
     generate_workload,
 )
-from clusterkit.sim.metrics import Sample
-from clusterkit.sim.run import Policy, ServiceScaling, simulate
+from clusterkit.sim._clock import Timeline
+from clusterkit.sim.metrics import Sample, time_mean
+from clusterkit.sim.run import EPOCH, Policy, ServiceScaling, simulate
 from clusterkit.state.snapshot import Snapshot
 
 BINPACK = Policy("binpack", strategies=[binpack("memory")])
@@ -108,6 +110,8 @@ def test_every_sample_agrees_with_a_brute_force_recount(spec: WorkloadSpec, poli
     assert metrics.placed + metrics.pending == metrics.submitted
     assert metrics.finished + metrics.lost <= metrics.placed
     assert sorted(metrics.wait_cdf) == list(metrics.wait_cdf)
+    assert metrics.conflicts == 0  # with no decision time, nothing commits between a plan and its commit
+    assert metrics.wait_max <= metrics.duration and (metrics.wait_cdf != ()) == (metrics.submitted > 0)
 
 
 def _light_workload() -> list[Event]:
@@ -213,3 +217,86 @@ def test_a_capacity_provider_launches_instances_for_waiting_batch_tasks_and_remo
     assert max(s.instances for s in metrics.samples) == 5  # 20 × 512 units on 2048-unit instances
     assert metrics.samples[-1].instances == 0  # empty once the tasks finished: drained and removed
     assert metrics.wait_max < 600  # 2 instances from zero at once, the rest after their warm-up
+
+
+# -- what the figures mean: conflicts, censored waits, means over time ---------------------------
+
+
+def test_a_rejection_no_other_scheduler_caused_is_planned_again_but_not_a_conflict() -> None:
+    # strict versions: a placement is refused once its instance changed at all, here by the
+    # hosts' RUNNING report on the first task, committed just before the second task's plan
+    scheduler = BaseScheduler(seed=0, strict_versions=True)
+    policy = Policy("strict", scheduler, [binpack("memory")], decision_time=0.5)
+    events: list[Event] = [InstanceJoin(0.0, "i-0", 4096, 8192), BatchTask(0.0, 256, 256, 100.0)]
+    metrics = simulate([*events, BatchTask(0.8, 256, 256, 100.0)], policy)
+    assert (metrics.placed, metrics.transactions, metrics.retries) == (2, 3, 1)  # refused once, then placed
+    assert (metrics.conflicts, metrics.conflicted_transactions, metrics.conflict_fraction) == (0, 0, 0.0)
+
+
+def test_a_placement_the_service_scheduler_beat_is_a_conflict() -> None:
+    # the batch scheduler plans at 0 and commits at 0.5; at 0.25 the service's task took the room
+    web = {"family": "web", "containerDefinitions": [{"name": "app", "image": "web", "cpu": 1024, "memory": 256}]}
+    events: list[Event] = [InstanceJoin(0.0, "i-0", 1024, 8192), RegisterTaskDefinition(0.0, web)]
+    events += [CreateService(0.0, "web", "web:1", 1), BatchTask(0.0, 1024, 256, 100.0)]
+    policy = Policy("one", strategies=[binpack("memory")], decision_time=0.5, service_interval=0.25)
+    metrics = simulate(events, policy, until=50)
+    assert (metrics.transactions, metrics.conflicted_transactions, metrics.conflicts, metrics.retries) == (1, 1, 1, 1)
+    assert (metrics.placed, metrics.pending) == (0, 1)
+
+
+def test_tasks_still_waiting_count_in_the_wait_percentiles_censored_at_the_end() -> None:
+    # two fit at once; the third, too big for any instance, waits from 10 s to the end at 100 s
+    events: list[Event] = [InstanceJoin(0.0, "i-0", 2048, 4096), BatchTask(0.0, 512, 512, 1000.0, count=2)]
+    metrics = simulate([*events, BatchTask(10.0, 4096, 512, 1000.0)], BINPACK, until=100)
+    assert (metrics.placed, metrics.pending, metrics.duration) == (2, 1, 100.0)
+    assert metrics.wait_max == metrics.wait_p99 == 90.0
+    assert metrics.wait_p50 == 0.0 and metrics.wait_cdf[0] == 0.0 and metrics.wait_cdf[-1] == 90.0
+
+
+def test_with_nothing_placed_the_waits_are_those_of_the_tasks_waiting() -> None:
+    metrics = simulate([BatchTask(5.0, 512, 512, 10.0, count=3)], BINPACK, until=65)
+    assert (metrics.placed, metrics.pending) == (0, 3)
+    assert metrics.wait_p50 == metrics.wait_max == 60.0 and len(metrics.wait_cdf) == 101
+
+
+def _sample(time: float, in_use: int) -> Sample:
+    return Sample(time, in_use, in_use, 1024, 0, 2048, 0, 0, 0, 0, 0)
+
+
+def test_means_over_samples_are_weighted_by_the_time_between_them() -> None:
+    # 10 in use for a minute, then 0 for one second: the plain mean would say 5
+    samples = [_sample(0.0, 10), _sample(60.0, 10), _sample(61.0, 0)]
+    assert time_mean(samples, lambda sample: sample.instances_in_use) == pytest.approx((600 + 5) / 61)
+    assert time_mean([_sample(3.0, 4), _sample(3.0, 8)], lambda sample: sample.instances_in_use) == 6.0
+    assert time_mean([], lambda sample: sample.instances_in_use) == 0.0
+
+
+@given(st.lists(st.tuples(st.floats(0, 100), st.integers(0, 50)), min_size=1, max_size=20))
+def test_a_mean_over_time_lies_between_the_least_and_the_most_sampled(points: list[tuple[float, int]]) -> None:
+    times = sorted(time for time, _ in points)
+    samples = [_sample(time, value) for time, (_, value) in zip(times, points, strict=True)]
+    values = [sample.instances_in_use for sample in samples]
+    mean = time_mean(samples, lambda sample: sample.instances_in_use)
+    assert min(values) - 1e-9 <= mean <= max(values) + 1e-9
+    if len(set(values)) == 1:
+        assert mean == pytest.approx(values[0])
+
+
+def test_the_timeline_runs_actions_in_time_order_and_those_of_one_moment_in_the_order_set() -> None:
+    time = Timeline(EPOCH)
+    ran: list[tuple[float, str]] = []
+
+    def note(name: str) -> Callable[[], None]:
+        return lambda: ran.append((time.now, name))
+
+    time.at(2.0, note("b"))
+    time.at(1.0, note("a"))
+    time.at(2.0, lambda: time.after(0.0, note("set at 2 for 2")))
+    time.at(2.0, note("c"))
+    time.every(1.5, note("tick"))
+    while time.next_due() <= 3.0:
+        time.advance(time.next_due())
+        time.run_due(time.now)
+    assert ran == [(0.0, "tick"), (1.0, "a"), (1.5, "tick"), (2.0, "b"), (2.0, "c"), (2.0, "set at 2 for 2"),
+                   (3.0, "tick")]  # fmt: skip
+    assert time.clock() == EPOCH + 3.0

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 import attrs
 
-__all__ = ["RunMetrics", "Sample", "percentile"]
+__all__ = ["RunMetrics", "Sample", "percentile", "time_mean"]
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -23,6 +24,20 @@ def percentile(values: Sequence[float], fraction: float) -> float:
         return 0.0
     rank = max(1, math.ceil(fraction * len(values)))
     return float(values[rank - 1])
+
+
+def time_mean(samples: Sequence[Sample], value: Callable[[Sample], float]) -> float:
+    """The mean of ``value`` over the time ``samples`` (in time order) span: the area under the
+    line through them, by the trapezoidal rule, over that time. Samples taken at one moment
+    only (or one sample) give their plain mean; no samples give 0.0.
+    """
+    if not samples:
+        return 0.0
+    span = samples[-1].time - samples[0].time
+    if span <= 0:
+        return sum(value(sample) for sample in samples) / len(samples)
+    area = sum((later.time - earlier.time) * (value(earlier) + value(later)) for earlier, later in pairwise(samples))
+    return area / 2 / span
 
 
 @attrs.frozen
@@ -64,14 +79,18 @@ class RunMetrics:
     instance, ``finished`` ran to the end, ``lost`` went with an instance that left,
     ``pending`` still waited at the end. ``wait_*`` are the batch tasks' times from arrival
     to placement (seconds; nearest-rank percentiles), ``wait_cdf`` their 0th, 1st, …, 100th
-    percentiles (empty with no placements). ``transactions`` are the schedulers'
-    commits of placements, ``conflicted_transactions`` those with at least one placement
-    rejected because another writer took the room first (``conflicts`` such placements),
-    and ``conflict_fraction`` = conflicted / transactions; ``retries`` are placements planned
-    again after a conflict. ``placement_failures`` counts, per reason, the tasks a scheduler
-    could not place on a try. ``service_seconds_below_desired`` is, per service, the time its
-    RUNNING tasks were fewer than its desired count; ``scaling_activities`` the autoscalers'
-    decisions; ``instance_hours`` the instances registered, integrated over time (cost).
+    percentiles (empty with no batch tasks); a task still waiting at the end counts with its
+    wait so far (censored at the end). ``transactions`` are the schedulers' commits of
+    placements, ``conflicted_transactions`` those with at least one placement rejected after
+    another scheduler (a batch scheduler or the service scheduler) committed since the
+    plan's snapshot (``conflicts`` such placements), and ``conflict_fraction`` = conflicted /
+    transactions; ``retries`` are rejected placements planned again, conflicts or not.
+    ``placement_failures`` counts, per reason, the tasks a scheduler could not place on a
+    try. ``service_seconds_below_desired`` is, per service, the time its RUNNING tasks were
+    fewer than its desired count; ``scaling_activities`` the autoscalers' decisions;
+    ``instance_hours`` the instances registered, integrated over time (cost). The ``mean_*``
+    figures are means over time: the area under the line through the samples, over the
+    time they span.
     """
 
     policy: str
@@ -105,13 +124,13 @@ class RunMetrics:
 
     @property
     def mean_cpu_utilisation(self) -> float:
-        """CPU allocated / registered, averaged over the samples."""
-        return _mean(sample.cpu_utilisation for sample in self.samples)
+        """CPU allocated / registered, averaged over time."""
+        return time_mean(self.samples, lambda sample: sample.cpu_utilisation)
 
     @property
     def mean_memory_utilisation(self) -> float:
-        """Memory allocated / registered, averaged over the samples."""
-        return _mean(sample.memory_utilisation for sample in self.samples)
+        """Memory allocated / registered, averaged over time."""
+        return time_mean(self.samples, lambda sample: sample.memory_utilisation)
 
     @property
     def peak_instances_in_use(self) -> int:
@@ -120,18 +139,18 @@ class RunMetrics:
 
     @property
     def mean_instances_in_use(self) -> float:
-        """Instances holding at least one task, averaged over the samples."""
-        return _mean(float(sample.instances_in_use) for sample in self.samples)
+        """Instances holding at least one task, averaged over time."""
+        return time_mean(self.samples, lambda sample: sample.instances_in_use)
 
     @property
     def mean_stranded_cpu(self) -> float:
-        """Stranded CPU units, averaged over the samples."""
-        return _mean(float(sample.stranded_cpu) for sample in self.samples)
+        """Stranded CPU units, averaged over time."""
+        return time_mean(self.samples, lambda sample: sample.stranded_cpu)
 
     @property
     def mean_stranded_memory(self) -> float:
-        """Stranded memory (MiB), averaged over the samples."""
-        return _mean(float(sample.stranded_memory) for sample in self.samples)
+        """Stranded memory (MiB), averaged over time."""
+        return time_mean(self.samples, lambda sample: sample.stranded_memory)
 
     def summary(self) -> dict[str, Any]:
         """The headline figures, one flat mapping (what the report's table shows)."""
@@ -158,8 +177,3 @@ class RunMetrics:
         data["service_seconds_below_desired"] = dict(sorted(self.service_seconds_below_desired.items()))
         data["conflict_fraction"] = self.conflict_fraction
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
-
-
-def _mean(values: Any) -> float:
-    items = list(values)
-    return sum(items) / len(items) if items else 0.0
