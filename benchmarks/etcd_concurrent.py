@@ -59,7 +59,7 @@ from clusterkit import (
     binpack,
     place_and_commit,
 )
-from clusterkit.state.etcd import EtcdStore
+from clusterkit.state._etcd import EtcdStore
 
 NAME: Final = "etcd_concurrent"
 DESCRIPTION: Final = "4 scheduler processes on one etcd cluster: conflict fraction (target <= 0.1), placements/s vs 1"

@@ -42,7 +42,7 @@ import clusterkit
 from benchmarks import _etcd, _report
 from benchmarks._cluster import INSTANCE_CPU, INSTANCE_MEMORY, definition
 from clusterkit import ContainerInstance, PlacementStrategy, PlaceTask, RegisterInstance, Resources, Task, spread
-from clusterkit.state.etcd import EtcdStore
+from clusterkit.state._etcd import EtcdStore
 
 NAME: Final = "etcd_placement"
 DESCRIPTION: Final = "run_task placements/s through a 3-member etcd cluster, 100 per call (target >= 2,000/s)"

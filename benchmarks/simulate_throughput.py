@@ -30,10 +30,10 @@ from typing import Final
 from benchmarks import _report
 from clusterkit import BaseScheduler, ClusterState, PlacementRequest, place_and_commit
 from clusterkit.cli import BUILT_IN_POLICIES
-from clusterkit.model.placement import binpack
+from clusterkit.model._placement import binpack
 from clusterkit.sim import BatchTask, WorkloadSpec, generate_workload
-from clusterkit.sim.report import compare, write_report
-from clusterkit.sim.run import Policy, simulate
+from clusterkit.sim._report import compare, write_report
+from clusterkit.sim._run import Policy, simulate
 
 NAME: Final = "simulate_throughput"
 DESCRIPTION: Final = (

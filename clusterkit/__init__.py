@@ -46,7 +46,7 @@ from clusterkit.executor import (
     TaskObservation,
     TaskUsage,
 )
-from clusterkit.executor.credentials import RegistryCredentials
+from clusterkit.executor._credentials import RegistryCredentials
 from clusterkit.liveness import LivenessMonitor
 from clusterkit.logs import LogStore
 from clusterkit.model import (
@@ -115,7 +115,7 @@ from clusterkit.state import (
     is_stale,
     run_loop,
 )
-from clusterkit.state.changes import (
+from clusterkit.state._changes import (
     Change,
     DeregisterInstance,
     DeregisterTaskDefinition,
@@ -128,15 +128,9 @@ from clusterkit.state.changes import (
     TaskStateChange,
     UpdateInstance,
 )
-from clusterkit.state.events import (
-    ContainerInstanceChanged,
-    Event,
-    Subscription,
-    TaskChanged,
-    TaskDefinitionChanged,
-)
-from clusterkit.state.ids import new_id
-from clusterkit.state.invariants import state_violations
+from clusterkit.state._events import ContainerInstanceChanged, Event, Subscription, TaskChanged, TaskDefinitionChanged
+from clusterkit.state._ids import new_id
+from clusterkit.state._invariants import state_violations
 
 __version__ = "0.1.0"
 

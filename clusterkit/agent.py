@@ -29,15 +29,14 @@ from clusterkit.errors import (
     StaleVersionError,
     ValidationError,
 )
-from clusterkit.executor.base import Executor, TaskObservation
+from clusterkit.executor import Executor, TaskObservation
 from clusterkit.logs import LogStore
-from clusterkit.model.instance import DEFAULT_RESERVED_PORTS
-from clusterkit.model.task import HealthStatus, StopCode, Task, TaskStatus
-from clusterkit.state.changes import UpdateInstance
-from clusterkit.state.ids import new_id
-from clusterkit.state.loops import run_loop
-from clusterkit.state.snapshot import Snapshot
-from clusterkit.state.store import AgentLease, LeaseStore
+from clusterkit.model import DEFAULT_RESERVED_PORTS, Task
+from clusterkit.model._task import HealthStatus, StopCode, TaskStatus
+from clusterkit.state import Snapshot, run_loop
+from clusterkit.state._changes import UpdateInstance
+from clusterkit.state._ids import new_id
+from clusterkit.state._store import AgentLease, LeaseStore
 
 __all__ = ["Agent"]
 

@@ -10,7 +10,7 @@ in ``extra`` so they dump back unchanged. Any problem raises a ValidationError w
 is the JSON path, e.g. ``containerDefinitions[1].portMappings[0].hostPort``.
 
 Dumps are shaped exactly as ECS's describe output: clusterkit-only data (what a task holds
-on its instance) is not in them; the save file (``clusterkit.state.persist``) keeps it.
+on its instance) is not in them; the save file (``clusterkit.state``) keeps it.
 """
 
 from __future__ import annotations
@@ -26,36 +26,31 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from clusterkit.errors import ValidationError
-from clusterkit.model.arns import Arns
-from clusterkit.model.ecs_schema import clean_members, read_only_members, required_members, unknown_field
-from clusterkit.model.instance import ContainerInstance
-from clusterkit.model.placement import load_constraints, load_strategies
-from clusterkit.model.resources import Resources
-from clusterkit.model.service import (
-    Deployment,
-    DeploymentCircuitBreaker,
-    DeploymentConfiguration,
-    LoadBalancer,
-    Service,
-    ServiceEvent,
-    ServiceSpec,
-    ServiceStatus,
-    compose,
-    split,
-)
-from clusterkit.model.task import PortBinding, Task
-from clusterkit.model.taskdef import (
-    ECS_SHAPES,
+from clusterkit.model import (
     ContainerDefinition,
     ContainerDependency,
+    ContainerInstance,
+    DeploymentConfiguration,
     HealthCheck,
     KeyValuePair,
+    LoadBalancer,
     PlacementConstraint,
+    PortBinding,
     PortMapping,
     ResourceRequirement,
+    Resources,
+    Service,
+    ServiceSpec,
+    ServiceStatus,
     Tag,
+    Task,
     TaskDefinition,
 )
+from clusterkit.model._arns import Arns
+from clusterkit.model._placement import load_constraints, load_strategies
+from clusterkit.model._service import Deployment, DeploymentCircuitBreaker, ServiceEvent, compose, split
+from clusterkit.model._taskdef import ECS_SHAPES
+from clusterkit.model.ecs_schema import clean_members, read_only_members, required_members, unknown_field
 
 __all__ = [
     "converter",

@@ -30,11 +30,10 @@ from collections.abc import Callable, Iterator
 
 from clusterkit.api import ClusterState
 from clusterkit.errors import ValidationError
-from clusterkit.model.instance import ContainerInstance
-from clusterkit.state.changes import UpdateInstance
-from clusterkit.state.loops import run_loop
-from clusterkit.state.snapshot import Snapshot
-from clusterkit.state.store import LeaseStore
+from clusterkit.model import ContainerInstance
+from clusterkit.state import Snapshot, run_loop
+from clusterkit.state._changes import UpdateInstance
+from clusterkit.state._store import LeaseStore
 
 __all__ = ["LivenessMonitor"]
 

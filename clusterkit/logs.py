@@ -16,7 +16,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 
 from clusterkit.errors import ValidationError
-from clusterkit.executor.base import LogLine
+from clusterkit.executor import LogLine
 
 __all__ = ["LogStore"]
 

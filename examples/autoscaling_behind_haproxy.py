@@ -25,7 +25,7 @@ from clusterkit.autoscaling import CPU_UTILIZATION, DockerStatsSource, ServiceAu
 from clusterkit.balancing import HAProxyRuntime, LoadBalancerController, TargetGroup
 from clusterkit.executor.docker import LABEL_CLUSTER, DockerExecutor
 from clusterkit.services import ServiceScheduler
-from clusterkit.state.snapshot import Snapshot
+from clusterkit.state import Snapshot
 
 CLUSTER = "autoscaling-example"
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/example/0123456789abcdef"

@@ -16,10 +16,10 @@ import tempfile
 from pathlib import Path
 
 from clusterkit import BaseScheduler, ContainerInstance, PlacementContext, Rejected
-from clusterkit.model.placement import binpack, random, spread
+from clusterkit.model._placement import binpack, random, spread
 from clusterkit.sim import WorkloadSpec, generate_workload
-from clusterkit.sim.report import compare, write_report
-from clusterkit.sim.run import Policy
+from clusterkit.sim._report import compare, write_report
+from clusterkit.sim._run import Policy
 
 
 class Headroom(BaseScheduler):

@@ -20,7 +20,7 @@ from clusterkit import Agent, ClusterState
 from clusterkit.balancing import HAProxyRuntime, LoadBalancerController, TargetGroup
 from clusterkit.executor.docker import LABEL_CLUSTER, DockerExecutor
 from clusterkit.services import ServiceScheduler
-from clusterkit.state.snapshot import Snapshot
+from clusterkit.state import Snapshot
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/example/0123456789abcdef"
 FRONTEND = "http://127.0.0.1:18082/"

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from clusterkit import Agent, ClusterState
 from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_TASK, DockerExecutor
 from clusterkit.services import ServiceScheduler
-from clusterkit.state.snapshot import Snapshot
+from clusterkit.state import Snapshot
 
 
 def web(body: str) -> dict[str, object]:

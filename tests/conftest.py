@@ -110,8 +110,8 @@ def _every_state_on_etcd(monkeypatch: pytest.MonkeyPatch) -> object:
     """
     import uuid
 
-    from clusterkit.state.core import StateCore
-    from clusterkit.state.etcd import EtcdStore
+    from clusterkit.state import StateCore
+    from clusterkit.state._etcd import EtcdStore
 
     stores: list[EtcdStore] = []
     original = StateCore.__init__

@@ -36,7 +36,7 @@ from clusterkit.autoscaling import (
     reservation,
 )
 from clusterkit.errors import ValidationError
-from clusterkit.state.changes import PutService
+from clusterkit.state._changes import PutService
 
 SHAPE = Resources(1024, 1024, DEFAULT_RESERVED_PORTS)
 PROVIDER = CapacityProvider("cp", SHAPE)

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from clusterkit import DEFAULT_RESERVED_PORTS, Resources
 from clusterkit.autoscaling import (
     SCALE_IN_ATTRIBUTE,
+    AlarmState,
     CapacityProvider,
     ClusterAutoscaler,
     DockerEngineProvider,
@@ -29,10 +30,9 @@ from clusterkit.autoscaling import (
     capacity_reservation,
     scaling_decision,
 )
-from clusterkit.autoscaling.alarms import AlarmState
 from clusterkit.errors import StoreError, ValidationError
-from clusterkit.model.task import INSTANCE_DEREGISTERED_REASON
-from clusterkit.state.changes import UpdateInstance
+from clusterkit.model._task import INSTANCE_DEREGISTERED_REASON
+from clusterkit.state._changes import UpdateInstance
 from clusterkit.testing import FakeCluster
 
 SHAPE = Resources(1024, 1024, DEFAULT_RESERVED_PORTS)  # a FakeCluster host of 1 CPU and 1024 MiB

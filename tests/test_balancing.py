@@ -22,10 +22,10 @@ from clusterkit.balancing import (
     target_state,
 )
 from clusterkit.errors import ValidationError
-from clusterkit.executor.base import TaskObservation
-from clusterkit.model.task import TargetHealth
-from clusterkit.state.changes import PutService, PutServiceStatus
-from clusterkit.state.records import decode_task, encode_task
+from clusterkit.executor import TaskObservation
+from clusterkit.model import TargetHealth
+from clusterkit.state._changes import PutService, PutServiceStatus
+from clusterkit.state._records import decode_task, encode_task
 from clusterkit.testing import FakeCluster
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"

@@ -31,8 +31,8 @@ from clusterkit.ecs_json import (
     load_task_definition,
 )
 from clusterkit.model._ecs_shapes import BOTOCORE_VERSION, SHAPES
+from clusterkit.model._taskdef import ECS_SHAPES
 from clusterkit.model.ecs_schema import members, read_only_members
-from clusterkit.model.taskdef import ECS_SHAPES
 from clusterkit.testing.strategies import clusters, container_instances
 from tests.ecs_api import assert_input, assert_output, examples, model, output_problems
 

@@ -41,10 +41,10 @@ from clusterkit.ecs_json import (
     load_task,
     load_task_definition,
 )
-from clusterkit.model.arns import Arns
-from clusterkit.model.instance import INSTANCE_STATUSES
-from clusterkit.model.task import DESIRED_STATUSES, HEALTH_STATUSES, STOP_CODES, TASK_LIFECYCLE
-from clusterkit.model.taskdef import NETWORK_MODES
+from clusterkit.model._arns import Arns
+from clusterkit.model._instance import INSTANCE_STATUSES
+from clusterkit.model._task import DESIRED_STATUSES, HEALTH_STATUSES, STOP_CODES, TASK_LIFECYCLE
+from clusterkit.model._taskdef import NETWORK_MODES
 from tests.ecs_api import assert_input, assert_output
 
 ARNS = Arns(cluster="prod", region="eu-west-1", account="123456789012")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from clusterkit.state._apply import Pending
-from clusterkit.state.snapshot import Roots
-from clusterkit.state.store import MemoryStore
+from clusterkit.state import MemoryStore, Pending, Roots
 from clusterkit.testing import FakeCluster
 
 WEB = {"family": "web", "containerDefinitions": [{"name": "web", "image": "web:1", "cpu": 256, "memory": 512}]}

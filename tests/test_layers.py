@@ -79,7 +79,7 @@ def graph(*, runtime_only: bool) -> dict[str, set[str]]:
 
 
 def part_of(module: str) -> str:
-    """The top-level part of the package a module belongs to: ``clusterkit.state.core`` → ``state``."""
+    """The top-level part of the package a module belongs to: ``clusterkit.state`` → ``state``."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else ""
 
@@ -168,8 +168,8 @@ def test_cycles_finds_a_circle_and_only_a_circle() -> None:
 @pytest.mark.parametrize(
     ("source", "expected"),
     [
-        ("import clusterkit.placement.scheduler\n", [("clusterkit.placement.scheduler", False)]),
-        ("from clusterkit.placement import scheduler\n", [("clusterkit.placement.scheduler", False)]),
+        ("import clusterkit.placement._scheduler\n", [("clusterkit.placement._scheduler", False)]),
+        ("from clusterkit.placement import scheduler\n", [("clusterkit.placement._scheduler", False)]),
         ("from clusterkit.placement import BaseScheduler\n", [("clusterkit.placement", False)]),
         ("def f():\n    from clusterkit.query import parse_expression\n", [("clusterkit.query", False)]),
         (
@@ -193,7 +193,7 @@ def _is_private(name: str) -> bool:
 
 def private_imports(path: Path, own: str) -> Iterator[str]:
     """Imports in ``path`` (a module of part ``own``) of another part's private module
-    (``clusterkit.state._apply``) or private name (``from clusterkit.state.core import _keys_of``).
+    (``clusterkit.state._apply``) or private name (``from clusterkit.state import _keys_of``).
     """
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in ast.walk(tree):
@@ -260,7 +260,7 @@ def test_no_module_reads_another_parts_private_attributes() -> None:
     [
         ("from clusterkit.state._apply import Pending\n", ["probe.py imports clusterkit.state._apply.Pending"]),
         ("import clusterkit.model._replace\n", ["probe.py imports clusterkit.model._replace"]),
-        ("from clusterkit.state.core import _keys_of\n", ["probe.py imports clusterkit.state.core._keys_of"]),
+        ("from clusterkit.state._core import _keys_of\n", ["probe.py imports clusterkit.state._core._keys_of"]),
         ("from clusterkit.state import Snapshot\n", []),
         ("from clusterkit.placement._stages import Stage\n", []),  # its own part's private module
     ],

@@ -7,7 +7,7 @@ import pytest
 
 import clusterkit
 from clusterkit import Agent, ClusterState, FakeExecutor, LivenessMonitor, UpdateInstance, ValidationError
-from clusterkit.state.records import decode_instance, encode_instance
+from clusterkit.state._records import decode_instance, encode_instance
 from clusterkit.testing import SimulatedClock
 from tests.ecs_api import assert_output
 

@@ -32,7 +32,7 @@ from clusterkit import (
     spread,
     state_violations,
 )
-from clusterkit.state.changes import UpdateInstance
+from clusterkit.state._changes import UpdateInstance
 
 ZONE = "attribute:ecs.availability-zone"
 

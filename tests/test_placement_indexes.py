@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from clusterkit import ClusterState, Snapshot, UpdateInstance, state_violations
+from clusterkit.state import MemoryStore
 from clusterkit.state._derived import (
     Folded,
     LazyIndex,
@@ -27,7 +28,6 @@ from clusterkit.state._derived import (
     task_index,
 )
 from clusterkit.state._ptree import Owner
-from clusterkit.state.store import MemoryStore
 
 SHAPES = ((128, 256), (256, 128), (512, 512), (64, 1024))
 GROUPS = ("family:a", "service:web", "batch")

@@ -3,7 +3,7 @@
 Small random clusters (instances with cpu, memory and GPU, zones, DRAINING, disconnected
 and deregistered ones, tasks already placed) and random task definitions (cpu, memory,
 GPU, static and dynamic TCP/UDP host ports, bridge/host/awsvpc). The oracle, the testing
-kit's (``clusterkit.testing.oracle``, through ``check_plan``), knows nothing of the
+kit's (``clusterkit.testing``, through ``check_plan``), knows nothing of the
 scheduler: it loops over ``snapshot.instances()`` and ``snapshot.tasks()`` and decides
 feasibility and the best instance from the ECS rules written out by hand. A plan is
 replayed placement by placement against it and against the specs below (whose constraint
@@ -30,10 +30,10 @@ from clusterkit import (
     spread,
     state_violations,
 )
-from clusterkit.placement.plan import Plan
-from clusterkit.state.changes import UpdateInstance
+from clusterkit.placement import Plan
+from clusterkit.state._changes import UpdateInstance
 from clusterkit.testing import check_plan, check_state, port_mappings
-from clusterkit.testing.oracle import View, failing_reasons, field_value, oracle_key, oracle_views
+from clusterkit.testing._oracle import View, failing_reasons, field_value, oracle_key, oracle_views
 
 ZONES = ("zone-a", "zone-b", "zone-c")
 ZONE = "attribute:ecs.availability-zone"

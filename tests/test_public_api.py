@@ -73,11 +73,11 @@ def test_public_methods_have_docstrings(name: str) -> None:
         "clusterkit.errors",
         "clusterkit.ecs_json",
         "clusterkit.model",
-        "clusterkit.model.resources",
-        "clusterkit.model.taskdef",
-        "clusterkit.model.task",
-        "clusterkit.model.instance",
-        "clusterkit.model.service",
+        "clusterkit.model._resources",
+        "clusterkit.model._taskdef",
+        "clusterkit.model._task",
+        "clusterkit.model._instance",
+        "clusterkit.model._service",
     ],
 )
 def test_modules_have_docstrings_and_consistent_all(module: str) -> None:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clusterkit import ContainerInstance, Resources, Task
-from clusterkit.model._replace import replace, replacer
+from clusterkit.model import replace, replacer
 
 INSTANCE = ContainerInstance("i-1", Resources(1024, 2048), Resources(1024, 2048), attributes={"zone": "a"})
 

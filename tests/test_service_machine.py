@@ -26,15 +26,14 @@ import attrs
 import pytest
 from hypothesis import settings
 
-from clusterkit.model.service import Service
+from clusterkit.model import Service
 from clusterkit.services import Decision, ServiceScheduler
-from clusterkit.state.changes import Change, CommitResult
-from clusterkit.state.core import ChangeSource, StateCore
-from clusterkit.state.snapshot import Snapshot
+from clusterkit.state import ChangeSource, CommitResult, Snapshot, StateCore
+from clusterkit.state._changes import Change
 from clusterkit.testing import InvariantViolated, ServiceMachine, ServiceMachineReport, run_service_machine
 
 STEPS_PER_PROGRAM = 100
-reconcile_module = importlib.import_module("clusterkit.services.reconcile")  # the package names a function so
+reconcile_module = importlib.import_module("clusterkit.services._reconcile")  # the package names a function so
 CI_STEPS = 8_000
 
 

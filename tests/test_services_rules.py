@@ -13,13 +13,21 @@ import attrs
 import pytest
 
 from clusterkit import ClusterState, ValidationError
-from clusterkit.model.resources import Resources
-from clusterkit.model.service import MAX_SERVICE_EVENTS, Service, circuit_breaker_threshold
-from clusterkit.model.task import Task
-from clusterkit.services import ServiceOutcome, ServiceScheduler, TaskHealth, messages, reconcile, task_health
-from clusterkit.services.reconcile import DRAINING_REASON, UNHEALTHY_REASON, add_events
-from clusterkit.state.changes import PutService
-from clusterkit.state.events import ServiceChanged
+from clusterkit.model import Resources, Service, Task
+from clusterkit.model._service import MAX_SERVICE_EVENTS, circuit_breaker_threshold
+from clusterkit.services import (
+    ServiceOutcome,
+    ServiceScheduler,
+    TaskHealth,
+    reconcile,
+    task_health,
+)
+from clusterkit.services import (
+    _messages as messages,
+)
+from clusterkit.services._reconcile import DRAINING_REASON, UNHEALTHY_REASON, add_events
+from clusterkit.state._changes import PutService
+from clusterkit.state._events import ServiceChanged
 from clusterkit.testing import CommitLog, FakeCluster
 
 START = 1_700_000_000.0
@@ -79,7 +87,7 @@ def first_pass(cluster: FakeCluster) -> ServiceOutcome:
 
 
 def test_the_bounds_round_as_ecs_rounds_them() -> None:
-    from clusterkit.model.service import DeploymentConfiguration
+    from clusterkit.model import DeploymentConfiguration
 
     assert DeploymentConfiguration(minimum_healthy_percent=50).min_healthy(4) == 2
     assert DeploymentConfiguration(minimum_healthy_percent=75).min_healthy(2) == 2  # ⌈1.5⌉

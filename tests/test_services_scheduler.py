@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import attrs
 
-from clusterkit.model.service import Service
+from clusterkit.model import Service
 from clusterkit.services import Decision, ServiceScheduler
-from clusterkit.state.snapshot import Snapshot
+from clusterkit.state import Snapshot
 from clusterkit.testing import FakeCluster
 
 
@@ -165,7 +165,7 @@ def test_the_run_loop_keeps_going_through_store_errors_and_then_reconciles_every
     import threading
 
     from clusterkit.errors import StoreError
-    from clusterkit.state.changes import CommitResult
+    from clusterkit.state import CommitResult
 
     cluster = FakeCluster(instances=2)
     state = cluster.state

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clusterkit.autoscaling import CapacityProvider
-from clusterkit.model.placement import binpack, spread
-from clusterkit.placement.scheduler import BaseScheduler
+from clusterkit.model._placement import binpack, spread
+from clusterkit.placement import BaseScheduler
 from clusterkit.sim import (
     BatchTask,
     Crash,
@@ -28,9 +28,9 @@ from clusterkit.sim import (
     generate_workload,
 )
 from clusterkit.sim._clock import Timeline
-from clusterkit.sim.metrics import Sample, time_mean
-from clusterkit.sim.run import EPOCH, Policy, ServiceScaling, simulate
-from clusterkit.state.snapshot import Snapshot
+from clusterkit.sim._metrics import Sample, time_mean
+from clusterkit.sim._run import EPOCH, Policy, ServiceScaling, simulate
+from clusterkit.state import Snapshot
 
 BINPACK = Policy("binpack", strategies=[binpack("memory")])
 SPREAD = Policy("spread", strategies=[spread("attribute:ecs.availability-zone"), spread("instanceId")])

@@ -31,8 +31,8 @@ from clusterkit.sim import (
     workload_schema,
     write_workload,
 )
-from clusterkit.sim.traces import read_alibaba_2018, read_google_2011
-from clusterkit.sim.workload import dump_event, parse_event
+from clusterkit.sim._traces import read_alibaba_2018, read_google_2011
+from clusterkit.sim._workload import dump_event, parse_event
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACES = ROOT / "tests" / "data" / "traces"

@@ -25,7 +25,7 @@ from clusterkit import (
     ValidationError,
     state_violations,
 )
-from clusterkit.model.task import TASK_LIFECYCLE
+from clusterkit.model._task import TASK_LIFECYCLE
 
 DYNAMIC = PortRange(50000, 50004)  # five ports: dynamic tasks run out quickly
 

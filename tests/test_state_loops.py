@@ -21,8 +21,7 @@ from clusterkit import (
     ValidationError,
     run_loop,
 )
-from clusterkit.state import step_every
-from clusterkit.state.snapshot import Roots
+from clusterkit.state import Roots, step_every
 from tests.conftest import eventually
 
 

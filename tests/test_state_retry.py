@@ -25,7 +25,7 @@ from clusterkit import (
     new_id,
     state_violations,
 )
-from clusterkit.state.retry import jittered
+from clusterkit.state import jittered
 
 
 def cluster(instances: int = 1, slots: int = 2) -> ClusterState:

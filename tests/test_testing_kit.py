@@ -30,7 +30,7 @@ from clusterkit import (
     spread,
 )
 from clusterkit.ecs_json import load_task_definition
-from clusterkit.state.snapshot import Roots
+from clusterkit.state import Roots
 from clusterkit.testing import (
     InvariantViolated,
     SchedulerMachine,

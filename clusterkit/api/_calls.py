@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Concatenate, ParamSpec, TypeVar
 
 from clusterkit.errors import NotFoundError, StaleVersionError, ValidationError
-from clusterkit.model.arns import Arns
-from clusterkit.state.changes import Change, CommitResult
-from clusterkit.state.core import StateCore
-from clusterkit.state.snapshot import MAX_DESCRIBE, Snapshot
+from clusterkit.model._arns import Arns
+from clusterkit.state import CommitResult, Snapshot, StateCore
+from clusterkit.state._changes import Change
+from clusterkit.state._snapshot import MAX_DESCRIBE
 
 __all__ = ["Calls", "from_snapshot", "id_list", "port_list"]
 

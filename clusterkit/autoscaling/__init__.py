@@ -13,8 +13,8 @@ Cluster side: CapacityProviderReservation from a snapshot or kept incrementally 
 ``cluster``, and the instance providers (in memory, extra Docker engines) in ``providers``.
 """
 
-from clusterkit.autoscaling.alarms import Alarm, AlarmState, Comparison
-from clusterkit.autoscaling.capacity import (
+from clusterkit.autoscaling._alarms import Alarm, AlarmState, Comparison
+from clusterkit.autoscaling._capacity import (
     CAPACITY_PROVIDER_ATTRIBUTE,
     SCALE_IN_ATTRIBUTE,
     CapacityProvider,
@@ -26,10 +26,10 @@ from clusterkit.autoscaling.capacity import (
     pending_shapes,
     reservation,
 )
-from clusterkit.autoscaling.cluster import CapacityActivity, CapacityDecision, ClusterAutoscaler, scaling_decision
-from clusterkit.autoscaling.decide import PolicyData, ScalerMemory, ScalingDecision, Vote, VoteKind, decide, vote
-from clusterkit.autoscaling.metrics import MetricSeries, Statistic
-from clusterkit.autoscaling.policies import (
+from clusterkit.autoscaling._cluster import CapacityActivity, CapacityDecision, ClusterAutoscaler, scaling_decision
+from clusterkit.autoscaling._decide import PolicyData, ScalerMemory, ScalingDecision, Vote, VoteKind, decide, vote
+from clusterkit.autoscaling._metrics import MetricSeries, Statistic
+from clusterkit.autoscaling._policies import (
     ALB_REQUEST_COUNT_PER_TARGET,
     CPU_UTILIZATION,
     MEMORY_UTILIZATION,
@@ -43,15 +43,15 @@ from clusterkit.autoscaling.policies import (
     StepScalingPolicy,
     TargetTrackingPolicy,
 )
-from clusterkit.autoscaling.providers import (
+from clusterkit.autoscaling._providers import (
     DockerEngineProvider,
     EngineControl,
     EngineScript,
     InMemoryProvider,
     InstanceProvider,
 )
-from clusterkit.autoscaling.service import ServiceAutoscaler
-from clusterkit.autoscaling.sources import (
+from clusterkit.autoscaling._service import ServiceAutoscaler
+from clusterkit.autoscaling._sources import (
     DockerStatsSource,
     ExecutorStatsSource,
     FedMetrics,

@@ -10,7 +10,7 @@ tests) and commits. ``RequestCountSource`` turns the load balancer's request cou
 ``ALBRequestCountPerTarget`` for the service autoscaler.
 """
 
-from clusterkit.balancing.balancer import (
+from clusterkit.balancing._balancer import (
     AdminState,
     CheckState,
     HealthCheckSettings,
@@ -19,9 +19,9 @@ from clusterkit.balancing.balancer import (
     LoadBalancerError,
     Server,
 )
-from clusterkit.balancing.controller import ControllerOutcome, LoadBalancerController
-from clusterkit.balancing.haproxy import HAProxyRuntime, parse_show_stat
-from clusterkit.balancing.planner import (
+from clusterkit.balancing._controller import ControllerOutcome, LoadBalancerController
+from clusterkit.balancing._haproxy import HAProxyRuntime, parse_show_stat
+from clusterkit.balancing._planner import (
     Action,
     BalancingPlan,
     TaskPlan,
@@ -29,8 +29,8 @@ from clusterkit.balancing.planner import (
     service_messages,
     target_state,
 )
-from clusterkit.balancing.requests import RequestCountSource
-from clusterkit.balancing.target_group import DEFAULT_DEREGISTRATION_DELAY, TargetGroup
+from clusterkit.balancing._requests import RequestCountSource
+from clusterkit.balancing._target_group import DEFAULT_DEREGISTRATION_DELAY, TargetGroup
 
 __all__ = [
     "DEFAULT_DEREGISTRATION_DELAY",

@@ -4,7 +4,7 @@
 and needs the ``docker`` extra (``pip install 'clusterkit[docker]'``).
 """
 
-from clusterkit.executor.base import (
+from clusterkit.executor._base import (
     ContainerStatus,
     Executor,
     HostInfo,
@@ -13,7 +13,7 @@ from clusterkit.executor.base import (
     TaskUsage,
     start_order,
 )
-from clusterkit.executor.fake import FakeExecutor
+from clusterkit.executor._fake import FakeExecutor
 
 __all__ = [
     "ContainerStatus",

@@ -3,7 +3,7 @@
 What it does for each container definition, as the ECS container agent does:
 
 * pulls the image, with credentials for private registries from
-  :class:`~clusterkit.executor.credentials.RegistryCredentials` (ECS's pull behaviours:
+  :class:`~clusterkit.executor._credentials.RegistryCredentials` (ECS's pull behaviours:
   ``default`` pulls and falls back to a cached image, ``always`` insists on the pull,
   ``once`` pulls an image once per executor, ``prefer-cached`` pulls only what is missing);
 * creates and starts it with the exact host ports the placement chose, published on
@@ -39,7 +39,7 @@ import requests
 from docker.utils import kwargs_from_env, parse_repository_tag
 
 from clusterkit.errors import ExecutorError, NotFoundError, ValidationError
-from clusterkit.executor.base import (
+from clusterkit.executor._base import (
     HOST_ADDRESS_ATTRIBUTE,
     ContainerStatus,
     HostInfo,
@@ -48,9 +48,9 @@ from clusterkit.executor.base import (
     TaskUsage,
     start_order,
 )
-from clusterkit.executor.credentials import RegistryCredentials
-from clusterkit.model.task import HealthStatus, Task
-from clusterkit.model.taskdef import ContainerDefinition, ContainerDependency, TaskDefinition
+from clusterkit.executor._credentials import RegistryCredentials
+from clusterkit.model import ContainerDefinition, ContainerDependency, Task, TaskDefinition
+from clusterkit.model._task import HealthStatus
 
 __all__ = ["LABEL_CLUSTER", "LABEL_CONTAINER", "LABEL_TASK", "DockerExecutor", "PullPolicy"]
 

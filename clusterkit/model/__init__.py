@@ -4,13 +4,12 @@
 for the layers above and for users' own value types; their modules are private.
 """
 
+from clusterkit.model._instance import DEFAULT_RESERVED_PORTS, ContainerInstance
 from clusterkit.model._replace import replace, replacer
-from clusterkit.model._validate import check_choice, check_int, check_name, check_text
-from clusterkit.model.instance import DEFAULT_RESERVED_PORTS, ContainerInstance
-from clusterkit.model.resources import Resources
-from clusterkit.model.service import DeploymentConfiguration, LoadBalancer, Service, ServiceSpec, ServiceStatus
-from clusterkit.model.task import PortBinding, TargetHealth, Task
-from clusterkit.model.taskdef import (
+from clusterkit.model._resources import Resources
+from clusterkit.model._service import DeploymentConfiguration, LoadBalancer, Service, ServiceSpec, ServiceStatus
+from clusterkit.model._task import PortBinding, TargetHealth, Task
+from clusterkit.model._taskdef import (
     ContainerDefinition,
     ContainerDependency,
     HealthCheck,
@@ -21,6 +20,7 @@ from clusterkit.model.taskdef import (
     Tag,
     TaskDefinition,
 )
+from clusterkit.model._validate import check_choice, check_int, check_name, check_text
 
 __all__ = [
     "DEFAULT_RESERVED_PORTS",

@@ -1,11 +1,11 @@
 """Placement: schedulers, requests, host ports and the commit loop (strategies re-exported from the model)."""
 
-from clusterkit.model.placement import DEFAULT_STRATEGY, PlacementStrategy, binpack, random, spread
-from clusterkit.placement.plan import Placement, Plan, Unplaced
-from clusterkit.placement.ports import DEFAULT_DYNAMIC_PORTS, PortRange, assign_host_ports
-from clusterkit.placement.request import PlacementRequest
-from clusterkit.placement.runner import PlacementOutcome, place_and_commit
-from clusterkit.placement.scheduler import (
+from clusterkit.model._placement import DEFAULT_STRATEGY, PlacementStrategy, binpack, random, spread
+from clusterkit.placement._plan import Placement, Plan, Unplaced
+from clusterkit.placement._ports import DEFAULT_DYNAMIC_PORTS, PortRange, assign_host_ports
+from clusterkit.placement._request import PlacementRequest
+from clusterkit.placement._runner import PlacementOutcome, place_and_commit
+from clusterkit.placement._scheduler import (
     BaseScheduler,
     Candidate,
     Explanation,
@@ -15,7 +15,7 @@ from clusterkit.placement.scheduler import (
     Scorer,
     Weighted,
 )
-from clusterkit.placement.verdict import Rejected
+from clusterkit.placement._verdict import Rejected
 
 __all__ = [
     "DEFAULT_DYNAMIC_PORTS",

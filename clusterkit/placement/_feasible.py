@@ -18,14 +18,11 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from clusterkit.errors import ValidationError
-from clusterkit.model.instance import ContainerInstance
-from clusterkit.model.resources import Resources
-from clusterkit.model.task import PortBinding
-from clusterkit.model.taskdef import PlacementConstraint
-from clusterkit.placement.context import PlacementContext
-from clusterkit.placement.ports import PortRange, assign_host_ports
-from clusterkit.placement.request import PlacementRequest
-from clusterkit.placement.verdict import Rejected
+from clusterkit.model import ContainerInstance, PlacementConstraint, PortBinding, Resources
+from clusterkit.placement._context import PlacementContext
+from clusterkit.placement._ports import PortRange, assign_host_ports
+from clusterkit.placement._request import PlacementRequest
+from clusterkit.placement._verdict import Rejected
 
 Fit = tuple[Resources, tuple[PortBinding, ...]]
 """An instance that takes the task: the charge (dynamic ports included) and the host-port bindings."""

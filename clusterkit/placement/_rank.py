@@ -12,12 +12,11 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from clusterkit.model.instance import ContainerInstance
-from clusterkit.model.placement import PlacementStrategy
-from clusterkit.model.resources import Resources
+from clusterkit.model import ContainerInstance, Resources
+from clusterkit.model._placement import PlacementStrategy
+from clusterkit.placement._context import PlacementContext, field_value
 from clusterkit.placement._sources import Draws, RandomSource
-from clusterkit.placement.context import PlacementContext, field_value
-from clusterkit.state.snapshot import Snapshot
+from clusterkit.state import Snapshot
 
 Score = Callable[[ContainerInstance, PlacementContext], float]
 

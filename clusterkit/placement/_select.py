@@ -22,22 +22,20 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from clusterkit.model.instance import ContainerInstance
-from clusterkit.model.placement import PlacementStrategy
-from clusterkit.model.resources import Resources
-from clusterkit.model.task import PortBinding, Task
+from clusterkit.model import ContainerInstance, PortBinding, Resources, Task
+from clusterkit.model._placement import PlacementStrategy
+from clusterkit.placement._context import PlacementContext, field_value
 from clusterkit.placement._feasible import Feasibility
+from clusterkit.placement._plan import Unplaced
 from clusterkit.placement._rank import Balance, Ranking
+from clusterkit.placement._request import PlacementRequest
 from clusterkit.placement._sources import Draws, RandomSource, Source, accepting, choose_source
-from clusterkit.placement.context import PlacementContext, field_value
-from clusterkit.placement.plan import Unplaced
-from clusterkit.placement.request import PlacementRequest
-from clusterkit.placement.verdict import Rejected
-from clusterkit.state.ids import new_id
-from clusterkit.state.snapshot import Snapshot
+from clusterkit.placement._verdict import Rejected
+from clusterkit.state import Snapshot
+from clusterkit.state._ids import new_id
 
 if TYPE_CHECKING:
-    from clusterkit.placement.scheduler import BaseScheduler
+    from clusterkit.placement._scheduler import BaseScheduler
 
 Best = tuple[tuple[Any, ...], ContainerInstance, Resources, tuple[PortBinding, ...]]
 """The best candidate so far: its rank key, the instance, the charge and the host-port bindings."""

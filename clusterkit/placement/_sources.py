@@ -24,12 +24,10 @@ from typing import Any, Protocol
 
 from sortedcontainers import SortedList
 
-from clusterkit.model.instance import ContainerInstance
-from clusterkit.model.placement import PlacementStrategy
-from clusterkit.model.resources import Resources
-from clusterkit.placement.context import PlacementContext
-from clusterkit.state import amount_class
-from clusterkit.state.snapshot import Snapshot
+from clusterkit.model import ContainerInstance, Resources
+from clusterkit.model._placement import PlacementStrategy
+from clusterkit.placement._context import PlacementContext
+from clusterkit.state import Snapshot, amount_class
 
 
 class Draws:

@@ -64,10 +64,10 @@ Arguments are checked and converted once, when the expression is parsed:
   operator, and ``task:group != database`` selects instances running no task of that group.
 """
 
-from clusterkit.model.taskdef import MAX_EXPRESSION_LENGTH
-from clusterkit.query.context import QueryContext, SnapshotContext, StaticContext
-from clusterkit.query.expression import MAX_NESTING, SUBJECTS, And, Comparison, Expression, Not, Operator, Or
-from clusterkit.query.parser import parse_expression
+from clusterkit.model._taskdef import MAX_EXPRESSION_LENGTH
+from clusterkit.query._context import QueryContext, SnapshotContext, StaticContext
+from clusterkit.query._expression import MAX_NESTING, SUBJECTS, And, Comparison, Expression, Not, Operator, Or
+from clusterkit.query._parser import parse_expression
 
 __all__ = [
     "MAX_EXPRESSION_LENGTH",

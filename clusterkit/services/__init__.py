@@ -1,8 +1,8 @@
 """Services: the reconciler that decides what a service needs, and the loop that commits it."""
 
-from clusterkit.services.health import TaskHealth, has_health_check, task_health
-from clusterkit.services.reconcile import Decision, Launch, ReconcileSettings, Stop, reconcile
-from clusterkit.services.scheduler import ServiceOutcome, ServiceScheduler
+from clusterkit.services._health import TaskHealth, has_health_check, task_health
+from clusterkit.services._reconcile import Decision, Launch, ReconcileSettings, Stop, reconcile
+from clusterkit.services._scheduler import ServiceOutcome, ServiceScheduler
 
 __all__ = [
     "Decision",

@@ -1,12 +1,12 @@
 """The simulator: run clusterkit's real schedulers on a workload in simulated time.
 
-Workloads are timed events in clusterkit's own JSON Lines format (``clusterkit.sim.workload``),
-drawn by a seeded generator (``clusterkit.sim.generate``) or read from public cluster traces
-(``clusterkit.sim.traces``).
+Workloads are timed events in clusterkit's own JSON Lines format (``clusterkit.sim``),
+drawn by a seeded generator (``clusterkit.sim``) or read from public cluster traces
+(``clusterkit.sim``).
 """
 
-from clusterkit.sim.generate import Shape, WorkloadSpec, generate_workload
-from clusterkit.sim.workload import (
+from clusterkit.sim._generate import Shape, WorkloadSpec, generate_workload
+from clusterkit.sim._workload import (
     BatchTask,
     Crash,
     CreateService,

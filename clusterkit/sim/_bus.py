@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from clusterkit.api import ClusterState
-from clusterkit.model.task import Task
+from clusterkit.model import Task
 from clusterkit.state import CommitResult
-from clusterkit.state.changes import Change, TaskStateChange
-from clusterkit.state.events import Event
+from clusterkit.state._changes import Change, TaskStateChange
+from clusterkit.state._events import Event
 
 __all__ = ["Bus", "Listener"]
 

@@ -13,11 +13,12 @@ import functools
 import random
 
 from clusterkit.api import ClusterState
-from clusterkit.model.task import PENDING_STATUSES, Task
-from clusterkit.services.health import has_health_check
+from clusterkit.model import Task
+from clusterkit.model._task import PENDING_STATUSES
+from clusterkit.services import has_health_check
 from clusterkit.sim._bus import Bus
 from clusterkit.sim._clock import Timeline
-from clusterkit.state.events import Event, TaskChanged
+from clusterkit.state._events import Event, TaskChanged
 
 __all__ = ["Hosts"]
 

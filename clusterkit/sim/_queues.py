@@ -18,14 +18,12 @@ from collections.abc import Callable, Iterator
 import attrs
 
 from clusterkit.api import ClusterState
-from clusterkit.model.placement import PlacementStrategy
-from clusterkit.model.resources import Resources
-from clusterkit.placement.plan import Plan
-from clusterkit.placement.request import PlacementRequest
-from clusterkit.placement.scheduler import Scheduler
+from clusterkit.model import Resources
+from clusterkit.model._placement import PlacementStrategy
+from clusterkit.placement import PlacementRequest, Plan, Scheduler
 from clusterkit.sim._bus import Bus
 from clusterkit.sim._clock import Timeline
-from clusterkit.state.events import ContainerInstanceChanged, Event, TaskChanged
+from clusterkit.state._events import ContainerInstanceChanged, Event, TaskChanged
 
 __all__ = ["Queues"]
 

@@ -12,12 +12,11 @@ from collections.abc import Callable
 from typing import Final
 
 from clusterkit.api import ClusterState
-from clusterkit.autoscaling.policies import CPU_UTILIZATION
-from clusterkit.autoscaling.sources import running_tasks
-from clusterkit.model.placement import PlacementStrategy
+from clusterkit.autoscaling import CPU_UTILIZATION, running_tasks
+from clusterkit.model._placement import PlacementStrategy
 from clusterkit.sim._hosts import Hosts
 from clusterkit.sim._queues import Queues
-from clusterkit.sim.workload import (
+from clusterkit.sim._workload import (
     BatchTask,
     Crash,
     CreateService,
@@ -30,7 +29,7 @@ from clusterkit.sim.workload import (
     Unhealthy,
     UpdateService,
 )
-from clusterkit.state.snapshot import Snapshot
+from clusterkit.state import Snapshot
 
 __all__ = ["ZONE", "Replay", "WorkloadLoad"]
 

@@ -11,9 +11,9 @@ from collections.abc import Collection
 
 from clusterkit.api import ClusterState
 from clusterkit.sim._clock import Timeline
-from clusterkit.sim.metrics import Sample
-from clusterkit.state.events import ContainerInstanceChanged, Event
-from clusterkit.state.snapshot import Snapshot
+from clusterkit.sim._metrics import Sample
+from clusterkit.state import Snapshot
+from clusterkit.state._events import ContainerInstanceChanged, Event
 
 __all__ = ["Sampling"]
 

@@ -5,14 +5,14 @@ the ECS calls on top of it.
 """
 
 from clusterkit.state._apply import Pending
+from clusterkit.state._changes import CommitResult, Rejection
+from clusterkit.state._core import ChangeSource, StateCore
 from clusterkit.state._derived import amount_class
-from clusterkit.state.changes import CommitResult, Rejection
-from clusterkit.state.core import ChangeSource, StateCore
-from clusterkit.state.loops import run_loop, step_every
-from clusterkit.state.overlay import propose
-from clusterkit.state.retry import Batches, Retry, RetryOutcome, commit_with_retry, is_conflict, is_stale, jittered
-from clusterkit.state.snapshot import Described, Failure, InstanceFilter, Page, Roots, Snapshot
-from clusterkit.state.store import MemoryStore, Store
+from clusterkit.state._loops import run_loop, step_every
+from clusterkit.state._overlay import propose
+from clusterkit.state._retry import Batches, Retry, RetryOutcome, commit_with_retry, is_conflict, is_stale, jittered
+from clusterkit.state._snapshot import Described, Failure, InstanceFilter, Page, Roots, Snapshot
+from clusterkit.state._store import MemoryStore, Store
 
 __all__ = [
     "Batches",

@@ -16,20 +16,28 @@ import attrs
 import immutables
 
 from clusterkit.errors import ValidationError
-from clusterkit.model import check_choice, check_text, replace, replacer
-from clusterkit.model.instance import ContainerInstance, check_attribute
-from clusterkit.model.service import Service, ServiceSpec, ServiceStatus, compose, needs_observing, observe, split
-from clusterkit.model.task import (
+from clusterkit.model import (
+    ContainerInstance,
+    Service,
+    ServiceSpec,
+    ServiceStatus,
+    Task,
+    TaskDefinition,
+    check_choice,
+    check_text,
+    replace,
+    replacer,
+)
+from clusterkit.model._instance import check_attribute
+from clusterkit.model._service import compose, needs_observing, observe, split
+from clusterkit.model._task import (
     INSTANCE_DEREGISTERED_REASON,
     PENDING_STATUSES,
     STOP_CODES,
-    Task,
     check_target_health,
     check_transition,
 )
-from clusterkit.model.taskdef import TaskDefinition
-from clusterkit.state._ptree import Owner, PSortedSet
-from clusterkit.state.changes import (
+from clusterkit.state._changes import (
     Change,
     DeregisterInstance,
     DeregisterTaskDefinition,
@@ -44,9 +52,10 @@ from clusterkit.state.changes import (
     TaskStateChange,
     UpdateInstance,
 )
-from clusterkit.state.events import ContainerInstanceChanged, Event, ServiceChanged, TaskDefinitionChanged
-from clusterkit.state.events import TaskChanged as TaskEvent
-from clusterkit.state.snapshot import Roots
+from clusterkit.state._events import ContainerInstanceChanged, Event, ServiceChanged, TaskDefinitionChanged
+from clusterkit.state._events import TaskChanged as TaskEvent
+from clusterkit.state._ptree import Owner, PSortedSet
+from clusterkit.state._snapshot import Roots
 
 __all__ = ["Pending", "write"]
 

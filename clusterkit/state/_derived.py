@@ -38,8 +38,8 @@ from typing import Any, ClassVar, Final, Generic, NamedTuple, Self, TypeVar
 import attrs
 import immutables
 
-from clusterkit.model.instance import ContainerInstance
-from clusterkit.model.task import DESIRED_STATUSES, Task
+from clusterkit.model import ContainerInstance, Task
+from clusterkit.model._task import DESIRED_STATUSES
 from clusterkit.state._ptree import Owner, PSortedSet
 
 __all__ = [

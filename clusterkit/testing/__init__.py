@@ -28,7 +28,7 @@ when first used.
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from clusterkit.testing.checks import (
+from clusterkit.testing._checks import (
     InvariantViolated,
     Violation,
     assert_valid_plan,
@@ -37,8 +37,8 @@ from clusterkit.testing.checks import (
     check_state,
     is_plain_base_scheduler,
 )
-from clusterkit.testing.fake_cluster import FakeCluster, SimulatedClock
-from clusterkit.testing.service_checks import (
+from clusterkit.testing._fake_cluster import FakeCluster, SimulatedClock
+from clusterkit.testing._service_checks import (
     Commit,
     CommitLog,
     ServiceInvariants,
@@ -47,14 +47,14 @@ from clusterkit.testing.service_checks import (
 )
 
 if TYPE_CHECKING:  # the names below need hypothesis: imported when first used (see __getattr__)
-    from clusterkit.testing.expressions import (
+    from clusterkit.testing._expressions import (
         BAD_EXPRESSIONS,
         comparisons,
         expression_texts,
         expressions,
         invalid_expressions,
     )
-    from clusterkit.testing.invalid import (
+    from clusterkit.testing._invalid import (
         BAD_INSTANCES,
         BAD_REQUESTS,
         BAD_RESOURCES,
@@ -66,16 +66,8 @@ if TYPE_CHECKING:  # the names below need hypothesis: imported when first used (
         invalid_status_reports,
         invalid_task_definitions,
     )
-    from clusterkit.testing.machine import (
-        MachineReport,
-        SchedulerMachine,
-        run_machine,
-    )
-    from clusterkit.testing.service_machine import (
-        ServiceMachine,
-        ServiceMachineReport,
-        run_service_machine,
-    )
+    from clusterkit.testing._machine import MachineReport, SchedulerMachine, run_machine
+    from clusterkit.testing._service_machine import ServiceMachine, ServiceMachineReport, run_service_machine
     from clusterkit.testing.strategies import (
         FAMILIES,
         ZONE,
@@ -95,38 +87,38 @@ if TYPE_CHECKING:  # the names below need hypothesis: imported when first used (
     )
 
 _NEEDS_HYPOTHESIS: dict[str, str] = {
-    "BAD_EXPRESSIONS": "clusterkit.testing.expressions",
-    "BAD_INSTANCES": "clusterkit.testing.invalid",
-    "BAD_REQUESTS": "clusterkit.testing.invalid",
-    "BAD_RESOURCES": "clusterkit.testing.invalid",
-    "BAD_TASK_DEFINITIONS": "clusterkit.testing.invalid",
-    "BadInput": "clusterkit.testing.invalid",
+    "BAD_EXPRESSIONS": "clusterkit.testing._expressions",
+    "BAD_INSTANCES": "clusterkit.testing._invalid",
+    "BAD_REQUESTS": "clusterkit.testing._invalid",
+    "BAD_RESOURCES": "clusterkit.testing._invalid",
+    "BAD_TASK_DEFINITIONS": "clusterkit.testing._invalid",
+    "BadInput": "clusterkit.testing._invalid",
     "FAMILIES": "clusterkit.testing.strategies",
-    "MachineReport": "clusterkit.testing.machine",
-    "SchedulerMachine": "clusterkit.testing.machine",
-    "ServiceMachine": "clusterkit.testing.service_machine",
-    "ServiceMachineReport": "clusterkit.testing.service_machine",
+    "MachineReport": "clusterkit.testing._machine",
+    "SchedulerMachine": "clusterkit.testing._machine",
+    "ServiceMachine": "clusterkit.testing._service_machine",
+    "ServiceMachineReport": "clusterkit.testing._service_machine",
     "ZONE": "clusterkit.testing.strategies",
     "ZONES": "clusterkit.testing.strategies",
     "cluster_text": "clusterkit.testing.strategies",
     "clusters": "clusterkit.testing.strategies",
-    "comparisons": "clusterkit.testing.expressions",
+    "comparisons": "clusterkit.testing._expressions",
     "container_instances": "clusterkit.testing.strategies",
-    "expression_texts": "clusterkit.testing.expressions",
-    "expressions": "clusterkit.testing.expressions",
-    "invalid_expressions": "clusterkit.testing.expressions",
-    "invalid_instances": "clusterkit.testing.invalid",
-    "invalid_requests": "clusterkit.testing.invalid",
-    "invalid_resources": "clusterkit.testing.invalid",
-    "invalid_status_reports": "clusterkit.testing.invalid",
-    "invalid_task_definitions": "clusterkit.testing.invalid",
+    "expression_texts": "clusterkit.testing._expressions",
+    "expressions": "clusterkit.testing._expressions",
+    "invalid_expressions": "clusterkit.testing._expressions",
+    "invalid_instances": "clusterkit.testing._invalid",
+    "invalid_requests": "clusterkit.testing._invalid",
+    "invalid_resources": "clusterkit.testing._invalid",
+    "invalid_status_reports": "clusterkit.testing._invalid",
+    "invalid_task_definitions": "clusterkit.testing._invalid",
     "placement_constraints": "clusterkit.testing.strategies",
     "placement_requests": "clusterkit.testing.strategies",
     "placement_strategies": "clusterkit.testing.strategies",
     "port_mappings": "clusterkit.testing.strategies",
     "resources": "clusterkit.testing.strategies",
-    "run_machine": "clusterkit.testing.machine",
-    "run_service_machine": "clusterkit.testing.service_machine",
+    "run_machine": "clusterkit.testing._machine",
+    "run_service_machine": "clusterkit.testing._service_machine",
     "snapshots": "clusterkit.testing.strategies",
     "strategy_chains": "clusterkit.testing.strategies",
     "task_definition_json": "clusterkit.testing.strategies",

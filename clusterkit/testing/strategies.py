@@ -2,7 +2,7 @@
 clusters and their snapshots, and placement requests.
 
 Everything drawn is valid: it registers, loads, or places without an error. For invalid
-inputs see ``clusterkit.testing.invalid`` and ``clusterkit.testing.expressions``. Sizes are
+inputs see ``clusterkit.testing`` and ``clusterkit.testing.expressions``. Sizes are
 small on purpose (a dozen instances, a handful of port mappings), so that ports clash,
 instances fill up and constraints bite within a few placements.
 """
@@ -18,13 +18,12 @@ from hypothesis import strategies as st
 
 from clusterkit.api import ClusterState
 from clusterkit.ecs_json import load_task_definition
-from clusterkit.model.instance import DEFAULT_RESERVED_PORTS, ContainerInstance, InstanceStatus
-from clusterkit.model.placement import PlacementStrategy, binpack, random, spread
-from clusterkit.model.resources import Resources
-from clusterkit.model.taskdef import PlacementConstraint, TaskDefinition
-from clusterkit.placement.request import PlacementRequest
-from clusterkit.state.changes import UpdateInstance
-from clusterkit.state.snapshot import Snapshot
+from clusterkit.model import DEFAULT_RESERVED_PORTS, ContainerInstance, PlacementConstraint, Resources, TaskDefinition
+from clusterkit.model._instance import InstanceStatus
+from clusterkit.model._placement import PlacementStrategy, binpack, random, spread
+from clusterkit.placement import PlacementRequest
+from clusterkit.state import Snapshot
+from clusterkit.state._changes import UpdateInstance
 
 __all__ = [
     "FAMILIES",

@@ -24,7 +24,7 @@ from clusterkit import Agent, ClusterState
 from clusterkit.balancing import HAProxyRuntime, LoadBalancerController, TargetGroup
 from clusterkit.executor.docker import LABEL_TASK
 from clusterkit.services import ServiceScheduler
-from clusterkit.state.snapshot import Snapshot
+from clusterkit.state import Snapshot
 from tests.conftest import HAPROXY_FRONTENDS, loopback
 from tests.docker.conftest import ENGINE1, ENGINE2, container_definition, executor_for
 

@@ -12,7 +12,7 @@ import pytest
 
 from clusterkit import Agent, ClusterState, LogStore, RegistryCredentials
 from clusterkit.errors import ExecutorError, ValidationError
-from clusterkit.executor.credentials import REGISTRY_AUTH_VARIABLE, registry_of
+from clusterkit.executor._credentials import REGISTRY_AUTH_VARIABLE, registry_of
 from clusterkit.executor.docker import DockerExecutor
 from tests.conftest import loopback
 from tests.docker.conftest import container_definition, running, settle, stopped

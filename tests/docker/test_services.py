@@ -23,9 +23,9 @@ import pytest
 
 from clusterkit import Agent, ClusterState, Task
 from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_TASK
-from clusterkit.model.service import Deployment
+from clusterkit.model._service import Deployment
 from clusterkit.services import ServiceScheduler
-from clusterkit.state.snapshot import Snapshot
+from clusterkit.state import Snapshot
 from tests.conftest import loopback
 from tests.docker.conftest import ENGINE1, ENGINE2, container_definition, executor_for
 

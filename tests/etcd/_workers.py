@@ -6,7 +6,7 @@ import random
 from typing import Any
 
 from clusterkit import Agent, BaseScheduler, ClusterState, FakeExecutor, PlacementRequest, StoreError, place_and_commit
-from clusterkit.state.etcd import EtcdStore
+from clusterkit.state._etcd import EtcdStore
 
 
 def race(endpoints: tuple[str, ...], prefix: str, seed: int, rounds: int, results: Any) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from clusterkit import ClusterState, PlaceTask, StoreError, TaskChanged, new_id
-from clusterkit.state.etcd import EtcdStore
+from clusterkit.state._etcd import EtcdStore
 from clusterkit.testing import check_state
 from tests.conftest import etcd_available, eventually
 from tests.etcd.conftest import delete_prefix, member

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from clusterkit import Agent, ClusterState, FakeExecutor, LivenessMonitor
-from clusterkit.state.etcd import EtcdStore
+from clusterkit.state._etcd import EtcdStore
 from tests.etcd import _workers
 from tests.etcd.test_etcd_store import WEB, eventually
 

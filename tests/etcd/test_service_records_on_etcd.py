@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from clusterkit import ClusterState
 from clusterkit.services import ServiceScheduler
-from clusterkit.state.changes import PutServiceStatus
-from clusterkit.state.etcd import EtcdStore
+from clusterkit.state._changes import PutServiceStatus
+from clusterkit.state._etcd import EtcdStore
 from tests.conftest import ETCD_ENDPOINTS
 from tests.etcd.test_etcd_store import eventually
 

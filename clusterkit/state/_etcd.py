@@ -1,0 +1,615 @@
+"""EtcdStore: the cluster state in etcd, shared by scheduler and agent processes on many machines.
+
+``ClusterState(name, store=EtcdStore([...endpoints], prefix="/clusterkit/NAME"))`` behaves as
+the in-memory state does; several processes with such a state share one cluster.
+
+**Records as keys.** Under the prefix, one key per record, holding the document the save
+file keeps (``clusterkit.state``): ``instances/ID``, ``tasks/ID``,
+``taskdefs/FAMILY:REVISION``, ``services/NAME`` (a service's spec: what users and autoscalers
+write), ``service-status/NAME`` (its status: what the service scheduler writes), and
+``families/FAMILY`` (the family's last revision, so two processes never hand out one revision
+twice). A service's spec and status are separate keys, so a user's write and the scheduler's
+never compare each other's revision (never conflict), and etcd's RBAC can grant writing each
+prefix to a different role.
+
+**A commit is one etcd transaction.** It compares the ``mod_revision`` of every key it
+writes with the revision the process checked the change against (``create_revision == 0``
+for a new key), then puts the new documents. Schedulers writing to different instances
+never conflict (Omega's fine-grained check); a commit whose keys moved is refused as a
+whole and re-checked by ``ClusterState.commit``, as in memory.
+
+**A local replica per process.** The store reads the prefix once, then follows an etcd
+watch from the revision it holds, applying each revision's records to persistent roots, so
+snapshots stay immutable, O(1) to take and lock-free to read, and lists and describes are
+served locally from the same indexes as in memory. The cluster's version is etcd's revision.
+Every change, this process's and others', reaches the state's subscribers through the
+watch, in revision order, as the same typed events; a commit returns once the replica holds
+it, so a process sees its own write at once. A watch that falls behind etcd's compaction
+reads the prefix again, and subscribers are told to resynchronise.
+
+**Agents' liveness.** ``keep_alive(name, ttl)`` grants an etcd lease with that TTL, puts
+``liveness/NAME`` under the prefix attached to it, and renews the lease from a thread every
+third of the TTL (granting a new one, and putting the key again, if it was lost). When the
+agent's process dies the renewals stop, etcd deletes the key once the TTL has passed, and
+every process's watch sees it go: ``live_agents()`` is the set of names whose keys are
+there. Liveness keys are not records: they change no record and carry no event.
+
+**Faults.** An endpoint that does not answer is skipped for the next; when none answers (or
+etcd has no quorum) the call raises ``StoreError`` naming the endpoints, and nothing is
+written. A commit touching more keys than one transaction may hold (``max_txn_ops``, etcd's
+``--max-txn-ops``, 128 by default) is refused with ``StoreError`` when atomic; incremental
+commits are split by ``ClusterState.commit`` into transactions that fit.
+
+The client is ``etcd3gw`` (etcd's JSON gateway, pure Python): its client for reads,
+transactions and leases; the watch stream is read here, response by response, so that a
+revision's changes are applied together and a compaction is noticed.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import immutables
+
+from clusterkit.errors import StoreError
+from clusterkit.model import ContainerInstance, ServiceSpec, ServiceStatus, Task, TaskDefinition
+from clusterkit.model._arns import Arns
+from clusterkit.state._apply import Pending, write
+from clusterkit.state._events import Event
+from clusterkit.state._ptree import Owner
+from clusterkit.state._records import (
+    decode_instance,
+    decode_service_spec,
+    decode_service_status,
+    decode_task,
+    decode_task_definition,
+    encode_instance,
+    encode_service_spec,
+    encode_service_status,
+    encode_task,
+    encode_task_definition,
+)
+from clusterkit.state._snapshot import Roots
+from clusterkit.state._store import empty_roots
+
+try:
+    import requests
+    from etcd3gw.client import Etcd3Client
+    from etcd3gw.exceptions import Etcd3Exception
+except ImportError as missing:  # pragma: no cover - the etcd extra is not installed
+    raise ImportError("EtcdStore needs the etcd extra: pip install 'clusterkit[etcd]'") from missing
+
+__all__ = ["EtcdLease", "EtcdStore"]
+
+Deliver = Callable[[Roots, "tuple[Event, ...] | None"], None]
+"""How the store hands the state new roots and their events (None: resynchronise)."""
+
+_KINDS: Final = ("instances", "tasks", "taskdefs", "services", "service-status", "families")
+_LIVENESS: Final = "liveness"
+_PAGE: Final = 1000
+_HISTORY: Final = 512
+_CHUNK: Final = 1 << 16  # watch stream reads: a revision of many records is one long line
+
+
+def _b64(text: str | bytes) -> str:
+    raw = text.encode() if isinstance(text, str) else text
+    return base64.b64encode(raw).decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def _range_end(prefix: str) -> str:
+    raw = bytearray(prefix.encode())
+    raw[-1] += 1
+    return _b64(bytes(raw))
+
+
+def _moved_to(answer: dict[str, Any], existing: int) -> int:
+    """The revision the replica needs after a refused transaction: the newest mod revision
+    among the keys it read back, or etcd's newest when some of the ``existing`` keys it
+    compared are gone (deleted behind the store's back: the watch reloads on that).
+    """
+    newest = found = 0
+    for response in answer.get("responses", []):
+        for kv in response.get("response_range", {}).get("kvs", []):
+            newest = max(newest, int(kv.get("mod_revision", 0)))
+            found += 1
+    if found < existing:
+        return int(answer.get("header", {}).get("revision", 0))
+    return newest
+
+
+class _Endpoints:
+    """The etcd members to talk to, tried in turn until one answers."""
+
+    def __init__(self, endpoints: Sequence[str], timeout: float) -> None:
+        if isinstance(endpoints, str) or not endpoints:
+            raise StoreError(f"endpoints={endpoints!r}: give a list of etcd URLs such as http://127.0.0.1:2379")
+        self.urls = tuple(endpoints)
+        self.clients = []
+        for url in self.urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise StoreError(f"endpoints={url!r}: an etcd URL is http(s)://HOST:PORT")
+            self.clients.append(
+                Etcd3Client(parts.hostname, parts.port or 2379, parts.scheme, timeout=timeout, api_path="/v3/")
+            )
+        self.current = 0
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST to the first member that answers; StoreError naming them all when none does."""
+        problems = []
+        for step in range(len(self.clients)):
+            index = (self.current + step) % len(self.clients)
+            client = self.clients[index]
+            try:
+                answer: dict[str, Any] = client.post(client.get_url(path), json=body)
+            except Etcd3Exception as error:
+                problems.append(f"{self.urls[index]}: {type(error).__name__} {str(error)[:200]}")
+                continue
+            self.current = index
+            return answer
+        raise StoreError(f"etcd did not answer {path} at any endpoint: " + "; ".join(problems))
+
+    def stream(self, body: dict[str, Any]) -> tuple[str, requests.Response]:
+        """Open a watch stream on the first member that accepts one."""
+        problems = []
+        for step in range(len(self.clients)):
+            index = (self.current + step) % len(self.clients)
+            client = self.clients[index]
+            try:
+                response = client.session.post(client.get_url("/watch"), json=body, stream=True, timeout=(5, None))
+                response.raise_for_status()
+            except requests.RequestException as error:
+                problems.append(f"{self.urls[index]}: {type(error).__name__}")
+                continue
+            self.current = index
+            return self.urls[index], response
+        raise StoreError("etcd did not accept a watch at any endpoint: " + "; ".join(problems))
+
+
+class EtcdStore:
+    """A ``Store`` in etcd; see the module docstring. ``close()`` stops its watch.
+
+    ``endpoints`` are the members' client URLs; ``prefix`` is the cluster's key prefix (one
+    per cluster); ``timeout`` bounds each request; ``max_txn_ops`` is etcd's
+    ``--max-txn-ops``; ``commit_wait`` bounds how long a commit waits for the watch to bring
+    its own write into the replica before reading the prefix again.
+    """
+
+    delivers_events = True
+    """The store hands every commit's events (this process's and others') to the state."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[str] = ("http://127.0.0.1:2379",),
+        *,
+        prefix: str = "/clusterkit/default",
+        timeout: float = 5.0,
+        max_txn_ops: int = 128,
+        commit_wait: float = 10.0,
+    ) -> None:
+        if not isinstance(prefix, str) or not prefix.startswith("/") or len(prefix) < 2:
+            raise StoreError(f"prefix={prefix!r}: a key prefix starts with '/' and names the cluster")
+        self.prefix = prefix.rstrip("/") + "/"
+        self.max_txn_ops = max_txn_ops
+        self.commit_wait = commit_wait
+        self._endpoints = _Endpoints(endpoints, timeout)
+        self._lock = threading.Condition(threading.RLock())
+        self._arns = Arns("default")
+        self._deliver: Deliver | None = None
+        self._roots = empty_roots()
+        self._mods: immutables.Map[str, int] = immutables.Map()
+        self._history: OrderedDict[int, immutables.Map[str, int]] = OrderedDict()
+        self._closed = threading.Event()
+        self._following = threading.Event()  # cleared: the watch is held (``hold``)
+        self._following.set()
+        self._stream: requests.Response | None = None
+        self._live: frozenset[str] = frozenset()
+        self._leases: list[EtcdLease] = []
+        self._sent: dict[str, tuple[str, object]] = {}  # key → (document, record) of the commit in flight
+        self.resyncs = 0
+        """How many times the replica was read again from scratch (a compacted watch, a gap)."""
+        self.transactions = 0
+        """How many commit transactions this store sent to etcd."""
+        self.refused = 0
+        """How many of them etcd refused because a key had moved."""
+        self._reload()
+        self._watcher = threading.Thread(target=self._follow, name="clusterkit-etcd-watch", daemon=True)
+        self._watcher.start()
+
+    def __repr__(self) -> str:
+        return f"<EtcdStore {self.prefix} at revision {self._roots.version} via {list(self._endpoints.urls)}>"
+
+    # -- the Store protocol ----------------------------------------------------------------
+
+    def attach(self, arns: Arns, deliver: Deliver) -> None:
+        """Called by the state that uses this store: its ARNs (for documents) and its delivery."""
+        self._arns = arns
+        self._deliver = deliver
+
+    def current(self) -> Roots:
+        """The replica's newest roots (their version is etcd's revision)."""
+        return self._roots
+
+    def swap(self, base: Roots, pending: Pending, build: Callable[[], Roots]) -> Roots | None:
+        """Write ``pending`` in one transaction if none of its keys moved since ``base``.
+
+        Returns the replica's roots holding the write, or None when a key moved (the replica
+        has then caught up with the write that moved it). ``pending.version`` becomes the
+        revision the write got, so its events carry it.
+        """
+        with self._lock:
+            mods = self._history.get(base.version)
+        if mods is None:
+            return None  # base is older than the history kept: plan again from the newest
+        compares: list[dict[str, Any]] = []
+        puts: list[dict[str, Any]] = []
+        reads: list[dict[str, Any]] = []
+        keys: list[str] = []
+        sent: dict[str, tuple[str, object]] = {}
+        for key, document, record in self._documents(pending):
+            keys.append(key)
+            modified = mods.get(key)
+            if modified is None:
+                compares.append({"key": _b64(key), "result": "EQUAL", "target": "CREATE", "create_revision": "0"})
+            else:
+                compares.append({"key": _b64(key), "result": "EQUAL", "target": "MOD", "mod_revision": str(modified)})
+            value = _b64(json.dumps(document, separators=(",", ":")))
+            puts.append({"request_put": {"key": _b64(key), "value": value}})
+            reads.append({"request_range": {"key": _b64(key), "keys_only": True}})
+            sent[key] = (value, record)
+        if len(puts) > self.max_txn_ops:
+            raise StoreError(
+                f"commit touches {len(puts)} records; one etcd transaction holds at most {self.max_txn_ops} "
+                "(--max-txn-ops): commit fewer changes at once, or incrementally so they are split"
+            )
+        self._sent = sent  # the watch takes these records as they are rather than decoding them again
+        try:
+            self.transactions += 1
+            answer = self._endpoints.post("/kv/txn", {"compare": compares, "success": puts, "failure": reads})
+            if not answer.get("succeeded"):
+                # etcd answers a refusal with the keys' mod revisions: the replica needs to reach
+                # those, not etcd's newest revision, which other prefixes' writes may have moved.
+                self.refused += 1
+                self._wait_for(_moved_to(answer, sum(key in mods for key in keys)))
+                return None
+            revision = int(answer.get("header", {}).get("revision", 0))
+            self._wait_for(revision)
+        finally:
+            self._sent = {}
+        pending.version = revision
+        return self._roots
+
+    def _documents(self, pending: Pending) -> Iterator[tuple[str, dict[str, Any], object]]:
+        """Each record ``pending`` writes: its key, its document and the record itself."""
+        arns = self._arns
+        for task in pending.tasks.values():
+            yield f"{self.prefix}tasks/{task.id}", encode_task(task, arns), task
+        for instance in pending.instances.values():
+            yield f"{self.prefix}instances/{instance.id}", encode_instance(instance, arns), instance
+        for definition in pending.task_definitions.values():
+            yield f"{self.prefix}taskdefs/{definition.key}", encode_task_definition(definition), definition
+        for family, revision in pending.family_revisions.items():
+            yield f"{self.prefix}families/{family}", {"lastRevision": revision}, revision
+        for spec in pending.service_specs.values():
+            yield f"{self.prefix}services/{spec.name}", encode_service_spec(spec, arns), spec
+        for status in pending.service_statuses.values():
+            yield f"{self.prefix}service-status/{status.name}", encode_service_status(status, arns), status
+
+    def _wait_for(self, revision: int) -> None:
+        """Until the replica holds ``revision``; read the prefix again if the watch is late."""
+        deadline = time.monotonic() + self.commit_wait
+        with self._lock:
+            while self._roots.version < revision:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._reload()
+                    return
+                self._lock.wait(left)
+
+    # -- the replica -------------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        """Read every record under the prefix at one revision and rebuild the replica."""
+        revision = 0
+        pending = Pending(empty_roots(), 0.0)
+        mods: dict[str, int] = {}
+        live: set[str] = set()
+        start = _b64(self.prefix)
+        while True:
+            body: dict[str, Any] = {"key": start, "range_end": _range_end(self.prefix), "limit": _PAGE}
+            if revision:
+                body["revision"] = revision
+            answer = self._endpoints.post("/kv/range", body)
+            revision = revision or int(answer["header"]["revision"])
+            kvs = answer.get("kvs", [])
+            for kv in kvs:
+                key = _unb64(kv["key"]).decode()
+                agent = self._agent_of(key)
+                if agent is not None:
+                    live.add(agent)
+                    continue
+                self._take(pending, key, kv.get("value", ""))
+                mods[key] = int(kv["mod_revision"])
+            if not answer.get("more"):
+                break
+            start = _b64(_unb64(kvs[-1]["key"]) + b"\0")
+        pending.version = revision
+        roots = write(empty_roots(), pending, Owner())
+        with self._lock:
+            if revision <= self._roots.version and self._history:
+                return  # the watch got further meanwhile
+            first = not self._history
+            self._roots = roots
+            self._live = frozenset(live)
+            self._mods = immutables.Map(mods)
+            self._history.clear()
+            self._history[revision] = self._mods
+            self._lock.notify_all()
+            deliver = self._deliver
+        if not first:
+            self.resyncs += 1
+            if deliver is not None:
+                deliver(roots, None)
+
+    def _agent_of(self, key: str) -> str | None:
+        """The agent a liveness key belongs to (None: not a liveness key)."""
+        kind, _, name = key[len(self.prefix) :].partition("/")
+        return name if kind == _LIVENESS and name else None
+
+    def _take(self, pending: Pending, key: str, value: str) -> None:
+        """Put one key's record (``value``: its document, base64 as etcd's gateway gives it)
+        into ``pending``, its events too. A document this process just sent, byte for byte,
+        is not decoded: the record it was encoded from is taken (the codec is exact).
+        """
+        kind, _, name = key[len(self.prefix) :].partition("/")
+        if kind not in _KINDS or not name:
+            return  # not a record of ours
+        sent = self._sent.get(key)
+        if sent is not None and sent[0] == value:
+            record = sent[1]
+        else:
+            document = json.loads(_unb64(value))
+            if kind == "tasks":
+                record = decode_task(document)
+            elif kind == "instances":
+                record = decode_instance(document)
+            elif kind == "taskdefs":
+                record = decode_task_definition(document)
+            elif kind == "services":
+                record = decode_service_spec(document)
+            elif kind == "service-status":
+                record = decode_service_status(document)
+            else:
+                record = int(document["lastRevision"])
+        if isinstance(record, Task):
+            pending._put_task(record)
+        elif isinstance(record, ContainerInstance):
+            pending._put_instance(record)
+        elif isinstance(record, TaskDefinition):
+            pending._put_task_definition(record)
+        elif isinstance(record, ServiceSpec):
+            pending._put_service_spec(record)
+        elif isinstance(record, ServiceStatus):
+            pending._put_service_status(record)
+        else:
+            pending.family_revisions[name] = int(record)  # type: ignore[call-overload]
+
+    def _follow(self) -> None:
+        """The watch loop: apply each revision's records in order; reconnect, resync on a gap."""
+        pause = 0.05
+        while not self._closed.is_set():
+            self._following.wait()
+            body = {
+                "create_request": {
+                    "key": _b64(self.prefix),
+                    "range_end": _range_end(self.prefix),
+                    "start_revision": str(self._roots.version + 1),
+                }
+            }
+            try:
+                _, response = self._endpoints.stream(body)
+                self._stream = response
+                for line in response.iter_lines(chunk_size=_CHUNK):
+                    if self._closed.is_set():
+                        return
+                    if not self._following.is_set():
+                        break
+                    if not line:
+                        continue
+                    result = json.loads(line).get("result", {})
+                    if result.get("compact_revision") not in (None, "0", 0) or result.get("canceled"):
+                        self._reload()  # fell behind compaction: read everything again
+                        break
+                    if result.get("events"):
+                        self._apply(result["events"])
+                    pause = 0.05
+            except (StoreError, requests.RequestException, ValueError, OSError):
+                pass
+            if self._closed.is_set():
+                return
+            if not self._following.is_set():
+                continue  # held: pick up from the same revision once let go
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+            try:
+                self._reload()  # whatever happened while the watch was down
+            except StoreError:
+                continue
+
+    def _apply(self, events: list[dict[str, Any]]) -> None:
+        """Apply one watch response: each revision's changes as one new version."""
+        by_revision: OrderedDict[int, list[dict[str, Any]]] = OrderedDict()
+        for event in events:
+            by_revision.setdefault(int(event["kv"]["mod_revision"]), []).append(event)
+        for revision in sorted(by_revision):
+            if revision <= self._roots.version:
+                continue  # already held (read by a reload)
+            group = by_revision[revision]
+            came: set[str] = set()
+            went: set[str] = set()
+            records = []
+            for event in group:
+                key = _unb64(event["kv"]["key"]).decode()
+                agent = self._agent_of(key)
+                deleted = event.get("type") == "DELETE"
+                if agent is not None:
+                    (went if deleted else came).add(agent)
+                elif deleted:
+                    self._reload()  # records are never deleted by clusterkit: take the store as it is
+                    return
+                else:
+                    records.append((key, event))
+            with self._lock:
+                pending = Pending(self._roots, 0.0)
+                pending.version = revision
+                keys = []
+                for key, event in records:
+                    self._take(pending, key, event["kv"].get("value", ""))
+                    keys.append(key)
+                if came or went:
+                    self._live = (self._live - went) | came
+                roots = write(self._roots, pending, Owner())
+                mutation = self._mods.mutate()
+                for key in keys:
+                    mutation[key] = revision
+                self._mods = mutation.finish()
+                self._roots = roots
+                self._history[revision] = self._mods
+                while len(self._history) > _HISTORY:
+                    self._history.popitem(last=False)
+                if self._deliver is not None and pending.events:  # a key that is not a record carries none
+                    self._deliver(roots, tuple(pending.events))
+                self._lock.notify_all()
+
+    # -- agents' liveness -------------------------------------------------------------------
+
+    def keep_alive(self, name: str, ttl: int = 10) -> EtcdLease:
+        """Take a lease of ``ttl`` seconds for agent ``name``, holding its liveness key, and
+        keep renewing it from a thread until the lease's ``close()`` (or the store's).
+        """
+        lease = EtcdLease(self, name, ttl)
+        with self._lock:
+            self._leases = [held for held in self._leases if not held.closed]
+            self._leases.append(lease)
+        return lease
+
+    def live_agents(self) -> frozenset[str]:
+        """The agents whose liveness keys the replica holds (their leases have not expired)."""
+        return self._live
+
+    # -- the rest ---------------------------------------------------------------------------
+
+    def compact(self) -> int:
+        """Compact etcd's history up to the newest revision (for tests and housekeeping)."""
+        answer = self._endpoints.post("/kv/range", {"key": _b64(self.prefix), "limit": 1})
+        revision = int(answer["header"]["revision"])
+        self._endpoints.post("/kv/compaction", {"revision": str(revision), "physical": True})
+        return revision
+
+    def hold(self) -> None:
+        """Stop following etcd for now: the replica stays at its revision (a slow reader, in tests)."""
+        self._following.clear()
+        self._cut_stream()
+
+    def release(self) -> None:
+        """Follow etcd again from the revision the replica holds (reading everything again if
+        etcd compacted past it meanwhile).
+        """
+        self._following.set()
+
+    def close(self) -> None:
+        """Stop following etcd, and give up the leases taken through this store."""
+        with self._lock:
+            leases, self._leases = self._leases, []
+        for lease in leases:
+            lease.close()
+        self._closed.set()
+        self._following.set()
+        self._cut_stream()
+        self._watcher.join(timeout=5)
+
+    def _cut_stream(self) -> None:
+        stream = self._stream
+        if stream is not None:
+            try:
+                raw = stream.raw._fp.fp.raw._sock  # type: ignore[union-attr]
+                raw.shutdown(socket.SHUT_RDWR)
+            except (AttributeError, OSError):
+                stream.close()
+
+
+class EtcdLease:
+    """An agent's etcd lease, holding ``liveness/NAME`` under the store's prefix; renewed
+    from a thread every third of ``ttl`` until :meth:`close`.
+
+    etcd rounds a TTL up to its minimum (2 s with default election settings). A renewal
+    that finds the lease gone (it expired while etcd could not be reached, or was revoked)
+    grants a new one and puts the key again. ``renewals`` and ``grants`` count what it did.
+    """
+
+    def __init__(self, store: EtcdStore, name: str, ttl: int = 10) -> None:
+        if not isinstance(name, str) or not name or "/" in name:
+            raise StoreError(f"name={name!r}: an agent's name is a non-empty string without '/'")
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1:
+            raise StoreError(f"ttl={ttl!r}: a lease's TTL is a whole number of seconds >= 1")
+        self.name = name
+        self.ttl = ttl
+        self.key = f"{store.prefix}{_LIVENESS}/{name}"
+        self.renewals = 0
+        self.grants = 0
+        self._endpoints = store._endpoints
+        self._closed = threading.Event()
+        self.id = self._grant()
+        self._renewer = threading.Thread(target=self._renew, name=f"clusterkit-lease-{name}", daemon=True)
+        self._renewer.start()
+
+    def __repr__(self) -> str:
+        return f"<EtcdLease {self.key} ttl={self.ttl}s id={self.id}>"
+
+    def _grant(self) -> int:
+        """A new lease, and the liveness key put with it; returns the lease's id."""
+        answer = self._endpoints.post("/lease/grant", {"TTL": self.ttl})
+        lease = int(answer["ID"])
+        value = json.dumps({"agent": self.name, "ttl": self.ttl, "host": socket.gethostname(), "pid": os.getpid()})
+        self._endpoints.post("/kv/put", {"key": _b64(self.key), "value": _b64(value), "lease": str(lease)})
+        self.grants += 1
+        return lease
+
+    def _renew(self) -> None:
+        while not self._closed.wait(self.ttl / 3):
+            try:
+                answer = self._endpoints.post("/lease/keepalive", {"ID": str(self.id)})
+                if int(answer.get("result", {}).get("TTL", 0)) > 0:
+                    self.renewals += 1
+                else:  # expired or revoked meanwhile: the key is gone, so take a new lease
+                    self.id = self._grant()
+            except (StoreError, KeyError, ValueError):
+                continue  # etcd is away: try again; should the lease expire meanwhile, the next answer says so
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed.is_set()
+
+    def close(self) -> None:
+        """Stop renewing and revoke the lease: etcd deletes the liveness key at once."""
+        if self._closed.is_set():
+            return
+        self._closed.set()
+        self._renewer.join(timeout=5)
+        with contextlib.suppress(StoreError):  # unreachable, or already gone: the key goes with the TTL
+            self._endpoints.post("/lease/revoke", {"ID": str(self.id)})
