@@ -13,7 +13,7 @@ Cluster side: CapacityProviderReservation from a snapshot or kept incrementally 
 ``cluster``, and the instance providers (in memory, extra Docker engines) in ``providers``.
 """
 
-from clusterkit.autoscaling._alarms import Alarm, AlarmState, Comparison
+from clusterkit.autoscaling._alarms import COMPARISONS, Alarm, AlarmState, Comparison
 from clusterkit.autoscaling._capacity import (
     CAPACITY_PROVIDER_ATTRIBUTE,
     SCALE_IN_ATTRIBUTE,
@@ -28,8 +28,9 @@ from clusterkit.autoscaling._capacity import (
 )
 from clusterkit.autoscaling._cluster import CapacityActivity, CapacityDecision, ClusterAutoscaler, scaling_decision
 from clusterkit.autoscaling._decide import PolicyData, ScalerMemory, ScalingDecision, Vote, VoteKind, decide, vote
-from clusterkit.autoscaling._metrics import MetricSeries, Statistic
+from clusterkit.autoscaling._metrics import STATISTICS, MetricSeries, Statistic
 from clusterkit.autoscaling._policies import (
+    ADJUSTMENT_TYPES,
     ALB_REQUEST_COUNT_PER_TARGET,
     CPU_UTILIZATION,
     MEMORY_UTILIZATION,
@@ -62,11 +63,13 @@ from clusterkit.autoscaling._sources import (
 )
 
 __all__ = [
+    "ADJUSTMENT_TYPES",
     "ALB_REQUEST_COUNT_PER_TARGET",
     "AdjustmentType",
     "Alarm",
     "AlarmState",
     "CAPACITY_PROVIDER_ATTRIBUTE",
+    "COMPARISONS",
     "CPU_UTILIZATION",
     "CapacityActivity",
     "CapacityDecision",
@@ -90,6 +93,7 @@ __all__ = [
     "Reservation",
     "ReservationTracker",
     "SCALE_IN_ATTRIBUTE",
+    "STATISTICS",
     "ScalableTarget",
     "ScalerMemory",
     "ScalingActivity",

@@ -1,9 +1,10 @@
 """Placement: schedulers, requests, host ports and the commit loop (strategies re-exported from the model)."""
 
 from clusterkit.model._placement import DEFAULT_STRATEGY, PlacementStrategy, binpack, random, spread
+from clusterkit.placement._pinned import pinned_task
 from clusterkit.placement._plan import Placement, Plan, Unplaced
 from clusterkit.placement._ports import DEFAULT_DYNAMIC_PORTS, PortRange, assign_host_ports
-from clusterkit.placement._request import PlacementRequest
+from clusterkit.placement._request import MAX_COUNT, PlacementRequest
 from clusterkit.placement._runner import PlacementOutcome, place_and_commit
 from clusterkit.placement._scheduler import (
     BaseScheduler,
@@ -18,12 +19,13 @@ from clusterkit.placement._scheduler import (
 from clusterkit.placement._verdict import Rejected
 
 __all__ = [
-    "DEFAULT_DYNAMIC_PORTS",
-    "DEFAULT_STRATEGY",
     "BaseScheduler",
     "Candidate",
+    "DEFAULT_DYNAMIC_PORTS",
+    "DEFAULT_STRATEGY",
     "Explanation",
     "Filter",
+    "MAX_COUNT",
     "Placement",
     "PlacementContext",
     "PlacementOutcome",
@@ -38,6 +40,7 @@ __all__ = [
     "Weighted",
     "assign_host_ports",
     "binpack",
+    "pinned_task",
     "place_and_commit",
     "random",
     "spread",

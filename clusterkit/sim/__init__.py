@@ -6,6 +6,10 @@ drawn by a seeded generator (``clusterkit.sim``) or read from public cluster tra
 """
 
 from clusterkit.sim._generate import Shape, WorkloadSpec, generate_workload
+from clusterkit.sim._metrics import RunMetrics, Sample, percentile
+from clusterkit.sim._report import PLOTS, compare, summary_table, write_report
+from clusterkit.sim._run import EPOCH, Policy, SampleHook, ServiceScaling, simulate
+from clusterkit.sim._traces import ALIBABA_2018_COLUMNS, GOOGLE_2011_COLUMNS, read_alibaba_2018, read_google_2011
 from clusterkit.sim._workload import (
     BatchTask,
     Crash,
@@ -19,28 +23,48 @@ from clusterkit.sim._workload import (
     Unhealthy,
     UpdateService,
     WorkloadError,
+    dump_event,
+    parse_event,
     read_workload,
     workload_schema,
     write_workload,
 )
 
 __all__ = [
+    "ALIBABA_2018_COLUMNS",
     "BatchTask",
     "Crash",
     "CreateService",
     "DeleteService",
+    "EPOCH",
     "Event",
+    "GOOGLE_2011_COLUMNS",
     "InstanceJoin",
     "InstanceLeave",
     "Load",
+    "PLOTS",
+    "Policy",
     "RegisterTaskDefinition",
+    "RunMetrics",
+    "Sample",
+    "SampleHook",
+    "ServiceScaling",
     "Shape",
     "Unhealthy",
     "UpdateService",
     "WorkloadError",
     "WorkloadSpec",
+    "compare",
+    "dump_event",
     "generate_workload",
+    "parse_event",
+    "percentile",
+    "read_alibaba_2018",
+    "read_google_2011",
     "read_workload",
+    "simulate",
+    "summary_table",
     "workload_schema",
+    "write_report",
     "write_workload",
 ]

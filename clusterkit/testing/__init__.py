@@ -38,12 +38,14 @@ from clusterkit.testing._checks import (
     is_plain_base_scheduler,
 )
 from clusterkit.testing._fake_cluster import FakeCluster, SimulatedClock
+from clusterkit.testing._oracle import View, failing_reasons, field_value, oracle_key, oracle_views
 from clusterkit.testing._service_checks import (
     Commit,
     CommitLog,
     ServiceInvariants,
     SettledReport,
     check_services_settled,
+    decided_count,
 )
 
 if TYPE_CHECKING:  # the names below need hypothesis: imported when first used (see __getattr__)
@@ -162,6 +164,7 @@ __all__ = [
     "ServiceMachineReport",
     "SettledReport",
     "SimulatedClock",
+    "View",
     "Violation",
     "ZONE",
     "ZONES",
@@ -174,8 +177,11 @@ __all__ = [
     "clusters",
     "comparisons",
     "container_instances",
+    "decided_count",
     "expression_texts",
     "expressions",
+    "failing_reasons",
+    "field_value",
     "invalid_expressions",
     "invalid_instances",
     "invalid_requests",
@@ -183,6 +189,8 @@ __all__ = [
     "invalid_status_reports",
     "invalid_task_definitions",
     "is_plain_base_scheduler",
+    "oracle_key",
+    "oracle_views",
     "placement_constraints",
     "placement_requests",
     "placement_strategies",
