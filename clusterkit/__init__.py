@@ -1,9 +1,15 @@
 """clusterkit: build your own container scheduler on a versioned, ECS-shaped cluster state.
 
-The public face: everything a user needs is importable from here; the submodules behind
-it are the homes of each concept, in layers that import only their own layer and those
-below it (``LAYERS`` in ``tests/test_layers.py`` is the list, and a test keeps this one
-in step with it), from the bottom up:
+The top level is a small core: ``ClusterState`` and its ``Snapshot``, the model's value
+types, the errors, the changes a scheduler commits and the events it hears, and the
+schedulers, agent and executors that run a cluster. Everything else lives in a namespace,
+one per part of the package, each a public face over private modules — so
+``clusterkit.placement.binpack``, ``clusterkit.autoscaling.TargetTrackingPolicy``,
+``clusterkit.state.EtcdStore``: import the namespace, or the name from it.
+
+The parts are layers that import only their own layer and those below it (``LAYERS`` in
+``tests/test_layers.py`` is the list, and a test keeps this one in step with it), from the
+bottom up:
 
 ``clusterkit.errors`` → ``clusterkit.model`` (values) → ``clusterkit.ecs_json`` →
 ``clusterkit.state`` (the versioned core) → ``clusterkit.query`` (the cluster query
@@ -18,13 +24,7 @@ language) → ``clusterkit.placement`` → ``clusterkit.services`` (the service 
 
 from clusterkit.agent import Agent
 from clusterkit.api import ClusterState, RunResult
-from clusterkit.autoscaling import CapacityProvider, ClusterAutoscaler, ServiceAutoscaler, TargetTrackingPolicy
-from clusterkit.ecs_json import (
-    dump_container_instance,
-    dump_task,
-    dump_task_definition,
-    load_task_definition,
-)
+from clusterkit.ecs_json import load_task_definition
 from clusterkit.errors import (
     ClusterkitError,
     ConflictError,
@@ -37,112 +37,62 @@ from clusterkit.errors import (
     SubscriptionOverflow,
     ValidationError,
 )
-from clusterkit.executor import (
-    ContainerStatus,
-    Executor,
-    FakeExecutor,
-    HostInfo,
-    LogLine,
-    TaskObservation,
-    TaskUsage,
-)
-from clusterkit.executor._credentials import RegistryCredentials
-from clusterkit.liveness import LivenessMonitor
-from clusterkit.logs import LogStore
+from clusterkit.executor import Executor, FakeExecutor
 from clusterkit.model import (
-    DEFAULT_RESERVED_PORTS,
     ContainerDefinition,
     ContainerDependency,
     ContainerInstance,
     DeploymentConfiguration,
     HealthCheck,
     KeyValuePair,
+    LoadBalancer,
     PlacementConstraint,
     PortBinding,
     PortMapping,
     ResourceRequirement,
     Resources,
     Service,
-    ServiceSpec,
-    ServiceStatus,
     Tag,
     Task,
     TaskDefinition,
 )
-from clusterkit.placement import (
-    DEFAULT_DYNAMIC_PORTS,
-    DEFAULT_STRATEGY,
-    BaseScheduler,
-    Candidate,
-    Explanation,
-    Filter,
-    Placement,
-    PlacementContext,
-    PlacementOutcome,
-    PlacementRequest,
-    PlacementStrategy,
-    Plan,
-    PortRange,
-    Rejected,
-    Scheduler,
-    Scorer,
-    Unplaced,
-    Weighted,
-    assign_host_ports,
-    binpack,
-    place_and_commit,
-    random,
-    spread,
-)
-from clusterkit.query import Expression, QueryContext, SnapshotContext, parse_expression
+from clusterkit.placement import BaseScheduler, PlacementRequest, Plan, Scheduler
+from clusterkit.services import ServiceScheduler
 from clusterkit.state import (
-    Batches,
+    Change,
     ChangeSource,
     CommitResult,
-    Described,
-    Failure,
-    InstanceFilter,
-    MemoryStore,
-    Page,
-    Rejection,
-    Retry,
-    RetryOutcome,
-    Snapshot,
-    StateCore,
-    Store,
-    commit_with_retry,
-    is_conflict,
-    is_stale,
-    run_loop,
-)
-from clusterkit.state._changes import (
-    Change,
+    ContainerInstanceChanged,
     DeregisterInstance,
     DeregisterTaskDefinition,
+    Event,
+    MemoryStore,
     PlaceTask,
+    PutService,
     PutServiceSpec,
     PutServiceStatus,
     RegisterInstance,
     RegisterTaskDefinition,
+    Rejection,
+    ServiceChanged,
+    Snapshot,
+    StateCore,
     StopTask,
+    Store,
+    Subscription,
+    TaskChanged,
+    TaskDefinitionChanged,
     TaskStateChange,
     UpdateInstance,
 )
-from clusterkit.state._events import ContainerInstanceChanged, Event, Subscription, TaskChanged, TaskDefinitionChanged
-from clusterkit.state._ids import new_id
-from clusterkit.state._invariants import state_violations
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Agent",
     "BaseScheduler",
-    "Batches",
-    "Candidate",
-    "CapacityProvider",
     "Change",
     "ChangeSource",
-    "ClusterAutoscaler",
     "ClusterState",
     "ClusterkitError",
     "CommitResult",
@@ -151,66 +101,40 @@ __all__ = [
     "ContainerDependency",
     "ContainerInstance",
     "ContainerInstanceChanged",
-    "ContainerStatus",
-    "DEFAULT_DYNAMIC_PORTS",
-    "DEFAULT_RESERVED_PORTS",
-    "DEFAULT_STRATEGY",
     "DeploymentConfiguration",
     "DeregisterInstance",
     "DeregisterTaskDefinition",
-    "Described",
     "Event",
     "Executor",
     "ExecutorError",
-    "Explanation",
-    "Expression",
-    "Failure",
     "FakeExecutor",
-    "Filter",
     "HealthCheck",
-    "HostInfo",
     "IllegalTransitionError",
-    "InstanceFilter",
     "KeyValuePair",
-    "LivenessMonitor",
-    "LogLine",
-    "LogStore",
+    "LoadBalancer",
     "MemoryStore",
     "NotFoundError",
-    "Page",
     "PlaceTask",
-    "Placement",
     "PlacementConstraint",
-    "PlacementContext",
-    "PlacementOutcome",
     "PlacementRequest",
-    "PlacementStrategy",
     "Plan",
     "PortBinding",
     "PortMapping",
-    "PortRange",
+    "PutService",
     "PutServiceSpec",
     "PutServiceStatus",
-    "QueryContext",
     "QuerySyntaxError",
     "RegisterInstance",
     "RegisterTaskDefinition",
-    "RegistryCredentials",
-    "Rejected",
     "Rejection",
     "ResourceRequirement",
     "Resources",
-    "Retry",
-    "RetryOutcome",
     "RunResult",
     "Scheduler",
-    "Scorer",
     "Service",
-    "ServiceAutoscaler",
-    "ServiceSpec",
-    "ServiceStatus",
+    "ServiceChanged",
+    "ServiceScheduler",
     "Snapshot",
-    "SnapshotContext",
     "StaleVersionError",
     "StateCore",
     "StopTask",
@@ -219,32 +143,12 @@ __all__ = [
     "Subscription",
     "SubscriptionOverflow",
     "Tag",
-    "TargetTrackingPolicy",
     "Task",
     "TaskChanged",
     "TaskDefinition",
     "TaskDefinitionChanged",
-    "TaskObservation",
     "TaskStateChange",
-    "TaskUsage",
-    "Unplaced",
     "UpdateInstance",
     "ValidationError",
-    "Weighted",
-    "assign_host_ports",
-    "binpack",
-    "commit_with_retry",
-    "dump_container_instance",
-    "dump_task",
-    "dump_task_definition",
-    "is_conflict",
-    "is_stale",
     "load_task_definition",
-    "new_id",
-    "parse_expression",
-    "place_and_commit",
-    "random",
-    "run_loop",
-    "spread",
-    "state_violations",
 ]

@@ -169,7 +169,7 @@ def test_cycles_finds_a_circle_and_only_a_circle() -> None:
     ("source", "expected"),
     [
         ("import clusterkit.placement._scheduler\n", [("clusterkit.placement._scheduler", False)]),
-        ("from clusterkit.placement import scheduler\n", [("clusterkit.placement._scheduler", False)]),
+        ("from clusterkit.placement import _scheduler\n", [("clusterkit.placement._scheduler", False)]),
         ("from clusterkit.placement import BaseScheduler\n", [("clusterkit.placement", False)]),
         ("def f():\n    from clusterkit.query import parse_expression\n", [("clusterkit.query", False)]),
         (
