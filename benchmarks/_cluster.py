@@ -63,7 +63,7 @@ def new_state(
     """A ClusterState with ``instances`` instances and ``definitions`` registered (revision 1 each)."""
     state = clusterkit.ClusterState("bench")
     ids = instance_ids(instances)
-    registered = Resources(INSTANCE_CPU, INSTANCE_MEMORY, clusterkit.DEFAULT_RESERVED_PORTS)
+    registered = Resources(INSTANCE_CPU, INSTANCE_MEMORY, clusterkit.model.DEFAULT_RESERVED_PORTS)
     for start in range(0, instances, BATCH):
         changes = [
             RegisterInstance(ContainerInstance(id=instance_id, registered=registered, remaining=registered))
@@ -97,7 +97,7 @@ def fill(
             raise ValueError("fill() places tasks without host ports")
     kept: list[str] = []
     n_ids, n_defs = len(ids), len(definitions)
-    new_id = clusterkit.new_id
+    new_id = clusterkit.state.new_id
     for start in range(0, count, batch):
         now = time.time()
         changes = []

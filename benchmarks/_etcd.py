@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 import clusterkit
-from clusterkit.state._etcd import EtcdStore
+from clusterkit.state import EtcdStore
 
 __all__ = ["ENDPOINTS", "defragment", "delete_prefix", "etcd_post", "fresh_prefix", "open_state", "require_etcd"]
 

@@ -29,7 +29,8 @@ import attrs
 import clusterkit
 from benchmarks._cluster import INSTANCE_CPU, INSTANCE_MEMORY, instance_ids
 from benchmarks._report import GcTimer
-from clusterkit import ContainerInstance, PlacementStrategy, RegisterInstance, Resources, TaskDefinition
+from clusterkit import ContainerInstance, RegisterInstance, Resources, TaskDefinition
+from clusterkit.placement import PlacementStrategy
 
 __all__ = [
     "BATCH",
@@ -102,7 +103,7 @@ def definition(shape: Shape) -> TaskDefinition:
 def new_cluster(instances: int, shapes_: Sequence[Shape]) -> clusterkit.ClusterState:
     """A ClusterState with ``instances`` zoned instances and one definition per shape."""
     state = clusterkit.ClusterState("bench")
-    registered = Resources(INSTANCE_CPU, INSTANCE_MEMORY, clusterkit.DEFAULT_RESERVED_PORTS)
+    registered = Resources(INSTANCE_CPU, INSTANCE_MEMORY, clusterkit.model.DEFAULT_RESERVED_PORTS)
     ids = instance_ids(instances)
     for start in range(0, instances, REGISTER_BATCH):
         changes = [

@@ -23,7 +23,7 @@ from typing import Final
 
 from benchmarks import _report
 from benchmarks._placement import Batch, Run, batches, measure, shapes
-from clusterkit import binpack
+from clusterkit.placement import binpack
 
 NAME: Final = "binpack_cpu"
 DESCRIPTION: Final = "binpack(cpu) s/task ÷ binpack(memory) s/task, 150k mixed tasks on 5k instances (target <= 1.3)"

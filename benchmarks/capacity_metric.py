@@ -26,7 +26,6 @@ from typing import Final
 from benchmarks import _report
 from benchmarks._cluster import BATCH, INSTANCE_CPU, INSTANCE_MEMORY, definition, fill, instance_ids
 from clusterkit import (
-    DEFAULT_RESERVED_PORTS,
     ClusterState,
     ContainerInstance,
     PlaceTask,
@@ -35,7 +34,6 @@ from clusterkit import (
     StopTask,
     Task,
     TaskStateChange,
-    new_id,
 )
 from clusterkit.autoscaling import (
     CAPACITY_PROVIDER_ATTRIBUTE,
@@ -43,6 +41,8 @@ from clusterkit.autoscaling import (
     ReservationTracker,
     capacity_reservation,
 )
+from clusterkit.model import DEFAULT_RESERVED_PORTS
+from clusterkit.state import new_id
 
 NAME: Final = "capacity_metric"
 DESCRIPTION: Final = (

@@ -34,7 +34,8 @@ from typing import Final
 import clusterkit
 from benchmarks import _report
 from benchmarks._cluster import INSTANCE_CPU, INSTANCE_MEMORY, definition, instance_ids, new_state
-from clusterkit import PlaceTask, Resources, Task, TaskDefinition, assign_host_ports
+from clusterkit import PlaceTask, Resources, Task, TaskDefinition
+from clusterkit.placement import assign_host_ports
 
 NAME: Final = "commit_throughput"
 DESCRIPTION: Final = "single-task commits/s through ClusterState.commit (target >= 50,000/s; baseline: dict+list+lock)"
@@ -64,7 +65,7 @@ class NaiveStore:
 
 def build_tasks(definition_: TaskDefinition, ids: Sequence[str], count: int) -> list[Task]:
     """``count`` new tasks, round-robin over ``ids``; dynamic host ports assigned per instance."""
-    new_id = clusterkit.new_id
+    new_id = clusterkit.state.new_id
     key = definition_.key
     if definition_.dynamic_ports == (0, 0):
         charge = definition_.charge
@@ -72,7 +73,7 @@ def build_tasks(definition_: TaskDefinition, ids: Sequence[str], count: int) -> 
             Task(charge=charge, id=new_id(), task_definition=key, container_instance_id=ids[k % len(ids)])
             for k in range(count)
         ]
-    registered = Resources(INSTANCE_CPU, INSTANCE_MEMORY, clusterkit.DEFAULT_RESERVED_PORTS)
+    registered = Resources(INSTANCE_CPU, INSTANCE_MEMORY, clusterkit.model.DEFAULT_RESERVED_PORTS)
     remaining = dict.fromkeys(ids, registered)
     tasks = []
     for k in range(count):
@@ -189,7 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ported_tasks = build_tasks(ported_registered, ids, commits)
     build_ported = (time.perf_counter() - start) / commits
     wrap = min(wrap_cost(plain_tasks) for _ in range(3))
-    id_cost = min(_report.timed(lambda: [clusterkit.new_id() for _ in range(commits)]) for _ in range(3)) / commits
+    id_cost = (
+        min(_report.timed(lambda: [clusterkit.state.new_id() for _ in range(commits)]) for _ in range(3)) / commits
+    )
 
     ck_rates: list[float] = []
     ck_gc: list[float] = []

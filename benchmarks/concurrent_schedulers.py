@@ -4,7 +4,7 @@ One ClusterState with 2,000 instances (16384 CPU units, 65536 MiB, three zones) 
 mixed shapes of ``benchmarks._placement`` is shared by N scheduler threads (N = 1, 2, 4).
 40,000 tasks, as requests of 50 tasks of one shape, are split evenly across the threads;
 each thread has its own seeded stream of requests and places each with
-``clusterkit.place_and_commit(state, BaseScheduler(sample=2), PlacementRequest(definition,
+``clusterkit.placement.place_and_commit(state, BaseScheduler(sample=2), PlacementRequest(definition,
 50, strategies=[binpack("memory")]), atomic=..., max_attempts=10)``: plan against a snapshot,
 commit, re-plan what the commit rejected. ``sample=2`` is the setting clusterkit recommends
 for schedulers that share a cluster (Nomad's limit iterator, the power of two choices):
@@ -54,7 +54,8 @@ import clusterkit
 from benchmarks import _report
 from benchmarks._cluster import INSTANCE_CPU
 from benchmarks._placement import Shape, new_cluster, shapes
-from clusterkit import BaseScheduler, PlacementRequest, TaskDefinition, binpack, place_and_commit
+from clusterkit import BaseScheduler, PlacementRequest, TaskDefinition
+from clusterkit.placement import binpack, place_and_commit
 
 NAME: Final = "concurrent_schedulers"
 #: BaseScheduler(sample=...) for every scheduler thread; None = the default full binpack scan.

@@ -50,16 +50,9 @@ import clusterkit
 from benchmarks import _etcd, _report
 from benchmarks._cluster import INSTANCE_CPU, INSTANCE_MEMORY, instance_ids
 from benchmarks._placement import SEED, ZONE_ATTRIBUTE, ZONES, definition, shapes
-from clusterkit import (
-    BaseScheduler,
-    ContainerInstance,
-    PlacementRequest,
-    RegisterInstance,
-    Resources,
-    binpack,
-    place_and_commit,
-)
-from clusterkit.state._etcd import EtcdStore
+from clusterkit import BaseScheduler, ContainerInstance, PlacementRequest, RegisterInstance, Resources
+from clusterkit.placement import binpack, place_and_commit
+from clusterkit.state import EtcdStore
 
 NAME: Final = "etcd_concurrent"
 DESCRIPTION: Final = "4 scheduler processes on one etcd cluster: conflict fraction (target <= 0.1), placements/s vs 1"
@@ -68,7 +61,7 @@ TARGET: Final = "<= 0.1"
 
 def seed_cluster(state: clusterkit.ClusterState, instances: int) -> None:
     """Register ``instances`` zoned instances and one definition per shape."""
-    registered = Resources(INSTANCE_CPU, INSTANCE_MEMORY, clusterkit.DEFAULT_RESERVED_PORTS)
+    registered = Resources(INSTANCE_CPU, INSTANCE_MEMORY, clusterkit.model.DEFAULT_RESERVED_PORTS)
     changes = [
         RegisterInstance(
             ContainerInstance(
@@ -169,7 +162,7 @@ def run(endpoints: tuple[str, ...], processes: int, instances: int, total: int, 
         summed["seconds"] = max(tally["end"] for tally in tallies) - min(tally["start"] for tally in tallies)
         fresh = _etcd.open_state(prefix, endpoints)
         summed["held"] = fresh.snapshot().task_count
-        problems = clusterkit.state_violations(fresh.snapshot())
+        problems = clusterkit.state.state_violations(fresh.snapshot())
         fresh.store.close()  # type: ignore[attr-defined]
         if problems:
             raise RuntimeError(f"the cluster is inconsistent after the run: {problems[:3]}")

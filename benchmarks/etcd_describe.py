@@ -54,7 +54,7 @@ class Cluster:
         self.prefix = _etcd.fresh_prefix(NAME)
         self.state = _etcd.open_state(self.prefix, endpoints)
         start = time.perf_counter()
-        registered = Resources(INSTANCE_CPU, INSTANCE_MEMORY, clusterkit.DEFAULT_RESERVED_PORTS)
+        registered = Resources(INSTANCE_CPU, INSTANCE_MEMORY, clusterkit.model.DEFAULT_RESERVED_PORTS)
         ids = instance_ids(instances)
         result = self.state.commit(
             [RegisterInstance(ContainerInstance(id=i, registered=registered, remaining=registered)) for i in ids]
@@ -71,7 +71,7 @@ class Cluster:
                 which = k % FAMILIES
                 instance = ids[((k % per_round) // PER_INSTANCE_IN_A_COMMIT) % instances]
                 task = Task(
-                    id=clusterkit.new_id(),
+                    id=clusterkit.state.new_id(),
                     task_definition=definitions[which].key,
                     container_instance_id=instance,
                     charge=definitions[which].charge,

@@ -41,8 +41,9 @@ from typing import Final
 import clusterkit
 from benchmarks import _etcd, _report
 from benchmarks._cluster import INSTANCE_CPU, INSTANCE_MEMORY, definition
-from clusterkit import ContainerInstance, PlacementStrategy, PlaceTask, RegisterInstance, Resources, Task, spread
-from clusterkit.state._etcd import EtcdStore
+from clusterkit import ContainerInstance, PlaceTask, RegisterInstance, Resources, Task
+from clusterkit.placement import PlacementStrategy, spread
+from clusterkit.state import EtcdStore
 
 NAME: Final = "etcd_placement"
 DESCRIPTION: Final = "run_task placements/s through a 3-member etcd cluster, 100 per call (target >= 2,000/s)"
@@ -52,7 +53,7 @@ ZONES: Final = ("zone-a", "zone-b", "zone-c")
 
 def seed(state: clusterkit.ClusterState, instances: int) -> list[str]:
     """Register ``instances`` instances over three zones and the ``app`` definition; their ids."""
-    registered = Resources(INSTANCE_CPU, INSTANCE_MEMORY, clusterkit.DEFAULT_RESERVED_PORTS)
+    registered = Resources(INSTANCE_CPU, INSTANCE_MEMORY, clusterkit.model.DEFAULT_RESERVED_PORTS)
     ids = [f"i-{index:05d}" for index in range(instances)]
     changes = [
         RegisterInstance(
@@ -91,7 +92,7 @@ def commit_latencies(state: clusterkit.ClusterState, ids: Sequence[str], samples
     clock = time.perf_counter_ns
     for _ in range(samples):
         task = Task(
-            id=clusterkit.new_id(),
+            id=clusterkit.state.new_id(),
             task_definition=app.key,
             container_instance_id=ids[rng.randrange(len(ids))],
             charge=app.charge,

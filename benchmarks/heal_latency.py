@@ -41,7 +41,7 @@ from benchmarks._docker import IMAGE, engine_ready
 from clusterkit import Agent, ClusterState
 from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_TASK, DockerExecutor
 from clusterkit.services import ServiceScheduler
-from clusterkit.state._events import TaskChanged
+from clusterkit.state import TaskChanged
 
 NAME: Final = "heal_latency"
 DESCRIPTION: Final = (

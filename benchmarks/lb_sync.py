@@ -45,7 +45,7 @@ from clusterkit.balancing import (
 )
 from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_TASK, DockerExecutor
 from clusterkit.services import ServiceScheduler
-from clusterkit.state._events import TaskChanged
+from clusterkit.state import TaskChanged
 
 NAME: Final = "lb_sync"
 INTERVAL: Final = 0.25  # the target group's health check interval, seconds

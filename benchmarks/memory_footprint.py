@@ -85,7 +85,7 @@ def child_dict(tasks: int, instances: int) -> dict[str, Any]:
     definition_ = definition("app")
     key, charge = f"{definition_.family}:1", definition_.charge
     ids = instance_ids(instances)
-    new_id = clusterkit.new_id
+    new_id = clusterkit.state.new_id
     started = time.perf_counter()
     table: dict[str, clusterkit.Task] = {}
     for start in range(0, tasks, 1000):

@@ -32,7 +32,8 @@ import attrs
 from benchmarks import _report
 from benchmarks._cluster import INSTANCE_CPU, INSTANCE_MEMORY
 from benchmarks._placement import Batch, batches, instances_used, lower_bound, new_cluster, run_batches, shapes
-from clusterkit import BaseScheduler, PlacementStrategy, binpack, random, spread
+from clusterkit import BaseScheduler
+from clusterkit.placement import PlacementStrategy, binpack, random, spread
 
 NAME: Final = "packing_quality"
 DESCRIPTION: Final = "used instances ÷ lower bound, binpack + balance=0.2 (target <= 1.05; baseline: plain binpack)"

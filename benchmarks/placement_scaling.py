@@ -35,7 +35,7 @@ from typing import Final
 from benchmarks import _report
 from benchmarks._cluster import INSTANCE_CPU, INSTANCE_MEMORY, instance_ids
 from benchmarks._placement import Batch, Run, batches, new_cluster, profile_top, run_batches, shapes
-from clusterkit import binpack
+from clusterkit.placement import binpack
 
 NAME: Final = "placement_scaling"
 DESCRIPTION: Final = "µs/placement at 50k instances ÷ at 500, binpack (target <= 1.5; baseline: naive full scan)"

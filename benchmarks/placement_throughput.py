@@ -46,7 +46,7 @@ from benchmarks._placement import (
     strategy_text,
 )
 from benchmarks.binpack_cpu import paired_runs, report
-from clusterkit import binpack, spread
+from clusterkit.placement import binpack, spread
 
 NAME: Final = "placement_throughput"
 DESCRIPTION: Final = "run_task placements/s, binpack(memory), 150k mixed tasks on 5k instances (target >= 15,000/s)"

@@ -49,8 +49,9 @@ from typing import Final
 import attrs
 
 from benchmarks import _report
-from clusterkit import ClusterState, MemoryStore, PlaceTask, Snapshot, Task, new_id
+from clusterkit import ClusterState, MemoryStore, PlaceTask, Snapshot, Task
 from clusterkit.services import ServiceOutcome, reconcile
+from clusterkit.state import new_id
 from clusterkit.testing import FakeCluster
 
 NAME: Final = "service_reconcile"

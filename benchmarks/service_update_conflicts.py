@@ -49,7 +49,7 @@ from benchmarks import _etcd, _report
 from clusterkit import ClusterState
 from clusterkit.errors import ClusterkitError, ConflictError
 from clusterkit.services import ServiceScheduler
-from clusterkit.state._etcd import EtcdStore
+from clusterkit.state import EtcdStore
 
 NAME: Final = "service_update_conflicts"
 DESCRIPTION: Final = (

@@ -28,12 +28,11 @@ from collections.abc import Sequence
 from typing import Final
 
 from benchmarks import _report
-from clusterkit import BaseScheduler, ClusterState, PlacementRequest, place_and_commit
+from clusterkit import BaseScheduler, ClusterState, PlacementRequest
 from clusterkit.cli import BUILT_IN_POLICIES
-from clusterkit.model._placement import binpack
-from clusterkit.sim import BatchTask, WorkloadSpec, generate_workload
-from clusterkit.sim._report import compare, write_report
-from clusterkit.sim._run import Policy, simulate
+from clusterkit.model import binpack
+from clusterkit.placement import place_and_commit
+from clusterkit.sim import BatchTask, Policy, WorkloadSpec, compare, generate_workload, simulate, write_report
 
 NAME: Final = "simulate_throughput"
 DESCRIPTION: Final = (

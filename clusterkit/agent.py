@@ -31,12 +31,8 @@ from clusterkit.errors import (
 )
 from clusterkit.executor import Executor, TaskObservation
 from clusterkit.logs import LogStore
-from clusterkit.model import DEFAULT_RESERVED_PORTS, Task
-from clusterkit.model._task import HealthStatus, StopCode, TaskStatus
-from clusterkit.state import Snapshot, run_loop
-from clusterkit.state._changes import UpdateInstance
-from clusterkit.state._ids import new_id
-from clusterkit.state._store import AgentLease, LeaseStore
+from clusterkit.model import DEFAULT_RESERVED_PORTS, HealthStatus, StopCode, Task, TaskStatus
+from clusterkit.state import AgentLease, LeaseStore, Snapshot, UpdateInstance, new_id, run_loop
 
 __all__ = ["Agent"]
 

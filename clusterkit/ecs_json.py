@@ -27,9 +27,13 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 
 from clusterkit.errors import ValidationError
 from clusterkit.model import (
+    ECS_SHAPES,
+    Arns,
     ContainerDefinition,
     ContainerDependency,
     ContainerInstance,
+    Deployment,
+    DeploymentCircuitBreaker,
     DeploymentConfiguration,
     HealthCheck,
     KeyValuePair,
@@ -40,16 +44,17 @@ from clusterkit.model import (
     ResourceRequirement,
     Resources,
     Service,
+    ServiceEvent,
     ServiceSpec,
     ServiceStatus,
     Tag,
     Task,
     TaskDefinition,
+    compose,
+    load_constraints,
+    load_strategies,
+    split,
 )
-from clusterkit.model._arns import Arns
-from clusterkit.model._placement import load_constraints, load_strategies
-from clusterkit.model._service import Deployment, DeploymentCircuitBreaker, ServiceEvent, compose, split
-from clusterkit.model._taskdef import ECS_SHAPES
 from clusterkit.model.ecs_schema import clean_members, read_only_members, required_members, unknown_field
 
 __all__ = [

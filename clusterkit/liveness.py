@@ -31,9 +31,7 @@ from collections.abc import Callable, Iterator
 from clusterkit.api import ClusterState
 from clusterkit.errors import ValidationError
 from clusterkit.model import ContainerInstance
-from clusterkit.state import Snapshot, run_loop
-from clusterkit.state._changes import UpdateInstance
-from clusterkit.state._store import LeaseStore
+from clusterkit.state import LeaseStore, Snapshot, UpdateInstance, run_loop
 
 __all__ = ["LivenessMonitor"]
 

@@ -15,11 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from clusterkit import BaseScheduler, ContainerInstance, PlacementContext, Rejected
-from clusterkit.model._placement import binpack, random, spread
-from clusterkit.sim import WorkloadSpec, generate_workload
-from clusterkit.sim._report import compare, write_report
-from clusterkit.sim._run import Policy
+from clusterkit import BaseScheduler, ContainerInstance
+from clusterkit.model import binpack, random, spread
+from clusterkit.placement import PlacementContext, Rejected
+from clusterkit.sim import Policy, WorkloadSpec, compare, generate_workload, write_report
 
 
 class Headroom(BaseScheduler):

@@ -4,7 +4,8 @@ and cap how many tasks of a licensed image may run per availability zone."""
 from __future__ import annotations
 
 import clusterkit
-from clusterkit import BaseScheduler, ContainerInstance, PlacementContext, Rejected
+from clusterkit import BaseScheduler, ContainerInstance
+from clusterkit.placement import PlacementContext, Rejected
 
 LICENSES_PER_ZONE = 2
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 import urllib.request
 
-from clusterkit import Agent, ClusterState, LogStore
+from clusterkit import Agent, ClusterState
 from clusterkit.executor.docker import DockerExecutor
+from clusterkit.logs import LogStore
 
 state = ClusterState("docker-quickstart")
 logs = LogStore()

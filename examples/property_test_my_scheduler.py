@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from clusterkit import BaseScheduler, ContainerInstance, PlacementContext, Rejected, Scheduler
+from clusterkit import BaseScheduler, ContainerInstance, Scheduler
+from clusterkit.placement import PlacementContext, Rejected
 from clusterkit.testing import SchedulerMachine, run_machine
 
 

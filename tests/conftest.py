@@ -110,8 +110,7 @@ def _every_state_on_etcd(monkeypatch: pytest.MonkeyPatch) -> object:
     """
     import uuid
 
-    from clusterkit.state import StateCore
-    from clusterkit.state._etcd import EtcdStore
+    from clusterkit.state import EtcdStore, StateCore
 
     stores: list[EtcdStore] = []
     original = StateCore.__init__

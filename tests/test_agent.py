@@ -54,7 +54,7 @@ def test_a_crashed_essential_container_stops_the_task_with_its_exit_code() -> No
     assert (stored.last_status, stored.stop_code) == ("STOPPED", "EssentialContainerExited")
     assert stored.stopped_reason is not None and "exit code 2" in stored.stopped_reason
     assert state.snapshot().instance("i-1").remaining.cpu == 1024  # resources freed
-    assert clusterkit.state_violations(state.snapshot()) == []
+    assert clusterkit.state.state_violations(state.snapshot()) == []
 
 
 def test_a_failed_pull_stops_the_task_as_failed_to_start() -> None:
@@ -145,13 +145,13 @@ def test_run_reacts_at_once_to_what_the_executor_sees_not_only_to_commits() -> N
 
 def test_register_offers_the_host_less_the_reserve_with_its_attributes() -> None:
     state = ClusterState("agents")
-    host = clusterkit.HostInfo(cpus=4, memory_mib=8192, attributes={"ecs.cpu-architecture": "arm64"})
+    host = clusterkit.executor.HostInfo(cpus=4, memory_mib=8192, attributes={"ecs.cpu-architecture": "arm64"})
     agent = Agent.register(
         state, FakeExecutor(host=host), reserved_memory=512, reserved_cpu=256, attributes={"zone": "a"}
     )
     instance = state.snapshot().instance(agent.instance_id)
     assert (instance.registered.cpu, instance.registered.memory) == (4 * 1024 - 256, 8192 - 512)
-    assert instance.registered.ports == clusterkit.DEFAULT_RESERVED_PORTS
+    assert instance.registered.ports == clusterkit.model.DEFAULT_RESERVED_PORTS
     assert instance.attribute_map["ecs.cpu-architecture"] == "arm64" and instance.attribute_map["zone"] == "a"
     again = Agent.register(state, FakeExecutor(host=host), instance_id=agent.instance_id)
     assert again.instance_id == agent.instance_id and len(list(state.snapshot().instances())) == 1
@@ -208,7 +208,7 @@ def test_launches_run_in_parallel_and_each_is_reported_once() -> None:
 
 def test_logs_are_collected_once_each_into_the_store() -> None:
     state, executor, _ = cluster()
-    store = clusterkit.LogStore()
+    store = clusterkit.logs.LogStore()
     agent = Agent(state, executor, "i-1", log_store=store)
     task = state.run_task("web").tasks[0]
     agent.step()

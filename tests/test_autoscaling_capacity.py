@@ -17,15 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusterkit import (
-    DEFAULT_RESERVED_PORTS,
-    ClusterState,
-    PlaceTask,
-    Resources,
-    StopTask,
-    Task,
-    TaskStateChange,
-)
+from clusterkit import ClusterState, PlaceTask, Resources, StopTask, Task, TaskStateChange
 from clusterkit.autoscaling import (
     CAPACITY_PROVIDER_ATTRIBUTE,
     CapacityProvider,
@@ -36,7 +28,8 @@ from clusterkit.autoscaling import (
     reservation,
 )
 from clusterkit.errors import ValidationError
-from clusterkit.state._changes import PutService
+from clusterkit.model import DEFAULT_RESERVED_PORTS
+from clusterkit.state import PutService
 
 SHAPE = Resources(1024, 1024, DEFAULT_RESERVED_PORTS)
 PROVIDER = CapacityProvider("cp", SHAPE)

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from clusterkit import DEFAULT_RESERVED_PORTS, Resources
+from clusterkit import Resources
 from clusterkit.autoscaling import (
     SCALE_IN_ATTRIBUTE,
     AlarmState,
@@ -31,8 +31,8 @@ from clusterkit.autoscaling import (
     scaling_decision,
 )
 from clusterkit.errors import StoreError, ValidationError
-from clusterkit.model._task import INSTANCE_DEREGISTERED_REASON
-from clusterkit.state._changes import UpdateInstance
+from clusterkit.model import DEFAULT_RESERVED_PORTS, INSTANCE_DEREGISTERED_REASON
+from clusterkit.state import UpdateInstance
 from clusterkit.testing import FakeCluster
 
 SHAPE = Resources(1024, 1024, DEFAULT_RESERVED_PORTS)  # a FakeCluster host of 1 CPU and 1024 MiB

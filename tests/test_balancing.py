@@ -24,8 +24,7 @@ from clusterkit.balancing import (
 from clusterkit.errors import ValidationError
 from clusterkit.executor import TaskObservation
 from clusterkit.model import TargetHealth
-from clusterkit.state._changes import PutService, PutServiceStatus
-from clusterkit.state._records import decode_task, encode_task
+from clusterkit.state import PutService, PutServiceStatus, decode_task, encode_task
 from clusterkit.testing import FakeCluster
 
 ARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0123456789abcdef"

@@ -30,8 +30,8 @@ from clusterkit.ecs_json import (
     dump_task_definition,
     load_task_definition,
 )
+from clusterkit.model import ECS_SHAPES
 from clusterkit.model._ecs_shapes import BOTOCORE_VERSION, SHAPES
-from clusterkit.model._taskdef import ECS_SHAPES
 from clusterkit.model.ecs_schema import members, read_only_members
 from clusterkit.testing.strategies import clusters, container_instances
 from tests.ecs_api import assert_input, assert_output, examples, model, output_problems

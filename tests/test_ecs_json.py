@@ -27,7 +27,6 @@ from clusterkit import (
     Task,
     TaskDefinition,
     ValidationError,
-    assign_host_ports,
 )
 from clusterkit.ecs_json import (
     dump_container_instance,
@@ -41,10 +40,16 @@ from clusterkit.ecs_json import (
     load_task,
     load_task_definition,
 )
-from clusterkit.model._arns import Arns
-from clusterkit.model._instance import INSTANCE_STATUSES
-from clusterkit.model._task import DESIRED_STATUSES, HEALTH_STATUSES, STOP_CODES, TASK_LIFECYCLE
-from clusterkit.model._taskdef import NETWORK_MODES
+from clusterkit.model import (
+    DESIRED_STATUSES,
+    HEALTH_STATUSES,
+    INSTANCE_STATUSES,
+    NETWORK_MODES,
+    STOP_CODES,
+    TASK_LIFECYCLE,
+    Arns,
+)
+from clusterkit.placement import assign_host_ports
 from tests.ecs_api import assert_input, assert_output
 
 ARNS = Arns(cluster="prod", region="eu-west-1", account="123456789012")
@@ -805,7 +810,7 @@ def test_resources_load_ecs_register_style_list() -> None:
             {"name": "GPU", "type": "INTEGER", "integerValue": 1},
         ]
     )
-    assert value == Resources(cpu=4096, memory=15578, ports=clusterkit.DEFAULT_RESERVED_PORTS, scalars={"GPU": 1})
+    assert value == Resources(cpu=4096, memory=15578, ports=clusterkit.model.DEFAULT_RESERVED_PORTS, scalars={"GPU": 1})
 
 
 def test_resources_load_long_values() -> None:
@@ -896,7 +901,9 @@ def test_task_round_trip_keeps_host_port_order_of_a_placed_task() -> None:
     # A task placed from a definition whose containers are not in alphabetical order: the
     # bindings come in container-definition order and must survive save/restore exactly.
     definition = load_task_definition(WEBAPP)
-    assigned = assign_host_ports(definition, Resources(cpu=4096, memory=8192, ports=clusterkit.DEFAULT_RESERVED_PORTS))
+    assigned = assign_host_ports(
+        definition, Resources(cpu=4096, memory=8192, ports=clusterkit.model.DEFAULT_RESERVED_PORTS)
+    )
     assert assigned is not None
     charge, bindings = assigned
     assert [binding.container_name for binding in bindings] == ["nginx", "nginx", "app", "statsd", "statsd"]
@@ -972,8 +979,8 @@ def test_container_instance_round_trip(instance: ContainerInstance) -> None:
 def test_container_instance_dump_shape() -> None:
     instance = ContainerInstance(
         id="7c1a2b3c4d5e",
-        registered=Resources(cpu=2048, memory=3953, ports=clusterkit.DEFAULT_RESERVED_PORTS),
-        remaining=Resources(cpu=1024, memory=1905, ports=clusterkit.DEFAULT_RESERVED_PORTS | {8080}),
+        registered=Resources(cpu=2048, memory=3953, ports=clusterkit.model.DEFAULT_RESERVED_PORTS),
+        remaining=Resources(cpu=1024, memory=1905, ports=clusterkit.model.DEFAULT_RESERVED_PORTS | {8080}),
         attributes={"ecs.availability-zone": "eu-west-1a", "ecs.capability.docker-plugin": None},
         ec2_instance_id="i-0123456789abcdef0",
         running_tasks_count=1,

@@ -6,8 +6,9 @@ import attrs
 import pytest
 
 import clusterkit
-from clusterkit import Agent, ClusterState, FakeExecutor, LivenessMonitor, UpdateInstance, ValidationError
-from clusterkit.state._records import decode_instance, encode_instance
+from clusterkit import Agent, ClusterState, FakeExecutor, UpdateInstance, ValidationError
+from clusterkit.liveness import LivenessMonitor
+from clusterkit.state import decode_instance, encode_instance
 from clusterkit.testing import SimulatedClock
 from tests.ecs_api import assert_output
 
@@ -132,7 +133,7 @@ def test_the_heartbeat_stays_out_of_ecs_output_and_round_trips_in_the_record() -
     agent.step()
     instance = state.snapshot().instance("i-0")
     assert instance.last_heartbeat_at == clock.now
-    described = clusterkit.dump_container_instance(instance, state.arns)
+    described = clusterkit.ecs_json.dump_container_instance(instance, state.arns)
     assert "lastHeartbeatAt" not in described
     assert_output(described, "ContainerInstance")
     assert state.describe_container_instances(["i-0"]).items[0] == instance

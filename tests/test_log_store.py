@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clusterkit import LogLine, LogStore, ValidationError
+from clusterkit import ValidationError
+from clusterkit.executor import LogLine
+from clusterkit.logs import LogStore
 
 lines = st.lists(
     st.builds(

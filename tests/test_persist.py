@@ -9,7 +9,8 @@ from typing import Any
 import attrs
 import pytest
 
-from clusterkit import ClusterState, Snapshot, Tag, TaskStateChange, UpdateInstance, ValidationError, state_violations
+from clusterkit import ClusterState, Snapshot, Tag, TaskStateChange, UpdateInstance, ValidationError
+from clusterkit.state import state_violations
 from tests.ecs_api import assert_output, output_problems
 
 

@@ -12,27 +12,28 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clusterkit import (
-    DEFAULT_RESERVED_PORTS,
-    DEFAULT_STRATEGY,
     BaseScheduler,
     ClusterState,
     ContainerInstance,
     PlacementConstraint,
-    PlacementContext,
     PlacementRequest,
-    PlacementStrategy,
-    PortRange,
     QuerySyntaxError,
     Snapshot,
     ValidationError,
+)
+from clusterkit.model import DEFAULT_RESERVED_PORTS
+from clusterkit.placement import (
+    DEFAULT_STRATEGY,
+    PlacementContext,
+    PlacementStrategy,
+    PortRange,
     Weighted,
     binpack,
     place_and_commit,
     random,
     spread,
-    state_violations,
 )
-from clusterkit.state._changes import UpdateInstance
+from clusterkit.state import UpdateInstance, state_violations
 
 ZONE = "attribute:ecs.availability-zone"
 

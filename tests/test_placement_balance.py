@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 import clusterkit
-from clusterkit import BaseScheduler, PlacementRequest, ValidationError, binpack, spread
+from clusterkit import BaseScheduler, PlacementRequest, ValidationError
+from clusterkit.placement import binpack, spread
 
 
 @pytest.mark.parametrize("bad", [0, -0.1, 1.5, "0.2", True])
@@ -42,7 +43,7 @@ def test_memory_heavy_work_goes_where_it_leaves_memory_and_cpu_in_step() -> None
     # balanced: i-b is set aside once its memory would run >20% ahead; the CPU-busy i-a takes the rest
     assert [p.task.container_instance_id for p in balanced.placements] == ["i-b", "i-a", "i-a", "i-a"]
     result = state.commit(balanced)
-    assert result.ok and clusterkit.state_violations(state.snapshot()) == []
+    assert result.ok and clusterkit.state.state_violations(state.snapshot()) == []
     for instance in state.snapshot().instances():
         cpu = 1 - instance.remaining.cpu / instance.registered.cpu
         memory = 1 - instance.remaining.memory / instance.registered.memory

@@ -9,19 +9,9 @@ from typing import Any
 
 import pytest
 
-from clusterkit import (
-    BaseScheduler,
-    ClusterState,
-    PlacementOutcome,
-    PlacementRequest,
-    Plan,
-    Snapshot,
-    binpack,
-    place_and_commit,
-    random,
-    spread,
-    state_violations,
-)
+from clusterkit import BaseScheduler, ClusterState, PlacementRequest, Plan, Snapshot
+from clusterkit.placement import PlacementOutcome, binpack, place_and_commit, random, spread
+from clusterkit.state import state_violations
 
 
 def definition(

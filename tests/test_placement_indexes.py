@@ -16,8 +16,8 @@ from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from clusterkit import ClusterState, Snapshot, UpdateInstance, state_violations
-from clusterkit.state import MemoryStore
+from clusterkit import ClusterState, Snapshot, UpdateInstance
+from clusterkit.state import MemoryStore, state_violations
 from clusterkit.state._derived import (
     Folded,
     LazyIndex,

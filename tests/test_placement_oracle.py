@@ -19,21 +19,19 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clusterkit import (
-    BaseScheduler,
-    ClusterState,
-    PlacementRequest,
-    PortRange,
-    Snapshot,
-    binpack,
-    random,
-    spread,
-    state_violations,
+from clusterkit import BaseScheduler, ClusterState, PlacementRequest, Snapshot
+from clusterkit.placement import Plan, PortRange, binpack, random, spread
+from clusterkit.state import UpdateInstance, state_violations
+from clusterkit.testing import (
+    View,
+    check_plan,
+    check_state,
+    failing_reasons,
+    field_value,
+    oracle_key,
+    oracle_views,
+    port_mappings,
 )
-from clusterkit.placement import Plan
-from clusterkit.state._changes import UpdateInstance
-from clusterkit.testing import check_plan, check_state, port_mappings
-from clusterkit.testing._oracle import View, failing_reasons, field_value, oracle_key, oracle_views
 
 ZONES = ("zone-a", "zone-b", "zone-c")
 ZONE = "attribute:ecs.availability-zone"

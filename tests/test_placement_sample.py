@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import clusterkit
-from clusterkit import BaseScheduler, PlacementRequest, ValidationError, binpack
+from clusterkit import BaseScheduler, PlacementRequest, ValidationError
+from clusterkit.placement import binpack
 
 
 def cluster(instances: int = 12) -> clusterkit.ClusterState:
@@ -48,7 +49,7 @@ def test_sampled_plans_vary_with_the_seed_repeat_with_it_and_keep_the_invariants
     assert len(set(choices.values())) > 1, "different seeds should sample different instances"
     result = state.commit(BaseScheduler(sample=2, seed=1).place(state.snapshot(), request))
     assert result.ok
-    assert clusterkit.state_violations(state.snapshot()) == []
+    assert clusterkit.state.state_violations(state.snapshot()) == []
 
 
 def test_each_sampled_choice_is_the_best_of_two_feasible_instances() -> None:

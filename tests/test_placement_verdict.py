@@ -9,18 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import clusterkit
-from clusterkit import (
-    BaseScheduler,
-    ContainerInstance,
-    PlacementConstraint,
-    PlacementContext,
-    PlacementRequest,
-    PlacementStrategy,
-    Rejected,
-    ValidationError,
-    binpack,
-    spread,
-)
+from clusterkit import BaseScheduler, ContainerInstance, PlacementConstraint, PlacementRequest, ValidationError
+from clusterkit.placement import PlacementContext, PlacementStrategy, Rejected, binpack, spread
 
 
 def cluster(instances: int = 4) -> clusterkit.ClusterState:

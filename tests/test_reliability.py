@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 import pytest
 from hypothesis import settings
 
-from clusterkit import BaseScheduler, ContainerInstance, PlacementContext, Scheduler
+from clusterkit import BaseScheduler, ContainerInstance, Scheduler
+from clusterkit.placement import PlacementContext
 from clusterkit.testing import SchedulerMachine, run_machine
 
 STEPS_PER_PROGRAM = 75

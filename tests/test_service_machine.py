@@ -28,8 +28,7 @@ from hypothesis import settings
 
 from clusterkit.model import Service
 from clusterkit.services import Decision, ServiceScheduler
-from clusterkit.state import ChangeSource, CommitResult, Snapshot, StateCore
-from clusterkit.state._changes import Change
+from clusterkit.state import Change, ChangeSource, CommitResult, Snapshot, StateCore
 from clusterkit.testing import InvariantViolated, ServiceMachine, ServiceMachineReport, run_service_machine
 
 STEPS_PER_PROGRAM = 100

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import botocore
 
-from clusterkit.services import _messages as messages
+from clusterkit.services import messages
 
 
 def _api_examples() -> list[str]:

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 
 from clusterkit import ClusterState, NotFoundError, ValidationError
-from clusterkit.model import DeploymentConfiguration
-from clusterkit.model._service import circuit_breaker_threshold
-from clusterkit.state._changes import PutService
+from clusterkit.model import DeploymentConfiguration, circuit_breaker_threshold
+from clusterkit.state import PutService
 from clusterkit.testing import FakeCluster
 
 WEB = {"family": "web", "containerDefinitions": [{"name": "app", "image": "web:1", "memory": 128}]}

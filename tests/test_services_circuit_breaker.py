@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from clusterkit import ClusterState
-from clusterkit.state._events import ServiceChanged
+from clusterkit.state import ServiceChanged
 from clusterkit.testing import FakeCluster
 
 HEALTH = {"command": ["CMD-SHELL", "true"], "interval": 5, "retries": 1, "timeout": 2}
@@ -107,7 +107,7 @@ def test_a_scale_down_that_brings_the_threshold_to_the_failures_so_far_trips_the
     import attrs
 
     from clusterkit.services import reconcile
-    from clusterkit.state._changes import PutService
+    from clusterkit.state import PutService
 
     state = ClusterState("breaker", clock=lambda: 1_000.0)
     state.register_container_instance("i-1", cpu=2048, memory=4096)

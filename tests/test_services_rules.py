@@ -13,21 +13,19 @@ import attrs
 import pytest
 
 from clusterkit import ClusterState, ValidationError
-from clusterkit.model import Resources, Service, Task
-from clusterkit.model._service import MAX_SERVICE_EVENTS, circuit_breaker_threshold
+from clusterkit.model import MAX_SERVICE_EVENTS, Resources, Service, Task, circuit_breaker_threshold
 from clusterkit.services import (
+    DRAINING_REASON,
+    UNHEALTHY_REASON,
     ServiceOutcome,
     ServiceScheduler,
     TaskHealth,
+    add_events,
+    messages,
     reconcile,
     task_health,
 )
-from clusterkit.services import (
-    _messages as messages,
-)
-from clusterkit.services._reconcile import DRAINING_REASON, UNHEALTHY_REASON, add_events
-from clusterkit.state._changes import PutService
-from clusterkit.state._events import ServiceChanged
+from clusterkit.state import PutService, ServiceChanged
 from clusterkit.testing import CommitLog, FakeCluster
 
 START = 1_700_000_000.0

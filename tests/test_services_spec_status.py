@@ -18,14 +18,11 @@ from hypothesis import strategies as st
 from clusterkit import ClusterState
 from clusterkit.ecs_json import dump_service_record
 from clusterkit.errors import ValidationError
-from clusterkit.model import Service, ServiceSpec, ServiceStatus
-from clusterkit.model._service import Deployment, compose, observe, split
+from clusterkit.model import Deployment, Service, ServiceSpec, ServiceStatus, compose, observe, split
 from clusterkit.placement import PortRange
 from clusterkit.services import Decision, ServiceScheduler
-from clusterkit.state import Snapshot
-from clusterkit.state._changes import PutServiceSpec, PutServiceStatus
-from clusterkit.testing import CommitLog, FakeCluster, ServiceInvariants
-from clusterkit.testing._service_checks import decided_count
+from clusterkit.state import PutServiceSpec, PutServiceStatus, Snapshot
+from clusterkit.testing import CommitLog, FakeCluster, ServiceInvariants, decided_count
 
 
 def web(image: str) -> dict[str, object]:
@@ -224,9 +221,7 @@ def test_observe_is_pure_and_opens_one_deployment_per_asked_generation() -> None
 
 
 def test_compose_and_split_are_inverse_and_compose_sets_every_field() -> None:
-    from clusterkit.model import DeploymentConfiguration, LoadBalancer, PlacementConstraint
-    from clusterkit.model._placement import binpack
-    from clusterkit.model._service import ServiceEvent
+    from clusterkit.model import DeploymentConfiguration, LoadBalancer, PlacementConstraint, ServiceEvent, binpack
 
     spec = ServiceSpec(  # no field at its default: a field compose forgot would show the template's
         "web",

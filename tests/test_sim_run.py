@@ -11,9 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clusterkit.autoscaling import CapacityProvider
-from clusterkit.model._placement import binpack, spread
+from clusterkit.model import binpack, spread
 from clusterkit.placement import BaseScheduler
 from clusterkit.sim import (
+    EPOCH,
     BatchTask,
     Crash,
     CreateService,
@@ -21,15 +22,18 @@ from clusterkit.sim import (
     InstanceJoin,
     InstanceLeave,
     Load,
+    Policy,
     RegisterTaskDefinition,
+    Sample,
+    ServiceScaling,
     Shape,
     UpdateService,
     WorkloadSpec,
     generate_workload,
+    simulate,
+    time_mean,
 )
 from clusterkit.sim._clock import Timeline
-from clusterkit.sim._metrics import Sample, time_mean
-from clusterkit.sim._run import EPOCH, Policy, ServiceScaling, simulate
 from clusterkit.state import Snapshot
 
 BINPACK = Policy("binpack", strategies=[binpack("memory")])

@@ -26,13 +26,15 @@ from clusterkit.sim import (
     Shape,
     WorkloadError,
     WorkloadSpec,
+    dump_event,
     generate_workload,
+    parse_event,
+    read_alibaba_2018,
+    read_google_2011,
     read_workload,
     workload_schema,
     write_workload,
 )
-from clusterkit.sim._traces import read_alibaba_2018, read_google_2011
-from clusterkit.sim._workload import dump_event, parse_event
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACES = ROOT / "tests" / "data" / "traces"

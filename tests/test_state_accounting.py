@@ -17,15 +17,15 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from clusterkit import (
     ClusterState,
     NotFoundError,
-    PortRange,
     Resources,
     Snapshot,
     StaleVersionError,
     UpdateInstance,
     ValidationError,
-    state_violations,
 )
-from clusterkit.model._task import TASK_LIFECYCLE
+from clusterkit.model import TASK_LIFECYCLE
+from clusterkit.placement import PortRange
+from clusterkit.state import state_violations
 
 DYNAMIC = PortRange(50000, 50004)  # five ports: dynamic tasks run out quickly
 

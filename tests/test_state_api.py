@@ -13,17 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clusterkit import (
-    ClusterState,
-    NotFoundError,
-    PlaceTask,
-    Snapshot,
-    StaleVersionError,
-    Task,
-    ValidationError,
-    new_id,
-    state_violations,
-)
+from clusterkit import ClusterState, NotFoundError, PlaceTask, Snapshot, StaleVersionError, Task, ValidationError
+from clusterkit.state import new_id, state_violations
 
 
 def definition(family: str, *, cpu: int = 64, memory: int = 64, **container: Any) -> dict[str, Any]:
@@ -591,7 +582,7 @@ def test_stale_submit_task_state_change(state: ClusterState) -> None:
 
 
 def test_dynamic_ports_skip_reserved_and_taken_ports() -> None:
-    from clusterkit import PortRange
+    from clusterkit.placement import PortRange
 
     cluster = ClusterState("ports", dynamic_ports=PortRange(51677, 51681))
     cluster.register_container_instance("i1", cpu=4096, memory=4096)  # 51678 and 51679 are reserved

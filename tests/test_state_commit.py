@@ -27,12 +27,11 @@ from clusterkit import (
     TaskStateChange,
     UpdateInstance,
     ValidationError,
-    assign_host_ports,
-    dump_task_definition,
     load_task_definition,
-    new_id,
-    state_violations,
 )
+from clusterkit.ecs_json import dump_task_definition
+from clusterkit.placement import assign_host_ports
+from clusterkit.state import new_id, state_violations
 
 NOW = 1_700_000_000.0
 

@@ -12,20 +12,10 @@ from typing import Any
 
 import pytest
 
-from clusterkit import (
-    ClusterState,
-    PlaceTask,
-    Snapshot,
-    StopTask,
-    Task,
-    TaskStateChange,
-    assign_host_ports,
-    dump_container_instance,
-    dump_task,
-    new_id,
-    state_violations,
-)
-from clusterkit.state import MemoryStore, Pending, Roots
+from clusterkit import ClusterState, PlaceTask, Snapshot, StopTask, Task, TaskStateChange
+from clusterkit.ecs_json import dump_container_instance, dump_task
+from clusterkit.placement import assign_host_ports
+from clusterkit.state import MemoryStore, Pending, Roots, new_id, state_violations
 
 THREADS = 8
 

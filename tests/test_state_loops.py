@@ -19,9 +19,8 @@ from clusterkit import (
     StoreError,
     UpdateInstance,
     ValidationError,
-    run_loop,
 )
-from clusterkit.state import Roots, step_every
+from clusterkit.state import Roots, run_loop, step_every
 from tests.conftest import eventually
 
 

@@ -9,23 +9,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clusterkit import (
-    Batches,
     Change,
     ClusterState,
     ConflictError,
     PlaceTask,
-    Retry,
     Snapshot,
     StoreError,
     Task,
     UpdateInstance,
     ValidationError,
-    commit_with_retry,
-    is_stale,
-    new_id,
-    state_violations,
 )
-from clusterkit.state import jittered
+from clusterkit.state import Batches, Retry, commit_with_retry, is_stale, jittered, new_id, state_violations
 
 
 def cluster(instances: int = 1, slots: int = 2) -> ClusterState:

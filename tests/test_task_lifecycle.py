@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clusterkit import IllegalTransitionError, PortBinding, Resources, Task, ValidationError
-from clusterkit.model._task import DESIRED_STATUSES, STOP_CODES, TASK_LIFECYCLE, check_transition
+from clusterkit.model import DESIRED_STATUSES, STOP_CODES, TASK_LIFECYCLE, check_transition
 
 EXPECTED_LIFECYCLE = (
     "PROVISIONING",

@@ -20,7 +20,7 @@ from clusterkit import (
     TaskDefinition,
     ValidationError,
 )
-from clusterkit.model._taskdef import parse_task_cpu, parse_task_memory
+from clusterkit.model import parse_task_cpu, parse_task_memory
 
 
 def container(name: str = "app", **fields: Any) -> ContainerDefinition:

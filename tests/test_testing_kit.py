@@ -20,16 +20,13 @@ from clusterkit import (
     ClusterState,
     ContainerInstance,
     MemoryStore,
-    Placement,
     PlacementRequest,
     Plan,
     Resources,
     Snapshot,
-    assign_host_ports,
-    binpack,
-    spread,
 )
 from clusterkit.ecs_json import load_task_definition
+from clusterkit.placement import Placement, assign_host_ports, binpack, spread
 from clusterkit.state import Roots
 from clusterkit.testing import (
     InvariantViolated,
@@ -55,7 +52,7 @@ def test_drawn_clusters_keep_every_invariant(snapshot: Snapshot) -> None:
 
 @given(task_definition_json())
 def test_drawn_task_definitions_load_and_dump_back(data: dict[str, Any]) -> None:
-    from clusterkit import dump_task_definition
+    from clusterkit.ecs_json import dump_task_definition
 
     definition = load_task_definition(data)
     assert load_task_definition(dump_task_definition(definition)) == definition

@@ -7,10 +7,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Concatenate, ParamSpec, TypeVar
 
 from clusterkit.errors import NotFoundError, StaleVersionError, ValidationError
-from clusterkit.model._arns import Arns
-from clusterkit.state import CommitResult, Snapshot, StateCore
-from clusterkit.state._changes import Change
-from clusterkit.state._snapshot import MAX_DESCRIBE
+from clusterkit.model import Arns
+from clusterkit.state import MAX_DESCRIBE, Change, CommitResult, Snapshot, StateCore
 
 __all__ = ["Calls", "from_snapshot", "id_list", "port_list"]
 

@@ -18,8 +18,7 @@ from clusterkit.api._tasks import TaskCalls, TaskDefinitionCalls
 from clusterkit.errors import ValidationError
 from clusterkit.placement import DEFAULT_DYNAMIC_PORTS, PortRange
 from clusterkit.query import Expression, parse_expression
-from clusterkit.state import Page, Snapshot, Store
-from clusterkit.state._snapshot import MAX_PAGE
+from clusterkit.state import MAX_PAGE, Page, Snapshot, Store
 
 __all__ = ["ClusterState"]
 

@@ -7,11 +7,8 @@ from typing import Literal
 
 from clusterkit.api._calls import Calls, id_list, port_list
 from clusterkit.errors import ValidationError
-from clusterkit.model import DEFAULT_RESERVED_PORTS, ContainerInstance, Resources
-from clusterkit.model._arns import Arns
-from clusterkit.state import Described, Failure
-from clusterkit.state._changes import DeregisterInstance, RegisterInstance, UpdateInstance
-from clusterkit.state._ids import new_id
+from clusterkit.model import DEFAULT_RESERVED_PORTS, Arns, ContainerInstance, Resources
+from clusterkit.state import DeregisterInstance, Described, Failure, RegisterInstance, UpdateInstance, new_id
 
 __all__ = ["InstanceCalls"]
 

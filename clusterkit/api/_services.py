@@ -18,12 +18,21 @@ import attrs
 from clusterkit.api._calls import Calls
 from clusterkit.ecs_json import dump_service, load_deployment_configuration, load_load_balancers
 from clusterkit.errors import ConflictError, StaleVersionError, ValidationError
-from clusterkit.model import DeploymentConfiguration, LoadBalancer, PlacementConstraint, Service, ServiceSpec, check_int
-from clusterkit.model._arns import Arns
-from clusterkit.model._placement import PlacementStrategy, load_constraints, load_strategies
-from clusterkit.model._service import DEFAULT_SERVICE_STRATEGY, check_load_balancers
-from clusterkit.state import Snapshot
-from clusterkit.state._changes import Change, PutServiceSpec, PutServiceStatus
+from clusterkit.model import (
+    DEFAULT_SERVICE_STRATEGY,
+    Arns,
+    DeploymentConfiguration,
+    LoadBalancer,
+    PlacementConstraint,
+    PlacementStrategy,
+    Service,
+    ServiceSpec,
+    check_int,
+    check_load_balancers,
+    load_constraints,
+    load_strategies,
+)
+from clusterkit.state import Change, PutServiceSpec, PutServiceStatus, Snapshot
 
 __all__ = ["ServiceCalls"]
 

@@ -10,16 +10,22 @@ import attrs
 from clusterkit.api._calls import Calls, id_list
 from clusterkit.ecs_json import load_task_definition
 from clusterkit.errors import NotFoundError, StaleVersionError, ValidationError
-from clusterkit.model import PlacementConstraint, Resources, Task, TaskDefinition
-from clusterkit.model._arns import Arns
-from clusterkit.model._placement import PlacementStrategy
-from clusterkit.model._task import HealthStatus, StopCode, TaskStatus
-from clusterkit.placement import BaseScheduler, PlacementRequest, PortRange, Scheduler, place_and_commit
-from clusterkit.placement._pinned import pinned_task
-from clusterkit.state import Failure
-from clusterkit.state._changes import (
+from clusterkit.model import (
+    Arns,
+    HealthStatus,
+    PlacementConstraint,
+    PlacementStrategy,
+    Resources,
+    StopCode,
+    Task,
+    TaskDefinition,
+    TaskStatus,
+)
+from clusterkit.placement import BaseScheduler, PlacementRequest, PortRange, Scheduler, pinned_task, place_and_commit
+from clusterkit.state import (
     Change,
     DeregisterTaskDefinition,
+    Failure,
     PlaceTask,
     RegisterTaskDefinition,
     StopTask,

@@ -39,10 +39,16 @@ from typing import Final
 import attrs
 
 from clusterkit.errors import SubscriptionOverflow, ValidationError
-from clusterkit.model import DEFAULT_RESERVED_PORTS, ContainerInstance, Resources, Service, Task
-from clusterkit.model._service import is_daemon_task
-from clusterkit.state import Snapshot, StateCore
-from clusterkit.state._events import ContainerInstanceChanged, Event, ServiceChanged, TaskChanged, TaskDefinitionChanged
+from clusterkit.model import DEFAULT_RESERVED_PORTS, ContainerInstance, Resources, Service, Task, is_daemon_task
+from clusterkit.state import (
+    ContainerInstanceChanged,
+    Event,
+    ServiceChanged,
+    Snapshot,
+    StateCore,
+    TaskChanged,
+    TaskDefinitionChanged,
+)
 
 __all__ = [
     "CAPACITY_PROVIDER_ATTRIBUTE",

@@ -45,9 +45,8 @@ from clusterkit.autoscaling._metrics import MetricSeries
 from clusterkit.autoscaling._providers import InstanceProvider
 from clusterkit.errors import ClusterkitError, ValidationError
 from clusterkit.model import ContainerInstance, Resources
-from clusterkit.services._reconcile import only_daemons_left
-from clusterkit.state import Snapshot, run_loop
-from clusterkit.state._changes import UpdateInstance
+from clusterkit.services import only_daemons_left
+from clusterkit.state import Snapshot, UpdateInstance, run_loop
 
 __all__ = ["ClusterAutoscaler", "CapacityActivity", "CapacityDecision", "scaling_decision"]
 

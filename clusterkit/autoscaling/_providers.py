@@ -29,7 +29,7 @@ from clusterkit.agent import Agent
 from clusterkit.api import ClusterState
 from clusterkit.autoscaling._capacity import CAPACITY_PROVIDER_ATTRIBUTE, CapacityProvider
 from clusterkit.errors import ClusterkitError, ExecutorError, NotFoundError, ValidationError
-from clusterkit.state._ids import new_id
+from clusterkit.state import new_id
 
 __all__ = ["DockerEngineProvider", "EngineControl", "EngineScript", "InMemoryProvider", "InstanceProvider"]
 

@@ -26,10 +26,18 @@ from clusterkit.balancing._balancer import LoadBalancer, LoadBalancerError, Serv
 from clusterkit.balancing._planner import Action, BalancingPlan, TaskPlan, plan_balancing, service_messages
 from clusterkit.balancing._target_group import TargetGroup
 from clusterkit.errors import ValidationError
-from clusterkit.model._service import status_of
-from clusterkit.services._reconcile import add_events
-from clusterkit.state import Batches, Snapshot, StateCore, commit_with_retry, run_loop
-from clusterkit.state._changes import Change, PutServiceStatus, TaskStateChange
+from clusterkit.model import status_of
+from clusterkit.services import add_events
+from clusterkit.state import (
+    Batches,
+    Change,
+    PutServiceStatus,
+    Snapshot,
+    StateCore,
+    TaskStateChange,
+    commit_with_retry,
+    run_loop,
+)
 
 __all__ = ["ControllerOutcome", "LoadBalancerController"]
 

@@ -29,12 +29,10 @@ import attrs
 
 from clusterkit.balancing._balancer import HealthCheckSettings, Server
 from clusterkit.balancing._target_group import TargetGroup
-from clusterkit.executor._base import HOST_ADDRESS_ATTRIBUTE
-from clusterkit.model import Service, TargetHealth, Task
-from clusterkit.model._task import TargetHealthState
-from clusterkit.services import _messages as messages
-from clusterkit.state import Snapshot
-from clusterkit.state._changes import TaskStateChange
+from clusterkit.executor import HOST_ADDRESS_ATTRIBUTE
+from clusterkit.model import Service, TargetHealth, TargetHealthState, Task
+from clusterkit.services import messages
+from clusterkit.state import Snapshot, TaskStateChange
 
 __all__ = [
     "Action",

@@ -28,12 +28,20 @@ from typing import Any
 import click
 
 from clusterkit.errors import ClusterkitError, StoreError, ValidationError
-from clusterkit.model._placement import DEFAULT_STRATEGY, PlacementStrategy, binpack, random, spread
+from clusterkit.model import DEFAULT_STRATEGY, PlacementStrategy, binpack, random, spread
 from clusterkit.placement import BaseScheduler
-from clusterkit.sim import Event, WorkloadError, WorkloadSpec, generate_workload, read_workload, write_workload
-from clusterkit.sim._metrics import RunMetrics
-from clusterkit.sim._run import Policy
-from clusterkit.sim._traces import read_alibaba_2018, read_google_2011
+from clusterkit.sim import (
+    Event,
+    Policy,
+    RunMetrics,
+    WorkloadError,
+    WorkloadSpec,
+    generate_workload,
+    read_alibaba_2018,
+    read_google_2011,
+    read_workload,
+    write_workload,
+)
 
 __all__ = ["BUILT_IN_POLICIES", "BadInput", "load_policy", "load_workload", "main"]
 
@@ -186,7 +194,7 @@ def simulate(
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from clusterkit.sim._report import compare, write_report
+    from clusterkit.sim import compare, write_report
 
     console = Console()
     try:
@@ -231,7 +239,7 @@ def _check_writable(out: Path) -> None:
 def _summary_table(runs: Sequence[RunMetrics]) -> Any:
     from rich.table import Table
 
-    from clusterkit.sim._report import summary_table
+    from clusterkit.sim import summary_table
 
     header, rows = summary_table(runs)
     table = Table(title="Simulation summary")
@@ -399,7 +407,7 @@ def _by_id(records: Any) -> list[Any]:
 def _opened(state_file: Path | None, endpoints: Sequence[str], prefix: str | None, cluster: str) -> Iterator[Any]:
     """The snapshot of a save file or of an etcd cluster; the etcd store is closed afterwards."""
     from clusterkit.api import ClusterState
-    from clusterkit.state._etcd import EtcdStore
+    from clusterkit.state import EtcdStore
 
     store: EtcdStore | None = None
     try:

@@ -14,8 +14,7 @@ from typing import Final, Literal, Protocol
 
 import attrs
 
-from clusterkit.model import Task, TaskDefinition
-from clusterkit.model._task import HealthStatus
+from clusterkit.model import HealthStatus, Task, TaskDefinition
 
 __all__ = [
     "HOST_ADDRESS_ATTRIBUTE",

@@ -16,8 +16,7 @@ import attrs
 
 from clusterkit.errors import ExecutorError, NotFoundError
 from clusterkit.executor._base import ContainerStatus, HostInfo, LogLine, TaskObservation, TaskUsage, start_order
-from clusterkit.model import Task, TaskDefinition
-from clusterkit.model._task import HealthStatus
+from clusterkit.model import HealthStatus, Task, TaskDefinition
 
 __all__ = ["FakeExecutor"]
 

@@ -3,7 +3,7 @@
 What it does for each container definition, as the ECS container agent does:
 
 * pulls the image, with credentials for private registries from
-  :class:`~clusterkit.executor._credentials.RegistryCredentials` (ECS's pull behaviours:
+  :class:`~clusterkit.executor.RegistryCredentials` (ECS's pull behaviours:
   ``default`` pulls and falls back to a cached image, ``always`` insists on the pull,
   ``once`` pulls an image once per executor, ``prefer-cached`` pulls only what is missing);
 * creates and starts it with the exact host ports the placement chose, published on
@@ -49,8 +49,7 @@ from clusterkit.executor._base import (
     start_order,
 )
 from clusterkit.executor._credentials import RegistryCredentials
-from clusterkit.model import ContainerDefinition, ContainerDependency, Task, TaskDefinition
-from clusterkit.model._task import HealthStatus
+from clusterkit.model import ContainerDefinition, ContainerDependency, HealthStatus, Task, TaskDefinition
 
 __all__ = ["LABEL_CLUSTER", "LABEL_CONTAINER", "LABEL_TASK", "DockerExecutor", "PullPolicy"]
 

@@ -1,6 +1,6 @@
 """Placement: schedulers, requests, host ports and the commit loop (strategies re-exported from the model)."""
 
-from clusterkit.model._placement import DEFAULT_STRATEGY, PlacementStrategy, binpack, random, spread
+from clusterkit.model import DEFAULT_STRATEGY, PlacementStrategy, binpack, random, spread
 from clusterkit.placement._pinned import pinned_task
 from clusterkit.placement._plan import Placement, Plan, Unplaced
 from clusterkit.placement._ports import DEFAULT_DYNAMIC_PORTS, PortRange, assign_host_ports

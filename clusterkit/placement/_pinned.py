@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from clusterkit.model import Resources, Task, TaskDefinition
 from clusterkit.placement._ports import PortRange, assign_host_ports
-from clusterkit.state._ids import new_id
+from clusterkit.state import new_id
 
 __all__ = ["pinned_task"]
 

@@ -15,7 +15,7 @@ import attrs
 
 from clusterkit.model import Task
 from clusterkit.placement._request import PlacementRequest
-from clusterkit.state._changes import PlaceTask
+from clusterkit.state import PlaceTask
 
 __all__ = ["Placement", "Plan", "Unplaced"]
 

@@ -14,8 +14,7 @@ from typing import Final
 import attrs
 
 from clusterkit.errors import ValidationError
-from clusterkit.model import PortBinding, Resources, TaskDefinition, check_int
-from clusterkit.model._resources import MAX_PORT
+from clusterkit.model import MAX_PORT, PortBinding, Resources, TaskDefinition, check_int
 
 __all__ = ["DEFAULT_DYNAMIC_PORTS", "PortRange", "assign_host_ports"]
 

@@ -12,8 +12,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from clusterkit.model import ContainerInstance, Resources
-from clusterkit.model._placement import PlacementStrategy
+from clusterkit.model import ContainerInstance, PlacementStrategy, Resources
 from clusterkit.placement._context import PlacementContext, field_value
 from clusterkit.placement._sources import Draws, RandomSource
 from clusterkit.state import Snapshot

@@ -11,9 +11,17 @@ from typing import Final
 import attrs
 
 from clusterkit.errors import ValidationError
-from clusterkit.model import PlacementConstraint, TaskDefinition, check_int, check_text
-from clusterkit.model._placement import DEFAULT_STRATEGY, PlacementStrategy, load_constraints, load_strategies
-from clusterkit.model._taskdef import MAX_CONSTRAINTS
+from clusterkit.model import (
+    DEFAULT_STRATEGY,
+    MAX_CONSTRAINTS,
+    PlacementConstraint,
+    PlacementStrategy,
+    TaskDefinition,
+    check_int,
+    check_text,
+    load_constraints,
+    load_strategies,
+)
 
 __all__ = ["MAX_COUNT", "PlacementRequest"]
 

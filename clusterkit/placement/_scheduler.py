@@ -29,8 +29,7 @@ from typing import Any, Protocol
 import attrs
 
 from clusterkit.errors import ValidationError
-from clusterkit.model import ContainerInstance
-from clusterkit.model._placement import PlacementStrategy
+from clusterkit.model import ContainerInstance, PlacementStrategy
 from clusterkit.placement._context import PlacementContext
 from clusterkit.placement._plan import Plan, Unplaced
 from clusterkit.placement._ports import DEFAULT_DYNAMIC_PORTS, PortRange

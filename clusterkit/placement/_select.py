@@ -22,8 +22,7 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from clusterkit.model import ContainerInstance, PortBinding, Resources, Task
-from clusterkit.model._placement import PlacementStrategy
+from clusterkit.model import ContainerInstance, PlacementStrategy, PortBinding, Resources, Task
 from clusterkit.placement._context import PlacementContext, field_value
 from clusterkit.placement._feasible import Feasibility
 from clusterkit.placement._plan import Unplaced
@@ -31,8 +30,7 @@ from clusterkit.placement._rank import Balance, Ranking
 from clusterkit.placement._request import PlacementRequest
 from clusterkit.placement._sources import Draws, RandomSource, Source, accepting, choose_source
 from clusterkit.placement._verdict import Rejected
-from clusterkit.state import Snapshot
-from clusterkit.state._ids import new_id
+from clusterkit.state import Snapshot, new_id
 
 if TYPE_CHECKING:
     from clusterkit.placement._scheduler import BaseScheduler

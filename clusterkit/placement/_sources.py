@@ -24,8 +24,7 @@ from typing import Any, Protocol
 
 from sortedcontainers import SortedList
 
-from clusterkit.model import ContainerInstance, Resources
-from clusterkit.model._placement import PlacementStrategy
+from clusterkit.model import ContainerInstance, PlacementStrategy, Resources
 from clusterkit.placement._context import PlacementContext
 from clusterkit.state import Snapshot, amount_class
 

@@ -64,7 +64,7 @@ Arguments are checked and converted once, when the expression is parsed:
   operator, and ``task:group != database`` selects instances running no task of that group.
 """
 
-from clusterkit.model._taskdef import MAX_EXPRESSION_LENGTH
+from clusterkit.model import MAX_EXPRESSION_LENGTH
 from clusterkit.query._context import QueryContext, SnapshotContext, StaticContext
 from clusterkit.query._expression import MAX_NESTING, SUBJECTS, And, Comparison, Expression, Not, Operator, Or
 from clusterkit.query._parser import parse_expression

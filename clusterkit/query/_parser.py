@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from clusterkit.errors import QuerySyntaxError, ValidationError
-from clusterkit.model._taskdef import MAX_EXPRESSION_LENGTH
+from clusterkit.model import MAX_EXPRESSION_LENGTH
 from clusterkit.query._expression import (
     _ALIASES,
     _ALLOWED,

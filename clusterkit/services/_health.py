@@ -17,8 +17,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
-from clusterkit.model import Task, TaskDefinition
-from clusterkit.model._task import PENDING_STATUSES
+from clusterkit.model import PENDING_STATUSES, Task, TaskDefinition
 
 __all__ = ["TaskHealth", "has_health_check", "target_groups_unhealthy", "task_health"]
 

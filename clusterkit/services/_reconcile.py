@@ -37,16 +37,19 @@ from typing import Final
 
 import attrs
 
-from clusterkit.model import ContainerInstance, Service, Task, replace
-from clusterkit.model._service import (
+from clusterkit.model import (
+    INSTANCE_DEREGISTERED_REASON,
     MAX_SERVICE_EVENTS,
+    ContainerInstance,
     Deployment,
+    Service,
     ServiceEvent,
+    Task,
     circuit_breaker_threshold,
     deployment_id,
     is_daemon_task,
+    replace,
 )
-from clusterkit.model._task import INSTANCE_DEREGISTERED_REASON
 from clusterkit.query import SnapshotContext, parse_expression
 from clusterkit.services import _messages as messages
 from clusterkit.services._health import TaskHealth, has_health_check, target_groups_unhealthy, task_health

@@ -7,7 +7,7 @@ on a periodic resync. Each decision is planned with a placement ``Scheduler`` on
 snapshot and committed atomically together with the service's *status* at the status
 version it was decided from (``PutServiceStatus``); if that status or a task moved
 meanwhile, the service is reconciled again from a fresh snapshot. It decides from the spec
-as it observes it (``clusterkit.model._service.observe``: a new deployment, a new count) and
+as it observes it (``clusterkit.model.observe``: a new deployment, a new count) and
 never writes the spec, so a user's update committed meanwhile is neither refused nor
 overwritten: the next pass observes it. A decision that would change nothing (its tasks
 still find no room, its status is the same) commits nothing. So two service schedulers may run on one cluster (threads
@@ -27,15 +27,30 @@ from typing import Final
 import attrs
 
 from clusterkit.errors import NotFoundError, StoreError, SubscriptionOverflow, ValidationError
-from clusterkit.model import Service, Task, replace
-from clusterkit.model._service import DEFAULT_SERVICE_STRATEGY, status_of
-from clusterkit.placement import DEFAULT_DYNAMIC_PORTS, BaseScheduler, PlacementRequest, PortRange, Scheduler
-from clusterkit.placement._pinned import pinned_task
+from clusterkit.model import DEFAULT_SERVICE_STRATEGY, Service, Task, replace, status_of
+from clusterkit.placement import (
+    DEFAULT_DYNAMIC_PORTS,
+    BaseScheduler,
+    PlacementRequest,
+    PortRange,
+    Scheduler,
+    pinned_task,
+)
 from clusterkit.services import _messages as messages
 from clusterkit.services._reconcile import DEFAULT_SETTINGS, Decision, Launch, ReconcileSettings, add_events, reconcile
-from clusterkit.state import Snapshot, StateCore, propose
-from clusterkit.state._changes import Change, PlaceTask, PutServiceStatus, StopTask
-from clusterkit.state._events import ContainerInstanceChanged, Event, ServiceChanged, TaskChanged
+from clusterkit.state import (
+    Change,
+    ContainerInstanceChanged,
+    Event,
+    PlaceTask,
+    PutServiceStatus,
+    ServiceChanged,
+    Snapshot,
+    StateCore,
+    StopTask,
+    TaskChanged,
+    propose,
+)
 
 __all__ = ["ServiceOutcome", "ServiceScheduler"]
 

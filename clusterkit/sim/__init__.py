@@ -6,7 +6,7 @@ drawn by a seeded generator (``clusterkit.sim``) or read from public cluster tra
 """
 
 from clusterkit.sim._generate import Shape, WorkloadSpec, generate_workload
-from clusterkit.sim._metrics import RunMetrics, Sample, percentile
+from clusterkit.sim._metrics import RunMetrics, Sample, percentile, time_mean
 from clusterkit.sim._report import PLOTS, compare, summary_table, write_report
 from clusterkit.sim._run import EPOCH, Policy, SampleHook, ServiceScaling, simulate
 from clusterkit.sim._traces import ALIBABA_2018_COLUMNS, GOOGLE_2011_COLUMNS, read_alibaba_2018, read_google_2011
@@ -64,6 +64,7 @@ __all__ = [
     "read_workload",
     "simulate",
     "summary_table",
+    "time_mean",
     "workload_schema",
     "write_report",
     "write_workload",

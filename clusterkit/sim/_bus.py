@@ -15,9 +15,7 @@ from typing import Any
 
 from clusterkit.api import ClusterState
 from clusterkit.model import Task
-from clusterkit.state import CommitResult
-from clusterkit.state._changes import Change, TaskStateChange
-from clusterkit.state._events import Event
+from clusterkit.state import Change, CommitResult, Event, TaskStateChange
 
 __all__ = ["Bus", "Listener"]
 

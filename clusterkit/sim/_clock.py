@@ -9,7 +9,7 @@ import heapq
 import itertools
 from collections.abc import Callable
 
-from clusterkit.state._clock import SimulatedClock
+from clusterkit.state import SimulatedClock
 
 __all__ = ["Timeline"]
 

@@ -13,12 +13,11 @@ import functools
 import random
 
 from clusterkit.api import ClusterState
-from clusterkit.model import Task
-from clusterkit.model._task import PENDING_STATUSES
+from clusterkit.model import PENDING_STATUSES, Task
 from clusterkit.services import has_health_check
 from clusterkit.sim._bus import Bus
 from clusterkit.sim._clock import Timeline
-from clusterkit.state._events import Event, TaskChanged
+from clusterkit.state import Event, TaskChanged
 
 __all__ = ["Hosts"]
 

@@ -18,12 +18,11 @@ from collections.abc import Callable, Iterator
 import attrs
 
 from clusterkit.api import ClusterState
-from clusterkit.model import Resources
-from clusterkit.model._placement import PlacementStrategy
+from clusterkit.model import PlacementStrategy, Resources
 from clusterkit.placement import PlacementRequest, Plan, Scheduler
 from clusterkit.sim._bus import Bus
 from clusterkit.sim._clock import Timeline
-from clusterkit.state._events import ContainerInstanceChanged, Event, TaskChanged
+from clusterkit.state import ContainerInstanceChanged, Event, TaskChanged
 
 __all__ = ["Queues"]
 

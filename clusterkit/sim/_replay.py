@@ -13,7 +13,7 @@ from typing import Final
 
 from clusterkit.api import ClusterState
 from clusterkit.autoscaling import CPU_UTILIZATION, running_tasks
-from clusterkit.model._placement import PlacementStrategy
+from clusterkit.model import PlacementStrategy
 from clusterkit.sim._hosts import Hosts
 from clusterkit.sim._queues import Queues
 from clusterkit.sim._workload import (

@@ -37,10 +37,9 @@ from clusterkit.autoscaling import (
     TargetTrackingPolicy,
 )
 from clusterkit.autoscaling import Policy as ScalingPolicy
-from clusterkit.model._placement import DEFAULT_STRATEGY, PlacementStrategy, load_strategies
+from clusterkit.model import DEFAULT_STRATEGY, PlacementStrategy, load_strategies
 from clusterkit.placement import BaseScheduler, Scheduler
-from clusterkit.services import ReconcileSettings, ServiceScheduler
-from clusterkit.services._reconcile import DEFAULT_SETTINGS
+from clusterkit.services import DEFAULT_SETTINGS, ReconcileSettings, ServiceScheduler
 from clusterkit.sim._bus import Bus
 from clusterkit.sim._checks import at_least_one, not_negative, positive
 from clusterkit.sim._clock import Timeline
@@ -50,8 +49,7 @@ from clusterkit.sim._queues import Queues
 from clusterkit.sim._replay import ZONE, Replay, WorkloadLoad
 from clusterkit.sim._sampling import Sampling
 from clusterkit.sim._workload import Event
-from clusterkit.state import Snapshot
-from clusterkit.state._ids import repeatable_ids
+from clusterkit.state import Snapshot, repeatable_ids
 
 __all__ = ["EPOCH", "Policy", "SampleHook", "ServiceScaling", "simulate"]
 

@@ -12,8 +12,7 @@ from collections.abc import Collection
 from clusterkit.api import ClusterState
 from clusterkit.sim._clock import Timeline
 from clusterkit.sim._metrics import Sample
-from clusterkit.state import Snapshot
-from clusterkit.state._events import ContainerInstanceChanged, Event
+from clusterkit.state import ContainerInstanceChanged, Event, Snapshot
 
 __all__ = ["Sampling"]
 

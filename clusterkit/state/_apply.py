@@ -17,25 +17,26 @@ import immutables
 
 from clusterkit.errors import ValidationError
 from clusterkit.model import (
+    INSTANCE_DEREGISTERED_REASON,
+    PENDING_STATUSES,
+    STOP_CODES,
     ContainerInstance,
     Service,
     ServiceSpec,
     ServiceStatus,
     Task,
     TaskDefinition,
+    check_attribute,
     check_choice,
+    check_target_health,
     check_text,
+    check_transition,
+    compose,
+    needs_observing,
+    observe,
     replace,
     replacer,
-)
-from clusterkit.model._instance import check_attribute
-from clusterkit.model._service import compose, needs_observing, observe, split
-from clusterkit.model._task import (
-    INSTANCE_DEREGISTERED_REASON,
-    PENDING_STATUSES,
-    STOP_CODES,
-    check_target_health,
-    check_transition,
+    split,
 )
 from clusterkit.state._changes import (
     Change,

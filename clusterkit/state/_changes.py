@@ -12,8 +12,18 @@ from typing import TYPE_CHECKING, Final, Literal, Union
 
 import attrs
 
-from clusterkit.model import ContainerInstance, Service, ServiceSpec, ServiceStatus, TargetHealth, Task, TaskDefinition
-from clusterkit.model._task import HealthStatus, StopCode, TaskStatus
+from clusterkit.model import (
+    ContainerInstance,
+    HealthStatus,
+    Service,
+    ServiceSpec,
+    ServiceStatus,
+    StopCode,
+    TargetHealth,
+    Task,
+    TaskDefinition,
+    TaskStatus,
+)
 
 if TYPE_CHECKING:
     from clusterkit.state._events import Event

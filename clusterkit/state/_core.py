@@ -16,7 +16,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 import attrs
 
-from clusterkit.model._arns import Arns
+from clusterkit.model import Arns
 from clusterkit.state._apply import Pending, write
 from clusterkit.state._changes import Change, CommitResult, Rejection
 from clusterkit.state._events import Event, Subscription

@@ -38,8 +38,7 @@ from typing import Any, ClassVar, Final, Generic, NamedTuple, Self, TypeVar
 import attrs
 import immutables
 
-from clusterkit.model import ContainerInstance, Task
-from clusterkit.model._task import DESIRED_STATUSES
+from clusterkit.model import DESIRED_STATUSES, ContainerInstance, Task
 from clusterkit.state._ptree import Owner, PSortedSet
 
 __all__ = [

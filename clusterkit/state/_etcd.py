@@ -62,8 +62,7 @@ from urllib.parse import urlsplit
 import immutables
 
 from clusterkit.errors import StoreError
-from clusterkit.model import ContainerInstance, ServiceSpec, ServiceStatus, Task, TaskDefinition
-from clusterkit.model._arns import Arns
+from clusterkit.model import Arns, ContainerInstance, ServiceSpec, ServiceStatus, Task, TaskDefinition
 from clusterkit.state._apply import Pending, write
 from clusterkit.state._events import Event
 from clusterkit.state._ptree import Owner

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from clusterkit.model import Task
-from clusterkit.model._task import PENDING_STATUSES
+from clusterkit.model import PENDING_STATUSES, Task
 from clusterkit.state._derived import placement_indexes, task_index_keys
 from clusterkit.state._snapshot import Snapshot
 

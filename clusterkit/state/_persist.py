@@ -37,8 +37,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from clusterkit.errors import ValidationError
-from clusterkit.model import check_int
-from clusterkit.model._arns import Arns
+from clusterkit.model import Arns, check_int
 from clusterkit.state._apply import Pending, write
 from clusterkit.state._invariants import state_violations
 from clusterkit.state._ptree import Owner

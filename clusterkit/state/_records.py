@@ -41,6 +41,7 @@ from clusterkit.ecs_json import (
 )
 from clusterkit.errors import ValidationError
 from clusterkit.model import (
+    Arns,
     ContainerInstance,
     ServiceSpec,
     ServiceStatus,
@@ -48,11 +49,10 @@ from clusterkit.model import (
     Task,
     TaskDefinition,
     check_int,
+    check_target_health,
     replace,
+    split,
 )
-from clusterkit.model._arns import Arns
-from clusterkit.model._service import split
-from clusterkit.model._task import check_target_health
 
 __all__ = [
     "CHARGE_KEY",

@@ -20,11 +20,21 @@ import attrs
 import immutables
 
 from clusterkit.errors import NotFoundError, ValidationError
-from clusterkit.model import ContainerInstance, Service, ServiceSpec, ServiceStatus, Task, TaskDefinition
-from clusterkit.model._arns import Arns
-from clusterkit.model._instance import INSTANCE_STATUSES
-from clusterkit.model._service import compose, needs_observing, observe
-from clusterkit.model._task import DESIRED_STATUSES, PENDING_STATUSES
+from clusterkit.model import (
+    DESIRED_STATUSES,
+    INSTANCE_STATUSES,
+    PENDING_STATUSES,
+    Arns,
+    ContainerInstance,
+    Service,
+    ServiceSpec,
+    ServiceStatus,
+    Task,
+    TaskDefinition,
+    compose,
+    needs_observing,
+    observe,
+)
 from clusterkit.state._derived import (
     ListLog,
     PlacementIndexes,
@@ -304,7 +314,7 @@ class Snapshot:
         return found
 
     def observed_status(self, name: str) -> ServiceStatus:
-        """The service's status having observed its spec (``clusterkit.model._service.observe``):
+        """The service's status having observed its spec (``clusterkit.model.observe``):
         what the service scheduler will commit for the spec, as ``service(name)`` shows it.
         """
         spec = self.service_spec(name)
@@ -581,7 +591,7 @@ class Snapshot:
         """Container instance ARNs, by id order; ``status`` filters (default: ACTIVE and DRAINING).
 
         ``filter`` selects instances: a parsed cluster query expression
-        (``clusterkit.parse_expression("attribute:ecs.availability-zone == zone-a")``) or any
+        (``clusterkit.query.parse_expression("attribute:ecs.availability-zone == zone-a")``) or any
         ``InstanceFilter``. ``ClusterState.list_container_instances`` takes the text itself.
         Pages then scan the index for matches, so a selective filter costs more than a page.
         """

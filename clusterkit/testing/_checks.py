@@ -15,8 +15,7 @@ from typing import Any
 
 from clusterkit.model import Task, TaskDefinition
 from clusterkit.placement import DEFAULT_DYNAMIC_PORTS, BaseScheduler, PlacementRequest, Plan, PortRange, Scheduler
-from clusterkit.state import Snapshot
-from clusterkit.state._invariants import Violation, invariant_violations
+from clusterkit.state import Snapshot, Violation, invariant_violations
 from clusterkit.testing._oracle import View, failing_reasons, oracle_key, oracle_views
 
 __all__ = [
@@ -36,7 +35,7 @@ _ABSENT = {True: "INACTIVE", False: "not registered"}
 def check_state(snapshot: Snapshot, previous: Snapshot | None = None) -> list[Violation]:
     """Every broken invariant of ``snapshot``; with ``previous``, of the step between them.
 
-    On its own (``clusterkit.state._invariants.invariant_violations``): ``OVERCOMMIT``
+    On its own (``clusterkit.state.invariant_violations``): ``OVERCOMMIT``
     (cpu, memory or a scalar), ``PORT_CLASH``, ``MISSING_INSTANCE``, ``INACTIVE_INSTANCE``
     (a task holds resources on a deregistered instance), ``REMAINING`` (remaining ≠
     registered − Σ charges), ``TASK_COUNTS`` and ``INDEX``. Against an earlier snapshot

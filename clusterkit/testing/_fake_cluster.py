@@ -16,14 +16,10 @@ from typing import Final
 from clusterkit.agent import Agent
 from clusterkit.api import ClusterState
 from clusterkit.executor import FakeExecutor, HostInfo
-from clusterkit.model import Task
-from clusterkit.model._task import HealthStatus
+from clusterkit.model import HealthStatus, Task
 from clusterkit.placement import Scheduler
-from clusterkit.services import ReconcileSettings, ServiceOutcome, ServiceScheduler
-from clusterkit.services._reconcile import DEFAULT_SETTINGS
-from clusterkit.state import Store
-from clusterkit.state._changes import UpdateInstance
-from clusterkit.state._clock import SimulatedClock
+from clusterkit.services import DEFAULT_SETTINGS, ReconcileSettings, ServiceOutcome, ServiceScheduler
+from clusterkit.state import SimulatedClock, Store, UpdateInstance
 
 __all__ = ["FakeCluster", "SimulatedClock"]
 

@@ -18,8 +18,7 @@ import attrs
 from hypothesis import strategies as st
 
 from clusterkit.errors import ClusterkitError, IllegalTransitionError, StaleVersionError, ValidationError
-from clusterkit.model import Task
-from clusterkit.model._task import TASK_LIFECYCLE
+from clusterkit.model import TASK_LIFECYCLE, Task
 
 __all__ = [
     "BAD_INSTANCES",

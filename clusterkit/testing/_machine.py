@@ -37,12 +37,9 @@ from hypothesis.stateful import (
 
 from clusterkit.api import ClusterState
 from clusterkit.errors import StaleVersionError
-from clusterkit.model import ContainerInstance, Task
-from clusterkit.model._task import TaskStatus
+from clusterkit.model import ContainerInstance, Task, TaskStatus
 from clusterkit.placement import BaseScheduler, PlacementRequest, Plan, Scheduler, place_and_commit
-from clusterkit.state import CommitResult, Snapshot
-from clusterkit.state._changes import PlaceTask, RegisterInstance, UpdateInstance
-from clusterkit.state._invariants import Violation
+from clusterkit.state import CommitResult, PlaceTask, RegisterInstance, Snapshot, UpdateInstance, Violation
 from clusterkit.testing._checks import InvariantViolated, check_plan, check_state
 from clusterkit.testing.strategies import CLOCK, FAMILIES, container_instances, placement_requests, task_definition_json
 

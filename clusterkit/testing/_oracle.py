@@ -14,8 +14,7 @@ from typing import Any
 
 import attrs
 
-from clusterkit.model import ContainerInstance, PlacementConstraint, TaskDefinition
-from clusterkit.model._placement import PlacementStrategy
+from clusterkit.model import ContainerInstance, PlacementConstraint, PlacementStrategy, TaskDefinition
 from clusterkit.placement import PortRange
 from clusterkit.query import parse_expression
 from clusterkit.state import Snapshot

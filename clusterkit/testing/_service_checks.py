@@ -65,14 +65,18 @@ from typing import Final
 
 import attrs
 
-from clusterkit.model import ContainerInstance, Resources, Service, Task, TaskDefinition
-from clusterkit.model._service import circuit_breaker_threshold
-from clusterkit.model._task import PENDING_STATUSES
+from clusterkit.model import (
+    PENDING_STATUSES,
+    ContainerInstance,
+    Resources,
+    Service,
+    Task,
+    TaskDefinition,
+    circuit_breaker_threshold,
+)
 from clusterkit.query import SnapshotContext, parse_expression
-from clusterkit.services import _messages as messages
-from clusterkit.state import MemoryStore, Pending, Roots, Snapshot
-from clusterkit.state._events import Event, ServiceChanged, TaskChanged
-from clusterkit.state._invariants import Violation
+from clusterkit.services import messages
+from clusterkit.state import Event, MemoryStore, Pending, Roots, ServiceChanged, Snapshot, TaskChanged, Violation
 
 __all__ = [
     "Commit",

@@ -52,14 +52,18 @@ from hypothesis.stateful import (
 
 from clusterkit.api import ClusterState
 from clusterkit.errors import ClusterkitError
-from clusterkit.model import ContainerInstance, Service, Task, TaskDefinition
-from clusterkit.model._task import HealthStatus
-from clusterkit.services import ReconcileSettings, ServiceScheduler
-from clusterkit.services._reconcile import DEFAULT_SETTINGS
-from clusterkit.state import ChangeSource, CommitResult, Snapshot, StateCore
-from clusterkit.state._changes import Change, PutServiceStatus
-from clusterkit.state._events import Subscription
-from clusterkit.state._invariants import Violation
+from clusterkit.model import ContainerInstance, HealthStatus, Service, Task, TaskDefinition
+from clusterkit.services import DEFAULT_SETTINGS, ReconcileSettings, ServiceScheduler
+from clusterkit.state import (
+    Change,
+    ChangeSource,
+    CommitResult,
+    PutServiceStatus,
+    Snapshot,
+    StateCore,
+    Subscription,
+    Violation,
+)
 from clusterkit.testing._checks import InvariantViolated, check_state
 from clusterkit.testing._fake_cluster import FakeCluster
 from clusterkit.testing._service_checks import CommitLog, ServiceInvariants, check_services_settled, has_health_check

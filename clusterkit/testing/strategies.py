@@ -18,12 +18,20 @@ from hypothesis import strategies as st
 
 from clusterkit.api import ClusterState
 from clusterkit.ecs_json import load_task_definition
-from clusterkit.model import DEFAULT_RESERVED_PORTS, ContainerInstance, PlacementConstraint, Resources, TaskDefinition
-from clusterkit.model._instance import InstanceStatus
-from clusterkit.model._placement import PlacementStrategy, binpack, random, spread
+from clusterkit.model import (
+    DEFAULT_RESERVED_PORTS,
+    ContainerInstance,
+    InstanceStatus,
+    PlacementConstraint,
+    PlacementStrategy,
+    Resources,
+    TaskDefinition,
+    binpack,
+    random,
+    spread,
+)
 from clusterkit.placement import PlacementRequest
-from clusterkit.state import Snapshot
-from clusterkit.state._changes import UpdateInstance
+from clusterkit.state import Snapshot, UpdateInstance
 
 __all__ = [
     "FAMILIES",

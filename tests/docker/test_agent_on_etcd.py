@@ -13,8 +13,9 @@ from collections.abc import Iterator
 import docker
 import pytest
 
-from clusterkit import ClusterState, Event, LivenessMonitor, Subscription, TaskChanged
-from clusterkit.state._etcd import EtcdStore
+from clusterkit import ClusterState, Event, Subscription, TaskChanged
+from clusterkit.liveness import LivenessMonitor
+from clusterkit.state import EtcdStore
 from tests.conftest import ETCD_ENDPOINTS, claimed_etcd, delete_prefix, etcd_available, loopback, require_service
 from tests.docker.conftest import ENGINE1, IMAGE, container_definition, fetch
 from tests.docker.test_engines import HTTPD, containers_of

@@ -21,7 +21,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from clusterkit import DEFAULT_RESERVED_PORTS, Agent, ClusterState, Resources
+from clusterkit import Agent, ClusterState, Resources
 from clusterkit.autoscaling import (
     CAPACITY_PROVIDER_ATTRIBUTE,
     CapacityProvider,
@@ -30,6 +30,7 @@ from clusterkit.autoscaling import (
     EngineScript,
 )
 from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_TASK
+from clusterkit.model import DEFAULT_RESERVED_PORTS
 from clusterkit.services import ServiceScheduler
 from tests.conftest import engine_numbers, require_service
 from tests.docker.conftest import container_definition, executor_for

@@ -14,8 +14,10 @@ from pathlib import Path
 import docker
 import pytest
 
-from clusterkit import Agent, ClusterState, RegistryCredentials, spread
+from clusterkit import Agent, ClusterState
+from clusterkit.executor import RegistryCredentials
 from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_TASK, DockerExecutor
+from clusterkit.placement import spread
 from tests.conftest import loopback, require_service
 from tests.docker.conftest import (
     ENGINE1,

@@ -8,9 +8,10 @@ from typing import Any
 import docker
 import pytest
 
-from clusterkit import Agent, ClusterState, LogStore
+from clusterkit import Agent, ClusterState
 from clusterkit.errors import ExecutorError, NotFoundError
 from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_CONTAINER, LABEL_TASK
+from clusterkit.logs import LogStore
 from tests.conftest import loopback
 from tests.docker.conftest import container_definition, executor_for, fetch, running, settle, stopped
 

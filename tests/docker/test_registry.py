@@ -10,10 +10,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from clusterkit import Agent, ClusterState, LogStore, RegistryCredentials
+from clusterkit import Agent, ClusterState
 from clusterkit.errors import ExecutorError, ValidationError
-from clusterkit.executor._credentials import REGISTRY_AUTH_VARIABLE, registry_of
+from clusterkit.executor import REGISTRY_AUTH_VARIABLE, RegistryCredentials, registry_of
 from clusterkit.executor.docker import DockerExecutor
+from clusterkit.logs import LogStore
 from tests.conftest import loopback
 from tests.docker.conftest import container_definition, running, settle, stopped
 

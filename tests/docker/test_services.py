@@ -23,7 +23,7 @@ import pytest
 
 from clusterkit import Agent, ClusterState, Task
 from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_TASK
-from clusterkit.model._service import Deployment
+from clusterkit.model import Deployment
 from clusterkit.services import ServiceScheduler
 from clusterkit.state import Snapshot
 from tests.conftest import loopback

@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from clusterkit import Agent, BaseScheduler, ClusterState, FakeExecutor, PlacementRequest, StoreError, place_and_commit
-from clusterkit.state._etcd import EtcdStore
+from clusterkit import Agent, BaseScheduler, ClusterState, FakeExecutor, PlacementRequest, StoreError
+from clusterkit.placement import place_and_commit
+from clusterkit.state import EtcdStore
 
 
 def race(endpoints: tuple[str, ...], prefix: str, seed: int, rounds: int, results: Any) -> None:

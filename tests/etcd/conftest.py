@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from clusterkit import ClusterState
-from clusterkit.state._etcd import EtcdStore
+from clusterkit.state import EtcdStore
 from tests.conftest import ETCD_ENDPOINTS, claimed_etcd, delete_prefix, etcd_available, require_service
 
 SERVICES = Path(__file__).resolve().parents[2] / "scripts" / "services.sh"

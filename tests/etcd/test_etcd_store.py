@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from clusterkit import ClusterState, PlaceTask, StoreError, TaskChanged, new_id
-from clusterkit.state._etcd import EtcdStore
+from clusterkit import ClusterState, PlaceTask, StoreError, TaskChanged
+from clusterkit.state import EtcdStore, new_id
 from clusterkit.testing import check_state
 from tests.conftest import etcd_available, eventually
 from tests.etcd.conftest import delete_prefix, member

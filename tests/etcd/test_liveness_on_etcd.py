@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 import pytest
 
-from clusterkit import Agent, ClusterState, FakeExecutor, LivenessMonitor
-from clusterkit.state._etcd import EtcdStore
+from clusterkit import Agent, ClusterState, FakeExecutor
+from clusterkit.liveness import LivenessMonitor
+from clusterkit.state import EtcdStore
 from tests.etcd import _workers
 from tests.etcd.test_etcd_store import WEB, eventually
 

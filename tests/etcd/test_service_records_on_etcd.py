@@ -9,8 +9,7 @@ from collections.abc import Callable
 
 from clusterkit import ClusterState
 from clusterkit.services import ServiceScheduler
-from clusterkit.state._changes import PutServiceStatus
-from clusterkit.state._etcd import EtcdStore
+from clusterkit.state import EtcdStore, PutServiceStatus
 from tests.conftest import ETCD_ENDPOINTS
 from tests.etcd.test_etcd_store import eventually
 
