@@ -32,7 +32,7 @@ from clusterkit import BaseScheduler, ClusterState, PlacementRequest
 from clusterkit.cli import BUILT_IN_POLICIES
 from clusterkit.model import binpack
 from clusterkit.placement import place_and_commit
-from clusterkit.sim import BatchTask, Policy, WorkloadSpec, compare, generate_workload, simulate, write_report
+from clusterkit.sim import BatchTask, SchedulingPolicy, WorkloadSpec, compare, generate_workload, simulate, write_report
 
 NAME: Final = "simulate_throughput"
 DESCRIPTION: Final = (
@@ -56,9 +56,9 @@ def workload_spec(quick: bool) -> WorkloadSpec:
     )
 
 
-def policy(name: str) -> Policy:
+def policy(name: str) -> SchedulingPolicy:
     """A built-in policy of the ``clusterkit`` command."""
-    return Policy(name, BaseScheduler(seed=0), BUILT_IN_POLICIES[name])
+    return SchedulingPolicy(name, BaseScheduler(seed=0), BUILT_IN_POLICIES[name])
 
 
 def direct(tasks: int, spec: WorkloadSpec) -> float:

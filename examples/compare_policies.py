@@ -18,7 +18,7 @@ from pathlib import Path
 from clusterkit import BaseScheduler, ContainerInstance
 from clusterkit.model import binpack, random, spread
 from clusterkit.placement import PlacementContext, Rejected
-from clusterkit.sim import Policy, WorkloadSpec, compare, generate_workload, write_report
+from clusterkit.sim import SchedulingPolicy, WorkloadSpec, compare, generate_workload, write_report
 
 
 class Headroom(BaseScheduler):
@@ -36,10 +36,12 @@ workload = generate_workload(
                  diurnal_period=1800, mean_duration=240, services=2, crash_rate=2.0)
 )  # fmt: skip
 policies = [
-    Policy("binpack", BaseScheduler(seed=1), [binpack("cpu")]),
-    Policy("spread", BaseScheduler(seed=1), [spread("attribute:ecs.availability-zone"), spread("instanceId")]),
-    Policy("random", BaseScheduler(seed=1), [random()]),
-    Policy("headroom", Headroom(seed=1), [binpack("cpu")]),
+    SchedulingPolicy("binpack", BaseScheduler(seed=1), [binpack("cpu")]),
+    SchedulingPolicy(
+        "spread", BaseScheduler(seed=1), [spread("attribute:ecs.availability-zone"), spread("instanceId")]
+    ),
+    SchedulingPolicy("random", BaseScheduler(seed=1), [random()]),
+    SchedulingPolicy("headroom", Headroom(seed=1), [binpack("cpu")]),
 ]
 runs = compare(workload, policies, seed=7)
 folder = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="clusterkit-compare-"))

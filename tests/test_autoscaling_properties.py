@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from clusterkit.autoscaling import (
     CPU_UTILIZATION,
     Alarm,
-    Policy,
     PolicyData,
     ScalableTarget,
     ScalerMemory,
+    ScalingPolicy,
     StepAdjustment,
     StepScalingPolicy,
     TargetTrackingPolicy,
@@ -70,12 +70,12 @@ def stepping(draw: st.DrawFn, name: str) -> StepScalingPolicy:
 
 
 @st.composite
-def policy_sets(draw: st.DrawFn) -> list[Policy]:
+def policy_sets(draw: st.DrawFn) -> list[ScalingPolicy]:
     count = draw(st.integers(0, 3))
     return [draw(st.one_of(tracking(f"p{i}"), stepping(f"p{i}"))) for i in range(count)]
 
 
-def data_for(draw: st.DrawFn, policies: list[Policy]) -> dict[str, PolicyData]:
+def data_for(draw: st.DrawFn, policies: list[ScalingPolicy]) -> dict[str, PolicyData]:
     return {p.name: PolicyData(tuple(draw(st.lists(VALUES, max_size=6))), draw(VALUES)) for p in policies}
 
 

@@ -18,16 +18,16 @@ from clusterkit.sim import (
     BatchTask,
     Crash,
     CreateService,
-    Event,
     InstanceJoin,
     InstanceLeave,
     Load,
-    Policy,
-    RegisterTaskDefinition,
+    RegisterDefinition,
     Sample,
+    SchedulingPolicy,
     ServiceScaling,
     Shape,
     UpdateService,
+    WorkloadEvent,
     WorkloadSpec,
     generate_workload,
     simulate,
@@ -36,15 +36,15 @@ from clusterkit.sim import (
 from clusterkit.sim._clock import Timeline
 from clusterkit.state import Snapshot
 
-BINPACK = Policy("binpack", strategies=[binpack("memory")])
-SPREAD = Policy("spread", strategies=[spread("attribute:ecs.availability-zone"), spread("instanceId")])
+BINPACK = SchedulingPolicy("binpack", strategies=[binpack("memory")])
+SPREAD = SchedulingPolicy("spread", strategies=[spread("attribute:ecs.availability-zone"), spread("instanceId")])
 
 
 def test_the_same_workload_seed_and_policy_give_byte_identical_metrics() -> None:
     spec = WorkloadSpec(seed=5, duration=900, instances=12, arrival_rate=1.5, services=2, crash_rate=2,
                         instance_failure_rate=1, repair_time=120)  # fmt: skip
     events = generate_workload(spec)
-    policy = Policy("two", schedulers=2, decision_time=0.5, strategies=[binpack("memory")])
+    policy = SchedulingPolicy("two", schedulers=2, decision_time=0.5, strategies=[binpack("memory")])
     first = simulate(events, policy, seed=3).to_json()
     assert simulate(events, policy, seed=3).to_json() == first
     assert '"placed"' in first and simulate(events, policy, seed=3).placed > 0
@@ -97,13 +97,15 @@ def _brute_force(snapshot: Snapshot, waiting: frozenset[tuple[int, int]]) -> dic
 
 @settings(max_examples=25, deadline=None)
 @given(small_workloads, st.sampled_from([BINPACK, SPREAD]), st.integers(1, 2))
-def test_every_sample_agrees_with_a_brute_force_recount(spec: WorkloadSpec, policy: Policy, schedulers: int) -> None:
+def test_every_sample_agrees_with_a_brute_force_recount(
+    spec: WorkloadSpec, policy: SchedulingPolicy, schedulers: int
+) -> None:
     seen: list[tuple[dict[str, int], Sample]] = []
 
     def check(snapshot: Snapshot, waiting: frozenset[tuple[int, int]], sample: Sample) -> None:
         seen.append((_brute_force(snapshot, waiting), sample))
 
-    policy = Policy(policy.name, strategies=policy.strategies, schedulers=schedulers, sample_interval=20)
+    policy = SchedulingPolicy(policy.name, strategies=policy.strategies, schedulers=schedulers, sample_interval=20)
     metrics = simulate(generate_workload(spec), policy, seed=spec.seed, on_sample=check)
     assert seen and len(seen) == len(metrics.samples)
     for expected, sample in seen:
@@ -118,9 +120,9 @@ def test_every_sample_agrees_with_a_brute_force_recount(spec: WorkloadSpec, poli
     assert metrics.wait_max <= metrics.duration and (metrics.wait_cdf != ()) == (metrics.submitted > 0)
 
 
-def _light_workload() -> list[Event]:
+def _light_workload() -> list[WorkloadEvent]:
     """12 instances, 36 small tasks arriving over a minute: room for all of them on three."""
-    events: list[Event] = [InstanceJoin(0.0, f"i-{n:02d}", 4096, 8192, zone="abc"[n % 3]) for n in range(12)]
+    events: list[WorkloadEvent] = [InstanceJoin(0.0, f"i-{n:02d}", 4096, 8192, zone="abc"[n % 3]) for n in range(12)]
     events += [BatchTask(float(n), 256, 512, 600.0) for n in range(36)]
     return events
 
@@ -134,15 +136,15 @@ def test_binpack_uses_fewer_instances_than_spread_on_a_light_workload() -> None:
     assert packed.mean_instances_in_use < spread_out.mean_instances_in_use
 
 
-def _contended_workload() -> list[Event]:
-    events: list[Event] = [InstanceJoin(0.0, f"i-{n:03d}", 16384, 65536, zone="abc"[n % 3]) for n in range(200)]
+def _contended_workload() -> list[WorkloadEvent]:
+    events: list[WorkloadEvent] = [InstanceJoin(0.0, f"i-{n:03d}", 16384, 65536, zone="abc"[n % 3]) for n in range(200)]
     events += [BatchTask(n * 0.1, 512, 1024, 3600.0, count=10) for n in range(400)]
     return events
 
 
 def test_concurrent_full_scan_schedulers_conflict_more_than_sampling_ones() -> None:
-    def policy(name: str, sample: int | None) -> Policy:
-        return Policy(name, BaseScheduler(seed=1, sample=sample), [binpack("memory")], schedulers=2,
+    def policy(name: str, sample: int | None) -> SchedulingPolicy:
+        return SchedulingPolicy(name, BaseScheduler(seed=1, sample=sample), [binpack("memory")], schedulers=2,
                       decision_time=0.4, batch_size=10)  # fmt: skip
 
     full = simulate(_contended_workload(), policy("full-scan", None), until=300)
@@ -155,10 +157,10 @@ def test_concurrent_full_scan_schedulers_conflict_more_than_sampling_ones() -> N
 
 def test_a_service_that_loses_tasks_to_crashes_is_back_at_desired_count_within_the_reconcile_interval() -> None:
     definition = {"family": "web", "containerDefinitions": [{"name": "app", "image": "web", "memory": 256}]}
-    events: list[Event] = [InstanceJoin(0.0, f"i-{n}", 2048, 4096, zone="abc"[n % 3]) for n in range(3)]
-    events += [RegisterTaskDefinition(0.0, definition), CreateService(0.0, "web", "web:1", 6)]
+    events: list[WorkloadEvent] = [InstanceJoin(0.0, f"i-{n}", 2048, 4096, zone="abc"[n % 3]) for n in range(3)]
+    events += [RegisterDefinition(0.0, definition), CreateService(0.0, "web", "web:1", 6)]
     crashes = [Crash(100.0 + 60 * n, "web", count=2) for n in range(10)]
-    policy = Policy("spread", strategies=SPREAD.strategies, service_interval=2.0, start_delay=1.0)
+    policy = SchedulingPolicy("spread", strategies=SPREAD.strategies, service_interval=2.0, start_delay=1.0)
     metrics = simulate([*events, *crashes], policy, until=900)
     below = metrics.service_seconds_below_desired["web"]
     # the first launch, then each crash: found at the next pass (2 s), started 1 s later
@@ -168,7 +170,7 @@ def test_a_service_that_loses_tasks_to_crashes_is_back_at_desired_count_within_t
 
 
 def test_an_instance_that_leaves_loses_its_tasks_and_the_third_waits_for_room() -> None:
-    events: list[Event] = [InstanceJoin(0.0, "a", 1024, 2048), InstanceJoin(0.0, "b", 1024, 2048)]
+    events: list[WorkloadEvent] = [InstanceJoin(0.0, "a", 1024, 2048), InstanceJoin(0.0, "b", 1024, 2048)]
     events += [BatchTask(1.0, 1024, 1024, 100.0, count=3), InstanceLeave(50.0, "a")]
     metrics = simulate(events, BINPACK)
     assert (metrics.submitted, metrics.placed, metrics.lost, metrics.finished, metrics.pending) == (3, 3, 1, 2, 0)
@@ -178,21 +180,23 @@ def test_an_instance_that_leaves_loses_its_tasks_and_the_third_waits_for_room() 
 
 def test_a_policy_needs_sensible_settings() -> None:
     with pytest.raises(ValueError, match="schedulers"):
-        Policy("x", schedulers=0)
+        SchedulingPolicy("x", schedulers=0)
     with pytest.raises(ValueError, match="interval"):
-        Policy("x", interval=0)
+        SchedulingPolicy("x", interval=0)
 
 
-def _web(cpu: int = 256) -> RegisterTaskDefinition:
+def _web(cpu: int = 256) -> RegisterDefinition:
     container = {"name": "app", "image": "web", "cpu": cpu, "memory": 256}
-    return RegisterTaskDefinition(0.0, {"family": "web", "containerDefinitions": [container]})
+    return RegisterDefinition(0.0, {"family": "web", "containerDefinitions": [container]})
 
 
 def test_services_scale_with_the_workloads_load() -> None:
-    events: list[Event] = [InstanceJoin(0.0, f"i-{n}", 4096, 8192, zone="abc"[n % 3]) for n in range(6)]
+    events: list[WorkloadEvent] = [InstanceJoin(0.0, f"i-{n}", 4096, 8192, zone="abc"[n % 3]) for n in range(6)]
     events += [_web(), CreateService(0.0, "web", "web:1", 2), Load(0.0, "web", 300.0), Load(1200.0, "web", 3000.0)]
     scaling = ServiceScaling(min_capacity=1, max_capacity=30)
-    metrics = simulate(events, Policy("scaled", strategies=SPREAD.strategies, service_scaling=scaling), until=3600)
+    metrics = simulate(
+        events, SchedulingPolicy("scaled", strategies=SPREAD.strategies, service_scaling=scaling), until=3600
+    )
     # 300 units on 2 tasks is 59%: low, but ⌈2 · 59 / 75⌉ is still 2, so the one activity is the scale-out
     assert metrics.scaling_activities == 1
     # 3,000 units of work at 75% of 256-unit tasks: ⌈3000 / 192⌉ = 16 tasks
@@ -203,8 +207,12 @@ def test_services_scale_with_the_workloads_load() -> None:
 
 def test_a_capacity_provider_grows_an_empty_cluster_for_a_service_and_shrinks_it_after() -> None:
     provider = CapacityProvider.of("cp", cpu=1024, memory=2048)
-    events: list[Event] = [_web(cpu=512), CreateService(0.0, "web", "web:1", 6), UpdateService(1800.0, "web", 0)]
-    policy = Policy("grown", strategies=SPREAD.strategies, capacity=provider)
+    events: list[WorkloadEvent] = [
+        _web(cpu=512),
+        CreateService(0.0, "web", "web:1", 6),
+        UpdateService(1800.0, "web", 0),
+    ]
+    policy = SchedulingPolicy("grown", strategies=SPREAD.strategies, capacity=provider)
     metrics = simulate(events, policy, until=4800)
     at_peak = max(metrics.samples, key=lambda s: s.instances)
     assert at_peak.instances == 3 and at_peak.running_tasks == 6  # 6 × 512 units on 1024-unit instances
@@ -215,8 +223,8 @@ def test_a_capacity_provider_grows_an_empty_cluster_for_a_service_and_shrinks_it
 
 def test_a_capacity_provider_launches_instances_for_waiting_batch_tasks_and_removes_them_after() -> None:
     provider = CapacityProvider.of("cp", cpu=2048, memory=4096)
-    events: list[Event] = [BatchTask(float(n), 512, 512, 300.0, count=2) for n in range(10)]  # 20 × 512 units
-    metrics = simulate(events, Policy("grown", strategies=[binpack("cpu")], capacity=provider), until=3600)
+    events: list[WorkloadEvent] = [BatchTask(float(n), 512, 512, 300.0, count=2) for n in range(10)]  # 20 × 512 units
+    metrics = simulate(events, SchedulingPolicy("grown", strategies=[binpack("cpu")], capacity=provider), until=3600)
     assert (metrics.placed, metrics.finished, metrics.pending) == (20, 20, 0)
     assert max(s.instances for s in metrics.samples) == 5  # 20 × 512 units on 2048-unit instances
     assert metrics.samples[-1].instances == 0  # empty once the tasks finished: drained and removed
@@ -230,8 +238,8 @@ def test_a_rejection_no_other_scheduler_caused_is_planned_again_but_not_a_confli
     # strict versions: a placement is refused once its instance changed at all, here by the
     # hosts' RUNNING report on the first task, committed just before the second task's plan
     scheduler = BaseScheduler(seed=0, strict_versions=True)
-    policy = Policy("strict", scheduler, [binpack("memory")], decision_time=0.5)
-    events: list[Event] = [InstanceJoin(0.0, "i-0", 4096, 8192), BatchTask(0.0, 256, 256, 100.0)]
+    policy = SchedulingPolicy("strict", scheduler, [binpack("memory")], decision_time=0.5)
+    events: list[WorkloadEvent] = [InstanceJoin(0.0, "i-0", 4096, 8192), BatchTask(0.0, 256, 256, 100.0)]
     metrics = simulate([*events, BatchTask(0.8, 256, 256, 100.0)], policy)
     assert (metrics.placed, metrics.transactions, metrics.retries) == (2, 3, 1)  # refused once, then placed
     assert (metrics.conflicts, metrics.conflicted_transactions, metrics.conflict_fraction) == (0, 0, 0.0)
@@ -240,9 +248,9 @@ def test_a_rejection_no_other_scheduler_caused_is_planned_again_but_not_a_confli
 def test_a_placement_the_service_scheduler_beat_is_a_conflict() -> None:
     # the batch scheduler plans at 0 and commits at 0.5; at 0.25 the service's task took the room
     web = {"family": "web", "containerDefinitions": [{"name": "app", "image": "web", "cpu": 1024, "memory": 256}]}
-    events: list[Event] = [InstanceJoin(0.0, "i-0", 1024, 8192), RegisterTaskDefinition(0.0, web)]
+    events: list[WorkloadEvent] = [InstanceJoin(0.0, "i-0", 1024, 8192), RegisterDefinition(0.0, web)]
     events += [CreateService(0.0, "web", "web:1", 1), BatchTask(0.0, 1024, 256, 100.0)]
-    policy = Policy("one", strategies=[binpack("memory")], decision_time=0.5, service_interval=0.25)
+    policy = SchedulingPolicy("one", strategies=[binpack("memory")], decision_time=0.5, service_interval=0.25)
     metrics = simulate(events, policy, until=50)
     assert (metrics.transactions, metrics.conflicted_transactions, metrics.conflicts, metrics.retries) == (1, 1, 1, 1)
     assert (metrics.placed, metrics.pending) == (0, 1)
@@ -250,7 +258,7 @@ def test_a_placement_the_service_scheduler_beat_is_a_conflict() -> None:
 
 def test_tasks_still_waiting_count_in_the_wait_percentiles_censored_at_the_end() -> None:
     # two fit at once; the third, too big for any instance, waits from 10 s to the end at 100 s
-    events: list[Event] = [InstanceJoin(0.0, "i-0", 2048, 4096), BatchTask(0.0, 512, 512, 1000.0, count=2)]
+    events: list[WorkloadEvent] = [InstanceJoin(0.0, "i-0", 2048, 4096), BatchTask(0.0, 512, 512, 1000.0, count=2)]
     metrics = simulate([*events, BatchTask(10.0, 4096, 512, 1000.0)], BINPACK, until=100)
     assert (metrics.placed, metrics.pending, metrics.duration) == (2, 1, 100.0)
     assert metrics.wait_max == metrics.wait_p99 == 90.0

@@ -22,7 +22,7 @@ from clusterkit.sim import (
     InstanceJoin,
     InstanceLeave,
     Load,
-    RegisterTaskDefinition,
+    RegisterDefinition,
     Shape,
     WorkloadError,
     WorkloadSpec,
@@ -75,7 +75,7 @@ def test_generated_workloads_round_trip_and_match_the_schema(spec: WorkloadSpec)
     assert list(read_workload(lines)) == events
     assert [event.at for event in events] == sorted(event.at for event in events)
     assert all(
-        0 <= event.at < spec.duration or isinstance(event, InstanceJoin | RegisterTaskDefinition | CreateService)
+        0 <= event.at < spec.duration or isinstance(event, InstanceJoin | RegisterDefinition | CreateService)
         for event in events
     )
 
@@ -177,7 +177,7 @@ def test_time_never_goes_back() -> None:
 def test_a_file_round_trips(tmp_path: Path) -> None:
     events = [
         InstanceJoin(0.0, "i-1", 2048, 4096, zone="a", attributes={"kind": "big"}),
-        RegisterTaskDefinition(0.0, GOOD_DEFINITION),
+        RegisterDefinition(0.0, GOOD_DEFINITION),
         CreateService(1.0, "web", "web:1", 2),
         BatchTask(2.5, 256, 512, 30.0, count=4, job="j"),
         InstanceLeave(9.0, "i-1"),
@@ -228,7 +228,7 @@ def test_alibaba_2018_sample() -> None:
     assert joins[1] == InstanceJoin(0.0, "m_2", 64 * 1024, 262144, zone="fd-2")
     services = {e.service: e for e in events if isinstance(e, CreateService)}
     assert services["app_1"] == CreateService(50.0, "app_1", "app_1", 2)  # c_1 and c_2; c_1's second row counts once
-    definition = next(e for e in events if isinstance(e, RegisterTaskDefinition) and e.definition["family"] == "app_1")
+    definition = next(e for e in events if isinstance(e, RegisterDefinition) and e.definition["family"] == "app_1")
     container = load_task_definition(definition.definition).container_definitions[0]
     assert (container.cpu, container.memory) == (4096, round(0.0156 * 524288))
     batch = [e for e in events if isinstance(e, BatchTask)]

@@ -13,7 +13,7 @@ Cluster side: CapacityProviderReservation from a snapshot or kept incrementally 
 ``cluster``, and the instance providers (in memory, extra Docker engines) in ``providers``.
 """
 
-from clusterkit.autoscaling._alarms import COMPARISONS, Alarm, AlarmState, Comparison
+from clusterkit.autoscaling._alarms import COMPARISONS, Alarm, AlarmComparison, AlarmState
 from clusterkit.autoscaling._capacity import (
     CAPACITY_PROVIDER_ATTRIBUTE,
     SCALE_IN_ATTRIBUTE,
@@ -36,9 +36,9 @@ from clusterkit.autoscaling._policies import (
     MEMORY_UTILIZATION,
     PREDEFINED_METRICS,
     AdjustmentType,
-    Policy,
     ScalableTarget,
     ScalingActivity,
+    ScalingPolicy,
     ScheduledAction,
     StepAdjustment,
     StepScalingPolicy,
@@ -67,6 +67,7 @@ __all__ = [
     "ALB_REQUEST_COUNT_PER_TARGET",
     "AdjustmentType",
     "Alarm",
+    "AlarmComparison",
     "AlarmState",
     "CAPACITY_PROVIDER_ATTRIBUTE",
     "COMPARISONS",
@@ -75,7 +76,6 @@ __all__ = [
     "CapacityDecision",
     "CapacityProvider",
     "ClusterAutoscaler",
-    "Comparison",
     "DockerEngineProvider",
     "DockerStatsSource",
     "EngineControl",
@@ -88,7 +88,6 @@ __all__ = [
     "MetricSeries",
     "MetricSource",
     "PREDEFINED_METRICS",
-    "Policy",
     "PolicyData",
     "Reservation",
     "ReservationTracker",
@@ -98,6 +97,7 @@ __all__ = [
     "ScalerMemory",
     "ScalingActivity",
     "ScalingDecision",
+    "ScalingPolicy",
     "ScheduledAction",
     "ServiceAutoscaler",
     "SimulatedLoad",

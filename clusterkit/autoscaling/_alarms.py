@@ -15,9 +15,9 @@ import attrs
 from clusterkit.autoscaling._metrics import STATISTICS, MetricSeries, Statistic
 from clusterkit.errors import ValidationError
 
-__all__ = ["COMPARISONS", "Alarm", "AlarmState", "Comparison"]
+__all__ = ["Alarm", "AlarmComparison", "AlarmState", "COMPARISONS"]
 
-Comparison = Literal[
+AlarmComparison = Literal[
     "GreaterThanThreshold", "GreaterThanOrEqualToThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold"
 ]
 """How a datapoint is compared with the threshold to breach it."""
@@ -37,7 +37,7 @@ class Alarm:
 
     name: str
     threshold: float
-    comparison: Comparison
+    comparison: AlarmComparison
     evaluation_periods: int = 1
     datapoints_to_alarm: int | None = None
     statistic: Statistic = "Average"

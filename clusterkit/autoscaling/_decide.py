@@ -34,9 +34,9 @@ from typing import Literal
 import attrs
 
 from clusterkit.autoscaling._policies import (
-    Policy,
     ScalableTarget,
     ScalingActivity,
+    ScalingPolicy,
     ScheduledAction,
     TargetTrackingPolicy,
 )
@@ -109,7 +109,9 @@ def _alarm_cause(alarm: str, policy: str) -> str:
     return f"monitor alarm {alarm} in state ALARM triggered policy {policy}"
 
 
-def vote(service: str, policy: Policy, data: PolicyData, *, current: int, memory: ScalerMemory, now: float) -> Vote:
+def vote(
+    service: str, policy: ScalingPolicy, data: PolicyData, *, current: int, memory: ScalerMemory, now: float
+) -> Vote:
     """What one policy asks for now (before the bounds, the other policies and the scale-in rules)."""
     cooling = now < memory.out_until
     base = memory.out_base if cooling else current
@@ -153,7 +155,7 @@ def vote(service: str, policy: Policy, data: PolicyData, *, current: int, memory
 
 def decide(
     target: ScalableTarget,
-    policies: Sequence[Policy],
+    policies: Sequence[ScalingPolicy],
     data: Mapping[str, PolicyData],
     memory: ScalerMemory,
     *,

@@ -23,13 +23,13 @@ from clusterkit.errors import ValidationError
 __all__ = [
     "ADJUSTMENT_TYPES",
     "ALB_REQUEST_COUNT_PER_TARGET",
+    "AdjustmentType",
     "CPU_UTILIZATION",
     "MEMORY_UTILIZATION",
     "PREDEFINED_METRICS",
-    "AdjustmentType",
-    "Policy",
     "ScalableTarget",
     "ScalingActivity",
+    "ScalingPolicy",
     "ScheduledAction",
     "StepAdjustment",
     "StepScalingPolicy",
@@ -360,7 +360,7 @@ class ScheduledAction:
         return ScalableTarget(target.service, low, high)
 
 
-Policy = TargetTrackingPolicy | StepScalingPolicy
+ScalingPolicy = TargetTrackingPolicy | StepScalingPolicy
 """A scaling policy of either kind."""
 
 

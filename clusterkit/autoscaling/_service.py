@@ -25,9 +25,9 @@ from clusterkit.api import ClusterState
 from clusterkit.autoscaling._decide import PolicyData, ScalerMemory, ScalingDecision, decide
 from clusterkit.autoscaling._metrics import MetricSeries
 from clusterkit.autoscaling._policies import (
-    Policy,
     ScalableTarget,
     ScalingActivity,
+    ScalingPolicy,
     ScheduledAction,
     StepScalingPolicy,
     TargetTrackingPolicy,
@@ -73,7 +73,7 @@ class ServiceAutoscaler:
         self.clock = clock
         self.sample_interval = float(sample_interval)
         self._targets: dict[str, ScalableTarget] = {}
-        self._policies: dict[str, dict[str, Policy]] = {}
+        self._policies: dict[str, dict[str, ScalingPolicy]] = {}
         self._actions: dict[str, dict[str, ScheduledAction]] = {}
         self._memory: dict[str, ScalerMemory] = {}
         self._series: dict[tuple[str, str, float], MetricSeries] = {}
@@ -110,7 +110,7 @@ class ServiceAutoscaler:
             for key in [key for key in self._series if key[0] == service]:
                 del self._series[key]
 
-    def put_scaling_policy(self, service: str, policy: Policy) -> Policy:
+    def put_scaling_policy(self, service: str, policy: ScalingPolicy) -> ScalingPolicy:
         """Add a policy to the service's target, or replace the one of the same name."""
         if not isinstance(policy, TargetTrackingPolicy | StepScalingPolicy):
             raise ValidationError("PolicyType", policy, "must be a TargetTrackingPolicy or a StepScalingPolicy")
@@ -142,7 +142,7 @@ class ServiceAutoscaler:
         with self._lock:
             return [self._targets[name] for name in sorted(self._targets)]
 
-    def describe_scaling_policies(self, service: str) -> list[Policy]:
+    def describe_scaling_policies(self, service: str) -> list[ScalingPolicy]:
         """The service's policies, by name."""
         with self._lock:
             self._target(service)
@@ -212,7 +212,7 @@ class ServiceAutoscaler:
                     series = self._series[key] = MetricSeries(period=period, retention=1440)
                 series.put(value, at=now)
 
-    def _data(self, service: str, policy: Policy, now: float) -> PolicyData:
+    def _data(self, service: str, policy: ScalingPolicy, now: float) -> PolicyData:
         series = self._series.get((service, policy.metric, float(policy.period)))
         if series is None:
             return PolicyData()
@@ -226,7 +226,7 @@ class ServiceAutoscaler:
     ) -> tuple[int, ScalableTarget, ScalerMemory, ScalingDecision]:
         with self._lock:
             target = self._targets[service]
-            policies: Sequence[Policy] = list(self._policies[service].values())
+            policies: Sequence[ScalingPolicy] = list(self._policies[service].values())
             actions = list(self._actions[service].values())
             memory = self._memory[service]
             data = {policy.name: self._data(service, policy, now) for policy in policies}

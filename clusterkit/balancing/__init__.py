@@ -5,7 +5,7 @@ each RUNNING task's (host address, host port) as a target, drains and deregister
 targets of tasks being stopped (DEACTIVATING) before the agent stops them, and records the
 load balancer's view of each target on the task (``Task.target_health``), which the service
 scheduler counts in the task's health. ``plan_balancing`` decides, purely; the controller
-calls a ``LoadBalancer`` (``HAProxyRuntime`` on a real HAProxy, ``InMemoryLoadBalancer`` in
+calls a ``LoadBalancerRuntime`` (``HAProxyRuntime`` on a real HAProxy, ``InMemoryLoadBalancer`` in
 tests) and commits. ``RequestCountSource`` turns the load balancer's request counters into
 ``ALBRequestCountPerTarget`` for the service autoscaler.
 """
@@ -15,8 +15,8 @@ from clusterkit.balancing._balancer import (
     CheckState,
     HealthCheckSettings,
     InMemoryLoadBalancer,
-    LoadBalancer,
     LoadBalancerError,
+    LoadBalancerRuntime,
     Server,
 )
 from clusterkit.balancing._controller import ControllerOutcome, LoadBalancerController
@@ -33,18 +33,18 @@ from clusterkit.balancing._requests import RequestCountSource
 from clusterkit.balancing._target_group import DEFAULT_DEREGISTRATION_DELAY, TargetGroup
 
 __all__ = [
-    "DEFAULT_DEREGISTRATION_DELAY",
     "Action",
     "AdminState",
     "BalancingPlan",
     "CheckState",
     "ControllerOutcome",
+    "DEFAULT_DEREGISTRATION_DELAY",
     "HAProxyRuntime",
     "HealthCheckSettings",
     "InMemoryLoadBalancer",
-    "LoadBalancer",
     "LoadBalancerController",
     "LoadBalancerError",
+    "LoadBalancerRuntime",
     "RequestCountSource",
     "Server",
     "TargetGroup",

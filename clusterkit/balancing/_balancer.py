@@ -1,6 +1,6 @@
 """What clusterkit needs from a load balancer, and one kept in memory.
 
-A ``LoadBalancer`` has backends (one per target group) holding servers (one per target:
+A ``LoadBalancerRuntime`` has backends (one per target group) holding servers (one per target:
 the task's id as its name, the host address and port). The controller lists a backend's
 servers with their admin state, health and current sessions, and adds, enables, drains and
 deletes them; nothing else. ``InMemoryLoadBalancer`` does that in memory, with health and
@@ -23,8 +23,8 @@ __all__ = [
     "CheckState",
     "HealthCheckSettings",
     "InMemoryLoadBalancer",
-    "LoadBalancer",
     "LoadBalancerError",
+    "LoadBalancerRuntime",
     "Server",
 ]
 
@@ -67,7 +67,7 @@ class Server:
     requests: int = 0
 
 
-class LoadBalancer(Protocol):
+class LoadBalancerRuntime(Protocol):
     """The few calls the controller makes on a load balancer. Each raises LoadBalancerError."""
 
     def servers(self, backend: str) -> Mapping[str, Server]:
@@ -102,7 +102,7 @@ class _Entry:
 
 
 class InMemoryLoadBalancer:
-    """A ``LoadBalancer`` in memory: for tests and the simulator.
+    """A ``LoadBalancerRuntime`` in memory: for tests and the simulator.
 
     New servers start down with check ``init``; ``set_health``, ``set_sessions`` and
     ``serve`` play the health checks and the clients. ``down`` makes every call fail, as an unreachable load

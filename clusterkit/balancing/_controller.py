@@ -22,7 +22,7 @@ from typing import Final
 
 import attrs
 
-from clusterkit.balancing._balancer import LoadBalancer, LoadBalancerError, Server
+from clusterkit.balancing._balancer import LoadBalancerError, LoadBalancerRuntime, Server
 from clusterkit.balancing._planner import Action, BalancingPlan, TaskPlan, plan_balancing, service_messages
 from clusterkit.balancing._target_group import TargetGroup
 from clusterkit.errors import ValidationError
@@ -70,7 +70,7 @@ class LoadBalancerController:
     def __init__(
         self,
         state: StateCore,
-        balancer: LoadBalancer,
+        balancer: LoadBalancerRuntime,
         target_groups: Iterable[TargetGroup],
         *,
         default_address: str = "127.0.0.1",

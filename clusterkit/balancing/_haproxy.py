@@ -78,7 +78,7 @@ def parse_show_stat(text: str, backend: str) -> dict[str, Server]:
 
 
 class HAProxyRuntime:
-    """A ``LoadBalancer`` on a running HAProxy, through its runtime API at ``socket_path``.
+    """A ``LoadBalancerRuntime`` on a running HAProxy, through its runtime API at ``socket_path``.
 
     ``timeout`` bounds each command. Raises LoadBalancerError when HAProxy is unreachable or
     refuses a command (its answer is the error's text).

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable
 
 from clusterkit.autoscaling import ALB_REQUEST_COUNT_PER_TARGET
-from clusterkit.balancing._balancer import LoadBalancer, LoadBalancerError
+from clusterkit.balancing._balancer import LoadBalancerError, LoadBalancerRuntime
 from clusterkit.balancing._target_group import TargetGroup
 from clusterkit.errors import NotFoundError
 from clusterkit.state import Snapshot
@@ -33,7 +33,7 @@ class RequestCountSource:
     target in service, or when the load balancer does not answer.
     """
 
-    def __init__(self, balancer: LoadBalancer, target_groups: Iterable[TargetGroup]) -> None:
+    def __init__(self, balancer: LoadBalancerRuntime, target_groups: Iterable[TargetGroup]) -> None:
         self.balancer = balancer
         self.groups = {group.arn: group for group in target_groups}
         self._last: dict[str, tuple[float, dict[str, int]]] = {}  # backend → (time, counter by server)

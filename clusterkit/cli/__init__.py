@@ -31,10 +31,10 @@ from clusterkit.errors import ClusterkitError, StoreError, ValidationError
 from clusterkit.model import DEFAULT_STRATEGY, PlacementStrategy, binpack, random, spread
 from clusterkit.placement import BaseScheduler
 from clusterkit.sim import (
-    Event,
-    Policy,
     RunMetrics,
+    SchedulingPolicy,
     WorkloadError,
+    WorkloadEvent,
     WorkloadSpec,
     generate_workload,
     read_alibaba_2018,
@@ -43,7 +43,7 @@ from clusterkit.sim import (
     write_workload,
 )
 
-__all__ = ["BUILT_IN_POLICIES", "BadInput", "load_policy", "load_workload", "main"]
+__all__ = ["BUILT_IN_POLICIES", "BadInputExit", "load_policy", "load_workload", "main"]
 
 _ZONE_SPREAD = spread("attribute:ecs.availability-zone")
 BUILT_IN_POLICIES: dict[str, tuple[PlacementStrategy, ...]] = {
@@ -58,16 +58,16 @@ BUILT_IN_POLICIES: dict[str, tuple[PlacementStrategy, ...]] = {
 FORMATS = ("jsonl", "alibaba-2018", "google-2011")
 
 
-def load_policy(text: str, *, schedulers: int = 1, decision_time: float = 0.0, seed: int = 0) -> Policy:
+def load_policy(text: str, *, schedulers: int = 1, decision_time: float = 0.0, seed: int = 0) -> SchedulingPolicy:
     """A policy from ``--policy``: a built-in name, or ``module:Name`` naming a Scheduler class,
-    a function returning a Scheduler or Policy, or a Policy.
+    a function returning a Scheduler or SchedulingPolicy, or a SchedulingPolicy.
 
     Raises ValidationError (field ``policy``) when it cannot be found or is not one of those.
     """
     strategies = BUILT_IN_POLICIES.get(text)
     options: dict[str, Any] = {"schedulers": schedulers, "decision_time": decision_time}
     if strategies is not None:
-        return Policy(text, BaseScheduler(seed=seed), strategies, **options)
+        return SchedulingPolicy(text, BaseScheduler(seed=seed), strategies, **options)
     module_name, _, attribute = text.partition(":")
     if not module_name or not attribute:
         known = ", ".join(sorted(BUILT_IN_POLICIES))
@@ -82,17 +82,17 @@ def load_policy(text: str, *, schedulers: int = 1, decision_time: float = 0.0, s
         raise ValidationError("policy", text, f"cannot be imported: {error}") from None
     except Exception as error:  # the user's module failed while it was imported: a syntax error, ...
         raise ValidationError("policy", text, f"cannot be imported: {_one_line(error)}") from None
-    if isinstance(found, Policy):
+    if isinstance(found, SchedulingPolicy):
         return found
     try:
         made = found() if callable(found) else found
     except Exception as error:  # a class that needs arguments, a factory that fails
         raise ValidationError("policy", text, f"cannot be built without arguments: {_one_line(error)}") from None
-    if isinstance(made, Policy):
+    if isinstance(made, SchedulingPolicy):
         return made
     if not callable(getattr(made, "place", None)):
-        raise ValidationError("policy", text, "is neither a Policy nor a Scheduler (an object with place())")
-    return Policy(attribute, made, DEFAULT_STRATEGY, **options)
+        raise ValidationError("policy", text, "is neither a SchedulingPolicy nor a Scheduler (an object with place())")
+    return SchedulingPolicy(attribute, made, DEFAULT_STRATEGY, **options)
 
 
 def _one_line(error: BaseException) -> str:
@@ -102,7 +102,7 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}".replace("\n", " ")
 
 
-def load_workload(path: str | Path, format: str | None = None) -> list[Event]:
+def load_workload(path: str | Path, format: str | None = None) -> list[WorkloadEvent]:
     """A workload from a JSON Lines file or a trace folder (``format`` guessed when None)."""
     source = Path(path)
     if format is None:
@@ -119,7 +119,7 @@ def load_workload(path: str | Path, format: str | None = None) -> list[Event]:
     raise ValidationError("format", format, f"must be one of {list(FORMATS)}")
 
 
-class BadInput(click.ClickException):
+class BadInputExit(click.ClickException):
     """Bad input (a workload line, a policy, a state file): exit code 2."""
 
     exit_code = 2
@@ -127,7 +127,7 @@ class BadInput(click.ClickException):
 
 def _fail(error: ClusterkitError) -> click.ClickException:
     """Bad input: exit 2 with the error's own words."""
-    return BadInput(str(error))
+    return BadInputExit(str(error))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -323,7 +323,7 @@ def convert(trace: Path, out: Path, trace_format: str) -> None:
     _write(events, out)
 
 
-def _write(events: Sequence[Event], out: Path) -> None:
+def _write(events: Sequence[WorkloadEvent], out: Path) -> None:
     try:
         count = write_workload(events, out)
     except OSError as error:
@@ -368,7 +368,9 @@ def inspect(state_file: Path | None, endpoints: Sequence[str], prefix: str | Non
     with _opened(state_file, endpoints, prefix, cluster) as snapshot:
         if endpoints and _holds_nothing(snapshot):
             where = prefix or f"/clusterkit/{cluster}"
-            raise BadInput(f"etcd prefix {where} holds no cluster (no instances, task definitions, tasks or services)")
+            raise BadInputExit(
+                f"etcd prefix {where} holds no cluster (no instances, task definitions, tasks or services)"
+            )
         if as_json:
             click.echo(json.dumps(_inspect_document(snapshot), indent=2, sort_keys=True))
             return

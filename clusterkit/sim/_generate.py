@@ -19,11 +19,11 @@ from clusterkit.sim._workload import (
     BatchTask,
     Crash,
     CreateService,
-    Event,
     InstanceJoin,
     InstanceLeave,
     Load,
-    RegisterTaskDefinition,
+    RegisterDefinition,
+    WorkloadEvent,
 )
 
 __all__ = ["Shape", "WorkloadSpec", "generate_workload"]
@@ -114,7 +114,7 @@ def _service_definition(name: str, shape: Shape) -> dict[str, object]:
     return {"family": name, "containerDefinitions": [container]}
 
 
-def _instance_failures(rng: random.Random, spec: WorkloadSpec) -> Iterator[Event]:
+def _instance_failures(rng: random.Random, spec: WorkloadSpec) -> Iterator[WorkloadEvent]:
     """Instances that fail (leave) and come back under a new id ``repair_time`` later."""
     steady = attrs.evolve(spec, diurnal_amplitude=0)
     present = {f"i-{index}": spec.zones[index % len(spec.zones)] for index in range(spec.instances)}
@@ -135,16 +135,16 @@ def _instance_failures(rng: random.Random, spec: WorkloadSpec) -> Iterator[Event
             yield InstanceJoin(back, instance, spec.instance_cpu, spec.instance_memory, zone=zone)
 
 
-def generate_workload(spec: WorkloadSpec) -> list[Event]:
+def generate_workload(spec: WorkloadSpec) -> list[WorkloadEvent]:
     """The workload ``spec`` describes, sorted by time (ties keep the order they were drawn in)."""
     rng = random.Random(spec.seed)
-    events: list[Event] = []
+    events: list[WorkloadEvent] = []
     for index in range(spec.instances):
         zone = spec.zones[index % len(spec.zones)]
         events.append(InstanceJoin(0.0, f"i-{index}", spec.instance_cpu, spec.instance_memory, zone=zone))
     for index in range(spec.services):
         name = f"svc-{index}"
-        events.append(RegisterTaskDefinition(0.0, _service_definition(name, spec.service_shape)))
+        events.append(RegisterDefinition(0.0, _service_definition(name, spec.service_shape)))
         events.append(CreateService(0.0, name, name, spec.service_tasks))
         ticks = math.ceil(spec.duration / spec.load_interval)
         for tick in range(ticks):

@@ -21,13 +21,13 @@ from clusterkit.sim._workload import (
     Crash,
     CreateService,
     DeleteService,
-    Event,
     InstanceJoin,
     InstanceLeave,
     Load,
-    RegisterTaskDefinition,
+    RegisterDefinition,
     Unhealthy,
     UpdateService,
+    WorkloadEvent,
 )
 from clusterkit.state import Snapshot
 
@@ -75,7 +75,7 @@ class Replay:
         self._created = created
         self._families: dict[tuple[int, int], str] = {}  # batch shape (CPU, memory) → its family
 
-    def apply(self, event: Event) -> None:
+    def apply(self, event: WorkloadEvent) -> None:
         """Play one workload event into the state."""
         if isinstance(event, BatchTask):
             self._arrive(event)
@@ -88,7 +88,7 @@ class Replay:
             )
         elif isinstance(event, InstanceLeave):
             self._state.deregister_container_instance(event.instance, force=True)
-        elif isinstance(event, RegisterTaskDefinition):
+        elif isinstance(event, RegisterDefinition):
             self._state.register_task_definition(event.definition)
         elif isinstance(event, CreateService):
             self._create(event)

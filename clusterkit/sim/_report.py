@@ -19,8 +19,8 @@ from typing import Any
 
 from clusterkit.errors import ValidationError
 from clusterkit.sim._metrics import RunMetrics
-from clusterkit.sim._run import Policy, simulate
-from clusterkit.sim._workload import Event
+from clusterkit.sim._run import SchedulingPolicy, simulate
+from clusterkit.sim._workload import WorkloadEvent
 
 __all__ = ["PLOTS", "compare", "summary_table", "write_report"]
 
@@ -34,8 +34,8 @@ PLOTS: tuple[tuple[str, str], ...] = (
 
 
 def compare(
-    workload: Sequence[Event],
-    policies: Sequence[Policy],
+    workload: Sequence[WorkloadEvent],
+    policies: Sequence[SchedulingPolicy],
     *,
     seed: int = 0,
     until: float | None = None,

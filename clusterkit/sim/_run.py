@@ -33,10 +33,10 @@ from clusterkit.autoscaling import (
     CapacityProvider,
     ClusterAutoscaler,
     InMemoryProvider,
+    ScalingPolicy,
     ServiceAutoscaler,
     TargetTrackingPolicy,
 )
-from clusterkit.autoscaling import Policy as ScalingPolicy
 from clusterkit.model import DEFAULT_STRATEGY, PlacementStrategy, load_strategies
 from clusterkit.placement import BaseScheduler, Scheduler
 from clusterkit.services import DEFAULT_SETTINGS, ReconcileSettings, ServiceScheduler
@@ -48,10 +48,10 @@ from clusterkit.sim._metrics import RunMetrics, Sample, percentile
 from clusterkit.sim._queues import Queues
 from clusterkit.sim._replay import ZONE, Replay, WorkloadLoad
 from clusterkit.sim._sampling import Sampling
-from clusterkit.sim._workload import Event
+from clusterkit.sim._workload import WorkloadEvent
 from clusterkit.state import Snapshot, repeatable_ids
 
-__all__ = ["EPOCH", "Policy", "SampleHook", "ServiceScaling", "simulate"]
+__all__ = ["EPOCH", "SampleHook", "SchedulingPolicy", "ServiceScaling", "simulate"]
 
 EPOCH: Final = 1_700_000_000.0
 """The simulated clock's reading at the workload's time 0."""
@@ -76,7 +76,7 @@ class ServiceScaling:
 
 
 @attrs.frozen
-class Policy:
+class SchedulingPolicy:
     """One configuration to simulate: the schedulers, how many and how fast, and the timings.
 
     ``scheduler`` places batch tasks (with ``strategies``) and the services' tasks (services
@@ -122,7 +122,7 @@ class _Run:
     autoscalers run in their own passes.
     """
 
-    def __init__(self, policy: Policy, seed: int, on_sample: SampleHook | None = None) -> None:
+    def __init__(self, policy: SchedulingPolicy, seed: int, on_sample: SampleHook | None = None) -> None:
         self.policy = policy
         self.on_sample = on_sample
         self.time = Timeline(EPOCH)
@@ -207,7 +207,9 @@ class _Run:
         """Batch work left that can still move: tasks running, or waiting with a chance to fit."""
         return self.hosts.running_batch() or self.queues.can_move()
 
-    def run(self, workload: Iterable[Event], until: float | None, progress: Callable[[float], None] | None) -> None:
+    def run(
+        self, workload: Iterable[WorkloadEvent], until: float | None, progress: Callable[[float], None] | None
+    ) -> None:
         """Play ``workload`` to its end (or ``until``), with every pass on its timer."""
         policy, time, bus = self.policy, self.time, self.bus
         events = iter(workload)
@@ -291,8 +293,8 @@ class _Run:
 
 
 def simulate(
-    workload: Iterable[Event],
-    policy: Policy,
+    workload: Iterable[WorkloadEvent],
+    policy: SchedulingPolicy,
     *,
     seed: int = 0,
     until: float | None = None,

@@ -47,11 +47,11 @@ from pathlib import Path
 from clusterkit.sim._workload import (
     BatchTask,
     CreateService,
-    Event,
     InstanceJoin,
     InstanceLeave,
-    RegisterTaskDefinition,
+    RegisterDefinition,
     WorkloadError,
+    WorkloadEvent,
 )
 
 __all__ = [
@@ -156,14 +156,14 @@ def _table(folder: Path, name: str) -> list[Path]:
     return parts
 
 
-def read_alibaba_2018(folder: str | Path, *, memory_at_100: int = 524_288) -> list[Event]:
+def read_alibaba_2018(folder: str | Path, *, memory_at_100: int = 524_288) -> list[WorkloadEvent]:
     """The workload in an Alibaba 2018 trace folder (see the module docstring), sorted by time.
 
     ``memory_at_100`` is the MiB a normalised memory size of 100 stands for (512 GiB by
     default, a large machine of the trace's kind).
     """
     root = Path(folder)
-    events: list[Event] = []
+    events: list[WorkloadEvent] = []
     joined: set[str] = set()
     columns = ALIBABA_2018_COLUMNS
     for get in _rows(_table(root, "machine_meta"), "machine_meta", columns["machine_meta"]):
@@ -187,7 +187,7 @@ def read_alibaba_2018(folder: str | Path, *, memory_at_100: int = 524_288) -> li
             if at < first[0]:
                 units[app] = (at, first[1], first[2], first[3])
     for app, (at, cpu, memory, containers) in units.items():
-        events.append(RegisterTaskDefinition(at, _definition(app, cpu, memory)))
+        events.append(RegisterDefinition(at, _definition(app, cpu, memory)))
         events.append(CreateService(at, app, app, len(containers)))
     for get in _rows(_table(root, "batch_task"), "batch_task", columns["batch_task"]):
         if get("status") != "Terminated":
@@ -205,14 +205,14 @@ def read_alibaba_2018(folder: str | Path, *, memory_at_100: int = 524_288) -> li
     return events
 
 
-def read_google_2011(folder: str | Path, *, cpu_at_1: int = 32_768, memory_at_1: int = 131_072) -> list[Event]:
+def read_google_2011(folder: str | Path, *, cpu_at_1: int = 32_768, memory_at_1: int = 131_072) -> list[WorkloadEvent]:
     """The workload in a Google 2011 trace folder (see the module docstring), sorted by time.
 
     ``cpu_at_1`` and ``memory_at_1`` are the CPU units and MiB a normalised 1.0 stands for
     (32 cores and 128 GiB by default).
     """
     root = Path(folder)
-    events: list[Event] = []
+    events: list[WorkloadEvent] = []
 
     def seconds(get: _Row) -> float:
         return max(0.0, (get.number("timestamp") - _GOOGLE_OFFSET_US) / 1e6)

@@ -32,14 +32,14 @@ __all__ = [
     "Crash",
     "CreateService",
     "DeleteService",
-    "Event",
     "InstanceJoin",
     "InstanceLeave",
     "Load",
-    "RegisterTaskDefinition",
+    "RegisterDefinition",
     "Unhealthy",
     "UpdateService",
     "WorkloadError",
+    "WorkloadEvent",
     "dump_event",
     "parse_event",
     "read_workload",
@@ -113,7 +113,7 @@ class InstanceLeave:
 
 
 @attrs.frozen
-class RegisterTaskDefinition:
+class RegisterDefinition:
     """A task definition is registered (ECS registerTaskDefinition JSON, checked on reading)."""
 
     TYPE: ClassVar[str] = "register_task_definition"
@@ -199,10 +199,10 @@ class Unhealthy:
     count: int = spec("count", "integer", "How many of its running tasks turn unhealthy.", minimum=1, default=1)
 
 
-Event: TypeAlias = (
+WorkloadEvent: TypeAlias = (
     InstanceJoin
     | InstanceLeave
-    | RegisterTaskDefinition
+    | RegisterDefinition
     | BatchTask
     | CreateService
     | UpdateService
@@ -213,12 +213,12 @@ Event: TypeAlias = (
 )
 """One workload event."""
 
-EVENT_TYPES: dict[str, type[Event]] = {
+EVENT_TYPES: dict[str, type[WorkloadEvent]] = {
     cls.TYPE: cls
     for cls in (
         InstanceJoin,
         InstanceLeave,
-        RegisterTaskDefinition,
+        RegisterDefinition,
         BatchTask,
         CreateService,
         UpdateService,
@@ -258,7 +258,7 @@ def _check_value(line: int, field: attrs.Attribute[Any], value: Any) -> Any:
     return value if integer else float(value)
 
 
-def parse_event(raw: Any, *, line: int = 0) -> Event:
+def parse_event(raw: Any, *, line: int = 0) -> WorkloadEvent:
     """One event from its decoded JSON object; ``line`` names it in errors."""
     if not isinstance(raw, dict):
         raise WorkloadError(line, "", raw, "must be a JSON object")
@@ -279,7 +279,7 @@ def parse_event(raw: Any, *, line: int = 0) -> Event:
                 raise WorkloadError(line, name, None, f"is required for {kind}")
             continue
         values[field.name] = _check_value(line, field, raw[name])
-    if cls is RegisterTaskDefinition:
+    if cls is RegisterDefinition:
         try:
             load_task_definition(values["definition"])
         except ValidationError as error:
@@ -289,7 +289,7 @@ def parse_event(raw: Any, *, line: int = 0) -> Event:
     return cls(**values)
 
 
-def dump_event(event: Event) -> dict[str, Any]:
+def dump_event(event: WorkloadEvent) -> dict[str, Any]:
     """The event's JSON object, fields left at their defaults omitted."""
     out: dict[str, Any] = {"at": event.at, "type": event.TYPE}
     for field in attrs.fields(type(event)):
@@ -307,7 +307,7 @@ def _is_default(field: attrs.Attribute[Any], value: Any) -> bool:
     return bool(value == default)
 
 
-def read_workload(source: str | Path | IO[str] | Iterable[str]) -> Iterator[Event]:
+def read_workload(source: str | Path | IO[str] | Iterable[str]) -> Iterator[WorkloadEvent]:
     """The events of a workload file (a path, an open text file or lines), checked line by line."""
     if isinstance(source, str | Path):
         with open(source, encoding="utf-8") as handle:
@@ -328,7 +328,7 @@ def read_workload(source: str | Path | IO[str] | Iterable[str]) -> Iterator[Even
         yield event
 
 
-def write_workload(events: Iterable[Event], target: str | Path | IO[str]) -> int:
+def write_workload(events: Iterable[WorkloadEvent], target: str | Path | IO[str]) -> int:
     """Write ``events`` as JSON Lines; returns how many were written."""
     if isinstance(target, str | Path):
         with open(target, "w", encoding="utf-8") as handle:
