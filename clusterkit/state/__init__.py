@@ -104,9 +104,14 @@ from clusterkit.state._snapshot import (
 )
 from clusterkit.state._store import (
     AgentLease,
+    CompactingStore,
+    Deliver,
+    HoldableStore,
     LeaseStore,
     MemoryStore,
+    SharedStore,
     Store,
+    TransactionLimitedStore,
     empty_roots,
 )
 
@@ -117,7 +122,9 @@ __all__ = [
     "Change",
     "ChangeSource",
     "CommitResult",
+    "CompactingStore",
     "ContainerInstanceChanged",
+    "Deliver",
     "DeregisterInstance",
     "DeregisterTaskDefinition",
     "Described",
@@ -126,6 +133,7 @@ __all__ = [
     "Event",
     "Failure",
     "HEARTBEAT_KEY",
+    "HoldableStore",
     "InstanceFilter",
     "LeaseStore",
     "MAX_DESCRIBE",
@@ -146,6 +154,7 @@ __all__ = [
     "RetryOutcome",
     "Roots",
     "ServiceChanged",
+    "SharedStore",
     "SimulatedClock",
     "Snapshot",
     "StateCore",
@@ -156,6 +165,7 @@ __all__ = [
     "TaskChanged",
     "TaskDefinitionChanged",
     "TaskStateChange",
+    "TransactionLimitedStore",
     "UpdateInstance",
     "Violation",
     "amount_class",

@@ -24,7 +24,7 @@ from clusterkit.state._invariants import state_violations
 from clusterkit.state._persist import load_roots, save_snapshot
 from clusterkit.state._ptree import Owner
 from clusterkit.state._snapshot import Roots, Snapshot
-from clusterkit.state._store import MemoryStore, Store
+from clusterkit.state._store import MemoryStore, SharedStore, Store, TransactionLimitedStore
 
 __all__ = ["ChangeSource", "StateCore"]
 
@@ -70,10 +70,9 @@ class StateCore:
         self._owner = Owner()
         self._snapshot: Snapshot | None = None
         self._subscribers: list[Subscription] = []
-        self._store_delivers = bool(getattr(self._store, "delivers_events", False))
-        attach = getattr(self._store, "attach", None)
-        if attach is not None:  # a shared store hands over every commit, this process's and others'
-            attach(self.arns, self._from_store)
+        self._store_delivers = isinstance(self._store, SharedStore)
+        if isinstance(self._store, SharedStore):  # it hands over every commit, this process's and others'
+            self._store.attach(self.arns, self._from_store)
 
     @property
     def cluster_name(self) -> str:
@@ -135,7 +134,7 @@ class StateCore:
 
     def _commit_once(self, items: list[Change], atomic: bool) -> CommitResult | None:
         """One commit of ``items``; None when an incremental commit is too large for one write."""
-        limit: int | None = getattr(self._store, "max_txn_ops", None)
+        limit = self._store.max_txn_ops if isinstance(self._store, TransactionLimitedStore) else None
         with self._lock:
             while True:
                 base = self._store.current()

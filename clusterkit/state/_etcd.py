@@ -64,7 +64,6 @@ import immutables
 from clusterkit.errors import StoreError
 from clusterkit.model import Arns, ContainerInstance, ServiceSpec, ServiceStatus, Task, TaskDefinition
 from clusterkit.state._apply import Pending, write
-from clusterkit.state._events import Event
 from clusterkit.state._ptree import Owner
 from clusterkit.state._records import (
     decode_instance,
@@ -79,7 +78,7 @@ from clusterkit.state._records import (
     encode_task_definition,
 )
 from clusterkit.state._snapshot import Roots
-from clusterkit.state._store import empty_roots
+from clusterkit.state._store import Deliver, empty_roots
 
 try:
     import requests
@@ -90,8 +89,6 @@ except ImportError as missing:  # pragma: no cover - the etcd extra is not insta
 
 __all__ = ["EtcdLease", "EtcdStore"]
 
-Deliver = Callable[[Roots, "tuple[Event, ...] | None"], None]
-"""How the store hands the state new roots and their events (None: resynchronise)."""
 
 _KINDS: Final = ("instances", "tasks", "taskdefs", "services", "service-status", "families")
 _LIVENESS: Final = "liveness"
@@ -182,14 +179,14 @@ class _Endpoints:
 class EtcdStore:
     """A ``Store`` in etcd; see the module docstring. ``close()`` stops its watch.
 
+    Besides ``Store`` it is a ``SharedStore``, a ``TransactionLimitedStore``, a ``LeaseStore``,
+    a ``CompactingStore`` and a ``HoldableStore``.
+
     ``endpoints`` are the members' client URLs; ``prefix`` is the cluster's key prefix (one
     per cluster); ``timeout`` bounds each request; ``max_txn_ops`` is etcd's
     ``--max-txn-ops``; ``commit_wait`` bounds how long a commit waits for the watch to bring
     its own write into the replica before reading the prefix again.
     """
-
-    delivers_events = True
-    """The store hands every commit's events (this process's and others') to the state."""
 
     def __init__(
         self,

@@ -16,15 +16,30 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import immutables
 
-from clusterkit.model import ContainerInstance, Task
+from clusterkit.model import Arns, ContainerInstance, Task
 from clusterkit.state._derived import ListLog, PlacementLog
 from clusterkit.state._ptree import Owner, PSortedSet
 from clusterkit.state._snapshot import Roots
 
 if TYPE_CHECKING:
     from clusterkit.state._apply import Pending
+    from clusterkit.state._events import Event
 
-__all__ = ["AgentLease", "LeaseStore", "MemoryStore", "Store", "empty_roots"]
+__all__ = [
+    "AgentLease",
+    "CompactingStore",
+    "Deliver",
+    "HoldableStore",
+    "LeaseStore",
+    "MemoryStore",
+    "SharedStore",
+    "Store",
+    "TransactionLimitedStore",
+    "empty_roots",
+]
+
+Deliver = Callable[[Roots, "tuple[Event, ...] | None"], None]
+"""How a shared store hands the state new roots and their events (None: resynchronise)."""
 
 
 def empty_roots() -> Roots:
@@ -48,8 +63,16 @@ def empty_roots() -> Roots:
     )
 
 
+@runtime_checkable
 class Store(Protocol):
-    """Where a ClusterState's data lives: the newest roots and an optimistic swap."""
+    """Where a ClusterState's data lives: the newest roots and an optimistic swap.
+
+    That is all a store must do. A store may have optional powers, each its own protocol that
+    the state checks with ``isinstance``: ``SharedStore`` (it hands over every commit, other
+    processes' too), ``TransactionLimitedStore`` (one write holds at most ``max_txn_ops``
+    records), ``LeaseStore`` (agents' liveness by leases), ``CompactingStore`` and
+    ``HoldableStore`` (housekeeping and a held watch, for tests).
+    """
 
     def current(self) -> Roots:
         """The newest committed roots."""
@@ -110,4 +133,51 @@ class LeaseStore(Protocol):
 
     def live_agents(self) -> frozenset[str]:
         """The names of the agents whose leases are live, as this process last heard."""
+        ...
+
+
+@runtime_checkable
+class SharedStore(Protocol):
+    """A store other processes write too, which hands the state every commit, theirs and its own.
+
+    The state attaches to it once, and from then on delivers to its subscribers only the
+    events the store hands over (``deliver(roots, None)`` asks them to resynchronise).
+    ``EtcdStore`` is one.
+    """
+
+    def attach(self, arns: Arns, deliver: Deliver) -> None:
+        """Called once by the state that uses this store: its ARNs and its delivery."""
+        ...
+
+
+@runtime_checkable
+class TransactionLimitedStore(Protocol):
+    """A store whose one write holds at most ``max_txn_ops`` records (etcd's ``--max-txn-ops``).
+
+    An incremental commit that touches more is committed in halves, each its own version.
+    """
+
+    max_txn_ops: int
+    """The most records one write may hold."""
+
+
+@runtime_checkable
+class CompactingStore(Protocol):
+    """A store that can drop its history up to now (etcd's compaction)."""
+
+    def compact(self) -> int:
+        """Drop the history up to the newest revision; return that revision."""
+        ...
+
+
+@runtime_checkable
+class HoldableStore(Protocol):
+    """A shared store whose watch of the other writers can be held and released (a slow reader, in tests)."""
+
+    def hold(self) -> None:
+        """Stop following the other writers for now: the local replica stays where it is."""
+        ...
+
+    def release(self) -> None:
+        """Follow the other writers again from where the replica was held."""
         ...

@@ -15,7 +15,16 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from clusterkit import ClusterState, PlaceTask, StoreError, TaskChanged
-from clusterkit.state import EtcdStore, new_id
+from clusterkit.state import (
+    CompactingStore,
+    EtcdStore,
+    HoldableStore,
+    LeaseStore,
+    SharedStore,
+    Store,
+    TransactionLimitedStore,
+    new_id,
+)
 from clusterkit.testing import check_state
 from tests.conftest import etcd_available, eventually
 from tests.etcd.conftest import delete_prefix, member
@@ -131,16 +140,18 @@ def test_a_refused_commit_waits_only_for_the_keys_that_moved_not_for_other_prefi
     writer, slow = open_state(), open_state(commit_wait=5.0)
     seeded(writer, instances=1)
     assert eventually(lambda: slow.version >= writer.version)
-    slow._store.hold()  # type: ignore[attr-defined]
+    held = slow.store
+    assert isinstance(held, EtcdStore) and isinstance(held, HoldableStore)
+    held.hold()
     writer.run_task("web", count=1)  # moves i-0's key under the slow replica
     other_cluster.register_container_instance("o-1", cpu=1024, memory=1024)  # etcd's revision moves on
-    threading.Timer(0.3, slow._store.release).start()  # type: ignore[attr-defined]
+    threading.Timer(0.3, held.release).start()
     started = time.monotonic()
     placed = slow.run_task("web", count=1)  # planned on the stale replica: refused, then retried
     took = time.monotonic() - started
     assert len(placed.tasks) == 1
     assert took < 2.5, f"the retry waited {took:.1f}s"
-    assert slow._store.resyncs == 0  # type: ignore[attr-defined]
+    assert held.resyncs == 0
     assert slow.snapshot().task_count == 2 and check_state(slow.snapshot()) == []
 
 
@@ -173,15 +184,18 @@ def test_a_watcher_left_behind_compaction_reads_everything_again(open_state: Cal
     seeded(writer)
     assert eventually(lambda: slow.version >= writer.version)
     watching = slow.subscribe()
-    slow._store.hold()  # type: ignore[attr-defined]
+    held, compacting = slow.store, writer.store
+    assert isinstance(held, EtcdStore) and isinstance(held, HoldableStore)
+    assert isinstance(compacting, CompactingStore)
+    held.hold()
     held_at = slow.version
     for _ in range(3):  # several revisions, so the compaction passes the one the watcher needs next
         writer.run_task("web", count=2)
-    writer._store.compact()  # type: ignore[attr-defined]
+    compacting.compact()
     assert slow.version == held_at
-    slow._store.release()  # type: ignore[attr-defined]
+    held.release()
     assert eventually(lambda: slow.version >= writer.version)
-    assert slow._store.resyncs >= 1  # type: ignore[attr-defined]
+    assert held.resyncs >= 1
     assert sorted(map(repr, slow.snapshot().tasks())) == sorted(map(repr, writer.snapshot().tasks()))
     with pytest.raises(__import__("clusterkit").SubscriptionOverflow):
         watching.get(timeout=1)  # the subscriber is told it missed events
@@ -221,3 +235,10 @@ def _commits(state: ClusterState) -> bool:
         return len(state.run_task("web", count=1).tasks) == 1
     except StoreError:
         return False
+
+
+def test_an_etcd_store_has_every_optional_power(open_state: Callable[..., ClusterState]) -> None:
+    store = open_state(max_txn_ops=10).store
+    for power in (Store, SharedStore, TransactionLimitedStore, LeaseStore, CompactingStore, HoldableStore):
+        assert isinstance(store, power), power.__name__
+    assert isinstance(store, TransactionLimitedStore) and store.max_txn_ops == 10
