@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
+import sys
 import typing
 from pathlib import Path
 
@@ -95,6 +97,129 @@ def test_py_typed_marker_exists() -> None:
 
 def test_version() -> None:
     assert clusterkit.__version__ == "0.1.0"
+
+
+# --- every face: private modules behind it, an exact __all__, one meaning per name ----------
+
+PACKAGE_ROOT = Path(clusterkit.__file__).resolve().parent
+
+PUBLIC_SUBMODULES = {
+    "clusterkit.testing.strategies": "hypothesis strategies, used qualified as hypothesis.strategies is",
+    "clusterkit.model.ecs_schema": "the ECS JSON schema tables, a namespace of constants",
+    "clusterkit.executor.docker": "needs the docker extra, so the executor face cannot import it",
+}
+"""The only public modules inside a package, each a namespace by design."""
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_ROOT.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+PACKAGE_FACES = sorted(_module_name(path) for path in PACKAGE_ROOT.rglob("__init__.py"))
+"""clusterkit and each of its subpackages."""
+
+TOP_MODULES = sorted(_module_name(path) for path in PACKAGE_ROOT.glob("*.py") if not path.name.startswith("_"))
+"""The top-level modules (clusterkit.errors, clusterkit.ecs_json, ...): each its own face."""
+
+ALL_FACES = [*PACKAGE_FACES, *TOP_MODULES, *PUBLIC_SUBMODULES]
+
+
+def _bound_by_source(module: str) -> set[str]:
+    """The public names a face's own source binds at module level: imports, definitions, assignments."""
+    path = Path(importlib.import_module(module).__file__ or "")
+    names: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            names.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            names.update(alias.asname or alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(target.id for target in targets if isinstance(target, ast.Name))
+    return {name for name in names if not name.startswith("_")}
+
+
+def test_every_module_inside_a_package_is_private_but_the_allowed_namespaces() -> None:
+    public = [
+        name
+        for path in sorted(PACKAGE_ROOT.rglob("*.py"))
+        if path.parent != PACKAGE_ROOT and path.name != "__init__.py"
+        for name in [_module_name(path)]
+        if not path.stem.startswith("_") and name not in PUBLIC_SUBMODULES
+    ]
+    assert public == [], "make them private (_name.py) behind their package's face"
+    for name in PUBLIC_SUBMODULES:
+        assert importlib.util.find_spec(name) is not None, name
+
+
+@pytest.mark.parametrize("face", PACKAGE_FACES)
+def test_a_package_face_exports_exactly_its_public_names(face: str) -> None:
+    module = importlib.import_module(face)
+    assert (module.__doc__ or "").strip(), f"{face} has no docstring"
+    exported = list(module.__all__)
+    assert exported == sorted(exported), f"{face}.__all__ is not sorted"
+    assert len(exported) == len(set(exported)), f"{face}.__all__ has duplicates"
+    assert [name for name in exported if not hasattr(module, name)] == []
+    assert sorted(_bound_by_source(face) - set(exported)) == [], f"{face} binds public names not in __all__"
+
+
+@pytest.mark.parametrize("face", [*TOP_MODULES, *PUBLIC_SUBMODULES])
+def test_a_module_face_exports_names_that_resolve(face: str) -> None:
+    module = importlib.import_module(face)
+    exported = list(module.__all__)
+    assert len(exported) == len(set(exported))
+    assert [name for name in exported if not hasattr(module, name)] == []
+
+
+def test_no_public_name_means_two_things() -> None:
+    homes: dict[str, list[tuple[str, object]]] = {}
+    for face in ALL_FACES:
+        module = importlib.import_module(face)
+        for name in module.__all__:
+            homes.setdefault(name, []).append((face, getattr(module, name)))
+    twofold = {
+        name: [face for face, _ in found] for name, found in homes.items() if len({id(obj) for _, obj in found}) > 1
+    }
+    assert twofold == {}
+
+
+def test_the_top_level_shadows_no_standard_module() -> None:
+    assert sorted(set(clusterkit.__all__) & set(sys.stdlib_module_names)) == []
+
+
+def test_the_top_level_reaches_each_namespace() -> None:
+    for part in ("api", "autoscaling", "balancing", "ecs_json", "errors", "executor", "model", "placement",
+                 "query", "services", "state"):  # fmt: skip
+        assert getattr(clusterkit, part) is importlib.import_module(f"clusterkit.{part}")
+
+
+def test_a_package_attribute_named_like_a_module_is_the_public_name() -> None:
+    # clusterkit.services.reconcile and clusterkit.autoscaling.decide are the functions; their
+    # modules are private, so the attribute has one meaning whatever was imported first.
+    from clusterkit.autoscaling import decide
+    from clusterkit.services import reconcile
+
+    importlib.import_module("clusterkit.services._reconcile")
+    importlib.import_module("clusterkit.autoscaling._decide")
+    assert inspect.isfunction(reconcile) and clusterkit.services.reconcile is reconcile
+    assert inspect.isfunction(decide) and clusterkit.autoscaling.decide is decide
+
+
+def _face_names() -> list[tuple[str, str]]:
+    return [(face, name) for face in PACKAGE_FACES for name in
+            importlib.import_module(face).__all__]  # fmt: skip
+
+
+@pytest.mark.parametrize(("face", "name"), _face_names())
+def test_every_name_a_face_exports_has_a_docstring(face: str, name: str) -> None:
+    obj = getattr(importlib.import_module(face), name)
+    if inspect.ismodule(obj):
+        assert (obj.__doc__ or "").strip(), f"{face}.{name} has no docstring"
+    elif inspect.isclass(obj) or inspect.isfunction(obj):
+        assert (_own_doc(obj) or "").strip(), f"{face}.{name} has no docstring"
 
 
 # --- the error tree -----------------------------------------------------------------------
