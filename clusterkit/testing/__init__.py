@@ -25,8 +25,9 @@ state machines and the invalid inputs need it (the ``testing`` extra) and are im
 when first used.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 from clusterkit.testing._checks import (
     InvariantViolated,
@@ -48,7 +49,7 @@ from clusterkit.testing._service_checks import (
     decided_count,
 )
 
-if TYPE_CHECKING:  # the names below need hypothesis: imported when first used (see __getattr__)
+if _TYPE_CHECKING:  # the names below need hypothesis: imported when first used (see __getattr__)
     from clusterkit.testing._expressions import (
         BAD_EXPRESSIONS,
         comparisons,
@@ -129,7 +130,7 @@ _NEEDS_HYPOTHESIS: dict[str, str] = {
 """The names whose modules import hypothesis, and those modules: imported on first use."""
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     """A name that needs hypothesis, imported now; a clear error without the testing extra."""
     module = _NEEDS_HYPOTHESIS.get(name)
     if module is None:
@@ -140,7 +141,7 @@ def __getattr__(name: str) -> Any:
         raise ImportError(
             f"clusterkit.testing.{name} needs hypothesis, the testing extra: pip install 'clusterkit[testing]'"
         ) from None
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_importlib.import_module(module), name)
     globals()[name] = value
     return value
 
