@@ -184,7 +184,7 @@ def test_the_run_loop_keeps_going_through_store_errors_and_then_reconciles_every
     state.commit = flaky  # type: ignore[method-assign]
     scheduler = ServiceScheduler(state, resync_interval=float("inf"))
     stop = threading.Event()
-    worker = threading.Thread(target=scheduler.run, args=(stop,), kwargs={"idle": 0.01})
+    worker = threading.Thread(target=scheduler.run, args=(stop,), kwargs={"interval": 0.01})
     worker.start()
     try:
         for _ in range(500):
