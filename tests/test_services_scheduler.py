@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from clusterkit.model.service import Service
-from clusterkit.services import Decision, ServiceScheduler
+from clusterkit.services import Decision, ServiceOutcome, ServiceScheduler
 from clusterkit.state.snapshot import Snapshot
 from clusterkit.testing import FakeCluster
 
@@ -198,4 +198,79 @@ def test_the_run_loop_keeps_going_through_store_errors_and_then_reconciles_every
     assert not worker.is_alive()
     assert failures["left"] == 0 and len(cluster.service_tasks("web")) == 3  # launched once the store answered
     assert seen_error is None  # and the error cleared with the first step that went through
+    cluster.close()
+
+
+def test_a_conflict_is_counted_by_the_retry_and_the_service_decided_again() -> None:
+    """Another writer moves the status between the snapshot and the commit: the atomic commit
+    is refused (STALE_VERSION), counted once in the outcome, and the next attempt, decided
+    from a fresh snapshot, commits.
+    """
+    from clusterkit.state.changes import CommitResult, PutServiceStatus
+
+    cluster = FakeCluster(instances=2)
+    state = cluster.state
+    state.register_task_definition(web("web:1"))
+    state.create_service("web", "web", desired_count=2)
+    original = state.commit
+    raced: list[int] = []
+    refused: list[str] = []
+
+    def racing(changes: list[object], **options: object) -> CommitResult:
+        if not raced and any(isinstance(change, PutServiceStatus) for change in changes):
+            stored = state.snapshot().service_status("web")
+            raced.append(original([PutServiceStatus(stored, stored.version)]).version)  # another scheduler first
+        result = original(changes, **options)  # type: ignore[arg-type]
+        refused.extend(rejection.reason for rejection in result.rejected)
+        return result
+
+    state.commit = racing  # type: ignore[method-assign]
+    outcome = ServiceScheduler(state).reconcile_service("web")
+    assert raced and "STALE_VERSION" in refused
+    assert outcome.conflicts == 1 and outcome.committed and len(outcome.started) == 2
+    assert len(cluster.service_tasks("web")) == 2  # placed once, not twice
+    cluster.close()
+
+
+def test_a_service_that_keeps_conflicting_gives_up_after_eight_attempts() -> None:
+    from clusterkit.state.changes import CommitResult, PutServiceStatus
+
+    cluster = FakeCluster(instances=2)
+    state = cluster.state
+    state.register_task_definition(web("web:1"))
+    state.create_service("web", "web", desired_count=2)
+    original = state.commit
+
+    def always_racing(changes: list[object], **options: object) -> CommitResult:
+        if any(isinstance(change, PutServiceStatus) for change in changes):
+            stored = state.snapshot().service_status("web")
+            original([PutServiceStatus(stored, stored.version)])
+        return original(changes, **options)  # type: ignore[arg-type]
+
+    state.commit = always_racing  # type: ignore[method-assign]
+    outcome = ServiceScheduler(state).reconcile_service("web")
+    assert outcome == ServiceOutcome("web", conflicts=8)
+    assert cluster.service_tasks("web") == []
+    cluster.close()
+
+
+def test_run_without_a_stop_ends_promptly_on_close() -> None:
+    import threading
+    import time
+
+    cluster = FakeCluster(instances=1)
+    cluster.state.register_task_definition(web("web:1"))
+    cluster.state.create_service("web", "web", desired_count=1)
+    scheduler = ServiceScheduler(cluster.state)
+    worker = threading.Thread(target=scheduler.run, kwargs={"interval": 60.0}, daemon=True)  # the timer: far too late
+    worker.start()
+    for _ in range(500):
+        if cluster.service_tasks("web"):
+            break
+        time.sleep(0.01)
+    assert len(cluster.service_tasks("web")) == 1  # it stepped on its own
+    closed = time.monotonic()
+    scheduler.close()
+    worker.join(timeout=5)
+    assert not worker.is_alive() and time.monotonic() - closed < 2.0
     cluster.close()
