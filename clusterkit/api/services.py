@@ -34,7 +34,7 @@ from clusterkit.state.changes import Change, PutServiceSpec, PutServiceStatus
 from clusterkit.state.retry import RetryOutcome, commit_with_retry, is_stale
 from clusterkit.state.snapshot import Snapshot
 
-__all__ = ["ServiceCalls", "spec_update"]
+__all__ = ["ServiceCalls", "spec_update", "spec_written"]
 
 _DAEMON_CONFIGURATION: Final = DeploymentConfiguration(maximum_percent=100, minimum_healthy_percent=0)
 _USER_RACES: Final = 20
@@ -134,14 +134,13 @@ def spec_update(
     return PutServiceSpec(attrs.evolve(spec, **fields), spec.version)  # evolve validates, as building one does
 
 
-def _settled(outcome: RetryOutcome, service: str, lost: str) -> Snapshot | None:
-    """The snapshot a call's retried commit left (None when it committed nothing); ConflictError
-    when other writers kept winning, ValidationError for a rejection that was no race.
+def spec_written(outcome: RetryOutcome, service: str) -> Snapshot | None:
+    """The snapshot a retried write of ``service`` (``commit_with_retry`` with ``conflict=is_stale``)
+    left, or None when it wrote nothing: its last plan found nothing to write, or other writers
+    kept winning (``outcome.gave_up``). ValidationError for a refusal that was no race.
     """
-    if outcome.gave_up:
-        raise ConflictError(f"service={service!r}: {lost}; try again")
     result = outcome.result
-    if result is None or outcome.attempts > outcome.commits:  # the last plan found nothing to write
+    if result is None or outcome.gave_up or outcome.attempts > outcome.commits:  # the last plan: nothing
         return None
     if not result.ok:
         refused = next((r for r in result.rejected if r.reason != "ABORTED"), result.rejected[0])
@@ -255,7 +254,9 @@ class ServiceCalls(Calls):
             return [write]
 
         outcome = commit_with_retry(self, plan, conflict=is_stale, max_attempts=_USER_RACES)
-        written = _settled(outcome, service, "other users kept changing it under the update")
+        if outcome.gave_up:
+            raise ConflictError(f"service={service!r}: other users kept changing it under the update; try again")
+        written = spec_written(outcome, service)
         assert written is not None  # a plan always writes
         return written.service(service)
 
@@ -293,7 +294,9 @@ class ServiceCalls(Calls):
             return changes
 
         outcome = commit_with_retry(self, plan, atomic=True, conflict=is_stale, max_attempts=_USER_RACES)
-        written = _settled(outcome, service, "kept changing under the delete")
+        if outcome.gave_up:
+            raise ConflictError(f"service={service!r}: kept changing under the delete; try again")
+        written = spec_written(outcome, service)
         if written is None:
             assert draining is not None  # the only plan that writes nothing
             return draining

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 import attrs
 
 from clusterkit.api import ClusterState
-from clusterkit.api.services import spec_update
+from clusterkit.api.services import spec_update, spec_written
 from clusterkit.autoscaling.decide import PolicyData, ScalerMemory, ScalingDecision, decide
 from clusterkit.autoscaling.metrics import MetricSeries
 from clusterkit.autoscaling.policies import (
@@ -259,12 +259,7 @@ class ServiceAutoscaler:
             return [spec_update(fresh, service, desired_count=desired)]  # at the spec's version read here
 
         outcome = commit_with_retry(self.state, plan, conflict=is_stale, max_attempts=5, snapshot=snapshot)
-        result = outcome.result
-        if result is None or outcome.gave_up or outcome.attempts > outcome.commits:
-            return False
-        if not result.ok:
-            raise ValidationError("service", service, result.rejected[0].detail)
-        return True
+        return spec_written(outcome, service) is not None  # False too when other writers kept winning
 
     def _scale(self, service: str, now: float) -> list[ScalingActivity]:
         snapshot = self.state.snapshot()
