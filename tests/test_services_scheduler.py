@@ -201,10 +201,10 @@ def test_the_run_loop_keeps_going_through_store_errors_and_then_reconciles_every
     cluster.close()
 
 
-def test_a_conflict_is_counted_by_the_retry_and_the_service_decided_again() -> None:
-    """Another writer moves the status between the snapshot and the commit: the atomic commit
-    is refused (STALE_VERSION), counted once in the outcome, and the next attempt, decided
-    from a fresh snapshot, commits.
+def racing_cluster(races: int) -> tuple[FakeCluster, list[str]]:
+    """A service ``web`` wanting 2 tasks on a cluster whose next ``races`` commits of a service
+    status lose to another scheduler's write of that status (made between the snapshot and the
+    commit); and the reasons of every rejection the commits meet.
     """
     from clusterkit.state.changes import CommitResult, PutServiceStatus
 
@@ -213,44 +213,39 @@ def test_a_conflict_is_counted_by_the_retry_and_the_service_decided_again() -> N
     state.register_task_definition(web("web:1"))
     state.create_service("web", "web", desired_count=2)
     original = state.commit
-    raced: list[int] = []
     refused: list[str] = []
+    left = [races]
 
     def racing(changes: list[object], **options: object) -> CommitResult:
-        if not raced and any(isinstance(change, PutServiceStatus) for change in changes):
+        if left[0] > 0 and any(isinstance(change, PutServiceStatus) for change in changes):
+            left[0] -= 1
             stored = state.snapshot().service_status("web")
-            raced.append(original([PutServiceStatus(stored, stored.version)]).version)  # another scheduler first
+            original([PutServiceStatus(stored, stored.version)])  # another scheduler first
         result = original(changes, **options)  # type: ignore[arg-type]
         refused.extend(rejection.reason for rejection in result.rejected)
         return result
 
     state.commit = racing  # type: ignore[method-assign]
-    outcome = ServiceScheduler(state).reconcile_service("web")
-    assert raced and "STALE_VERSION" in refused
+    return cluster, refused
+
+
+def test_a_conflict_is_counted_by_the_retry_and_the_service_decided_again() -> None:
+    """The atomic commit is refused (STALE_VERSION), counted once in the outcome, and the next
+    attempt, decided from a fresh snapshot, commits.
+    """
+    cluster, refused = racing_cluster(1)
+    outcome = ServiceScheduler(cluster.state).reconcile_service("web")
+    assert "STALE_VERSION" in refused
     assert outcome.conflicts == 1 and outcome.committed and len(outcome.started) == 2
     assert len(cluster.service_tasks("web")) == 2  # placed once, not twice
     cluster.close()
 
 
 def test_a_service_that_keeps_conflicting_gives_up_after_eight_attempts() -> None:
-    from clusterkit.state.changes import CommitResult, PutServiceStatus
-
-    cluster = FakeCluster(instances=2)
-    state = cluster.state
-    state.register_task_definition(web("web:1"))
-    state.create_service("web", "web", desired_count=2)
-    original = state.commit
-
-    def always_racing(changes: list[object], **options: object) -> CommitResult:
-        if any(isinstance(change, PutServiceStatus) for change in changes):
-            stored = state.snapshot().service_status("web")
-            original([PutServiceStatus(stored, stored.version)])
-        return original(changes, **options)  # type: ignore[arg-type]
-
-    state.commit = always_racing  # type: ignore[method-assign]
-    outcome = ServiceScheduler(state).reconcile_service("web")
+    cluster, refused = racing_cluster(100)
+    outcome = ServiceScheduler(cluster.state).reconcile_service("web")
     assert outcome == ServiceOutcome("web", conflicts=8)
-    assert cluster.service_tasks("web") == []
+    assert refused.count("STALE_VERSION") == 8 and cluster.service_tasks("web") == []
     cluster.close()
 
 
