@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     scheduler = ServiceScheduler(state)
     stop = threading.Event()
     threads = [
-        threading.Thread(target=scheduler.run, args=(stop,), kwargs={"idle": 0.5}, daemon=True),
+        threading.Thread(target=scheduler.run, args=(stop,), kwargs={"interval": 0.5}, daemon=True),
         threading.Thread(target=agent.run, kwargs={"interval": 1.0}, daemon=True),
         threading.Thread(target=controller.run, args=(stop,), daemon=True),
     ]

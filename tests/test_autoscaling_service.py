@@ -5,8 +5,10 @@ scheduler starts and stops the tasks.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,7 +27,8 @@ from clusterkit.autoscaling import (
     TargetTrackingPolicy,
     running_tasks,
 )
-from clusterkit.errors import NotFoundError, ValidationError
+from clusterkit.errors import NotFoundError, StoreError, ValidationError
+from clusterkit.state import Change, CommitResult, PutServiceSpec
 from clusterkit.testing import FakeCluster
 
 TASK = {"family": "web", "containerDefinitions": [{"name": "web", "image": "web:1", "cpu": 256, "memory": 256}]}
@@ -237,7 +240,7 @@ def test_activities_keep_the_newest_and_a_refused_commit_is_failed(
     def refuse(*args: object, **kwargs: object) -> None:
         raise refusal
 
-    monkeypatch.setattr(cluster.state, "update_service", refuse)
+    monkeypatch.setattr(cluster.state, "commit", refuse)
     scaler.put_scheduled_action("web", ScheduledAction("to5", cluster.clock.now, min_capacity=5))
     (failed,) = scaler.step()
     assert (failed.status, failed.status_message, failed.new) == ("Failed", str(refusal), 5)
@@ -326,17 +329,22 @@ def test_step_adjustments_may_come_as_a_list() -> None:
 
 
 def _racing(cluster: FakeCluster, **change: object) -> Counter[str]:
-    """Make the next update_service race another writer's ``change`` to the service; count the calls."""
-    update = cluster.state.update_service
+    """Make the autoscaler's next commit race another writer's ``change`` to the service; count its commits."""
+    commit = cluster.state.commit
     calls: Counter[str] = Counter()
+    racing_now: list[bool] = []
 
-    def racing(service: str, **options: object) -> object:
+    def racing(changes: Sequence[Change], **options: Any) -> CommitResult:
+        if racing_now or not any(isinstance(c, PutServiceSpec) for c in changes):
+            return commit(changes, **options)  # the other writer's own commit, or not a count
         calls["autoscaler"] += 1
         if calls["autoscaler"] == 1:
-            update(service, **change)  # type: ignore[arg-type]  # another writer gets in first
-        return update(service, **options)  # type: ignore[arg-type]
+            racing_now.append(True)
+            cluster.state.update_service("web", **change)  # type: ignore[arg-type]  # another writer gets in first
+            racing_now.clear()
+        return commit(changes, **options)
 
-    cluster.state.update_service = racing  # type: ignore[method-assign]
+    cluster.state.commit = racing  # type: ignore[method-assign]
     return calls
 
 
@@ -375,3 +383,57 @@ def test_update_service_with_an_expected_version_is_a_compare_and_swap(cluster: 
     assert (done.desired_count, done.version) == (5, moved.version + 1)
     with pytest.raises(ValidationError, match="expectedVersion"):
         cluster.state.update_service("web", desired_count=5, expected_version=0)
+
+
+def test_a_commit_refused_for_no_race_is_a_failed_activity_at_once(cluster: FakeCluster) -> None:
+    cluster.state.create_service("web", "web", desired_count=1)
+    scaler = ServiceAutoscaler(cluster.state, FedMetrics(), clock=cluster.clock)
+    scaler.register_scalable_target("web", min_capacity=1, max_capacity=9)
+    commit = cluster.state.commit
+    commits: list[int] = []
+
+    def unregistered(changes: Sequence[Change], **options: Any) -> CommitResult:  # a spec the store refuses
+        commits.append(1)
+        bent = [attrs.evolve(c, spec=attrs.evolve(c.spec, task_definition="gone:1")) for c in changes]  # type: ignore[attr-defined]
+        return commit(bent, **options)
+
+    cluster.state.commit = unregistered  # type: ignore[method-assign]
+    scaler.put_scheduled_action("web", ScheduledAction("to3", cluster.clock.now, min_capacity=3))
+    (failed,) = scaler.step()
+    assert failed.status == "Failed" and "task definition gone:1 is not registered" in failed.status_message
+    assert commits == [1]  # not tried again: no race
+    assert cluster.state.snapshot().service("web").desired_count == 1
+
+
+def test_run_reports_store_errors_keeps_going_and_ends_on_close(cluster: FakeCluster) -> None:
+    import threading
+    import time
+
+    cluster.state.create_service("web", "web", desired_count=1)
+    scaler = ServiceAutoscaler(cluster.state, FedMetrics(), clock=cluster.clock)
+    scaler.register_scalable_target("web", min_capacity=1, max_capacity=9)
+    scaler.put_scheduled_action("web", ScheduledAction("to3", cluster.clock.now, min_capacity=3))
+    commit = cluster.state.commit
+    failures = {"left": 3}
+    seen: list[str | None] = []
+
+    def flaky(changes: Sequence[Change], **options: Any) -> CommitResult:
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise StoreError("etcd did not answer /kv/txn at any endpoint")
+        return commit(changes, **options)
+
+    cluster.state.commit = flaky  # type: ignore[method-assign]
+    worker = threading.Thread(target=scaler.run, kwargs={"interval": 0.01}, daemon=True)
+    worker.start()
+    for _ in range(500):
+        seen.append(scaler.store_error)
+        if cluster.state.snapshot().service("web").desired_count == 3 and scaler.store_error is None:
+            break
+        time.sleep(0.01)
+    closed = time.monotonic()
+    scaler.close()
+    worker.join(timeout=5)
+    assert not worker.is_alive() and time.monotonic() - closed < 2.0
+    assert cluster.state.snapshot().service("web").desired_count == 3 and failures["left"] == 0
+    assert scaler.store_error is None

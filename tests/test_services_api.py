@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
-from clusterkit import ClusterState, NotFoundError, ValidationError
+from clusterkit import ClusterState, ConflictError, NotFoundError, ValidationError
+from clusterkit.api._services import spec_update
 from clusterkit.model import DeploymentConfiguration, circuit_breaker_threshold
 from clusterkit.state import PutService
 from clusterkit.testing import FakeCluster
@@ -328,3 +330,89 @@ def test_a_replacement_goes_elsewhere_than_where_its_task_just_failed() -> None:
         assert replacement.id != task.id
         assert replacement.container_instance_id != task.container_instance_id
     fake.close()
+
+
+DAEMON_MAXIMUM = (
+    "The daemon scheduling strategy does not support values above 100 for maximumPercent on a deployment configuration."
+)
+
+
+@pytest.mark.parametrize(
+    "configuration", [{"maximumPercent": 200}, {"maximumPercent": 101}, DeploymentConfiguration(150, 0)]
+)
+def test_a_daemon_service_refuses_a_maximum_percent_above_100(configuration: Any) -> None:
+    state = cluster()
+    version = state.version
+    with pytest.raises(ValidationError) as caught:
+        state.create_service("agent", "web", scheduling_strategy="DAEMON", deployment_configuration=configuration)
+    assert caught.value.field == "deploymentConfiguration.maximumPercent" and caught.value.problem == DAEMON_MAXIMUM
+    assert state.version == version and list(state.snapshot().services()) == []
+    daemon = state.create_service("agent", "web", scheduling_strategy="DAEMON")
+    version = state.version
+    with pytest.raises(ValidationError) as caught:
+        state.update_service("agent", deployment_configuration=configuration)
+    assert caught.value.field == "deploymentConfiguration.maximumPercent" and caught.value.problem == DAEMON_MAXIMUM
+    assert state.version == version and state.snapshot().service("agent") == daemon
+    # 100 is allowed, and a REPLICA service may surge above it
+    assert state.update_service("agent", deployment_configuration={"maximumPercent": 100}).deployment_configuration == (
+        DeploymentConfiguration(100, 0)
+    )
+    replica = state.create_service("web", "web", desired_count=1, deployment_configuration=configuration)
+    assert replica.deployment_configuration.maximum_percent > 100
+
+
+def test_an_update_that_loses_a_race_is_made_again_on_the_newer_spec() -> None:
+    state = cluster()
+    state.create_service("web", "web", desired_count=1)
+    original = state.commit
+    raced: list[int] = []
+
+    def racing(changes: Any, **options: Any) -> Any:
+        if not raced:  # another user's write lands between the call's snapshot and its commit
+            raced.append(original([spec_update(state.snapshot(), "web", health_check_grace_period_seconds=30)]).version)
+        return original(changes, **options)
+
+    state.commit = racing  # type: ignore[method-assign]
+    updated = state.update_service("web", desired_count=4)
+    assert raced and (updated.desired_count, updated.health_check_grace_period_seconds) == (4, 30)  # both kept
+
+
+def test_an_update_or_delete_that_keeps_losing_raises_conflict_error_and_writes_nothing_of_its_own() -> None:
+    state = cluster()
+    state.create_service("web", "web", desired_count=1)
+    original = state.commit
+    races: list[int] = []
+
+    def always_racing(changes: Any, **options: Any) -> Any:
+        races.append(
+            original([spec_update(state.snapshot(), "web", health_check_grace_period_seconds=len(races))]).version
+        )
+        return original(changes, **options)
+
+    state.commit = always_racing  # type: ignore[method-assign]
+    with pytest.raises(ConflictError, match="kept changing"):
+        state.update_service("web", desired_count=4)
+    assert len(races) == 20 and state.snapshot().service("web").desired_count == 1
+    races.clear()
+    with pytest.raises(ConflictError, match="kept changing"):
+        state.delete_service("web", force=True)
+    assert len(races) == 20 and state.snapshot().service("web").status == "ACTIVE"
+
+
+def test_a_rejection_that_is_no_race_is_a_validation_error_at_once() -> None:
+    state = cluster()
+    state.create_service("web", "web", desired_count=1)
+    original = state.commit
+    commits: list[int] = []
+
+    def unregistered(changes: Any, **options: Any) -> Any:  # the spec names a task definition the store lacks
+        commits.append(1)
+        bent = [attrs.evolve(c, spec=attrs.evolve(c.spec, task_definition="gone:1")) for c in changes]
+        return original(bent, **options)
+
+    version = state.version
+    state.commit = unregistered  # type: ignore[method-assign]
+    with pytest.raises(ValidationError) as caught:
+        state.update_service("web", desired_count=2)
+    assert caught.value.field == "service" and "task definition gone:1 is not registered" in caught.value.problem
+    assert commits == [1] and state.version == version  # not tried again

@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 
 from clusterkit.model import Service
-from clusterkit.services import Decision, ServiceScheduler
+from clusterkit.services import Decision, ServiceOutcome, ServiceScheduler
 from clusterkit.state import Snapshot
 from clusterkit.testing import FakeCluster
 
@@ -184,7 +184,7 @@ def test_the_run_loop_keeps_going_through_store_errors_and_then_reconciles_every
     state.commit = flaky  # type: ignore[method-assign]
     scheduler = ServiceScheduler(state, resync_interval=float("inf"))
     stop = threading.Event()
-    worker = threading.Thread(target=scheduler.run, args=(stop,), kwargs={"idle": 0.01})
+    worker = threading.Thread(target=scheduler.run, args=(stop,), kwargs={"interval": 0.01})
     worker.start()
     try:
         for _ in range(500):
@@ -198,4 +198,74 @@ def test_the_run_loop_keeps_going_through_store_errors_and_then_reconciles_every
     assert not worker.is_alive()
     assert failures["left"] == 0 and len(cluster.service_tasks("web")) == 3  # launched once the store answered
     assert seen_error is None  # and the error cleared with the first step that went through
+    cluster.close()
+
+
+def racing_cluster(races: int) -> tuple[FakeCluster, list[str]]:
+    """A service ``web`` wanting 2 tasks on a cluster whose next ``races`` commits of a service
+    status lose to another scheduler's write of that status (made between the snapshot and the
+    commit); and the reasons of every rejection the commits meet.
+    """
+    from clusterkit.state import CommitResult, PutServiceStatus
+
+    cluster = FakeCluster(instances=2)
+    state = cluster.state
+    state.register_task_definition(web("web:1"))
+    state.create_service("web", "web", desired_count=2)
+    original = state.commit
+    refused: list[str] = []
+    left = [races]
+
+    def racing(changes: list[object], **options: object) -> CommitResult:
+        if left[0] > 0 and any(isinstance(change, PutServiceStatus) for change in changes):
+            left[0] -= 1
+            stored = state.snapshot().service_status("web")
+            original([PutServiceStatus(stored, stored.version)])  # another scheduler first
+        result = original(changes, **options)  # type: ignore[arg-type]
+        refused.extend(rejection.reason for rejection in result.rejected)
+        return result
+
+    state.commit = racing  # type: ignore[method-assign]
+    return cluster, refused
+
+
+def test_a_conflict_is_counted_by_the_retry_and_the_service_decided_again() -> None:
+    """The atomic commit is refused (STALE_VERSION), counted once in the outcome, and the next
+    attempt, decided from a fresh snapshot, commits.
+    """
+    cluster, refused = racing_cluster(1)
+    outcome = ServiceScheduler(cluster.state).reconcile_service("web")
+    assert "STALE_VERSION" in refused
+    assert outcome.conflicts == 1 and outcome.committed and len(outcome.started) == 2
+    assert len(cluster.service_tasks("web")) == 2  # placed once, not twice
+    cluster.close()
+
+
+def test_a_service_that_keeps_conflicting_gives_up_after_eight_attempts() -> None:
+    cluster, refused = racing_cluster(100)
+    outcome = ServiceScheduler(cluster.state).reconcile_service("web")
+    assert outcome == ServiceOutcome("web", conflicts=8)
+    assert refused.count("STALE_VERSION") == 8 and cluster.service_tasks("web") == []
+    cluster.close()
+
+
+def test_run_without_a_stop_ends_promptly_on_close() -> None:
+    import threading
+    import time
+
+    cluster = FakeCluster(instances=1)
+    cluster.state.register_task_definition(web("web:1"))
+    cluster.state.create_service("web", "web", desired_count=1)
+    scheduler = ServiceScheduler(cluster.state)
+    worker = threading.Thread(target=scheduler.run, kwargs={"interval": 60.0}, daemon=True)  # the timer: far too late
+    worker.start()
+    for _ in range(500):
+        if cluster.service_tasks("web"):
+            break
+        time.sleep(0.01)
+    assert len(cluster.service_tasks("web")) == 1  # it stepped on its own
+    closed = time.monotonic()
+    scheduler.close()
+    worker.join(timeout=5)
+    assert not worker.is_alive() and time.monotonic() - closed < 2.0
     cluster.close()

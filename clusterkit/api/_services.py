@@ -32,13 +32,24 @@ from clusterkit.model import (
     load_constraints,
     load_strategies,
 )
-from clusterkit.state import Change, PutServiceSpec, PutServiceStatus, Snapshot
+from clusterkit.state import (
+    Change,
+    PutServiceSpec,
+    PutServiceStatus,
+    RetryOutcome,
+    Snapshot,
+    commit_with_retry,
+    is_stale,
+)
 
-__all__ = ["ServiceCalls"]
+__all__ = ["ServiceCalls", "spec_update", "spec_written"]
 
 _DAEMON_CONFIGURATION: Final = DeploymentConfiguration(maximum_percent=100, minimum_healthy_percent=0)
 _USER_RACES: Final = 20
 """How many times a call is made again when other users' writes moved the spec meanwhile."""
+_DAEMON_MAXIMUM: Final = (
+    "The daemon scheduling strategy does not support values above 100 for maximumPercent on a deployment configuration."
+)
 
 
 def _configuration(
@@ -51,15 +62,102 @@ def _configuration(
     return load_deployment_configuration(value, base)
 
 
+def _check_daemon_configuration(strategy: str, configuration: DeploymentConfiguration) -> None:
+    """ECS's rule: a DAEMON service never runs more than one task per instance, even while deploying."""
+    if strategy == "DAEMON" and configuration.maximum_percent > 100:
+        raise ValidationError("deploymentConfiguration.maximumPercent", configuration.maximum_percent, _DAEMON_MAXIMUM)
+
+
+def _live(snapshot: Snapshot, name: str, *, draining: bool = False) -> Service:
+    """The service, ACTIVE (or DRAINING when ``draining`` is allowed), else ValidationError."""
+    service = snapshot.service(Arns.last_part(name))
+    if service.status == "INACTIVE" or (service.status == "DRAINING" and not draining):
+        raise ValidationError("service", name, f"is {service.status} (deleted): it cannot be changed")
+    return service
+
+
+def spec_update(
+    snapshot: Snapshot,
+    service: str,
+    *,
+    desired_count: int | None = None,
+    task_definition: str | None = None,
+    deployment_configuration: DeploymentConfiguration | Mapping[str, Any] | None = None,
+    placement_constraints: Iterable[PlacementConstraint | Mapping[str, Any]] | None = None,
+    placement_strategy: Iterable[PlacementStrategy | Mapping[str, Any]] | None = None,
+    health_check_grace_period_seconds: int | None = None,
+    force_new_deployment: bool = False,
+    load_balancers: Iterable[LoadBalancer | Mapping[str, Any]] | None = None,
+    expected_version: int | None = None,
+) -> PutServiceSpec:
+    """The write ECS UpdateService makes on ``snapshot`` (pure: ``update_service`` commits it,
+    and so may an autoscaler deciding from its own snapshot): the service's spec with what is
+    given changed, at the spec's version read there.
+
+    A new task definition (other than the one the PRIMARY deployment runs) or
+    ``force_new_deployment`` asks for a new deployment: a ``deployment_generation`` past the
+    spec's. NotFoundError for an unknown service; StaleVersionError when ``expected_version``
+    is not the spec's version; ValidationError for a deleted service or a bad value.
+    """
+    if not isinstance(force_new_deployment, bool):
+        raise ValidationError("forceNewDeployment", force_new_deployment, "must be true or false")
+    if desired_count is not None:
+        check_int("desiredCount", desired_count, 0)
+    if expected_version is not None:
+        check_int("expectedVersion", expected_version, 1)
+    current = _live(snapshot, service)
+    if expected_version is not None and current.version != expected_version:
+        raise StaleVersionError("expectedVersion", expected_version, current.version)
+    if current.scheduling_strategy == "DAEMON" and desired_count is not None:
+        raise ValidationError("desiredCount", desired_count, "a DAEMON service has no desired count")
+    spec = snapshot.service_spec(current.name)
+    key = current.task_definition
+    if task_definition is not None:
+        definition = snapshot.task_definition(task_definition)
+        if definition.status != "ACTIVE":
+            raise ValidationError("taskDefinition", task_definition, "is INACTIVE")
+        key = definition.key
+    balancers = spec.load_balancers if load_balancers is None else load_load_balancers(load_balancers)
+    if balancers and (load_balancers is not None or key != current.task_definition):
+        check_load_balancers(balancers, snapshot.task_definition(key))
+    configuration = _configuration(deployment_configuration, spec.deployment_configuration)
+    if deployment_configuration is not None:
+        _check_daemon_configuration(spec.scheduling_strategy, configuration)
+    fields: dict[str, Any] = {
+        "desired_count": spec.desired_count if desired_count is None else desired_count,
+        "task_definition": key,
+        "deployment_configuration": configuration,
+    }
+    if key != current.task_definition or force_new_deployment:
+        fields["deployment_generation"] = spec.generation + 1
+        fields["generation"] = spec.generation + 1
+    if placement_constraints is not None:
+        fields["placement_constraints"] = load_constraints(placement_constraints)
+    if placement_strategy is not None:
+        fields["placement_strategy"] = load_strategies(placement_strategy)
+    if health_check_grace_period_seconds is not None:
+        fields["health_check_grace_period_seconds"] = health_check_grace_period_seconds
+    if load_balancers is not None:
+        fields["load_balancers"] = balancers
+    return PutServiceSpec(attrs.evolve(spec, **fields), spec.version)  # evolve validates, as building one does
+
+
+def spec_written(outcome: RetryOutcome, service: str) -> Snapshot | None:
+    """The snapshot a retried write of ``service`` (``commit_with_retry`` with ``conflict=is_stale``)
+    left, or None when it wrote nothing: its last plan found nothing to write, or other writers
+    kept winning (``outcome.gave_up``). ValidationError for a refusal that was no race.
+    """
+    result = outcome.result
+    if result is None or outcome.gave_up or outcome.attempts > outcome.commits:  # the last plan: nothing
+        return None
+    if not result.ok:
+        refused = next((r for r in result.rejected if r.reason != "ABORTED"), result.rejected[0])
+        raise ValidationError("service", service, refused.detail)
+    return result.snapshot
+
+
 class ServiceCalls(Calls):
     """CreateService, UpdateService, DeleteService, ListServices and DescribeServices."""
-
-    def _live(self, snapshot: Snapshot, name: str, *, draining: bool = False) -> Service:
-        """The service, ACTIVE (or DRAINING when ``draining`` is allowed), else ValidationError."""
-        service = snapshot.service(Arns.last_part(name))
-        if service.status == "INACTIVE" or (service.status == "DRAINING" and not draining):
-            raise ValidationError("service", name, f"is {service.status} (deleted): it cannot be changed")
-        return service
 
     def create_service(
         self,
@@ -100,14 +198,16 @@ class ServiceCalls(Calls):
         balancers = load_load_balancers(load_balancers)
         check_load_balancers(balancers, definition)
         strategies = load_strategies(placement_strategy) if placement_strategy is not None else ()
+        configuration = _configuration(
+            deployment_configuration, _DAEMON_CONFIGURATION if daemon else DeploymentConfiguration()
+        )
+        _check_daemon_configuration(scheduling_strategy, configuration)
         spec = ServiceSpec(
             name=service_name,
             task_definition=definition.key,
             desired_count=desired_count or 0,
             scheduling_strategy=scheduling_strategy,
-            deployment_configuration=_configuration(
-                deployment_configuration, _DAEMON_CONFIGURATION if daemon else DeploymentConfiguration()
-            ),
+            deployment_configuration=configuration,
             placement_constraints=load_constraints(placement_constraints),
             placement_strategy=strategies if daemon or placement_strategy is not None else DEFAULT_SERVICE_STRATEGY,
             health_check_grace_period_seconds=health_check_grace_period_seconds,
@@ -142,86 +242,31 @@ class ServiceCalls(Calls):
         to the service's status). With it, the update is a compare-and-swap on the spec: it
         applies only to the spec at that version (``Service.version``), else raises
         StaleVersionError and changes nothing (for a decision made from that spec, such as
-        an autoscaler's).
+        an autoscaler's). ``spec_update`` builds the write, pure, on a snapshot.
         """
-        if not isinstance(force_new_deployment, bool):
-            raise ValidationError("forceNewDeployment", force_new_deployment, "must be true or false")
-        if desired_count is not None:
-            check_int("desiredCount", desired_count, 0)
-        if expected_version is not None:
-            check_int("expectedVersion", expected_version, 1)
-        for _ in range(_USER_RACES):
-            snapshot = self.snapshot()
-            current = self._live(snapshot, service)
-            if expected_version is not None and current.version != expected_version:
-                raise StaleVersionError("expectedVersion", expected_version, current.version)
-            if current.scheduling_strategy == "DAEMON" and desired_count is not None:
-                raise ValidationError("desiredCount", desired_count, "a DAEMON service has no desired count")
-            spec = snapshot.service_spec(current.name)
-            updated = self._updated(
-                snapshot,
-                spec,
-                current,
-                desired_count,
-                task_definition,
-                deployment_configuration,
-                placement_constraints,
-                placement_strategy,
-                health_check_grace_period_seconds,
-                force_new_deployment,
-                load_balancers,
-            )
-            result = self.commit([PutServiceSpec(updated, spec.version)])
-            if result.ok:
-                return result.snapshot.service(current.name)
-            if result.rejected[0].reason != "STALE_VERSION":
-                raise ValidationError("service", service, result.rejected[0].detail)
-        raise ConflictError(f"service={service!r}: other users kept changing it under the update; try again")
 
-    def _updated(
-        self,
-        snapshot: Snapshot,
-        spec: ServiceSpec,
-        current: Service,
-        desired_count: int | None,
-        task_definition: str | None,
-        deployment_configuration: DeploymentConfiguration | Mapping[str, Any] | None,
-        placement_constraints: Iterable[PlacementConstraint | Mapping[str, Any]] | None,
-        placement_strategy: Iterable[PlacementStrategy | Mapping[str, Any]] | None,
-        health_check_grace_period_seconds: int | None,
-        force_new_deployment: bool,
-        load_balancers: Iterable[LoadBalancer | Mapping[str, Any]] | None = None,
-    ) -> ServiceSpec:
-        """The spec ``update_service`` commits (validated by building it). A new task definition
-        (other than the one the PRIMARY deployment runs) or ``force_new_deployment`` asks for a
-        new deployment: a ``deployment_generation`` past the spec's.
-        """
-        key = current.task_definition
-        if task_definition is not None:
-            definition = snapshot.task_definition(task_definition)
-            if definition.status != "ACTIVE":
-                raise ValidationError("taskDefinition", task_definition, "is INACTIVE")
-            key = definition.key
-        balancers = spec.load_balancers if load_balancers is None else load_load_balancers(load_balancers)
-        if balancers and (load_balancers is not None or key != current.task_definition):
-            check_load_balancers(balancers, snapshot.task_definition(key))
-        fields: dict[str, Any] = {
-            "desired_count": spec.desired_count if desired_count is None else desired_count,
-            "task_definition": key,
-            "deployment_configuration": _configuration(deployment_configuration, spec.deployment_configuration),
-        }
-        if key != current.task_definition or force_new_deployment:
-            fields["deployment_generation"] = spec.generation + 1
-            fields["generation"] = spec.generation + 1
-        if placement_constraints is not None:
-            fields["placement_constraints"] = load_constraints(placement_constraints)
-        if placement_strategy is not None:
-            fields["placement_strategy"] = load_strategies(placement_strategy)
-        if health_check_grace_period_seconds is not None:
-            fields["health_check_grace_period_seconds"] = health_check_grace_period_seconds
-        if load_balancers is not None:
-            fields["load_balancers"] = balancers
-        return attrs.evolve(spec, **fields)  # validates, as building one does
+        def plan(snapshot: Snapshot) -> list[Change]:
+            write = spec_update(
+                snapshot,
+                service,
+                desired_count=desired_count,
+                task_definition=task_definition,
+                deployment_configuration=deployment_configuration,
+                placement_constraints=placement_constraints,
+                placement_strategy=placement_strategy,
+                health_check_grace_period_seconds=health_check_grace_period_seconds,
+                force_new_deployment=force_new_deployment,
+                load_balancers=load_balancers,
+                expected_version=expected_version,
+            )
+            return [write]
+
+        outcome = commit_with_retry(self, plan, conflict=is_stale, max_attempts=_USER_RACES)
+        if outcome.gave_up:
+            raise ConflictError(f"service={service!r}: other users kept changing it under the update; try again")
+        written = spec_written(outcome, service)
+        assert written is not None  # a plan always writes
+        return written.service(service)
 
     def delete_service(self, service: str, *, force: bool = False) -> Service:
         """Delete a service (ECS DeleteService): DRAINING while its tasks stop, then INACTIVE.
@@ -230,11 +275,14 @@ class ServiceCalls(Calls):
         """
         if not isinstance(force, bool):
             raise ValidationError("force", force, "must be true or false")
-        for _ in range(_USER_RACES):
-            snapshot = self.snapshot()
-            current = self._live(snapshot, service, draining=True)
+        draining: Service | None = None  # found DRAINING: being deleted already
+
+        def plan(snapshot: Snapshot) -> list[Change] | None:
+            nonlocal draining
+            current = _live(snapshot, service, draining=True)
             if current.status == "DRAINING":
-                return current  # being deleted already
+                draining = current
+                return None
             if current.scheduling_strategy == "REPLICA" and current.desired_count and not force:
                 raise ValidationError(
                     "force",
@@ -251,10 +299,16 @@ class ServiceCalls(Calls):
                 primary = attrs.evolve(status.deployments[0], desired_count=0)
                 retired = attrs.evolve(status, inactive=True, deployments=(primary, *status.deployments[1:]))
                 changes.append(PutServiceStatus(retired, snapshot.service_status(current.name).version))
-            result = self.commit(changes, atomic=True)
-            if result.ok:
-                return result.snapshot.service(current.name)
-        raise ConflictError(f"service={service!r}: kept changing under the delete; try again")
+            return changes
+
+        outcome = commit_with_retry(self, plan, atomic=True, conflict=is_stale, max_attempts=_USER_RACES)
+        if outcome.gave_up:
+            raise ConflictError(f"service={service!r}: kept changing under the delete; try again")
+        written = spec_written(outcome, service)
+        if written is None:
+            assert draining is not None  # the only plan that writes nothing
+            return draining
+        return written.service(service)
 
     def list_services(
         self,

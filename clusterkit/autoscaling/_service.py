@@ -4,11 +4,11 @@ Register a scalable target for a service, put scaling policies and scheduled act
 then ``step`` (tests, on a simulated clock) or ``run`` (wall-clock). Each step samples every
 metric a policy needs once ``sample_interval`` has passed since the last sample, into one
 ``MetricSeries`` per (service, metric, period); then decides for each target from a fresh
-snapshot and commits a changed desired count with ``ClusterState.update_service`` as a
-compare-and-swap on the service record, only while the count is still the one it decided
-from (another writer's count in between means deciding again on the next step). The service
-scheduler then starts or stops tasks — stopping, as it always does, from the zone and then the
-instance with the most tasks.
+snapshot and commits a changed desired count (``spec_update``, UpdateService's write) as a
+compare-and-swap on the service's spec, with ``commit_with_retry``: made again on a newer
+spec only while the count is still the one it decided from (another writer's count in
+between means deciding again on the next step). The service scheduler then starts or stops
+tasks — stopping, as it always does, from the zone and then the instance with the most tasks.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 
-from clusterkit.api import ClusterState
+from clusterkit.api import ClusterState, spec_update, spec_written
 from clusterkit.autoscaling._decide import PolicyData, ScalerMemory, ScalingDecision, decide
 from clusterkit.autoscaling._metrics import MetricSeries
 from clusterkit.autoscaling._policies import (
@@ -33,13 +33,8 @@ from clusterkit.autoscaling._policies import (
     TargetTrackingPolicy,
 )
 from clusterkit.autoscaling._sources import MetricSource
-from clusterkit.errors import (
-    ClusterkitError,
-    NotFoundError,
-    StaleVersionError,
-    ValidationError,
-)
-from clusterkit.state import Snapshot, step_every
+from clusterkit.errors import ClusterkitError, NotFoundError, ValidationError
+from clusterkit.state import Change, Snapshot, commit_with_retry, is_stale, run_loop
 
 __all__ = ["ServiceAutoscaler"]
 
@@ -81,6 +76,8 @@ class ServiceAutoscaler:
         self._sampled_at = -math.inf
         self._lock = threading.RLock()
         self._stop = threading.Event()
+        #: Why the last step of :meth:`run` failed in the store (etcd away); None once one succeeds.
+        self.store_error: str | None = None
 
     # -- registering -----------------------------------------------------------------------
 
@@ -181,8 +178,14 @@ class ServiceAutoscaler:
         return activities
 
     def run(self, stop: threading.Event | None = None, *, interval: float = 1.0) -> None:
-        """Step every ``interval`` seconds until ``stop`` (or ``close``) is set; a store error waits a step."""
-        step_every(self.step, stop if stop is not None else self._stop, interval)
+        """Step every ``interval`` seconds until ``stop`` is set (by default the autoscaler's own,
+        which :meth:`close` sets). A step the store cannot take (``StoreError``: etcd without
+        quorum) is tried again on the next one; ``store_error`` holds its reason meanwhile.
+        """
+        run_loop(stop if stop is not None else self._stop, self.step, interval=interval, report=self._report)
+
+    def _report(self, error: BaseException | None) -> None:
+        self.store_error = None if error is None else str(error)
 
     def close(self) -> None:
         """Ask ``run`` (without a ``stop`` of its own) to return."""
@@ -245,16 +248,14 @@ class ServiceAutoscaler:
         changed something else of it; the service scheduler writes only the status, which
         never moves the spec's version). False when the count moved.
         """
-        for _ in range(5):
-            record = snapshot.service(service)
-            if record.desired_count != current:
-                return False
-            try:
-                self.state.update_service(service, desired_count=desired, expected_version=record.version)
-                return True
-            except StaleVersionError:
-                snapshot = self.state.snapshot()
-        return False
+
+        def plan(fresh: Snapshot) -> list[Change] | None:
+            if fresh.service(service).desired_count != current:
+                return None  # another writer's count: decide again on the next step
+            return [spec_update(fresh, service, desired_count=desired)]  # at the spec's version read here
+
+        outcome = commit_with_retry(self.state, plan, conflict=is_stale, max_attempts=5, snapshot=snapshot)
+        return spec_written(outcome, service) is not None  # False too when other writers kept winning
 
     def _scale(self, service: str, now: float) -> list[ScalingActivity]:
         snapshot = self.state.snapshot()

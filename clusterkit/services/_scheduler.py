@@ -26,7 +26,7 @@ from typing import Final
 
 import attrs
 
-from clusterkit.errors import NotFoundError, StoreError, SubscriptionOverflow, ValidationError
+from clusterkit.errors import NotFoundError, ValidationError
 from clusterkit.model import DEFAULT_SERVICE_STRATEGY, Service, Task, replace, status_of
 from clusterkit.placement import (
     DEFAULT_DYNAMIC_PORTS,
@@ -49,7 +49,9 @@ from clusterkit.state import (
     StateCore,
     StopTask,
     TaskChanged,
+    commit_with_retry,
     propose,
+    run_loop,
 )
 
 __all__ = ["ServiceOutcome", "ServiceScheduler"]
@@ -111,6 +113,7 @@ class ServiceScheduler:
         self._instance_marks: dict[str, tuple[str, bool, tuple[tuple[str, str | None], ...]]] = {}
         self._starved: set[str] = set()  # services with tasks no instance could take
         self._last_resync = float("-inf")
+        self._stop = threading.Event()
         #: Why the last step of :meth:`run` failed in the store (etcd away); None once one succeeds.
         self.store_error: str | None = None
 
@@ -123,35 +126,43 @@ class ServiceScheduler:
 
     def reconcile_service(self, name: str) -> ServiceOutcome:
         """Reconcile one service now and commit the decision, re-deciding on conflicts."""
-        conflicts = 0
-        for _ in range(_MAX_ATTEMPTS):
-            snapshot = self.state.snapshot()
+        decided: Decision | None = None  # the last plan's decision, its started tasks and unplaced count
+        started: tuple[str, ...] = ()
+        unplaced = 0
+
+        def plan(snapshot: Snapshot) -> list[Change] | None:
+            nonlocal decided, started, unplaced
+            decided, started, unplaced = None, (), 0
             try:
                 service = snapshot.service(name)  # its spec, as the status observes it
                 stored = snapshot.service_status(name)
             except NotFoundError:
-                return ServiceOutcome(name)
+                return None
             now = self.clock()
-            decision = self.decide(snapshot, service, now)
+            decision = decided = self.decide(snapshot, service, now)
             if decision.wake_at is not None:
                 heapq.heappush(self._wakes, (decision.wake_at, name))
             observed = service.observed_generation != stored.observed_generation  # a new spec to record
             if decision.is_empty and not observed:
-                return ServiceOutcome(name, conflicts=conflicts, wake_at=decision.wake_at)
+                return None
             changes, started, unplaced = self._changes(snapshot, service, decision, now)
             if unplaced:
                 self._starved.add(name)  # to be tried again when an instance changes
             else:
                 self._starved.discard(name)
             if len(changes) == 1 and changes[0] == PutServiceStatus(stored, stored.version):
-                # nothing placed, nothing stopped, nothing new to record: no commit, no version
-                return ServiceOutcome(name, unplaced=unplaced, conflicts=conflicts, wake_at=decision.wake_at)
-            result = self.state.commit(changes, atomic=True)
-            if result.ok:
-                stopped = tuple(stop.task_id for stop in decision.stops)
-                return ServiceOutcome(name, started, stopped, unplaced, conflicts, True, decision.wake_at)
-            conflicts += 1
-        return ServiceOutcome(name, conflicts=conflicts)
+                return None  # nothing placed, nothing stopped, nothing new to record: no commit, no version
+            return changes
+
+        outcome = commit_with_retry(self.state, plan, atomic=True, max_attempts=_MAX_ATTEMPTS)
+        conflicts = outcome.conflicted
+        if outcome.gave_up or decided is None:
+            return ServiceOutcome(name, conflicts=conflicts)
+        result = outcome.result
+        if result is not None and result.ok:
+            stopped = tuple(stop.task_id for stop in decided.stops)
+            return ServiceOutcome(name, started, stopped, unplaced, conflicts, True, decided.wake_at)
+        return ServiceOutcome(name, unplaced=unplaced, conflicts=conflicts, wake_at=decided.wake_at)
 
     def decide(self, snapshot: Snapshot, service: Service, now: float) -> Decision:
         """What ``service`` needs at ``now``: ``reconcile`` with this scheduler's settings.
@@ -285,28 +296,33 @@ class ServiceScheduler:
                     if task.service_name is not None:
                         self._dirty.add(task.service_name)
 
-    def run(self, stop: threading.Event, *, idle: float = 1.0) -> None:
-        """Reconcile on events and wake-ups until ``stop`` is set (wall-clock deployments).
+    def run(self, stop: threading.Event | None = None, *, interval: float = 1.0) -> None:
+        """Reconcile on every commit, at wake-ups and at least every ``interval`` seconds, until
+        ``stop`` is set (by default the scheduler's own, which :meth:`close` sets): wall-clock
+        deployments.
 
-        A step the store cannot take (``StoreError``: etcd without quorum) is followed, ``idle``
-        seconds later, by a pass over every service; ``store_error`` holds its reason meanwhile.
+        A step the store cannot take (``StoreError``: etcd without quorum) is followed,
+        ``interval`` seconds later, by a pass over every service (as after falling behind the
+        commits); ``store_error`` holds its reason meanwhile.
         """
-        with self.state.subscribe() as events:
-            while not stop.is_set():
-                try:
-                    self.notice(events.drain())
-                    self.step()
-                    self.store_error = None
-                    wait = idle
-                    if self.next_wake is not None:
-                        wait = max(0.0, min(wait, self.next_wake - self.clock()))
-                    event = events.get(timeout=wait)
-                    if event is not None:
-                        self.notice([event])
-                except SubscriptionOverflow:  # fell behind: look at everything again
-                    snapshot = events.resync()
-                    self._dirty.update(service.name for service in snapshot.services())
-                except StoreError as error:  # the services this step took may not be done: all of them next
-                    self.store_error = str(error)
-                    self._last_resync = float("-inf")
-                    stop.wait(idle)
+        run_loop(
+            stop if stop is not None else self._stop,
+            self.step,
+            interval=interval,
+            state=self.state,
+            notice=self.notice,
+            resync=self._resync,
+            next_wake=lambda: self.next_wake,
+            report=self._report,
+        )
+
+    def _resync(self, snapshot: Snapshot) -> None:
+        """Every service for the next step: events were lost, or a step failed."""
+        self._dirty.update(service.name for service in snapshot.services())
+
+    def _report(self, error: BaseException | None) -> None:
+        self.store_error = None if error is None else str(error)
+
+    def close(self) -> None:
+        """Ask :meth:`run` (without a ``stop`` of its own) to return."""
+        self._stop.set()

@@ -93,7 +93,7 @@ def test_waiting_tasks_start_an_engine_and_its_empty_engine_is_drained_and_stopp
     autoscaler = ClusterAutoscaler(state, provider, engines, period=1.0, scale_in_periods=3)
     threads = [
         threading.Thread(target=first.run, kwargs={"interval": 0.5}, daemon=True),
-        threading.Thread(target=scheduler.run, args=(stop,), kwargs={"idle": 0.5}, daemon=True),
+        threading.Thread(target=scheduler.run, args=(stop,), kwargs={"interval": 0.5}, daemon=True),
         threading.Thread(target=autoscaler.run, args=(stop,), kwargs={"interval": 0.5}, daemon=True),
     ]
     for thread in threads:

@@ -94,7 +94,7 @@ class Deployment:
         self._stop = threading.Event()
         self._controller_stop = threading.Event()
         self._threads = [
-            threading.Thread(target=self.scheduler.run, args=(self._stop,), kwargs={"idle": 0.5}, daemon=True),
+            threading.Thread(target=self.scheduler.run, args=(self._stop,), kwargs={"interval": 0.5}, daemon=True),
             *(threading.Thread(target=a.run, kwargs={"interval": 0.5}, daemon=True) for a in self.agents),
         ]
         self._controller_thread = self._start_controller()
