@@ -17,6 +17,7 @@ from clusterkit import (
     ContainerInstance,
     PlacementConstraint,
     PlacementRequest,
+    PlaceTask,
     QuerySyntaxError,
     Snapshot,
     ValidationError,
@@ -330,7 +331,7 @@ def test_bad_strategies_are_refused_naming_the_item() -> None:
         ({"type": "pack", "field": "cpu"}, "placementStrategy[1].type"),
         ({"type": "binpack", "field": "cpu", "weight": 2}, "placementStrategy[1]"),
         ("binpack", "placementStrategy[1]"),
-    ]
+    ]  # type: list[tuple[Any, str]]  # the last strategy is a bare string on purpose
     wrong = {}
     for strategy, field in cases:
         with pytest.raises(ValidationError) as caught:
@@ -356,7 +357,7 @@ def test_bad_constraints_are_refused_naming_the_item() -> None:
         state.run_task("web", placement_constraints=[{"type": "sameZone"}])
     assert caught.value.field == "placementConstraints[0].type"
     with pytest.raises(ValidationError):
-        state.run_task("web", placement_constraints={"type": "distinctInstance"})  # type: ignore[arg-type]
+        state.run_task("web", placement_constraints={"type": "distinctInstance"})  # type: ignore[dict-item]
 
 
 # -- constraints ---------------------------------------------------------------------------
@@ -800,8 +801,10 @@ def test_strict_plans_reject_placements_on_instances_that_changed() -> None:
     state.put_attributes("i-1", {"color": "blue"})  # i-1 changes, with room to spare
     result = state.commit(strict)
     assert {r.reason for r in result.rejected} == {"STALE_VERSION"}
-    assert sorted(r.change.task.container_instance_id for r in result.rejected) == ["i-1", "i-1"]
-    assert sorted(c.task.container_instance_id for c in result.accepted) == ["i-2", "i-2"]
+    rejected = [r.change for r in result.rejected]
+    assert all(isinstance(c, PlaceTask) for c in (*rejected, *result.accepted))  # the plan holds placements only
+    assert sorted(c.task.container_instance_id for c in rejected if isinstance(c, PlaceTask)) == ["i-1", "i-1"]
+    assert sorted(c.task.container_instance_id for c in result.accepted if isinstance(c, PlaceTask)) == ["i-2", "i-2"]
     assert len(state.commit(loose).accepted) == 4  # the fine-grained check re-checks the fit instead
     assert state_violations(state.snapshot()) == []
 
