@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
+from typing import Any
 from bisect import bisect_left, bisect_right
 
 import pytest
@@ -22,7 +24,7 @@ def depth(tree: PSortedSet) -> int:
     return levels
 
 
-def build(keys: list[int], owner: Owner) -> PSortedSet:
+def build(keys: Sequence[Any], owner: Owner) -> PSortedSet:
     tree = PSortedSet()
     for key in keys:
         tree = tree.add(key, owner)

@@ -46,6 +46,7 @@ class RacingServiceMachine(ServiceMachine):
 
 def _run_and_report(machine: type[ServiceMachine], record_property: Callable[[str, object], None]) -> None:
     profile = settings.default
+    assert profile is not None  # hypothesis always has a loaded profile
     report = run_service_machine(
         machine, examples=profile.max_examples, steps=STEPS_PER_PROGRAM, derandomize=profile.derandomize
     )
