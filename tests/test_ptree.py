@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import random
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import Any
-from bisect import bisect_left, bisect_right
 
 import pytest
 from hypothesis import event, given, settings
