@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -26,9 +27,13 @@ from clusterkit.autoscaling import (
     running_tasks,
 )
 from clusterkit.errors import NotFoundError, ValidationError
+from clusterkit.model import Service
 from clusterkit.testing import FakeCluster
 
-TASK = {"family": "web", "containerDefinitions": [{"name": "web", "image": "web:1", "cpu": 256, "memory": 256}]}
+TASK: dict[str, Any] = {
+    "family": "web",
+    "containerDefinitions": [{"name": "web", "image": "web:1", "cpu": 256, "memory": 256}],
+}
 ZONE = "ecs.availability-zone"
 
 
@@ -108,7 +113,7 @@ def test_scale_in_stops_tasks_from_the_zone_with_the_most(cluster: FakeCluster) 
 def test_scale_in_waits_for_a_deployment_to_finish(cluster: FakeCluster) -> None:
     cluster.state.register_task_definition(
         {**TASK, "containerDefinitions": [{**TASK["containerDefinitions"][0], "image": "web:2"}]}
-    )  # type: ignore[dict-item]
+    )
     cluster.state.create_service("web", "web:1", desired_count=6)
     cluster.run(60)
     fed = FedMetrics()
@@ -321,20 +326,20 @@ def test_a_task_whose_engine_is_away_is_left_out_and_sources_override_per_metric
 
 def test_step_adjustments_may_come_as_a_list() -> None:
     alarm = Alarm("high", 10.0, "GreaterThanThreshold")
-    policy = StepScalingPolicy("s", "Queue", alarm, "ChangeInCapacity", [StepAdjustment(1, 0.0, None)])  # type: ignore[arg-type]
+    policy = StepScalingPolicy("s", "Queue", alarm, "ChangeInCapacity", [StepAdjustment(1, 0.0, None)])
     assert policy.step_adjustments == (StepAdjustment(1, 0.0, None),)
 
 
-def _racing(cluster: FakeCluster, **change: object) -> Counter[str]:
+def _racing(cluster: FakeCluster, **change: Any) -> Counter[str]:
     """Make the next update_service race another writer's ``change`` to the service; count the calls."""
     update = cluster.state.update_service
     calls: Counter[str] = Counter()
 
-    def racing(service: str, **options: object) -> object:
+    def racing(service: str, **options: Any) -> Service:
         calls["autoscaler"] += 1
         if calls["autoscaler"] == 1:
-            update(service, **change)  # type: ignore[arg-type]  # another writer gets in first
-        return update(service, **options)  # type: ignore[arg-type]
+            update(service, **change)  # another writer gets in first
+        return update(service, **options)
 
     cluster.state.update_service = racing  # type: ignore[method-assign]
     return calls

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -94,7 +94,7 @@ def test_two_racing_service_schedulers_never_act_twice_on_one_need(
 # -- broken on purpose: the machine must name the rule ------------------------------------
 
 
-def _evolve_config(service: Service, **changes: int) -> Service:
+def _evolve_config(service: Service, **changes: Any) -> Service:
     return attrs.evolve(service, deployment_configuration=attrs.evolve(service.deployment_configuration, **changes))
 
 
