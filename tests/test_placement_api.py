@@ -323,7 +323,7 @@ def test_a_bad_expression_raises_query_syntax_error_and_changes_nothing(expressi
 def test_bad_strategies_are_refused_naming_the_item() -> None:
     """Like placementConstraints[0].expression, a strategy's bad part is placementStrategy[i].<part>."""
     state = four_instances()
-    cases = [
+    cases: list[tuple[Any, str]] = [  # the last strategy is a bare string on purpose
         ({"type": "binpack", "field": "disk"}, "placementStrategy[1].field"),
         ({"type": "spread"}, "placementStrategy[1].field"),
         ({"type": "spread", "field": "attribute:"}, "placementStrategy[1].field"),
@@ -331,7 +331,7 @@ def test_bad_strategies_are_refused_naming_the_item() -> None:
         ({"type": "pack", "field": "cpu"}, "placementStrategy[1].type"),
         ({"type": "binpack", "field": "cpu", "weight": 2}, "placementStrategy[1]"),
         ("binpack", "placementStrategy[1]"),
-    ]  # type: list[tuple[Any, str]]  # the last strategy is a bare string on purpose
+    ]
     wrong = {}
     for strategy, field in cases:
         with pytest.raises(ValidationError) as caught:
