@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from clusterkit.autoscaling import (
     CPU_UTILIZATION,
+    AdjustmentType,
     Alarm,
     PolicyData,
     ScalableTarget,
@@ -49,11 +52,14 @@ def tracking(draw: st.DrawFn, name: str) -> TargetTrackingPolicy:
 def stepping(draw: st.DrawFn, name: str) -> StepScalingPolicy:
     up = draw(st.booleans())
     threshold = draw(st.floats(min_value=0, max_value=100))
-    kind = draw(st.sampled_from(["ChangeInCapacity", "ExactCapacity", "PercentChangeInCapacity"]))
+    kind: AdjustmentType = draw(st.sampled_from(["ChangeInCapacity", "ExactCapacity", "PercentChangeInCapacity"]))
     size = draw(st.integers(0, 50)) if kind == "ExactCapacity" else draw(st.integers(1, 60)) * (1 if up else -1)
     if up:
         alarm = Alarm(name, threshold, "GreaterThanThreshold")
-        steps = (StepAdjustment(size, 0.0, 10.0), StepAdjustment(size * 2 if kind != "ExactCapacity" else size, 10.0))
+        steps: tuple[StepAdjustment, ...] = (
+            StepAdjustment(size, 0.0, 10.0),
+            StepAdjustment(size * 2 if kind != "ExactCapacity" else size, 10.0),
+        )
     else:
         alarm = Alarm(name, threshold, "LessThanThreshold")
         steps = (StepAdjustment(size, None, 0.0),)
@@ -65,7 +71,7 @@ def stepping(draw: st.DrawFn, name: str) -> StepScalingPolicy:
         kind,
         steps,
         min_adjustment_magnitude=magnitude,
-        cooldown=draw(st.integers(0, 600)),  # type: ignore[arg-type]
+        cooldown=draw(st.integers(0, 600)),
     )
 
 
@@ -75,7 +81,7 @@ def policy_sets(draw: st.DrawFn) -> list[ScalingPolicy]:
     return [draw(st.one_of(tracking(f"p{i}"), stepping(f"p{i}"))) for i in range(count)]
 
 
-def data_for(draw: st.DrawFn, policies: list[ScalingPolicy]) -> dict[str, PolicyData]:
+def data_for(draw: Callable[[st.SearchStrategy[Any]], Any], policies: list[ScalingPolicy]) -> dict[str, PolicyData]:
     return {p.name: PolicyData(tuple(draw(st.lists(VALUES, max_size=6))), draw(VALUES)) for p in policies}
 
 
@@ -132,7 +138,8 @@ def test_target_tracking_converges_on_a_steady_load_without_oscillating(load: fl
     """
     target = ScalableTarget("web", 1, 200)
     policy = TargetTrackingPolicy("cpu", CPU_UTILIZATION, goal)
-    memory, current, window = ScalerMemory(), start, [None] * 15  # type: ignore[list-item]
+    window: list[float | None] = [None] * 15
+    memory, current = ScalerMemory(), start
     history = [current]
     for minute in range(240):
         window = [*window[1:], 100 * load / current]

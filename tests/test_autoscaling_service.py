@@ -31,7 +31,10 @@ from clusterkit.errors import NotFoundError, StoreError, ValidationError
 from clusterkit.state import Change, CommitResult, PutServiceSpec
 from clusterkit.testing import FakeCluster
 
-TASK = {"family": "web", "containerDefinitions": [{"name": "web", "image": "web:1", "cpu": 256, "memory": 256}]}
+TASK: dict[str, Any] = {
+    "family": "web",
+    "containerDefinitions": [{"name": "web", "image": "web:1", "cpu": 256, "memory": 256}],
+}
 ZONE = "ecs.availability-zone"
 
 
@@ -111,7 +114,7 @@ def test_scale_in_stops_tasks_from_the_zone_with_the_most(cluster: FakeCluster) 
 def test_scale_in_waits_for_a_deployment_to_finish(cluster: FakeCluster) -> None:
     cluster.state.register_task_definition(
         {**TASK, "containerDefinitions": [{**TASK["containerDefinitions"][0], "image": "web:2"}]}
-    )  # type: ignore[dict-item]
+    )
     cluster.state.create_service("web", "web:1", desired_count=6)
     cluster.run(60)
     fed = FedMetrics()
@@ -324,7 +327,7 @@ def test_a_task_whose_engine_is_away_is_left_out_and_sources_override_per_metric
 
 def test_step_adjustments_may_come_as_a_list() -> None:
     alarm = Alarm("high", 10.0, "GreaterThanThreshold")
-    policy = StepScalingPolicy("s", "Queue", alarm, "ChangeInCapacity", [StepAdjustment(1, 0.0, None)])  # type: ignore[arg-type]
+    policy = StepScalingPolicy("s", "Queue", alarm, "ChangeInCapacity", [StepAdjustment(1, 0.0, None)])
     assert policy.step_adjustments == (StepAdjustment(1, 0.0, None),)
 
 
@@ -344,7 +347,7 @@ def _racing(cluster: FakeCluster, **change: object) -> Counter[str]:
             racing_now.clear()
         return commit(changes, **options)
 
-    cluster.state.commit = racing  # type: ignore[method-assign]
+    cluster.state.commit = racing  # type: ignore[method-assign,assignment]
     return calls
 
 
@@ -394,10 +397,13 @@ def test_a_commit_refused_for_no_race_is_a_failed_activity_at_once(cluster: Fake
 
     def unregistered(changes: Sequence[Change], **options: Any) -> CommitResult:  # a spec the store refuses
         commits.append(1)
-        bent = [attrs.evolve(c, spec=attrs.evolve(c.spec, task_definition="gone:1")) for c in changes]  # type: ignore[attr-defined]
+        bent = [
+            attrs.evolve(c, spec=attrs.evolve(c.spec, task_definition="gone:1")) if isinstance(c, PutServiceSpec) else c
+            for c in changes
+        ]
         return commit(bent, **options)
 
-    cluster.state.commit = unregistered  # type: ignore[method-assign]
+    cluster.state.commit = unregistered  # type: ignore[method-assign,assignment]
     scaler.put_scheduled_action("web", ScheduledAction("to3", cluster.clock.now, min_capacity=3))
     (failed,) = scaler.step()
     assert failed.status == "Failed" and "task definition gone:1 is not registered" in failed.status_message
@@ -423,7 +429,7 @@ def test_run_reports_store_errors_keeps_going_and_ends_on_close(cluster: FakeClu
             raise StoreError("etcd did not answer /kv/txn at any endpoint")
         return commit(changes, **options)
 
-    cluster.state.commit = flaky  # type: ignore[method-assign]
+    cluster.state.commit = flaky  # type: ignore[method-assign,assignment]
     worker = threading.Thread(target=scaler.run, kwargs={"interval": 0.01}, daemon=True)
     worker.start()
     for _ in range(500):

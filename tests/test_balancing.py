@@ -4,7 +4,7 @@ stops, LB health in service health, and rebuilds after restarts.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -357,7 +357,9 @@ def test_a_task_is_never_stopped_while_it_is_registered(ops: list[tuple[Any, ...
     for executor in setup.cluster.executors.values():
         original = executor.stop
 
-        def guarded(task_id: str, *, timeout: float = 30.0, _original: Any = original) -> TaskObservation:
+        def guarded(
+            task_id: str, *, timeout: float = 30.0, _original: Callable[..., TaskObservation] = original
+        ) -> TaskObservation:
             if not setup.lb.down and task_id in setup.lb.servers("web"):
                 violations.append(task_id)
             return _original(task_id, timeout=timeout)
@@ -404,8 +406,8 @@ def test_a_task_is_never_stopped_while_it_is_registered(ops: list[tuple[Any, ...
         assert violations == []
         snapshot = setup.state.snapshot()
         assert all(t.last_status not in ("DEACTIVATING", "STOPPING") for t in setup.tasks())
-        running = {t.id for t in setup.tasks() if t.last_status == "RUNNING"}
-        assert set(setup.lb.servers("web")) == running  # level-triggered: the LB matches the state
+        running_ids = {t.id for t in setup.tasks() if t.last_status == "RUNNING"}
+        assert set(setup.lb.servers("web")) == running_ids  # level-triggered: the LB matches the state
         for task in setup.tasks():
             if task.last_status == "RUNNING":
                 assert [e.target_group_arn for e in snapshot.task(task.id).target_health] == [ARN]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import attrs
 import pytest
@@ -377,7 +377,7 @@ def test_none_mode_from_json() -> None:
 NAME_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
 HEX = "0123456789abcdef"
 names = st.text(NAME_ALPHABET, min_size=1, max_size=12)
-short_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
+short_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12)
 CONTAINER_EXTRAS: tuple[dict[str, Any], ...] = (
     {},
     {
@@ -427,6 +427,11 @@ def health_checks(draw: st.DrawFn) -> HealthCheck:
     )
 
 
+def memory_texts(mib: int) -> st.SearchStrategy[int | str]:
+    """A task memory of ``mib`` as ECS takes it: a number, a numeric string or a string with a unit."""
+    return st.sampled_from([mib, str(mib), f"{mib} MiB"])
+
+
 @st.composite
 def task_definitions(draw: st.DrawFn) -> TaskDefinition:
     mode = draw(st.sampled_from(NETWORK_MODES))
@@ -447,7 +452,7 @@ def task_definitions(draw: st.DrawFn) -> TaskDefinition:
         used: set[tuple[int, str]] = set()
         if mode != "none":
             for _ in range(draw(st.integers(0, 3))):
-                protocol = draw(st.sampled_from(["tcp", "udp"]))
+                protocol: Literal["tcp", "udp"] = draw(st.sampled_from(["tcp", "udp"]))
                 port = draw(st.integers(1, 65535))
                 if (port, protocol) in used:
                     continue
@@ -469,7 +474,7 @@ def task_definitions(draw: st.DrawFn) -> TaskDefinition:
         dependencies = []
         for target in draw(st.lists(st.sampled_from(earlier), unique=True, max_size=2)) if earlier else []:
             target_container = containers[container_names.index(target)]
-            conditions = ["START"]
+            conditions: list[Literal["START", "COMPLETE", "SUCCESS", "HEALTHY"]] = ["START"]
             if target_container.health_check is not None:
                 conditions.append("HEALTHY")
             if not target_container.essential:
@@ -483,17 +488,17 @@ def task_definitions(draw: st.DrawFn) -> TaskDefinition:
                 cpu=draw(st.integers(0, 1024)),
                 memory=memory,
                 memory_reservation=reservation,
-                port_mappings=mappings,
+                port_mappings=mappings,  # type: ignore[arg-type]  # converter=tuple: attrs types it Iterable[_T_co]
                 essential=essential[index],
                 health_check=draw(st.one_of(st.none(), health_checks())),
-                environment=draw(st.lists(st.builds(KeyValuePair, short_text, st.text(max_size=8)), max_size=2)),
+                environment=draw(st.lists(st.builds(KeyValuePair, short_text, st.text(max_size=8)), max_size=2)),  # type: ignore[arg-type]  # converter=tuple: attrs types it Iterable[_T_co]
                 command=draw(st.one_of(st.none(), st.lists(short_text, max_size=3))),
                 entry_point=draw(st.one_of(st.none(), st.lists(short_text, min_size=1, max_size=2))),
                 start_timeout=draw(st.one_of(st.none(), st.integers(2, 120))),
                 stop_timeout=draw(st.one_of(st.none(), st.integers(0, 120))),
                 docker_labels=draw(st.dictionaries(names, short_text, max_size=2)),
-                depends_on=dependencies,
-                resource_requirements=[ResourceRequirement("GPU", str(gpus))] if gpus else [],
+                depends_on=dependencies,  # type: ignore[arg-type]  # converter=tuple: attrs types it Iterable[_T_co]
+                resource_requirements=[ResourceRequirement("GPU", str(gpus))] if gpus else [],  # type: ignore[list-item]  # converter=tuple: attrs types it Iterable[_T_co]
                 extra=draw(st.sampled_from(CONTAINER_EXTRAS)),
             )
         )
@@ -502,9 +507,7 @@ def task_definitions(draw: st.DrawFn) -> TaskDefinition:
     cpu = draw(st.one_of(st.none(), st.integers(container_cpu, container_cpu + 2048)))
     if task_memory_set:
         memory_text: int | str | None = draw(
-            st.integers(max(container_memory, 6), container_memory + 4096).flatmap(
-                lambda mib: st.sampled_from([mib, str(mib), f"{mib} MiB"])
-            )
+            st.integers(max(container_memory, 6), container_memory + 4096).flatmap(memory_texts)
         )
     else:
         memory_text = None
@@ -513,17 +516,17 @@ def task_definitions(draw: st.DrawFn) -> TaskDefinition:
         extra["volumes"] = [*extra.get("volumes", []), DATA_VOLUME]
     return TaskDefinition(
         family=draw(names),
-        container_definitions=containers,
+        container_definitions=containers,  # type: ignore[arg-type]  # converter=tuple: attrs types it Iterable[_T_co]
         revision=draw(st.integers(0, 50)),
-        network_mode=mode,
+        network_mode=mode,  # type: ignore[arg-type]  # NETWORK_MODES is a tuple of str
         cpu=cpu,
         memory=memory_text,
         placement_constraints=[
-            PlacementConstraint("memberOf", expression)
+            PlacementConstraint("memberOf", expression)  # type: ignore[misc]  # converter=tuple: attrs types it Iterable[_T_co]
             for expression in draw(st.lists(st.sampled_from(EXPRESSIONS), max_size=2))
         ],
         status=draw(st.sampled_from(["ACTIVE", "INACTIVE"])),
-        tags=draw(tags),
+        tags=draw(tags),  # type: ignore[arg-type]  # converter=tuple: attrs types it Iterable[_T_co]
         extra=extra,
     )
 

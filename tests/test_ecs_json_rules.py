@@ -292,7 +292,7 @@ def test_extra_of_python_built_objects_is_checked_too() -> None:
         ContainerDefinition("app", "nginx", memory=64, extra={"essential": False})
     assert modelled.value.field == "essential"
     with pytest.raises(ValidationError) as read_only:
-        TaskDefinition("web", [ContainerDefinition("app", "nginx", memory=64)], extra={"taskDefinitionArn": "arn"})
+        TaskDefinition("web", [ContainerDefinition("app", "nginx", memory=64)], extra={"taskDefinitionArn": "arn"})  # type: ignore[list-item]  # converter=tuple: attrs types it Iterable[_T_co]
     assert read_only.value.field == "taskDefinitionArn"
     with pytest.raises(ValidationError) as wrong_type:
         PortMapping(80, extra={"name": 5})
@@ -415,7 +415,7 @@ def test_broken_references_are_refused_naming_path_and_value(data: dict[str, Any
 def test_references_are_checked_on_python_built_definitions() -> None:
     web = ContainerDefinition("web", "nginx", memory=64, extra={"volumesFrom": [{"sourceContainer": "ghost"}]})
     with pytest.raises(ValidationError) as caught:
-        TaskDefinition("web", [web])
+        TaskDefinition("web", [web])  # type: ignore[list-item]  # converter=tuple: attrs types it Iterable[_T_co]
     assert caught.value.field == "containerDefinitions[0].volumesFrom[0].sourceContainer"
 
 
@@ -461,7 +461,7 @@ def test_all_read_only_fields_at_once_and_the_describe_round_trip() -> None:
         {**base(), "tags": [{"key": "team", "value": "web"}]},
         {"taskDefinition": base(), "tags": [{"key": "team", "value": "web"}]},
         {
-            "taskDefinition": {**base(), "tags": [{"key": "team", "value": "web"}]},
+            "taskDefinition": {**base(), "tags": [{"key": "team", "value": "web"}]},  # type: ignore[dict-item]  # mypy types the inner dict by its sibling's value
             "tags": [{"key": "team", "value": "web"}],
         },
         {"taskDefinition": {**base(), "tags": [{"key": "team", "value": "web"}]}},

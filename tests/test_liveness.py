@@ -167,14 +167,14 @@ def test_run_steps_until_stopped() -> None:
     ("make", "field"),
     [
         (lambda: LivenessMonitor(ClusterState("x"), timeout=0), "timeout"),
-        (lambda: LivenessMonitor(ClusterState("x"), timeout="30"), "timeout"),
+        (lambda: LivenessMonitor(ClusterState("x"), timeout="30"), "timeout"),  # type: ignore[arg-type]  # a str on purpose
         (
             lambda: clusterkit.ContainerInstance(
                 id="i", registered=clusterkit.Resources(), remaining=clusterkit.Resources(), last_heartbeat_at=-1.0
             ),
             "lastHeartbeatAt",
         ),
-        (lambda: Agent(ClusterState("x"), FakeExecutor(), "i", heartbeat_interval="10"), "heartbeat_interval"),
+        (lambda: Agent(ClusterState("x"), FakeExecutor(), "i", heartbeat_interval="10"), "heartbeat_interval"),  # type: ignore[arg-type]  # a str on purpose
     ],
 )
 def test_bad_settings_are_refused(make: object, field: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 import pytest
 
-from clusterkit import ClusterState, Snapshot, Tag, TaskStateChange, UpdateInstance, ValidationError
+from clusterkit import ClusterState, Snapshot, Tag, Task, TaskStateChange, UpdateInstance, ValidationError
 from clusterkit.state import state_violations
 from tests.ecs_api import assert_output, output_problems
 
@@ -72,7 +72,7 @@ def build() -> ClusterState:
         {**definition("hostnet", portMappings=[{"containerPort": 9000}]), "networkMode": "host"}
     )
     state.deregister_task_definition("web:3")
-    tasks = []
+    tasks: list[Task] = []
     tasks += state.start_task("web:2", ["i1", "i2"], group="service:front", started_by="deployer").tasks
     tasks += state.start_task("web:1", ["i1", "i1", "i3"]).tasks
     tasks += state.start_task("gpu", ["i1", "i1"], started_by="ml").tasks

@@ -17,6 +17,7 @@ from clusterkit import (
     ContainerInstance,
     PlacementConstraint,
     PlacementRequest,
+    PlaceTask,
     QuerySyntaxError,
     Snapshot,
     ValidationError,
@@ -322,7 +323,7 @@ def test_a_bad_expression_raises_query_syntax_error_and_changes_nothing(expressi
 def test_bad_strategies_are_refused_naming_the_item() -> None:
     """Like placementConstraints[0].expression, a strategy's bad part is placementStrategy[i].<part>."""
     state = four_instances()
-    cases = [
+    cases: list[tuple[Any, str]] = [  # the last strategy is a bare string on purpose
         ({"type": "binpack", "field": "disk"}, "placementStrategy[1].field"),
         ({"type": "spread"}, "placementStrategy[1].field"),
         ({"type": "spread", "field": "attribute:"}, "placementStrategy[1].field"),
@@ -356,7 +357,7 @@ def test_bad_constraints_are_refused_naming_the_item() -> None:
         state.run_task("web", placement_constraints=[{"type": "sameZone"}])
     assert caught.value.field == "placementConstraints[0].type"
     with pytest.raises(ValidationError):
-        state.run_task("web", placement_constraints={"type": "distinctInstance"})  # type: ignore[arg-type]
+        state.run_task("web", placement_constraints={"type": "distinctInstance"})  # type: ignore[dict-item]
 
 
 # -- constraints ---------------------------------------------------------------------------
@@ -800,8 +801,10 @@ def test_strict_plans_reject_placements_on_instances_that_changed() -> None:
     state.put_attributes("i-1", {"color": "blue"})  # i-1 changes, with room to spare
     result = state.commit(strict)
     assert {r.reason for r in result.rejected} == {"STALE_VERSION"}
-    assert sorted(r.change.task.container_instance_id for r in result.rejected) == ["i-1", "i-1"]
-    assert sorted(c.task.container_instance_id for c in result.accepted) == ["i-2", "i-2"]
+    rejected = [r.change for r in result.rejected]
+    assert all(isinstance(c, PlaceTask) for c in (*rejected, *result.accepted))  # the plan holds placements only
+    assert sorted(c.task.container_instance_id for c in rejected if isinstance(c, PlaceTask)) == ["i-1", "i-1"]
+    assert sorted(c.task.container_instance_id for c in result.accepted if isinstance(c, PlaceTask)) == ["i-2", "i-2"]
     assert len(state.commit(loose).accepted) == 4  # the fine-grained check re-checks the fit instead
     assert state_violations(state.snapshot()) == []
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from clusterkit import BaseScheduler, ClusterState, PlacementRequest, Plan, Snapshot
+from clusterkit import BaseScheduler, ClusterState, PlacementRequest, PlaceTask, Plan, Snapshot
 from clusterkit.placement import PlacementOutcome, binpack, place_and_commit, random, spread
 from clusterkit.state import state_violations
 
@@ -193,7 +193,9 @@ def test_a_conflict_is_detected_and_retried_elsewhere() -> None:
     outcome = place_and_commit(state, scheduler, PlacementRequest(job, strategies=[binpack("memory")]), backoff=0)
     assert [t.container_instance_id for t in outcome.tasks] == ["i-2"]
     assert [c.reason for c in outcome.conflicts] == ["RESOURCE:MEMORY"]
-    assert outcome.conflicts[0].change.task.container_instance_id == "i-1"
+    conflict = outcome.conflicts[0].change
+    assert isinstance(conflict, PlaceTask)  # the scheduler plans placements only
+    assert conflict.task.container_instance_id == "i-1"
     assert (outcome.attempts, outcome.commits, outcome.unplaced) == (2, 2, ())
     assert state_violations(state.snapshot()) == []
 

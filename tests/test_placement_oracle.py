@@ -124,9 +124,9 @@ def constraint_holds(constraint: tuple[str, Any], view: View) -> bool:
     if kind == "zone_match":
         return zone is not None and zone.startswith("zone-") and zone[5:] in "ab"
     if kind == "tier_eq":
-        return tier == argument
+        return bool(tier == argument)
     if kind == "tier_ne":
-        return tier != argument
+        return bool(tier != argument)
     assert kind in ("not_group", "group_ne")
     return view.groups[argument] == 0
 
@@ -168,7 +168,7 @@ def task_specs(draw: st.DrawFn, *, ports: bool = True) -> TaskSpec:
     )
 
 
-CONSTRAINTS = st.lists(
+CONSTRAINTS: st.SearchStrategy[list[tuple[str, Any]]] = st.lists(
     st.one_of(
         st.just(("distinct", None)),
         st.tuples(st.just("zone_in"), st.lists(st.sampled_from(ZONES), min_size=1, max_size=2, unique=True)),
@@ -206,7 +206,10 @@ PORT_RANGES = st.sampled_from([DEFAULT_RANGE, DEFAULT_RANGE, (49153, 49153), (49
 def to_strategies(chain: list[tuple[str, str]] | None) -> list[Any] | None:
     if chain is None:
         return None
-    return [binpack(field) if kind == "binpack" else spread(field) for kind, field in chain]
+    assert all(field in ("cpu", "memory") for kind, field in chain if kind == "binpack")
+    return [
+        binpack("cpu" if field == "cpu" else "memory") if kind == "binpack" else spread(field) for kind, field in chain
+    ]
 
 
 # -- building a cluster -------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from hypothesis import event, given, settings
@@ -22,7 +24,7 @@ def depth(tree: PSortedSet) -> int:
     return levels
 
 
-def build(keys: list[int], owner: Owner) -> PSortedSet:
+def build(keys: Sequence[Any], owner: Owner) -> PSortedSet:
     tree = PSortedSet()
     for key in keys:
         tree = tree.add(key, owner)

@@ -50,6 +50,7 @@ def test_five_schedulers_share_a_cluster_for_ten_thousand_steps_without_a_violat
     record_property: Callable[[str, object], None],
 ) -> None:
     profile = settings.default
+    assert profile is not None  # hypothesis always has a loaded profile
     report = run_machine(
         ReliabilityMachine,
         examples=profile.max_examples,

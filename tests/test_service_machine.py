@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -46,6 +46,7 @@ class RacingServiceMachine(ServiceMachine):
 
 def _run_and_report(machine: type[ServiceMachine], record_property: Callable[[str, object], None]) -> None:
     profile = settings.default
+    assert profile is not None  # hypothesis always has a loaded profile
     report = run_service_machine(
         machine, examples=profile.max_examples, steps=STEPS_PER_PROGRAM, derandomize=profile.derandomize
     )
@@ -93,7 +94,7 @@ def test_two_racing_service_schedulers_never_act_twice_on_one_need(
 # -- broken on purpose: the machine must name the rule ------------------------------------
 
 
-def _evolve_config(service: Service, **changes: int) -> Service:
+def _evolve_config(service: Service, **changes: Any) -> Service:
     return attrs.evolve(service, deployment_configuration=attrs.evolve(service.deployment_configuration, **changes))
 
 

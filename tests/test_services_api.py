@@ -120,6 +120,7 @@ def test_bad_service_calls_name_the_field_and_change_nothing(call: Any, field: s
     state.update_service = record  # type: ignore[method-assign]
     with pytest.raises((ValidationError, NotFoundError)) as caught:
         call(state)
+    assert isinstance(caught.value, (ValidationError, NotFoundError))  # narrows the common base to the two
     assert caught.value.field == field
     assert saved(state, tmp_path, "after.json") == (calls[-1] if calls else before)
 

@@ -225,7 +225,7 @@ def racing_cluster(races: int) -> tuple[FakeCluster, list[str]]:
         refused.extend(rejection.reason for rejection in result.rejected)
         return result
 
-    state.commit = racing  # type: ignore[method-assign]
+    state.commit = racing  # type: ignore[method-assign,assignment]
     return cluster, refused
 
 

@@ -25,6 +25,7 @@ from clusterkit.sim import (
     RegisterDefinition,
     Shape,
     WorkloadError,
+    WorkloadEvent,
     WorkloadSpec,
     dump_event,
     generate_workload,
@@ -175,7 +176,7 @@ def test_time_never_goes_back() -> None:
 
 
 def test_a_file_round_trips(tmp_path: Path) -> None:
-    events = [
+    events: list[WorkloadEvent] = [
         InstanceJoin(0.0, "i-1", 2048, 4096, zone="a", attributes={"kind": "big"}),
         RegisterDefinition(0.0, GOOD_DEFINITION),
         CreateService(1.0, "web", "web:1", 2),

@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -298,7 +299,7 @@ def test_next_token_from_another_query_is_rejected(populated: tuple[ClusterState
     token_defs = cluster.list_task_definitions(max_results=1).next_token
     token_instances = cluster.list_container_instances(max_results=1).next_token
     assert token_defs and token_instances
-    cases = [
+    cases: list[tuple[Callable[..., object], dict[str, Any]]] = [
         (cluster.list_tasks, {"family": "b", "next_token": token_a}),
         (cluster.list_tasks, {"next_token": token_a}),
         (cluster.list_tasks, {"family": "a", "next_token": token_all}),
@@ -355,7 +356,7 @@ def test_tampered_next_token_with_a_valid_fingerprint_is_rejected(key: Any) -> N
 @pytest.mark.parametrize("bad", [0, 101, -1, 1000, True, 5.0, "10", None])
 def test_max_results_out_of_range(bad: Any) -> None:
     cluster = GARBAGE_CLUSTER
-    calls = [
+    calls: list[Callable[..., object]] = [
         cluster.list_tasks,
         cluster.list_container_instances,
         cluster.list_task_definitions,

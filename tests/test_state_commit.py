@@ -30,6 +30,7 @@ from clusterkit import (
     load_task_definition,
 )
 from clusterkit.ecs_json import dump_task_definition
+from clusterkit.model import TaskStatus
 from clusterkit.placement import assign_host_ports
 from clusterkit.state import new_id, state_violations
 
@@ -356,8 +357,10 @@ def test_partial_commit_applies_the_rest(state: ClusterState) -> None:
     assert result.version == version + 1
     snap = state.snapshot()
     for change in result.accepted:
+        assert isinstance(change, PlaceTask)  # the batch holds placements only
         assert snap.task(change.task.id) == attrs.evolve(change.task, created_at=NOW)  # the commit stamps it
     for rejection in result.rejected:
+        assert isinstance(rejection.change, PlaceTask)
         with pytest.raises(LookupError):
             snap.task(rejection.change.task.id)
     assert {e.task.id for e in result.events if isinstance(e, TaskChanged)} == {c.task.id for c in result.accepted}
@@ -403,8 +406,10 @@ def test_versions_strictly_increase(state: ClusterState) -> None:
             change: Any = place(state, rng.choice(["small", "dynamic", "udp", "half"]), rng.choice(["i1", "i2"]))
         elif roll < 0.7:
             task = rng.choice(live)
-            order = ["PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "STOPPED"]
-            later = order[order.index(task.last_status) + 1 :] if task.last_status in order else ["STOPPED"]
+            order: list[TaskStatus] = ["PENDING", "ACTIVATING", "RUNNING", "DEACTIVATING", "STOPPING", "STOPPED"]
+            later: list[TaskStatus] = (
+                order[order.index(task.last_status) + 1 :] if task.last_status in order else ["STOPPED"]
+            )
             change = TaskStateChange(task.id, task.version, rng.choice(later or ["STOPPED"]))
         elif roll < 0.85:
             change = StopTask(rng.choice(live).id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from hypothesis import given
@@ -32,7 +32,7 @@ def container(name: str = "app", **fields: Any) -> ContainerDefinition:
 
 def taskdef(*containers: ContainerDefinition, **fields: Any) -> TaskDefinition:
     family = fields.pop("family", "web")
-    return TaskDefinition(family=family, container_definitions=containers or (container(),), **fields)
+    return TaskDefinition(family=family, container_definitions=containers or (container(),), **fields)  # type: ignore[arg-type]  # converter=tuple
 
 
 def assert_names(error: ValidationError, field: str, value: object) -> None:
@@ -380,7 +380,9 @@ def test_depends_on_healthy_needs_a_health_check_on_the_target() -> None:
 
 
 @pytest.mark.parametrize("condition", ["COMPLETE", "SUCCESS"])
-def test_depends_on_complete_or_success_cannot_target_an_essential_container(condition: str) -> None:
+def test_depends_on_complete_or_success_cannot_target_an_essential_container(
+    condition: Literal["COMPLETE", "SUCCESS"],
+) -> None:
     # ECS ContainerDependency: "COMPLETE ... This condition can't be set on an essential
     # container." (SUCCESS likewise.)
     ok = taskdef(
@@ -399,7 +401,7 @@ def test_depends_on_complete_or_success_cannot_target_an_essential_container(con
 
 def test_depends_on_condition_must_be_known() -> None:
     with pytest.raises(ValidationError) as error:
-        ContainerDependency("db", "READY")
+        ContainerDependency("db", "READY")  # type: ignore[arg-type]  # an unknown condition on purpose
     assert_names(error.value, "condition", "READY")
 
 

@@ -348,7 +348,7 @@ class RetryOnlyMachine(SchedulerMachine):
     def make_schedulers(self) -> list[Any]:
         return [FirstFit()]
 
-    run = None  # type: ignore[assignment]  (no plain run and no race: only run_with_retries)
+    run = None  # type: ignore[assignment]  # (no plain run and no race: only run_with_retries)
     race = None  # type: ignore[assignment]
 
 

@@ -85,7 +85,7 @@ def test_an_agent_process_on_docker_runs_what_a_scheduler_process_placed_and_rep
         assert started.task.version > task.version  # reported by the agent process, with the task's version
         assert len(containers_of(engine1, cluster, task.id, all=False)) == 1
         assert "clusterkit" in fetch(HOST_IP, task.host_ports[0].host_port)
-        assert engine1.inspect_image(IMAGE)
+        assert engine1.inspect_image(IMAGE)  # type: ignore[no-untyped-call]  # docker-py's low-level API is untyped
 
         state.stop_task(task.id, reason="done")
         stopped = wait_for(events, task.id, "STOPPED", seen)

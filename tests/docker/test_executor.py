@@ -10,7 +10,8 @@ import pytest
 
 from clusterkit import Agent, ClusterState
 from clusterkit.errors import ExecutorError, NotFoundError
-from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_CONTAINER, LABEL_TASK
+from clusterkit.executor import TaskObservation
+from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_CONTAINER, LABEL_TASK, DockerExecutor
 from clusterkit.logs import LogStore
 from tests.conftest import loopback
 from tests.docker.conftest import container_definition, executor_for, fetch, running, settle, stopped
@@ -246,12 +247,13 @@ def test_the_agent_inspects_quiet_tasks_only_when_the_engine_reports_events(
     settle(agent, task_id, running)
     settle(agent, other.id, running)
     executor = agent.executor
+    assert isinstance(executor, DockerExecutor)  # launch's executor_for made it
     inspected: list[str] = []
     inspect = executor.inspect
 
-    def counting(task: str) -> Any:
-        inspected.append(task)
-        return inspect(task)
+    def counting(task_id: str) -> TaskObservation:
+        inspected.append(task_id)
+        return inspect(task_id)
 
     executor.inspect = counting  # type: ignore[method-assign]
     for _ in range(3):

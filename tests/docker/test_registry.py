@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -159,7 +160,7 @@ def test_pull_policies_decide_between_the_registry_and_the_cached_image(
     tried: list[str] = []
     pull = executor.api.pull
 
-    def counting(repository: str, tag: str | None = None, **options: object) -> object:
+    def counting(repository: str, tag: str | None = None, **options: Any) -> object:
         tried.append(f"{repository}:{tag}")
         return pull(repository, tag, **options)
 

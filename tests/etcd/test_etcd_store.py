@@ -26,8 +26,8 @@ from clusterkit.state import (
     new_id,
 )
 from clusterkit.testing import check_state
-from tests.conftest import etcd_available, eventually
-from tests.etcd.conftest import delete_prefix, member
+from tests.conftest import delete_prefix, etcd_available, eventually
+from tests.etcd.conftest import member
 
 WEB = {"family": "web", "containerDefinitions": [{"name": "app", "image": "web:1", "memory": 256}]}
 

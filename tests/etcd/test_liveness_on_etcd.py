@@ -16,8 +16,9 @@ import pytest
 from clusterkit import Agent, ClusterState, FakeExecutor
 from clusterkit.liveness import LivenessMonitor
 from clusterkit.state import EtcdStore
+from tests.conftest import eventually
 from tests.etcd import _workers
-from tests.etcd.test_etcd_store import WEB, eventually
+from tests.etcd.test_etcd_store import WEB
 
 TTL = 2
 
@@ -116,7 +117,9 @@ def test_a_killed_agent_process_is_disconnected_within_its_lease_ttl_and_a_secon
         assert ready.wait(60)
         for monitor in monitors:
             monitor.start()
-        assert eventually(lambda: scheduler.snapshot().instances() and "i-agent" in store_of(scheduler).live_agents())
+        assert eventually(
+            lambda: bool(scheduler.snapshot().instances()) and "i-agent" in store_of(scheduler).live_agents()
+        )
         placed = scheduler.run_task("web", count=2).tasks
         assert {task.container_instance_id for task in placed} == {"i-agent"}
         assert eventually(lambda: all(t.last_status == "RUNNING" for t in scheduler.snapshot().tasks()), seconds=10)

@@ -10,8 +10,7 @@ from collections.abc import Callable
 from clusterkit import ClusterState
 from clusterkit.services import ServiceScheduler
 from clusterkit.state import EtcdStore, PutServiceStatus
-from tests.conftest import ETCD_ENDPOINTS
-from tests.etcd.test_etcd_store import eventually
+from tests.conftest import ETCD_ENDPOINTS, eventually
 
 WEB = {"family": "web", "containerDefinitions": [{"name": "app", "image": "web:1", "cpu": 128, "memory": 128}]}
 
