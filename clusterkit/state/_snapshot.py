@@ -254,17 +254,11 @@ class Snapshot:
 
     def task(self, task: str) -> Task:
         """The task with this id or ARN; NotFoundError when there is none. O(log n)."""
-        found = self._roots.tasks.get(Arns.last_part(task))
-        if found is None:
-            raise NotFoundError("task", task)
-        return found
+        return _found(self._roots.tasks, "task", task)
 
     def instance(self, instance: str) -> ContainerInstance:
         """The container instance with this id or ARN; NotFoundError when there is none."""
-        found = self._roots.instances.get(Arns.last_part(instance))
-        if found is None:
-            raise NotFoundError("containerInstance", instance)
-        return found
+        return _found(self._roots.instances, "containerInstance", instance)
 
     def task_definition(self, reference: str) -> TaskDefinition:
         """A task definition by ``family`` (latest ACTIVE revision), ``family:revision`` or ARN."""
@@ -292,26 +286,17 @@ class Snapshot:
         """The service with this name or ARN (INACTIVE ones too); NotFoundError when there is none."""
         if not isinstance(service, str) or not service:
             raise ValidationError("service", service, "give a service name or ARN")
-        found = self.services_by_name.get(Arns.last_part(service))
-        if found is None:
-            raise NotFoundError("service", service)
-        return found
+        return _found(self.services_by_name, "service", service)
 
     def service_spec(self, name: str) -> ServiceSpec:
         """The service's spec as stored (what users asked); NotFoundError when there is none."""
-        found = self._roots.service_specs.get(Arns.last_part(name))
-        if found is None:
-            raise NotFoundError("service", name)
-        return found
+        return _found(self._roots.service_specs, "service", name)
 
     def service_status(self, name: str) -> ServiceStatus:
         """The service's status as stored (what the service scheduler committed last, before it
         observed a newer spec: ``observed_status`` for that); NotFoundError when there is none.
         """
-        found = self._roots.service_statuses.get(Arns.last_part(name))
-        if found is None:
-            raise NotFoundError("service", name)
-        return found
+        return _found(self._roots.service_statuses, "service", name)
 
     def observed_status(self, name: str) -> ServiceStatus:
         """The service's status having observed its spec (``clusterkit.model.observe``):
@@ -711,6 +696,14 @@ class Snapshot:
             f"<Snapshot {self.arns.cluster} version={self.version} instances={self.instance_count} "
             f"tasks={self.task_count}>"
         )
+
+
+def _found(table: Mapping[str, T], field: str, reference: str) -> T:
+    """The record ``reference`` (an id, name or ARN) names in ``table``; NotFoundError naming ``field`` if none."""
+    found = table.get(Arns.last_part(reference))
+    if found is None:
+        raise NotFoundError(field, reference)
+    return found
 
 
 def _merge_sorted(streams: Sequence[Iterator[tuple[str, Any]]], start: Any) -> Iterator[tuple[str, Any]]:
