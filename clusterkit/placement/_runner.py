@@ -1,24 +1,23 @@
 """Plan, commit, retry: the optimistic loop that turns a request into started tasks.
 
 Each attempt plans against a fresh snapshot and commits the plan. Placements the commit
-rejects (another scheduler took the room first) are planned again from the commit's fresh
-snapshot, with a short randomised backoff, up to ``max_attempts``; tasks no instance can
-take are not retried. This is Omega's and Nomad's loop; the scheduler stays pure.
+rejects (another scheduler took the room first) are planned again from a snapshot taken
+after that commit, with a short randomised backoff, up to ``max_attempts``; tasks no
+instance can take are not retried. This is Omega's and Nomad's loop, run by the state's
+shared ``commit_with_retry``; the scheduler stays pure.
 """
 
 from __future__ import annotations
 
-import random
-import time
 from typing import TYPE_CHECKING
 
 import attrs
 
 from clusterkit.errors import ValidationError
 from clusterkit.model import Task
-from clusterkit.placement._plan import Unplaced
+from clusterkit.placement._plan import Plan, Unplaced
 from clusterkit.placement._request import PlacementRequest
-from clusterkit.state import Rejection
+from clusterkit.state import PlaceTask, Rejection, Snapshot, commit_with_retry, jittered
 
 if TYPE_CHECKING:
     from clusterkit.placement._scheduler import Scheduler
@@ -61,32 +60,27 @@ def place_and_commit(
     """
     if type(max_attempts) is not int or max_attempts < 1:
         raise ValidationError("maxAttempts", max_attempts, "must be a positive integer")
-    placed: list[Task] = []
-    conflicts: list[Rejection] = []
-    unplaced: list[Unplaced] = []
-    snapshot = state.snapshot()
-    remaining = request.count
-    attempts = commits = 0
-    while remaining and attempts < max_attempts:
-        attempts += 1
-        plan = scheduler.place(snapshot, attrs.evolve(request, count=remaining))
-        if atomic and plan.unplaced:  # all or nothing: a gang that does not fit is not started
-            unplaced.extend(plan.unplaced)
-            unplaced.extend(Unplaced({"GANG_INCOMPLETE": 1}) for _ in plan.placements)
-            return PlacementOutcome((), tuple(unplaced), attempts, tuple(conflicts), commits)
-        unplaced.extend(plan.unplaced)  # no instance can take these: final
-        remaining = len(plan.placements)
-        if not remaining:
-            break
-        result = state.commit(plan.changes, atomic=atomic)
-        commits += 1
-        placed.extend(change.task for change in result.accepted)  # type: ignore[union-attr]
-        conflicts.extend(rejection for rejection in result.rejected if rejection.reason != "ABORTED")
-        remaining = len(result.rejected)  # lost to another writer: plan them again
-        if not remaining:
-            break
-        snapshot = result.snapshot
-        if attempts < max_attempts and backoff > 0:
-            time.sleep(random.uniform(0, backoff * 2 ** (attempts - 1)))  # jitter, not security
-    unplaced.extend(Unplaced({"CONFLICT": 1}) for _ in range(remaining))
-    return PlacementOutcome(tuple(placed), tuple(unplaced), attempts, tuple(conflicts), commits)
+    unplaced: list[Unplaced] = []  # no instance can take these: final
+    gang_broken = False
+
+    def plan(snapshot: Snapshot, count: int) -> Plan | None:
+        nonlocal gang_broken
+        planned = scheduler.place(snapshot, attrs.evolve(request, count=count))
+        unplaced.extend(planned.unplaced)
+        if atomic and planned.unplaced:  # all or nothing: a gang that does not fit is not started
+            unplaced.extend(Unplaced({"GANG_INCOMPLETE": 1}) for _ in planned.placements)
+            gang_broken = True
+            return None
+        return planned
+
+    outcome = commit_with_retry(
+        state,
+        lambda snapshot: plan(snapshot, request.count),
+        replan=lambda snapshot, lost: plan(snapshot, len(lost)),  # plan only what another writer took
+        atomic=atomic,
+        max_attempts=max_attempts,
+        backoff=jittered(backoff) if backoff > 0 else None,
+    )
+    placed = () if gang_broken else tuple(c.task for c in outcome.accepted if isinstance(c, PlaceTask))
+    unplaced.extend(Unplaced({"CONFLICT": 1}) for _ in outcome.unresolved)
+    return PlacementOutcome(placed, tuple(unplaced), outcome.attempts, outcome.conflicts, outcome.commits)
