@@ -118,7 +118,7 @@ def test_a_killed_agent_process_is_disconnected_within_its_lease_ttl_and_a_secon
         for monitor in monitors:
             monitor.start()
         assert eventually(
-            lambda: bool(scheduler.snapshot().instances()) and "i-agent" in store_of(scheduler).live_agents()
+            lambda: "i-agent" in scheduler.snapshot().instances_by_id and "i-agent" in store_of(scheduler).live_agents()
         )
         placed = scheduler.run_task("web", count=2).tasks
         assert {task.container_instance_id for task in placed} == {"i-agent"}
