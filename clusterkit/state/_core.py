@@ -71,6 +71,10 @@ class StateCore:
         self._snapshot: Snapshot | None = None
         self._subscribers: list[Subscription] = []
         self._store_delivers = isinstance(self._store, SharedStore)
+        # the store's transaction limit, read once: a runtime-checkable isinstance costs microseconds a commit
+        self._txn_limit: int | None = (
+            self._store.max_txn_ops if isinstance(self._store, TransactionLimitedStore) else None
+        )
         if isinstance(self._store, SharedStore):  # it hands over every commit, this process's and others'
             self._store.attach(self.arns, self._from_store)
 
@@ -134,7 +138,7 @@ class StateCore:
 
     def _commit_once(self, items: list[Change], atomic: bool) -> CommitResult | None:
         """One commit of ``items``; None when an incremental commit is too large for one write."""
-        limit = self._store.max_txn_ops if isinstance(self._store, TransactionLimitedStore) else None
+        limit = self._txn_limit
         with self._lock:
             while True:
                 base = self._store.current()
