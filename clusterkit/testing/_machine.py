@@ -297,6 +297,22 @@ class _Checked:
         return self.machine._plan(self.index, snapshot, request)
 
 
+def machine_settings(examples: int, steps: int, derandomize: bool, shrink: bool) -> settings:
+    """The hypothesis settings a machine runs with outside pytest: no deadline, no database,
+    the first bug reported, shrinking only when asked.
+    """
+    return settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        derandomize=derandomize,
+        phases=(Phase.explicit, Phase.reuse, Phase.generate, *((Phase.shrink,) if shrink else ())),
+        database=None,
+        report_multiple_bugs=False,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+
+
 @attrs.frozen(slots=True)
 class MachineReport:
     """What ``run_machine`` did: ``steps`` run, ``plans`` checked and ``stale_commits`` made."""
@@ -321,21 +337,8 @@ def run_machine(
     shrinking takes seconds to a minute. ``derandomize`` makes the run repeatable.
     Outside pytest this is the way to run a machine.
     """
-    phases = (Phase.explicit, Phase.reuse, Phase.generate, *((Phase.shrink,) if shrink else ()))
     before = (machine.steps_run, machine.plans_checked, machine.stale_commits)
-    run_state_machine_as_test(
-        machine,
-        settings=settings(
-            max_examples=examples,
-            stateful_step_count=steps,
-            deadline=None,
-            derandomize=derandomize,
-            phases=phases,
-            database=None,
-            report_multiple_bugs=False,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ),
-    )
+    run_state_machine_as_test(machine, settings=machine_settings(examples, steps, derandomize, shrink))
     return MachineReport(
         machine.steps_run - before[0], machine.plans_checked - before[1], machine.stale_commits - before[2]
     )

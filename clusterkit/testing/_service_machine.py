@@ -39,7 +39,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, Final
 
 import attrs
-from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -66,6 +65,7 @@ from clusterkit.state import (
 )
 from clusterkit.testing._checks import InvariantViolated, check_state
 from clusterkit.testing._fake_cluster import FakeCluster
+from clusterkit.testing._machine import machine_settings
 from clusterkit.testing._service_checks import CommitLog, ServiceInvariants, check_services_settled, has_health_check
 
 __all__ = ["ServiceMachine", "ServiceMachineReport", "run_service_machine"]
@@ -651,21 +651,8 @@ def run_service_machine(
     a minimal one (which hypothesis prints) unless ``shrink`` is False. ``derandomize``
     makes the run repeatable.
     """
-    phases = (Phase.explicit, Phase.reuse, Phase.generate, *((Phase.shrink,) if shrink else ()))
     before = machine.report()
-    run_state_machine_as_test(
-        machine,
-        settings=settings(
-            max_examples=examples,
-            stateful_step_count=steps,
-            deadline=None,
-            derandomize=derandomize,
-            phases=phases,
-            database=None,
-            report_multiple_bugs=False,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-        ),
-    )
+    run_state_machine_as_test(machine, settings=machine_settings(examples, steps, derandomize, shrink))
     after = machine.report()
     failures = {kind: count - before.failures.get(kind, 0) for kind, count in after.failures.items()}
     return ServiceMachineReport(
