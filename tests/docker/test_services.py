@@ -60,8 +60,13 @@ def web(body: str, command: str = SERVE) -> dict[str, Any]:
 
 
 def get(address: str, port: int) -> str:
-    """One GET, no retries: the body, stripped."""
-    with urllib.request.urlopen(f"http://{address}:{port}/", timeout=2) as response:
+    """One GET, no retries: the body, stripped.
+
+    A refused or reset connection fails at once; a slow answer is still an answer, so the timeout
+    is generous: on a loaded two-core machine, restarting crashing containers can starve a healthy
+    httpd for seconds.
+    """
+    with urllib.request.urlopen(f"http://{address}:{port}/", timeout=15) as response:
         return str(response.read().decode().strip())
 
 
