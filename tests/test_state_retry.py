@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from clusterkit import (
     Change,
     ClusterState,
+    CommitResult,
     ConflictError,
     PlaceTask,
     Snapshot,
@@ -264,6 +265,27 @@ def test_retry_can_be_driven_a_step_at_a_time() -> None:
     assert retry.done and not retry.outcome.gave_up and retry.outcome.attempts == 2
     with pytest.raises(ValidationError):
         retry.plan()
+
+
+def test_a_committer_routes_every_commit_and_its_result_drives_the_loop() -> None:
+    state = cluster(slots=3)
+    returned: list[CommitResult] = []
+
+    def committer(changes: list[Change]) -> CommitResult:
+        if not returned:
+            state.commit(place(state.snapshot(), "i-0", 2))  # a race inside the first commit
+        returned.append(state.commit(changes))
+        return returned[-1]
+
+    retry = Retry(state, fill, max_attempts=4, committer=committer)
+    while not retry.done:
+        groups = retry.plan()
+        if groups:
+            retry.commit(groups)
+    outcome = retry.outcome
+    assert outcome.results == tuple(returned) and len(returned) == 1
+    assert len(returned[0].accepted) == 1 and len(returned[0].rejected) == 2  # the race took two slots
+    assert outcome.attempts == 2 and outcome.conflicted == 1 and not outcome.gave_up  # then nothing left
 
 
 @given(

@@ -22,7 +22,7 @@ from clusterkit.model import PlacementStrategy, Resources
 from clusterkit.placement import PlacementRequest, Plan, Scheduler
 from clusterkit.sim._bus import Bus
 from clusterkit.sim._clock import Timeline
-from clusterkit.state import ContainerInstanceChanged, Event, TaskChanged
+from clusterkit.state import Change, CommitResult, ContainerInstanceChanged, Event, Retry, Snapshot, TaskChanged
 
 __all__ = ["Queues"]
 
@@ -35,7 +35,16 @@ class _Waiting:
     arrival: float
     duration: float
     epoch: int = -1  # the capacity epoch of its last failed try (-1: not tried)
-    attempts: int = 0  # placements of it the state rejected, in this pass
+
+
+@attrs.define
+class _Request:
+    """Batch tasks of one definition planned together, and the retry loop placing them."""
+
+    items: list[_Waiting]
+    retry: Retry = attrs.field(init=False)
+    plan: Plan | None = None  # the last plan made
+    result: CommitResult | None = None  # the last commit's result
 
 
 class Queues:
@@ -145,70 +154,86 @@ class Queues:
             if item.epoch == self._epoch:
                 self._deferred[index].append(item)
             else:
-                item.attempts = 0
                 groups.setdefault(item.definition, []).append(item)
         size = self._batch_size
-        requests = deque(group[at : at + size] for group in groups.values() for at in range(0, len(group), size))
+        requests = deque(
+            self._request(group[at : at + size]) for group in groups.values() for at in range(0, len(group), size)
+        )
         self._serve(index, requests)
 
-    # The plan, commit, plan-again-on-rejection loop, all of it: _serve, _retry and _commit.
+    # A request's plan, commit, plan-again-on-rejection loop is the state's own ``Retry``,
+    # driven a step at a time so the clock can move between a plan and its commit.
 
-    def _serve(self, index: int, requests: deque[list[_Waiting]]) -> None:
+    def _serve(self, index: int, requests: deque[_Request]) -> None:
         """Plan and commit ``requests`` in turn; rejected placements are planned again at once, a few times."""
         while requests:
-            items = requests.popleft()
-            snapshot = self._state.snapshot()
-            definition = snapshot.task_definition(items[0].definition)
-            request = PlacementRequest(definition, len(items), strategies=self._strategies)
-            plan = self._scheduler.place(snapshot, request)
+            request = requests[0]
+            groups = request.retry.plan()
+            snapshot = request.retry.snapshot
+            assert snapshot is not None  # a plan was just made from it
             if self._decision_time > 0:
                 self._busy[index] = True
 
-                def commit(plan: Plan = plan, items: list[_Waiting] = items, version: int = snapshot.version) -> None:
+                def commit(groups: list[list[Change]] = groups, version: int = snapshot.version) -> None:
                     self._busy[index] = False
-                    self._retry(index, requests, self._commit(index, plan, items, version))
+                    self._commit(index, requests, groups, version)
                     self._serve(index, requests)
 
                 self._time.after(self._decision_time, commit)
                 return
-            self._retry(index, requests, self._commit(index, plan, items, snapshot.version))
+            self._commit(index, requests, groups, snapshot.version)
 
-    def _retry(self, index: int, requests: deque[list[_Waiting]], rejected: list[_Waiting]) -> None:
-        again = [item for item in rejected if item.attempts < self._max_attempts]
-        later = [item for item in rejected if item.attempts >= self._max_attempts]
-        if again:
-            requests.appendleft(again)
-        self._queues[index].extendleft(reversed(later))
+    def _request(self, items: list[_Waiting]) -> _Request:
+        """A request for ``items`` (one definition), its retry loop committing through the bus."""
+        request = _Request(items)
 
-    def _commit(self, index: int, plan: Plan, items: list[_Waiting], version: int) -> list[_Waiting]:
-        """Commit ``plan``, made for ``items`` on the snapshot at ``version``; returns the items
-        whose placements the state rejected. They are conflicts when another scheduler
-        committed since that snapshot.
+        def plan(snapshot: Snapshot, _rejected: tuple[Change, ...] = ()) -> Plan:
+            definition = snapshot.task_definition(request.items[0].definition)
+            placement = PlacementRequest(definition, len(request.items), strategies=self._strategies)
+            request.plan = self._scheduler.place(snapshot, placement)
+            return request.plan
+
+        def commit(changes: list[Change]) -> CommitResult:
+            request.result = self._bus.commit(changes)
+            return request.result
+
+        request.retry = Retry(self._state, plan, replan=plan, max_attempts=self._max_attempts, committer=commit)
+        return request
+
+    def _commit(self, index: int, requests: deque[_Request], groups: list[list[Change]], version: int) -> None:
+        """Commit the first request's plan, made on the snapshot at ``version``: its placed items
+        leave it, its rejected ones stay for the next attempt (back in the queue once the attempts
+        run out), and those no instance could take wait for the capacity to change. Rejections are
+        conflicts when another scheduler committed since that snapshot.
         """
-        placed = 0
-        rejected: list[_Waiting] = []
-        if plan.placements:
+        request = requests[0]
+        items = request.items
+        placed = rejected = 0
+        if groups:
             contested = self._bus.scheduled_at > version
-            result = self._bus.commit(plan.changes)
+            request.retry.commit(groups)
+            result = request.result
+            assert result is not None  # the retry committed through the request's committer
             self.transactions += 1
+            rejected = len(result.rejected)
             rejections = sum(1 for rejection in result.rejected if rejection.reason != "ABORTED")
             self.retries += rejections
             if rejections and contested:
                 self.conflicted += 1
                 self.conflicts += rejections
             now = self._time.now
-            for change in result.accepted:
-                item = items[placed]
-                placed += 1
+            for change, item in zip(result.accepted, items, strict=False):
                 self._placed(change.task.id, item.duration)  # type: ignore[union-attr]
                 self.waits.append(now - item.arrival)
-            rejected = items[placed : placed + len(result.rejected)]
-            for item in rejected:
-                item.attempts += 1
+            placed = len(result.accepted)
         self.placed += placed
-        failed = items[placed + len(rejected) :]
-        for unplaced, item in zip(plan.unplaced, failed, strict=False):
+        failed = items[placed + rejected :]
+        assert request.plan is not None  # planned before every commit
+        for unplaced, item in zip(request.plan.unplaced, failed, strict=False):
             self.failures[unplaced.reason] += 1
             item.epoch = self._epoch
         self._deferred[index].extend(failed)
-        return rejected
+        request.items = items[placed : placed + rejected]
+        if request.retry.done:
+            requests.popleft()
+            self._queues[index].extendleft(reversed(request.items))  # rejected every time: a later pass

@@ -140,7 +140,10 @@ class Retry:
     Call ``plan()`` for the next attempt's commits (an empty list: nothing to do, done),
     then ``commit(groups)``; repeat while ``done`` is False. ``outcome`` tells what
     happened. ``commit_with_retry`` is this loop run at once, with an optional backoff.
-    The arguments are ``commit_with_retry``'s.
+    The arguments are ``commit_with_retry``'s, and ``committer``: how one group of changes
+    is committed (default: ``state.commit`` in the ``atomic`` mode), for a caller that
+    routes its commits through a way of its own (a simulator's bus, which observes each
+    commit's events) — it must commit to ``state``.
     """
 
     def __init__(
@@ -153,6 +156,7 @@ class Retry:
         replan: Callable[[Snapshot, tuple[Change, ...]], Planned] | None = None,
         conflict: Callable[[Rejection], bool] = is_conflict,
         snapshot: Snapshot | None = None,
+        committer: Callable[[list[Change]], CommitResult] | None = None,
     ) -> None:
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise ValidationError("maxAttempts", max_attempts, "must be a positive integer")
@@ -165,6 +169,7 @@ class Retry:
         self._replan = replan
         self._conflict = conflict
         self._snapshot = snapshot
+        self._committer = committer
         self._again: tuple[Change, ...] | None = None  # the changes a conflict sent back
         self._results: list[CommitResult] = []
         self._accepted: list[Change] = []
@@ -210,7 +215,10 @@ class Retry:
         moved = False
         for group in groups:
             try:
-                result = self.state.commit(list(group), atomic=self.atomic)
+                if self._committer is None:
+                    result = self.state.commit(list(group), atomic=self.atomic)
+                else:
+                    result = self._committer(list(group))
             except ConflictError:  # a store that lost the race outright: all of it again
                 moved = True
                 again.extend(group)
