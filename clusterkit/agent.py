@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Final
 
 from clusterkit.api import ClusterState
 from clusterkit.errors import (
@@ -34,9 +35,11 @@ from clusterkit.logs import LogStore
 from clusterkit.model import DEFAULT_RESERVED_PORTS, HealthStatus, StopCode, Task, TaskStatus
 from clusterkit.state import AgentLease, LeaseStore, Snapshot, UpdateInstance, new_id, run_loop
 
-__all__ = ["Agent"]
+__all__ = ["DEFAULT_CLEANUP_WAIT", "Agent"]
 
 _CPU_UNITS_PER_CORE = 1024
+DEFAULT_CLEANUP_WAIT: Final = 3 * 3600.0
+"""Seconds a stopped task's containers stay on the host: the ECS agent's default (3 hours)."""
 
 
 class Agent:
@@ -54,6 +57,12 @@ class Agent:
     leases (``EtcdStore``) the agent also holds one for its instance, with a TTL of
     ``liveness_ttl`` seconds, renewed from a thread from its first step (or registration)
     until :meth:`close`: if its process dies, the lease runs out and monitors see it at once.
+
+    The containers of a stopped task stay on the host for ``cleanup_wait`` seconds of the
+    state's clock after the task stopped (its ``stoppedAt``, or when the agent first saw its
+    containers stopped), so they can be inspected and their last log lines collected; then
+    the agent removes them, as the ECS agent does after ``ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION``
+    (3 hours by default). ``float("inf")`` keeps them.
     """
 
     def __init__(
@@ -68,11 +77,14 @@ class Agent:
         resync_interval: float = 30.0,
         heartbeat_interval: float = 10.0,
         liveness_ttl: int = 10,
+        cleanup_wait: float = DEFAULT_CLEANUP_WAIT,
     ) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValidationError("workers", workers, "must be a positive integer")
         if isinstance(heartbeat_interval, bool) or not isinstance(heartbeat_interval, (int, float)):
             raise ValidationError("heartbeat_interval", heartbeat_interval, "must be a number of seconds")
+        if isinstance(cleanup_wait, bool) or not isinstance(cleanup_wait, (int, float)) or not cleanup_wait >= 0:
+            raise ValidationError("cleanup_wait", cleanup_wait, "must be a number of seconds >= 0")
         self.state = state
         self.executor = executor
         self.instance_id = instance_id
@@ -81,6 +93,7 @@ class Agent:
         self.resync_interval = resync_interval
         self.heartbeat_interval = float(heartbeat_interval)
         self.liveness_ttl = liveness_ttl
+        self.cleanup_wait = float(cleanup_wait)
         self._lease: AgentLease | None = None
         #: The engine's last error, while it cannot be reached; None when it answers.
         self.engine_error: str | None = None
@@ -89,7 +102,8 @@ class Agent:
         self._workers = workers
         self._pool: ThreadPoolExecutor | None = None
         self._held: set[str] = set()  # tasks with containers: the last listing, plus starts since
-        self._settled: set[str] = set()  # held tasks already seen all stopped: nothing left to do
+        self._settled: dict[str, float] = {}  # held tasks seen all stopped → when they stopped (state's clock)
+        self._drained: set[str] = set()  # settled tasks whose last log lines were collected
         self._log_marks: dict[str, float] = {}  # task id → time of the newest line collected
         self._quiet: dict[str, int] = {}  # task id → task version its containers last matched
         self._resynced = float("-inf")  # when every task was last inspected
@@ -113,6 +127,7 @@ class Agent:
         resync_interval: float = 30.0,
         heartbeat_interval: float = 10.0,
         liveness_ttl: int = 10,
+        cleanup_wait: float = DEFAULT_CLEANUP_WAIT,
     ) -> Agent:
         """Register the executor's host as a container instance and return its agent.
 
@@ -134,6 +149,7 @@ class Agent:
                 resync_interval=resync_interval,
                 heartbeat_interval=heartbeat_interval,
                 liveness_ttl=liveness_ttl,
+                cleanup_wait=cleanup_wait,
             )
 
         if instance_id is not None:
@@ -207,10 +223,11 @@ class Agent:
         else:
             updates = [self._reconcile(snapshot, task) for task in launches]
         reported.extend(update for update in updates if update is not None)
-        for task_id in self._held - assigned.keys() - self._settled:  # tasks this instance no longer runs
-            self._stop_leftovers(task_id)
+        for task_id in self._held - assigned.keys() - self._settled.keys():  # tasks this instance no longer runs
+            self._stop_leftovers(snapshot, task_id)
         if self.log_store is not None:
             self.collect_logs()
+        self._clean_up()
         return reported
 
     def collect_logs(self) -> None:
@@ -218,14 +235,30 @@ class Agent:
         if self.log_store is None:
             return
         for task_id in sorted(self._held):
-            if task_id in self._settled and task_id in self._log_marks:
+            if task_id in self._drained:
                 continue  # stopped, and its last lines were collected after it stopped
+            settled = task_id in self._settled
             try:
                 lines = self.executor.logs(task_id, since=self._log_marks.get(task_id))
             except (ExecutorError, NotFoundError):
                 continue
             self.log_store.append(lines)
             self._log_marks[task_id] = max([self._log_marks.get(task_id, 0.0), *(line.at for line in lines)])
+            if settled:
+                self._drained.add(task_id)
+
+    def _clean_up(self) -> None:
+        """Remove the containers of tasks stopped ``cleanup_wait`` seconds ago (their logs collected)."""
+        now = self.state.clock()
+        for task_id, stopped in list(self._settled.items()):
+            if now - stopped < self.cleanup_wait or (self.log_store is not None and task_id not in self._drained):
+                continue
+            try:
+                self.executor.remove(task_id)
+            except (ExecutorError, NotFoundError):
+                continue  # the engine is away, or they are gone already: the listing tells
+            self._held.discard(task_id)
+            self._forget(task_id)
 
     def _forget_quiet_changes(self) -> None:
         """Drop from the quiet tasks those the executor saw change (all of them now and then)."""
@@ -249,9 +282,16 @@ class Agent:
             return
         self.engine_error = None
         self._held = held
-        self._settled &= held  # forget tasks whose containers were removed
+        for task_id in [*self._settled.keys() - held, *self._drained - held]:
+            self._forget(task_id)  # its containers were removed
         self._log_marks = {task_id: mark for task_id, mark in self._log_marks.items() if task_id in held}
         self._quiet = {task_id: version for task_id, version in self._quiet.items() if task_id in held}
+
+    def _forget(self, task_id: str) -> None:
+        self._settled.pop(task_id, None)
+        self._drained.discard(task_id)
+        self._log_marks.pop(task_id, None)
+        self._quiet.pop(task_id, None)
 
     def _reconcile(self, snapshot: Snapshot, task: Task) -> Task | None:
         try:
@@ -281,11 +321,13 @@ class Agent:
             return None  # the engine is away or the containers vanished: the next step looks again
         return self._report_observed(task, observed)
 
-    def _stop_leftovers(self, task_id: str) -> None:
+    def _stop_leftovers(self, snapshot: Snapshot, task_id: str) -> None:
         try:
             if self.executor.inspect(task_id).last_status != "STOPPED":
                 self.executor.stop(task_id, timeout=self.stop_timeout)
-            self._settled.add(task_id)
+            task = snapshot.tasks_by_id.get(task_id)
+            stopped = task.stopped_at if task is not None else None
+            self._settled[task_id] = stopped if stopped is not None else self.state.clock()
         except (ExecutorError, NotFoundError):
             pass  # retried on the next step
 

@@ -263,3 +263,71 @@ def test_an_agent_can_step_again_after_close() -> None:
     later = state.run_task("web", count=2).tasks
     agent.step()  # launches in a fresh pool
     assert all(state.snapshot().task(t.id).last_status == "RUNNING" for t in later)
+
+
+def test_a_stopped_tasks_containers_are_removed_once_the_cleanup_wait_has_passed() -> None:
+    now = [1_000.0]
+    state = ClusterState("agents", clock=lambda: now[0])
+    state.register_container_instance("i-1", cpu=1024, memory=1024)
+    state.register_task_definition(WEB)
+    executor = FakeExecutor()
+    agent = Agent(state, executor, "i-1", cleanup_wait=600)
+    assert Agent(state, executor, "i-1").cleanup_wait == 3 * 3600  # the ECS agent's default
+    crashed, stopped, running = state.run_task("web", count=3).tasks
+    agent.step()
+    executor.exit(crashed.id, "app", 1)
+    agent.step()
+    now[0] += 300
+    state.stop_task(stopped.id)
+    agent.step()
+    agent.step()
+    assert set(executor.tasks()) == {crashed.id, stopped.id, running.id}  # kept, to inspect
+    now[0] += 300  # the crashed one stopped 600 s ago; the stopped one 300 s ago
+    agent.step()
+    assert set(executor.tasks()) == {stopped.id, running.id}
+    assert ("remove", crashed.id) in executor.calls
+    now[0] += 299
+    agent.step()
+    assert set(executor.tasks()) == {stopped.id, running.id}
+    now[0] += 1
+    agent.step()
+    agent.step()
+    assert set(executor.tasks()) == {running.id}
+    assert executor.calls.count(("remove", stopped.id)) == 1  # removed once, then forgotten
+    snapshot = state.snapshot()
+    assert [snapshot.task(t.id).last_status for t in (crashed, stopped, running)] == ["STOPPED", "STOPPED", "RUNNING"]
+
+
+def test_the_last_log_lines_are_collected_before_the_containers_go_and_a_failed_removal_is_retried() -> None:
+    state, executor, _ = cluster()
+    store = clusterkit.logs.LogStore()
+    agent = Agent(state, executor, "i-1", log_store=store, cleanup_wait=0)
+    task = state.run_task("web").tasks[0]
+    agent.step()
+    agent.step()
+    executor.write_log(task.id, "app", "last words")
+    executor.exit(task.id, "app", 3)
+    agent.step()  # the exit is reported
+    remove = executor.remove
+    refused: list[str] = []
+
+    def flaky_remove(task_id: str) -> None:
+        if not refused:
+            refused.append(task_id)
+            raise clusterkit.ExecutorError(task_id, "the engine is busy")
+        remove(task_id)
+
+    executor.remove = flaky_remove  # type: ignore[method-assign]
+    agent.step()  # settled, its last lines collected, its removal refused
+    assert refused == [task.id] and list(executor.tasks()) == [task.id]
+    agent.step()  # tried again
+    assert list(executor.tasks()) == []
+    texts = [line.text for line in store.query(task_id=task.id)]
+    assert "last words" in texts and texts.count("last words") == 1
+
+
+@pytest.mark.parametrize("wait", [-1, "3h", float("nan"), True])
+def test_a_cleanup_wait_that_is_not_seconds_is_refused(wait: object) -> None:
+    state, executor, _ = cluster()
+    with pytest.raises(clusterkit.ValidationError, match="cleanup_wait"):
+        Agent(state, executor, "i-1", cleanup_wait=wait)  # type: ignore[arg-type]

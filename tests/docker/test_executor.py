@@ -97,6 +97,23 @@ def test_a_crashing_container_stops_the_task_with_its_exit_code(state: ClusterSt
     )
 
 
+def test_the_agent_removes_a_stopped_tasks_containers_after_the_cleanup_wait(
+    state: ClusterState, cluster: str, engine1: docker.APIClient
+) -> None:
+    crash = {"family": "brief", "containerDefinitions": [container_definition(command=["sh", "-c", "exit 4"])]}
+    agent, task_id = launch(state, cluster, crash, cleanup_wait=1)
+    settle(agent, task_id, stopped)
+    label = {"label": f"{LABEL_TASK}={task_id}"}
+    (exited,) = engine1.containers(all=True, filters=label)  # kept at first, to inspect
+    assert exited["State"] == "exited"
+    deadline = time.monotonic() + 30
+    while engine1.containers(all=True, filters=label) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        agent.step()
+    assert engine1.containers(all=True, filters=label) == []
+    assert state.snapshot().task(task_id).last_status == "STOPPED"  # the task's record stays
+
+
 def test_a_failing_health_check_is_reported_unhealthy(state: ClusterState, cluster: str) -> None:
     sick = container_definition(
         command=["sleep", "600"],
