@@ -195,3 +195,20 @@ def test_inspect_orders_rows_prints_whole_ids_when_piped_and_speaks_json(tmp_pat
     assert task_ids == sorted(task_ids) and len(task_ids) == 5
     assert [service["serviceName"] for service in document["services"]] == ["alpha", "zeta"]
     assert document["cluster"] == "ordered" and document["version"] == state.version
+
+
+def test_workload_generate_labels_instances_and_gives_shapes_a_family(tmp_path: Path) -> None:
+    workload = tmp_path / "w.jsonl"
+    result = clusterkit(
+        "workload", "generate", str(workload), "--duration", "300", "--instances", "4", "--arrival-rate", "1",
+        "--shape", "256:512:1:etl", "--shape", "512:1024", "--attribute", "tier=gold,std", "--attribute", "rack=r1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in workload.read_text().splitlines()]
+    joins = [e for e in events if e["type"] == "instance_join"]
+    assert [e["attributes"] for e in joins] == [{"tier": t, "rack": "r1"} for t in ("gold", "std", "gold", "std")]
+    batch = [e for e in events if e["type"] == "batch_task"]
+    assert {(e["cpu"], e.get("family")) for e in batch} == {(256, "etl"), (512, None)}
+    for option, text in (("--shape", "256"), ("--shape", "a:b"), ("--attribute", "tier"), ("--attribute", "tier=")):
+        bad = clusterkit("workload", "generate", str(tmp_path / "x.jsonl"), option, text)
+        assert bad.returncode == 2 and f"{option}={text!r}" in bad.stderr and "Traceback" not in bad.stderr

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clusterkit.autoscaling import CapacityProvider
-from clusterkit.model import binpack, spread
-from clusterkit.placement import BaseScheduler
+from clusterkit.model import ContainerInstance, binpack, spread
+from clusterkit.placement import BaseScheduler, PlacementContext
 from clusterkit.sim import (
     EPOCH,
     BatchTask,
@@ -312,3 +312,29 @@ def test_the_timeline_runs_actions_in_time_order_and_those_of_one_moment_in_the_
     assert ran == [(0.0, "tick"), (1.0, "a"), (1.5, "tick"), (2.0, "b"), (2.0, "c"), (2.0, "set at 2 for 2"),
                    (3.0, "tick")]  # fmt: skip
     assert time.clock() == EPOCH + 3.0
+
+
+def test_a_rule_tied_to_a_family_and_an_instance_label_is_exercised_on_a_generated_workload() -> None:
+    """Batch tasks of family ``etl`` may run only on ``tier=gold`` instances: the generator makes
+    both, and every etl task the run places lands on a gold instance."""
+    spec = WorkloadSpec(
+        seed=4, duration=600, instances=6, arrival_rate=0.5, instance_attributes=[("tier", ["gold", "std"])],
+        shapes=(Shape(256, 512, 1.0, "etl"), Shape(256, 512, 1.0)),
+    )  # fmt: skip
+
+    def gold_only(instance: ContainerInstance, context: PlacementContext) -> str | None:
+        gold = instance.attribute("tier") == "gold"
+        return None if gold or context.request.task_definition.family != "etl" else "NOT_GOLD"
+
+    placed: Counter[tuple[str, str | None]] = Counter()
+
+    def look(snapshot: Snapshot, waiting: object, sample: Sample) -> None:
+        for task in snapshot.tasks():
+            instance = snapshot.instance(task.container_instance_id)
+            placed[(task.task_definition.partition(":")[0], instance.attribute("tier"))] += 1
+
+    policy = SchedulingPolicy("gold", scheduler=BaseScheduler(filters=[gold_only], seed=0), sample_interval=30)
+    metrics = simulate(generate_workload(spec), policy, on_sample=look)
+    assert placed[("etl", "gold")] > 0 and placed[("etl", "std")] == 0
+    assert placed[("batch-256-512", "std")] > 0  # the others go anywhere
+    assert metrics.placed > 0

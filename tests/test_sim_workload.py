@@ -50,8 +50,15 @@ specs = st.builds(
     diurnal_amplitude=st.floats(0, 1),
     diurnal_period=st.floats(600, 86400),
     shapes=st.lists(
-        st.builds(Shape, st.integers(0, 4096), st.integers(1, 8192), st.floats(0.1, 5)), min_size=1, max_size=4
+        st.builds(Shape, st.integers(0, 4096), st.integers(1, 8192), st.floats(0.1, 5),
+                  st.none() | st.sampled_from(["etl", "report"])),
+        min_size=1, max_size=4,
     ).map(tuple),
+    instance_attributes=st.lists(
+        st.tuples(st.sampled_from(["tier", "rack"]), st.lists(st.sampled_from(["a", "b", "gold"]), min_size=1,
+                                                              max_size=3)),
+        max_size=2, unique_by=lambda pair: pair[0],
+    ),
     services=st.integers(0, 3),
     crash_rate=st.floats(0, 2),
     instance_failure_rate=st.floats(0, 1),
@@ -95,7 +102,24 @@ def test_the_generator_is_deterministic_and_only_removes_instances_that_are_ther
             present.remove(event.instance)
     for event in events:
         if isinstance(event, BatchTask):
-            assert any((event.cpu, event.memory) == (shape.cpu, shape.memory) for shape in spec.shapes)
+            assert any((event.cpu, event.memory, event.family) == (s.cpu, s.memory, s.family) for s in spec.shapes)
+
+
+def test_instances_are_labelled_in_turn_and_keep_their_zone_and_labels_when_they_come_back() -> None:
+    spec = WorkloadSpec(
+        seed=2, duration=7200, instances=6, instance_attributes=[("tier", ["gold", "std", "std"])],
+        instance_failure_rate=2, repair_time=60, arrival_rate=0,
+    )  # fmt: skip
+    joins = [event for event in generate_workload(spec) if isinstance(event, InstanceJoin)]
+    first = {event.instance: (event.zone, dict(event.attributes)) for event in joins[:6]}
+    assert [first[f"i-{i}"][1]["tier"] for i in range(6)] == ["gold", "std", "std"] * 2
+    assert [first[f"i-{i}"][0] for i in range(6)] == ["zone-a", "zone-b", "zone-c"] * 2
+    returned = joins[6:]
+    assert returned, "some instance failed and came back"
+    labels = {(zone, attributes["tier"]) for zone, attributes in first.values()}
+    assert all((event.zone, event.attributes["tier"]) in labels for event in returned)
+    with pytest.raises(ValidationError, match="instance_attributes"):
+        WorkloadSpec(instance_attributes=[("tier", [])])
 
 
 def test_arrivals_follow_the_rate_and_the_daily_curve() -> None:

@@ -33,6 +33,7 @@ from clusterkit.placement import BaseScheduler
 from clusterkit.sim import (
     RunMetrics,
     SchedulingPolicy,
+    Shape,
     WorkloadError,
     WorkloadEvent,
     WorkloadSpec,
@@ -301,13 +302,53 @@ def workload() -> None:
     show_default=True,
     help="Failures per instance-hour.",
 )
-def generate(out: Path, **options: Any) -> None:
+@click.option(
+    "--shape",
+    "shapes",
+    multiple=True,
+    metavar="CPU:MEMORY[:WEIGHT[:FAMILY]]",
+    help="A batch task shape in the mixture, with its weight (1) and the family its tasks run as"
+    " (batch-CPU-MEMORY); repeat for several. Default: 256:512:3, 512:1024:2, 1024:2048:1.",
+)
+@click.option(
+    "--attribute",
+    "attributes",
+    multiple=True,
+    metavar="NAME=V1,V2,...",
+    help="Label the instances: instance i gets NAME = the (i mod n)th value; repeat for several.",
+)
+def generate(out: Path, shapes: tuple[str, ...], attributes: tuple[str, ...], **options: Any) -> None:
     """Write a synthetic workload to OUT (JSON Lines)."""
     try:
+        if shapes:
+            options["shapes"] = tuple(_shape(text) for text in shapes)
+        options["instance_attributes"] = tuple(_attribute(text) for text in attributes)
         events = generate_workload(WorkloadSpec(**options))
     except ClusterkitError as error:
         raise _fail(error) from None
     _write(events, out)
+
+
+def _shape(text: str) -> Shape:
+    """``CPU:MEMORY[:WEIGHT[:FAMILY]]`` as a Shape; a ValidationError naming ``--shape`` otherwise."""
+    parts = text.split(":")
+    try:
+        if not 2 <= len(parts) <= 4:
+            raise ValueError
+        cpu, memory = int(parts[0]), int(parts[1])
+        weight = float(parts[2]) if len(parts) > 2 and parts[2] else 1.0
+    except ValueError:
+        raise ValidationError("--shape", text, "must be CPU:MEMORY[:WEIGHT[:FAMILY]], e.g. 512:1024:2:etl") from None
+    family = parts[3] if len(parts) == 4 and parts[3] else None
+    return Shape(cpu, memory, weight, family)
+
+
+def _attribute(text: str) -> tuple[str, tuple[str, ...]]:
+    """``NAME=V1,V2,...`` as a name and its values; a ValidationError naming ``--attribute`` otherwise."""
+    name, equals, values = text.partition("=")
+    if not name or not equals or not all(values.split(",")):
+        raise ValidationError("--attribute", text, "must be NAME=V1,V2,..., e.g. tier=gold,std,std")
+    return name, tuple(values.split(","))
 
 
 @workload.command()

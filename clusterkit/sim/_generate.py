@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import attrs
 
@@ -31,17 +31,24 @@ __all__ = ["Shape", "WorkloadSpec", "generate_workload"]
 
 @attrs.frozen
 class Shape:
-    """A task shape (CPU units, memory MiB) and its weight in the mixture."""
+    """A task shape (CPU units, memory MiB), its weight in the mixture and, for batch tasks,
+    the task definition family they run as (``batch-CPU-MEMORY`` when None).
+    """
 
     cpu: int
     memory: int
     weight: float = attrs.field(default=1.0, validator=positive)
+    family: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if type(self.cpu) is not int or self.cpu < 0:
             raise ValidationError("cpu", self.cpu, "must be a whole number >= 0")
         if type(self.memory) is not int or self.memory < 1:
             raise ValidationError("memory", self.memory, "must be a whole number >= 1")
+
+
+def _labels(pairs: Iterable[tuple[str, Iterable[str]]]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((name, tuple(values)) for name, values in pairs)
 
 
 @attrs.frozen
@@ -56,6 +63,11 @@ class WorkloadSpec:
     ``service_demand`` CPU units (a ``load`` event every ``load_interval`` seconds); their
     tasks crash at ``crash_rate`` per task-hour. Instances fail at ``instance_failure_rate``
     per instance-hour and come back (under a new id) ``repair_time`` seconds later.
+
+    Instance ``i`` is in zone ``zones[i % len(zones)]`` and, for each ``(name, values)`` of
+    ``instance_attributes``, has the attribute ``name`` = ``values[i % len(values)]`` (so
+    ``(("tier", ("gold", "std", "std")),)`` makes a third of them gold); an instance that comes
+    back after a failure keeps its zone and attributes.
     """
 
     seed: int = 0
@@ -77,6 +89,7 @@ class WorkloadSpec:
     crash_rate: float = attrs.field(default=0.0, validator=not_negative)
     instance_failure_rate: float = attrs.field(default=0.0, validator=not_negative)
     repair_time: float = attrs.field(default=600.0, validator=positive)
+    instance_attributes: tuple[tuple[str, tuple[str, ...]], ...] = attrs.field(default=(), converter=_labels)
 
     def __attrs_post_init__(self) -> None:
         for name in ("instances", "instance_cpu", "instance_memory", "services", "service_tasks"):
@@ -89,6 +102,14 @@ class WorkloadSpec:
             raise ValidationError("shapes", self.shapes, "must name at least one shape")
         if not self.zones:
             raise ValidationError("zones", self.zones, "must name at least one zone")
+        for name, values in self.instance_attributes:
+            if not name or not values or not all(values):
+                raise ValidationError(f"instance_attributes[{name!r}]", values, "must give a name and some values")
+
+    def instance(self, index: int) -> tuple[str, dict[str, str]]:
+        """The zone and the attributes of instance ``index``."""
+        attributes = {name: values[index % len(values)] for name, values in self.instance_attributes}
+        return self.zones[index % len(self.zones)], attributes
 
     def curve(self, at: float) -> float:
         """The daily factor at ``at`` seconds: between 1 − amplitude and 1 + amplitude."""
@@ -117,31 +138,34 @@ def _service_definition(name: str, shape: Shape) -> dict[str, object]:
 def _instance_failures(rng: random.Random, spec: WorkloadSpec) -> Iterator[WorkloadEvent]:
     """Instances that fail (leave) and come back under a new id ``repair_time`` later."""
     steady = attrs.evolve(spec, diurnal_amplitude=0)
-    present = {f"i-{index}": spec.zones[index % len(spec.zones)] for index in range(spec.instances)}
-    returning: list[tuple[float, str, str]] = []
+    present = {f"i-{index}": index for index in range(spec.instances)}  # instance → its index in the spec
+    returning: list[tuple[float, str, int]] = []
     for number, at in enumerate(_poisson(rng, spec.instance_failure_rate * spec.instances / 3600.0, steady)):
         while returning and returning[0][0] <= at:
-            _, instance, zone = heapq.heappop(returning)
-            present[instance] = zone
+            _, instance, index = heapq.heappop(returning)
+            present[instance] = index
         if not present:
             continue
         victim = rng.choice(sorted(present))
-        zone = present.pop(victim)
+        index = present.pop(victim)
         yield InstanceLeave(round(at, 3), victim)
         back = round(at + spec.repair_time, 3)
         if back < spec.duration:
             instance = f"i-r{number}"
-            heapq.heappush(returning, (back, instance, zone))
-            yield InstanceJoin(back, instance, spec.instance_cpu, spec.instance_memory, zone=zone)
+            heapq.heappush(returning, (back, instance, index))
+            yield _join(spec, back, instance, index)
+
+
+def _join(spec: WorkloadSpec, at: float, instance: str, index: int) -> InstanceJoin:
+    zone, attributes = spec.instance(index)
+    return InstanceJoin(at, instance, spec.instance_cpu, spec.instance_memory, zone=zone, attributes=attributes)
 
 
 def generate_workload(spec: WorkloadSpec) -> list[WorkloadEvent]:
     """The workload ``spec`` describes, sorted by time (ties keep the order they were drawn in)."""
     rng = random.Random(spec.seed)
     events: list[WorkloadEvent] = []
-    for index in range(spec.instances):
-        zone = spec.zones[index % len(spec.zones)]
-        events.append(InstanceJoin(0.0, f"i-{index}", spec.instance_cpu, spec.instance_memory, zone=zone))
+    events.extend(_join(spec, 0.0, f"i-{index}", index) for index in range(spec.instances))
     for index in range(spec.services):
         name = f"svc-{index}"
         events.append(RegisterDefinition(0.0, _service_definition(name, spec.service_shape)))
@@ -156,7 +180,8 @@ def generate_workload(spec: WorkloadSpec) -> list[WorkloadEvent]:
     for number, at in enumerate(_poisson(rng, spec.arrival_rate, spec)):
         shape = rng.choices(spec.shapes, weights)[0]
         duration = max(1.0, round(rng.expovariate(1.0 / spec.mean_duration), 3))
-        events.append(BatchTask(round(at, 3), shape.cpu, shape.memory, duration, job=f"job-{number}"))
+        at = round(at, 3)
+        events.append(BatchTask(at, shape.cpu, shape.memory, duration, job=f"job-{number}", family=shape.family))
     events.extend(_instance_failures(rng, spec))
     events.sort(key=lambda event: event.at)
     return events

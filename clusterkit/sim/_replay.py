@@ -73,7 +73,7 @@ class Replay:
         self._load = load
         self._strategies = strategies
         self._created = created
-        self._families: dict[tuple[int, int], str] = {}  # batch shape (CPU, memory) → its family
+        self._definitions: dict[tuple[str | None, int, int], str] = {}  # batch (family, CPU, memory) → family:revision
 
     def apply(self, event: WorkloadEvent) -> None:
         """Play one workload event into the state."""
@@ -119,10 +119,14 @@ class Replay:
             self._created(event.service)
 
     def _arrive(self, event: BatchTask) -> None:
-        shape = (event.cpu, event.memory)
-        family = self._families.get(shape)
-        if family is None:
-            family = self._families[shape] = f"batch-{event.cpu}-{event.memory}"
+        """Hand the tasks to the queues, registering their definition first when new: one
+        revision of the event's family (or of ``batch-CPU-MEMORY``) for each shape it arrives in.
+        """
+        key = (event.family, event.cpu, event.memory)
+        definition = self._definitions.get(key)
+        if definition is None:
+            family = event.family if event.family is not None else f"batch-{event.cpu}-{event.memory}"
             container = {"name": "app", "image": "batch", "cpu": event.cpu, "memory": event.memory}
-            self._state.register_task_definition({"family": family, "containerDefinitions": [container]})
-        self._queues.submit(f"{family}:1", event.count, event.duration)
+            registered = self._state.register_task_definition({"family": family, "containerDefinitions": [container]})
+            definition = self._definitions[key] = registered.key
+        self._queues.submit(definition, event.count, event.duration)

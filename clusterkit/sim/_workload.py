@@ -132,6 +132,13 @@ class BatchTask:
     duration: float = spec("duration", "number", "Seconds each task runs once placed.", minimum=0, exclusive=True)
     count: int = spec("count", "integer", "How many identical tasks arrive.", minimum=1, default=1)
     job: str | None = spec("job", "string", "The job the tasks belong to (their startedBy).", default=None)
+    family: str | None = spec(
+        "family",
+        "string",
+        "The task definition family they run as (batch-CPU-MEMORY when absent): placement rules tied to a"
+        " family apply to them.",
+        default=None,
+    )
 
 
 @attrs.frozen
