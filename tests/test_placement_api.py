@@ -26,6 +26,7 @@ from clusterkit.model import DEFAULT_RESERVED_PORTS
 from clusterkit.placement import (
     DEFAULT_STRATEGY,
     PlacementContext,
+    Rejected,
     PlacementStrategy,
     PortRange,
     Weighted,
@@ -705,6 +706,38 @@ def test_a_filter_sees_the_plan_so_far() -> None:
     zones = Counter(state.snapshot().instance(i).attribute("ecs.availability-zone") for i in where(result.tasks))
     assert zones == {"zone-a": 2, "zone-b": 2}
     assert [f.reason for f in result.failures] == ["ZONE_FULL", "ZONE_FULL"]
+
+
+def test_family_count_counts_a_family_across_services_and_run_task_while_group_count_keeps_to_the_group() -> None:
+    """At most three tasks of family ``app`` per instance, however they were started."""
+    state = cluster(("i-1", "zone-a", 8192, 8192), ("i-2", "zone-b", 8192, 8192))
+    state.register_task_definition(definition("app"))
+    state.register_task_definition(definition("other"))
+    state.run_task(
+        "app",
+        count=2,
+        placement_constraints=[{"type": "memberOf", "expression": "attribute:ecs.availability-zone == zone-a"}],
+    )
+    state.run_task(
+        "other",
+        count=2,
+        placement_constraints=[{"type": "memberOf", "expression": "attribute:ecs.availability-zone == zone-a"}],
+    )
+    seen: list[tuple[int, int, int]] = []
+
+    def three_per_instance(instance: ContainerInstance, context: PlacementContext) -> Rejected | None:
+        if instance.id == "i-1":
+            seen.append((context.group_count("i-1"), context.family_count("i-1"), context.family_count("i-1", "other")))
+        return Rejected("FAMILY_CAP", lasting=True) if context.family_count(instance.id) >= 3 else None
+
+    result = state.run_task(
+        "app", count=5, group="batch:nightly", scheduler=BaseScheduler(filters=[three_per_instance]),
+        placement_strategy=[{"type": "binpack", "field": "memory"}],
+    )  # fmt: skip
+    assert Counter(where(result.tasks)) == {"i-1": 1, "i-2": 3}
+    assert [f.reason for f in result.failures] == ["FAMILY_CAP"]
+    assert seen[0] == (0, 2, 2)  # none of the group yet; two of the family started by run_task, two of another
+    assert (1, 3, 2) in seen  # this plan's own placement counts for both
 
 
 def test_a_filter_must_return_none_or_a_reason() -> None:
