@@ -26,9 +26,9 @@ from clusterkit.model import DEFAULT_RESERVED_PORTS
 from clusterkit.placement import (
     DEFAULT_STRATEGY,
     PlacementContext,
-    Rejected,
     PlacementStrategy,
     PortRange,
+    Rejected,
     Weighted,
     binpack,
     place_and_commit,

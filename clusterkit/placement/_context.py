@@ -51,7 +51,8 @@ class PlacementContext:
 
     def family_count(self, instance_id: str, family: str | None = None) -> int:
         """Tasks of ``family`` (default: the request's) on ``instance_id`` that hold resources,
-        whatever their group, this plan's placements included. O(tasks on the instance)."""
+        whatever their group, this plan's placements included. O(tasks on the instance).
+        """
         wanted = self.request.task_definition.family if family is None else family
         counted = self._family_counts.get((instance_id, wanted))
         if counted is None:
