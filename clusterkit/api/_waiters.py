@@ -24,7 +24,7 @@ from clusterkit.errors import ValidationError, WaiterError
 from clusterkit.model import check_int
 from clusterkit.state import Described, Page, StateCore
 
-__all__ = ["PAGINATED", "WAITERS", "Acceptor", "Waiter", "WaiterModel", "paginate"]
+__all__ = ["PAGINATED", "WAITERS", "Acceptor", "Waiter", "WaiterModel", "paginate", "path_all", "path_any"]
 
 PAGINATED: Final = (
     "list_container_instances",
