@@ -287,6 +287,13 @@ def test_waiter_settings_are_checked_and_unknown_waiters_named() -> None:
         (lambda s: s.list_tasks(famly="web"), "famly", "did you mean family=?"),
         (lambda s: s.run_task("web", launchType="EC2"), "launchType", "it takes task_definition=, count="),
         (lambda s: s.describe_tasks(), "tasks", "describe_tasks() needs it"),
+        (lambda s: s.describe_task_definition(taskDefinition="web"), "taskDefinition", "use task_definition="),
+        (
+            lambda s: s.describe_container_instances(containerInstances=["i-0"]),
+            "containerInstances",
+            "use container_instances=",
+        ),
+        (lambda s: s.start_task("web", containerInstances=["i-0"]), "containerInstances", "use container_instances="),
         (
             lambda s: ClusterState(clusterName="x"),  # type: ignore[call-arg]
             "clusterName",

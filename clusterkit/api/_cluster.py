@@ -18,6 +18,7 @@ from clusterkit.api._services import ServiceCalls
 from clusterkit.api._tasks import TaskCalls, TaskDefinitionCalls
 from clusterkit.api._waiters import Waiter, paginate
 from clusterkit.errors import ValidationError
+from clusterkit.model import TaskDefinition
 from clusterkit.placement import DEFAULT_DYNAMIC_PORTS, PortRange
 from clusterkit.query import Expression, parse_expression
 from clusterkit.state import MAX_PAGE, Described, Page, Snapshot, Store
@@ -55,11 +56,17 @@ class ClusterState(InstanceCalls, TaskDefinitionCalls, TaskCalls, ServiceCalls):
     # -- reads: each answers from a fresh snapshot ------------------------------------
 
     describe_container_instances = from_snapshot(Snapshot.describe_container_instances)
-    describe_task_definition = from_snapshot(Snapshot.task_definition)
     describe_tasks = from_snapshot(Snapshot.describe_tasks)
     list_task_definition_families = from_snapshot(Snapshot.list_task_definition_families)
     list_task_definitions = from_snapshot(Snapshot.list_task_definitions)
     list_tasks = from_snapshot(Snapshot.list_tasks)
+
+    def describe_task_definition(self, task_definition: str) -> TaskDefinition:
+        """A task definition by ``family`` (its latest ACTIVE revision), ``family:revision`` or ARN
+        (ECS DescribeTaskDefinition); NotFoundError when there is none, as ECS raises a client
+        error. ``clusterkit.ecs_json.dump_describe_task_definition`` gives ECS's JSON.
+        """
+        return self.snapshot().task_definition(task_definition)
 
     def list_container_instances(
         self,

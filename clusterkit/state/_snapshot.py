@@ -598,10 +598,14 @@ class Snapshot:
             "serviceArns",
         )
 
-    def describe_container_instances(self, instances: Sequence[str]) -> Described[ContainerInstance]:
+    def describe_container_instances(self, container_instances: Sequence[str]) -> Described[ContainerInstance]:
         """Up to 100 container instances by id or ARN; those not found are failures ``MISSING``."""
         return self._describe(
-            "containerInstances", instances, self._roots.instances, self.arns.container_instance, self.dump_instance
+            "containerInstances",
+            container_instances,
+            self._roots.instances,
+            self.arns.container_instance,
+            self.dump_instance,
         )
 
     def _describe(
