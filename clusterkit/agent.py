@@ -31,7 +31,7 @@ from clusterkit.errors import (
 )
 from clusterkit.executor import Executor, TaskObservation
 from clusterkit.logs import LogStore
-from clusterkit.model import DEFAULT_RESERVED_PORTS, HealthStatus, StopCode, Task, TaskStatus
+from clusterkit.model import DEFAULT_RESERVED_PORTS, HealthStatus, StopCode, Task, TaskStatus, check_instance
 from clusterkit.state import AgentLease, LeaseStore, Snapshot, UpdateInstance, new_id, run_loop
 
 __all__ = ["Agent"]
@@ -69,6 +69,7 @@ class Agent:
         heartbeat_interval: float = 10.0,
         liveness_ttl: int = 10,
     ) -> None:
+        check_instance("executor", executor, "start")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValidationError("workers", workers, "must be a positive integer")
         if isinstance(heartbeat_interval, bool) or not isinstance(heartbeat_interval, (int, float)):

@@ -17,11 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clusterkit import (
+    Agent,
     ArgumentError,
     BaseScheduler,
     ClusterState,
     Described,
     Failure,
+    FakeExecutor,
     Page,
     PlacementRequest,
     ServiceScheduler,
@@ -334,6 +336,9 @@ def test_a_scheduler_class_is_told_to_pass_an_instance() -> None:
         (lambda: ServiceScheduler(state, placement=BaseScheduler), "placement"),  # type: ignore[arg-type]
         (lambda: SchedulingPolicy("x", scheduler=BaseScheduler), "scheduler"),  # type: ignore[arg-type]
     ]
+    with pytest.raises(ValidationError) as executor:
+        Agent(state, FakeExecutor, "i-0")  # type: ignore[arg-type]
+    assert executor.value.field == "executor" and "pass an instance: FakeExecutor()" in str(executor.value)
     for call, field in calls:
         with pytest.raises(ValidationError) as caught:
             call()
