@@ -347,3 +347,14 @@ def test_a_scheduler_class_is_told_to_pass_an_instance() -> None:
         state.run_task("web", scheduler="binpack")  # type: ignore[arg-type]
     assert "must have a place() method" in str(not_one.value)
     assert state.version == version
+
+
+def test_a_waiter_on_a_real_clock_sleeps_the_delay() -> None:
+    state = ClusterState("real")  # time.time: nothing to move, so the waiter sleeps
+    state.register_task_definition(WEB)
+    state.register_container_instance("i-0", cpu=1024, memory=2048)
+    (task,) = state.run_task("web").tasks
+    began = time.monotonic()
+    with pytest.raises(WaiterError) as caught:
+        state.wait("tasks_running", tasks=[task.id], delay=0.05, max_attempts=3)
+    assert time.monotonic() - began >= 0.1 and caught.value.attempts == 3
