@@ -23,9 +23,10 @@ language) → ``clusterkit.placement`` → ``clusterkit.services`` (the service 
 """
 
 from clusterkit.agent import Agent
-from clusterkit.api import ClusterState, RunResult
+from clusterkit.api import ClusterState, RunResult, Waiter
 from clusterkit.ecs_json import load_task_definition
 from clusterkit.errors import (
+    ArgumentError,
     ClusterkitError,
     ConflictError,
     ExecutorError,
@@ -36,6 +37,7 @@ from clusterkit.errors import (
     StoreError,
     SubscriptionOverflow,
     ValidationError,
+    WaiterError,
 )
 from clusterkit.executor import Executor, FakeExecutor
 from clusterkit.model import (
@@ -65,8 +67,11 @@ from clusterkit.state import (
     ContainerInstanceChanged,
     DeregisterInstance,
     DeregisterTaskDefinition,
+    Described,
     Event,
+    Failure,
     MemoryStore,
+    Page,
     PlaceTask,
     PutService,
     PutServiceSpec,
@@ -90,6 +95,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Agent",
+    "ArgumentError",
     "BaseScheduler",
     "Change",
     "ChangeSource",
@@ -104,9 +110,11 @@ __all__ = [
     "DeploymentConfiguration",
     "DeregisterInstance",
     "DeregisterTaskDefinition",
+    "Described",
     "Event",
     "Executor",
     "ExecutorError",
+    "Failure",
     "FakeExecutor",
     "HealthCheck",
     "IllegalTransitionError",
@@ -114,6 +122,7 @@ __all__ = [
     "LoadBalancer",
     "MemoryStore",
     "NotFoundError",
+    "Page",
     "PlaceTask",
     "PlacementConstraint",
     "PlacementRequest",
@@ -150,5 +159,7 @@ __all__ = [
     "TaskStateChange",
     "UpdateInstance",
     "ValidationError",
+    "Waiter",
+    "WaiterError",
     "load_task_definition",
 ]

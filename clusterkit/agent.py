@@ -32,7 +32,7 @@ from clusterkit.errors import (
 )
 from clusterkit.executor import Executor, TaskObservation
 from clusterkit.logs import LogStore
-from clusterkit.model import DEFAULT_RESERVED_PORTS, HealthStatus, StopCode, Task, TaskStatus
+from clusterkit.model import DEFAULT_RESERVED_PORTS, HealthStatus, StopCode, Task, TaskStatus, check_instance
 from clusterkit.state import AgentLease, LeaseStore, Snapshot, UpdateInstance, new_id, run_loop
 
 __all__ = ["DEFAULT_CLEANUP_WAIT", "Agent"]
@@ -79,6 +79,7 @@ class Agent:
         liveness_ttl: int = 10,
         cleanup_wait: float = DEFAULT_CLEANUP_WAIT,
     ) -> None:
+        check_instance("executor", executor, "start")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValidationError("workers", workers, "must be a positive integer")
         if isinstance(heartbeat_interval, bool) or not isinstance(heartbeat_interval, (int, float)):

@@ -7,12 +7,14 @@ who do not know clusterkit. The tree:
     ClusterkitError
     ├── ValidationError (ValueError)          bad input: names the field and the value
     │   ├── QuerySyntaxError                  a cluster-query expression does not parse
+    │   ├── ArgumentError (TypeError)         a call given an argument it does not take (``taskDefinition=``)
     │   └── IllegalTransitionError            a lifecycle move the state machine forbids
     ├── NotFoundError (LookupError)           an id, ARN or family that is not there
     ├── ConflictError                         an optimistic commit lost a race
     │   └── StaleVersionError                 a write based on an older version
     ├── SubscriptionOverflow                  an event subscriber fell behind its buffer
     ├── StoreError                            the store behind ClusterState failed
+    ├── WaiterError                           a waiter gave up or met a failure state
     └── ExecutorError                         an executor could not start, stop or inspect a task
 
 Errors never change state: a call that raises leaves the ClusterState exactly as it was.
@@ -22,6 +24,7 @@ Messages name the field and the offending value (``repr`` of it, truncated when 
 from __future__ import annotations
 
 __all__ = [
+    "ArgumentError",
     "ClusterkitError",
     "ConflictError",
     "ExecutorError",
@@ -32,6 +35,7 @@ __all__ = [
     "StoreError",
     "SubscriptionOverflow",
     "ValidationError",
+    "WaiterError",
 ]
 
 _MAX_VALUE_REPR = 120
@@ -82,6 +86,14 @@ class QuerySyntaxError(ValidationError):
         super().__init__("expression", expression, f"at position {position}: expected {expected}")
 
 
+class ArgumentError(ValidationError, TypeError):
+    """A call given an argument its signature does not take: ``field`` is the keyword (or the
+    call's name), ``problem`` says what to pass instead (``use task_definition=``).
+
+    Also a ``TypeError``, as Python's own complaint about the call would be.
+    """
+
+
 class IllegalTransitionError(ValidationError):
     """A status change the task or instance lifecycle does not allow."""
 
@@ -126,6 +138,22 @@ class SubscriptionOverflow(ClusterkitError):
 
 class StoreError(ClusterkitError):
     """The store behind a ClusterState failed to read or write."""
+
+
+class WaiterError(ClusterkitError):
+    """A waiter (``ClusterState.wait``) stopped without success: it met a failure state, or its
+    attempts ran out. ``name`` is the waiter's, ``attempts`` how many it made, ``reason`` which
+    way it ended, ``seen`` the last state seen in words and ``response`` the last response
+    (ECS JSON).
+    """
+
+    def __init__(self, name: str, attempts: int, reason: str, seen: str, response: object = None) -> None:
+        self.name = name
+        self.attempts = attempts
+        self.reason = reason
+        self.seen = seen
+        self.response = response
+        super().__init__(f"waiter={name!r}: {reason} after {attempts} attempt(s); last seen: {seen}")
 
 
 class ExecutorError(ClusterkitError):

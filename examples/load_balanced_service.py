@@ -114,7 +114,7 @@ try:
     wait_until("deleted", lambda s: s.service("web").status == "INACTIVE")
     print("deleted:  servers", len(haproxy.servers("example")))
     print("\nservice events, oldest first:")
-    for event in reversed(state.describe_services(["web"])["services"][0]["events"]):
+    for event in reversed(state.describe_services(["web"]).to_ecs()["services"][0]["events"]):
         print(" ", event["message"])
 finally:
     stop.set()

@@ -58,7 +58,7 @@ def main() -> None:
     state.submit_task_state_change(stopped.id, version=stopped.version, status="STOPPED")
 
     page = state.list_tasks(family="web")
-    described = state.describe_tasks([*page.items, "no-such-task"])
+    described = state.describe_tasks([*page, "no-such-task"])  # a Page iterates over its ARNs
     print(f"\n{'task':<34} {'instance':<8} {'zone':<7} {'status':<8} {'host port':>9}")
     for task in described.items:
         zone = state.snapshot().instance(task.container_instance_id).attribute("ecs.availability-zone")
@@ -73,7 +73,7 @@ def main() -> None:
         remaining = instance.remaining
         print(f"{instance.id:<8} {zone:<7} {instance.running_tasks_count:>7} {remaining.cpu:>8} {remaining.memory:>8}")
     stopped_page = state.list_tasks(desired_status="STOPPED")
-    print(f"\n{len(page.items)} running, {len(stopped_page.items)} stopped; cluster version {state.version}")
+    print(f"\n{len(page)} running, {len(stopped_page)} stopped; cluster version {state.version}")
 
 
 if __name__ == "__main__":

@@ -95,7 +95,7 @@ try:
     state.delete_service("web")
     wait_until("deleted", lambda s: s.service("web").status == "INACTIVE")
     print("\nservice events, oldest first:")
-    for event in reversed(state.describe_services(["web"])["services"][0]["events"]):
+    for event in reversed(state.describe_services(["web"]).to_ecs()["services"][0]["events"]):
         print(" ", event["message"])
 finally:
     stop.set()

@@ -120,7 +120,7 @@ def test_an_update_to_a_definition_without_the_port_is_refused(setup: Setup) -> 
 
 
 def test_describe_and_the_save_file_keep_load_balancers_and_target_health(setup: Setup) -> None:
-    described = setup.state.describe_services(["web"])["services"][0]
+    described = setup.state.describe_services(["web"]).to_ecs()["services"][0]
     assert described["loadBalancers"] == LB
     steady(setup)
     task = setup.tasks()[0]
@@ -423,7 +423,7 @@ def test_describe_output_with_load_balancers_and_a_deactivating_task_is_ecs_shap
     setup.lb.set_sessions("web", setup.tasks()[0].id, 1)
     setup.lb.set_sessions("web", setup.tasks()[1].id, 1)
     setup.tick()
-    described = setup.state.describe_services(["web"])
+    described = setup.state.describe_services(["web"]).to_ecs()
     assert_output(described, "DescribeServicesResponse")
     assert described["services"][0]["loadBalancers"] == LB
     leaving = next(t for t in setup.tasks() if t.desired_status == "STOPPED")

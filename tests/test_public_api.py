@@ -239,6 +239,10 @@ def test_every_name_a_face_exports_has_a_docstring(face: str, name: str) -> None
         (clusterkit.IllegalTransitionError, clusterkit.ValidationError),
         (clusterkit.SubscriptionOverflow, clusterkit.ClusterkitError),
         (clusterkit.StoreError, clusterkit.ClusterkitError),
+        (clusterkit.ArgumentError, clusterkit.ValidationError),
+        (clusterkit.ArgumentError, TypeError),
+        (clusterkit.ArgumentError, ValueError),
+        (clusterkit.WaiterError, clusterkit.ClusterkitError),
         (clusterkit.ClusterkitError, Exception),
     ],
 )

@@ -194,7 +194,7 @@ def test_describe_services_gives_counts_per_deployment_and_missing_failures() ->
     fake.state.register_task_definition(WEB)
     fake.state.create_service("web", "web", desired_count=3)
     fake.run(2)
-    described = fake.state.describe_services(["web", "ghost"])
+    described = fake.state.describe_services(["web", "ghost"]).to_ecs()
     (service,) = described["services"]
     assert described["failures"] == [{"arn": fake.state.arns.service("ghost"), "reason": "MISSING"}]
     assert (service["runningCount"], service["pendingCount"], service["desiredCount"]) == (3, 0, 3)
@@ -202,7 +202,7 @@ def test_describe_services_gives_counts_per_deployment_and_missing_failures() ->
     assert service["serviceArn"].endswith(":service/sim/web")
     assert service["events"][0]["message"].startswith("(service web) has started 3 tasks")
     with pytest.raises(ValidationError) as caught:
-        fake.state.describe_services([f"s{n}" for n in range(11)])
+        fake.state.describe_services([f"s{n}" for n in range(11)]).to_ecs()
     assert caught.value.field == "services"
     fake.close()
 
@@ -267,16 +267,16 @@ def test_describe_services_output_is_ecs_shaped_through_a_whole_life() -> None:
     state.create_service("agent", "web", scheduling_strategy="DAEMON")
     seen = []
     fake.run(3)
-    seen.append(state.describe_services(["web", "agent", "ghost"]))
+    seen.append(state.describe_services(["web", "agent", "ghost"]).to_ecs())
     state.register_task_definition({**WEB, "containerDefinitions": [{"name": "app", "image": "broken", "memory": 128}]})
     fake.fail_pull("broken")
     state.update_service("web", task_definition="web")
     fake.run(1)
-    seen.append(state.describe_services(["web"]))  # a deployment in progress
+    seen.append(state.describe_services(["web"]).to_ecs())  # a deployment in progress
     fake.run(6)
-    seen.append(state.describe_services(["web"]))  # failed and rolled back
+    seen.append(state.describe_services(["web"]).to_ecs())  # failed and rolled back
     state.delete_service("agent", force=True)
-    seen.append(state.describe_services(["agent"]))
+    seen.append(state.describe_services(["agent"]).to_ecs())
     for response in seen:
         assert_output(response, "DescribeServicesResponse")
     rolled = seen[2]["services"][0]

@@ -474,7 +474,7 @@ def test_delete_service_with_force_drains_then_goes_inactive(cluster: FakeCluste
 
 def test_describe_services_reports_unknown_names_as_missing(cluster: FakeCluster) -> None:
     healthy_service(cluster, desired=2, maximum=200, minimum=100)
-    described = cluster.state.describe_services(["web", "nope"])
+    described = cluster.state.describe_services(["web", "nope"]).to_ecs()
     assert [s["serviceName"] for s in described["services"]] == ["web"]
     assert described["services"][0]["runningCount"] == 2
     assert described["failures"] == [{"arn": "arn:aws:ecs:local:000000000000:service/sim/nope", "reason": "MISSING"}]

@@ -76,6 +76,8 @@ class InstanceCalls(Calls):
         return Described(
             tuple(snapshot.instance(i) for i in ids if i not in missing),
             tuple(Failure(snapshot.arns.container_instance(i)) for i in ids if i in missing),
+            key="containerInstances",
+            dump=snapshot.dump_instance,
         )
 
     def put_attributes(self, container_instance: str, attributes: Mapping[str, str | None]) -> ContainerInstance:

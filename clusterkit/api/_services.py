@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 import attrs
 
 from clusterkit.api._calls import Calls
-from clusterkit.ecs_json import dump_service, load_deployment_configuration, load_load_balancers
+from clusterkit.ecs_json import load_deployment_configuration, load_load_balancers
 from clusterkit.errors import ConflictError, StaleVersionError, ValidationError
 from clusterkit.model import (
     DEFAULT_SERVICE_STRATEGY,
@@ -34,6 +34,8 @@ from clusterkit.model import (
 )
 from clusterkit.state import (
     Change,
+    Described,
+    Page,
     PutServiceSpec,
     PutServiceStatus,
     RetryOutcome,
@@ -316,20 +318,16 @@ class ServiceCalls(Calls):
         scheduling_strategy: str | None = None,
         max_results: int = 10,
         next_token: str | None = None,
-    ) -> Any:
+    ) -> Page:
         """Service ARNs of the cluster, by name (ECS ListServices); see ``Snapshot.list_services``."""
         return self.snapshot().list_services(
             scheduling_strategy=scheduling_strategy, max_results=max_results, next_token=next_token
         )
 
-    def describe_services(self, services: Sequence[str]) -> dict[str, Any]:
-        """ECS DescribeServices JSON: ``{"services": [...], "failures": [{"arn", "reason": "MISSING"}]}``.
+    def describe_services(self, services: Sequence[str]) -> Described[Service]:
+        """Up to 10 services by name or ARN (ECS DescribeServices); unknown ones are failures ``MISSING``.
 
-        Each service carries its running and pending counts, per deployment too.
+        ``to_ecs()`` gives ECS's JSON, ``{"services": [...], "failures": [{"arn", "reason"}]}``,
+        where each service carries its running and pending counts, per deployment too.
         """
-        snapshot = self.snapshot()
-        described = snapshot.describe_services(services)
-        return {
-            "services": [dump_service(s, self.arns, snapshot.service_counts(s)) for s in described.items],
-            "failures": [{"arn": f.arn, "reason": f.reason} for f in described.failures],
-        }
+        return self.snapshot().describe_services(services)

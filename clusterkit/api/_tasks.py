@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from clusterkit.api._calls import Calls, id_list
-from clusterkit.ecs_json import load_task_definition
+from clusterkit.ecs_json import dump_task, load_task_definition
 from clusterkit.errors import NotFoundError, StaleVersionError, ValidationError
 from clusterkit.model import (
     Arns,
@@ -37,10 +37,21 @@ __all__ = ["RunResult", "TaskCalls", "TaskDefinitionCalls"]
 
 @attrs.frozen(slots=True)
 class RunResult:
-    """The answer of start_task / run_task: the tasks started and, per miss, a failure."""
+    """The answer of start_task / run_task: the tasks started and, per miss, a failure.
+
+    ``to_ecs()`` gives ECS's RunTask / StartTask response (``arns``: the cluster's, for the task ARNs).
+    """
 
     tasks: tuple[Task, ...]
     failures: tuple[Failure, ...] = ()
+    arns: Arns = attrs.field(kw_only=True, eq=False, repr=False)
+
+    def to_ecs(self) -> dict[str, Any]:
+        """ECS's response: ``{"tasks": [...], "failures": [{"arn", "reason", "detail"}]}``."""
+        return {
+            "tasks": [dump_task(task, self.arns) for task in self.tasks],
+            "failures": [failure.to_ecs() for failure in self.failures],
+        }
 
 
 class TaskDefinitionCalls(Calls):
@@ -118,7 +129,7 @@ class TaskCalls(Calls):
             for r in result.rejected
         )
         placed = tuple(change.task for change in result.accepted)  # type: ignore[union-attr]
-        return RunResult(placed, tuple(failures))
+        return RunResult(placed, tuple(failures), arns=self.arns)
 
     def run_task(
         self,
@@ -138,7 +149,9 @@ class TaskCalls(Calls):
         ECS JSON (``[{"type": "binpack", "field": "memory"}]``). Without a strategy the
         default is spread over ``attribute:ecs.availability-zone`` then binpack on memory
         (``clusterkit.placement.DEFAULT_STRATEGY``). ``scheduler`` defaults to the
-        built-in BaseScheduler. Unlike ECS (10 per call), ``count`` may go to 10,000.
+        built-in BaseScheduler (pass an instance, not the class). ``count`` may go to
+        10,000 here, more than ECS allows: RunTask takes at most 10 per call, so code that
+        must also run against ECS should keep to 10.
         Tasks no instance can take come back as failures whose reason is the most common
         rejection and whose detail counts the instances per reason.
         """
@@ -164,7 +177,7 @@ class TaskCalls(Calls):
             )
             for unplaced in outcome.unplaced
         )
-        return RunResult(outcome.tasks, failures)
+        return RunResult(outcome.tasks, failures, arns=self.arns)
 
     def stop_task(self, task: str, *, reason: str | None = None) -> Task:
         """Ask a task to stop (desired STOPPED, stop code UserInitiated); returns it."""

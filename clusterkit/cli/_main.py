@@ -430,15 +430,12 @@ def _holds_nothing(snapshot: Any) -> bool:
 
 def _inspect_document(snapshot: Any) -> dict[str, Any]:
     """The cluster as ECS describe output: ``{cluster, version, containerInstances, tasks, services}``."""
-    from clusterkit.ecs_json import dump_container_instance, dump_service, dump_task
-
-    arns = snapshot.arns
     return {
         "cluster": snapshot.cluster_name,
         "version": snapshot.version,
-        "containerInstances": [dump_container_instance(i, arns) for i in _by_id(snapshot.instances())],
-        "tasks": [dump_task(task, arns) for task in _by_id(snapshot.tasks())],
-        "services": [dump_service(s, arns, snapshot.service_counts(s)) for s in snapshot.services()],
+        "containerInstances": [snapshot.dump_instance(i) for i in _by_id(snapshot.instances())],
+        "tasks": [snapshot.dump_task(task) for task in _by_id(snapshot.tasks())],
+        "services": [snapshot.dump_service(s) for s in snapshot.services()],
     }
 
 

@@ -85,7 +85,7 @@ from clusterkit.model._taskdef import (
     parse_task_cpu,
     parse_task_memory,
 )
-from clusterkit.model._validate import check_choice, check_int, check_name, check_text
+from clusterkit.model._validate import check_choice, check_instance, check_int, check_name, check_text
 
 __all__ = [
     "Arns",
@@ -143,6 +143,7 @@ __all__ = [
     "binpack",
     "check_attribute",
     "check_choice",
+    "check_instance",
     "check_int",
     "check_load_balancers",
     "check_name",

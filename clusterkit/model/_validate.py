@@ -32,6 +32,16 @@ def check_choice(field: str, value: object, choices: Collection[Any]) -> None:
         raise ValidationError(field, value, f"must be one of {sorted(choices)}")
 
 
+def check_instance(field: str, value: object, method: str) -> None:
+    """An object with a ``method`` (a scheduler's ``place`` …): a class given where an instance
+    is expected is told to pass an instance (``pass an instance: BaseScheduler()``).
+    """
+    if isinstance(value, type):
+        raise ValidationError(field, value, f"pass an instance: {value.__name__}()")
+    if not callable(getattr(value, method, None)):
+        raise ValidationError(field, value, f"must have a {method}() method")
+
+
 def check_text(field: str, value: object, *, max_length: int = 4096, empty: bool = False) -> None:
     """A string of at most ``max_length`` characters (non-empty unless ``empty``)."""
     if not isinstance(value, str) or len(value) > max_length or (not empty and not value):

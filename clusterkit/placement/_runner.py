@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from clusterkit.errors import ValidationError
-from clusterkit.model import Task
+from clusterkit.model import Task, check_instance
 from clusterkit.placement._plan import Plan, Unplaced
 from clusterkit.placement._request import PlacementRequest
 from clusterkit.state import PlaceTask, Rejection, Snapshot, commit_with_retry, jittered
@@ -58,6 +58,7 @@ def place_and_commit(
     the request ends up in ``tasks`` or ``unplaced`` (reason ``CONFLICT`` when the attempts
     ran out, ``GANG_INCOMPLETE`` for a gang's tasks that would have fitted).
     """
+    check_instance("scheduler", scheduler, "place")
     if type(max_attempts) is not int or max_attempts < 1:
         raise ValidationError("maxAttempts", max_attempts, "must be a positive integer")
     unplaced: list[Unplaced] = []  # no instance can take these: final

@@ -27,7 +27,7 @@ from typing import Final
 import attrs
 
 from clusterkit.errors import NotFoundError, ValidationError
-from clusterkit.model import DEFAULT_SERVICE_STRATEGY, Service, Task, replace, status_of
+from clusterkit.model import DEFAULT_SERVICE_STRATEGY, Service, Task, check_instance, replace, status_of
 from clusterkit.placement import (
     DEFAULT_DYNAMIC_PORTS,
     BaseScheduler,
@@ -99,6 +99,8 @@ class ServiceScheduler:
         resync_interval: float = 30.0,
     ) -> None:
         self.state = state
+        if placement is not None:
+            check_instance("placement", placement, "place")
         if dynamic_ports is not None and not isinstance(dynamic_ports, PortRange):
             raise ValidationError("dynamic_ports", dynamic_ports, "must be a PortRange")
         own: PortRange = getattr(state, "dynamic_ports", DEFAULT_DYNAMIC_PORTS)

@@ -37,7 +37,7 @@ from clusterkit.autoscaling import (
     ServiceAutoscaler,
     TargetTrackingPolicy,
 )
-from clusterkit.model import DEFAULT_STRATEGY, PlacementStrategy, load_strategies
+from clusterkit.model import DEFAULT_STRATEGY, PlacementStrategy, check_instance, load_strategies
 from clusterkit.placement import BaseScheduler, Scheduler
 from clusterkit.services import DEFAULT_SETTINGS, ReconcileSettings, ServiceScheduler
 from clusterkit.sim._bus import Bus
@@ -95,7 +95,10 @@ class SchedulingPolicy:
     """
 
     name: str
-    scheduler: Scheduler = attrs.field(factory=lambda: BaseScheduler(seed=0))
+    scheduler: Scheduler = attrs.field(
+        factory=lambda: BaseScheduler(seed=0),
+        validator=lambda _, field, value: check_instance(field.name, value, "place"),
+    )
     strategies: tuple[PlacementStrategy, ...] = attrs.field(default=DEFAULT_STRATEGY, converter=load_strategies)
     schedulers: int = attrs.field(default=1, validator=at_least_one)
     interval: float = attrs.field(default=1.0, validator=positive)

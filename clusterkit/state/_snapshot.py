@@ -19,6 +19,7 @@ from typing import Any, Final, Generic, NamedTuple, Protocol, TypeVar
 import attrs
 import immutables
 
+from clusterkit.ecs_json import dump_container_instance, dump_service, dump_task
 from clusterkit.errors import NotFoundError, ValidationError
 from clusterkit.model import (
     DESIRED_STATUSES,
@@ -71,27 +72,63 @@ TASK_INDEXES: Final = ("all", "instance", "family", "service", "startedBy")
 
 @attrs.frozen(slots=True)
 class Page:
-    """One page of a list call: ARNs (or names) and the token for the next page, if any."""
+    """One page of a list call: ARNs (or names) and the token for the next page, if any.
+
+    Iterating a page gives its items, ``len`` counts them; ``key`` is the list's name in
+    ECS's response (``taskArns``, ``serviceArns`` …) and ``to_ecs()`` gives that response.
+    """
 
     items: tuple[str, ...]
     next_token: str | None = None
+    key: str = attrs.field(kw_only=True, eq=False)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def to_ecs(self) -> dict[str, Any]:
+        """ECS's response: ``{key: [...], "nextToken": ...}``, the token only when there is a next page."""
+        answer: dict[str, Any] = {self.key: list(self.items)}
+        if self.next_token is not None:
+            answer["nextToken"] = self.next_token
+        return answer
 
 
 @attrs.frozen(slots=True)
 class Failure:
-    """An id a describe call could not answer, with ECS's reason (``MISSING``)."""
+    """An id a call could not answer, with ECS's reason (``MISSING``) and, sometimes, a detail."""
 
     arn: str
     reason: str = "MISSING"
     detail: str = ""
 
+    def to_ecs(self) -> dict[str, str]:
+        """ECS's ``Failure``: ``{"arn", "reason"}``, with ``"detail"`` when there is one."""
+        answer = {"arn": self.arn, "reason": self.reason}
+        if self.detail:
+            answer["detail"] = self.detail
+        return answer
+
 
 @attrs.frozen(slots=True)
 class Described(Generic[T]):
-    """The answer of a describe call: the items found and a failure for each id that was not."""
+    """The answer of a describe call: the items found and a failure for each id that was not.
+
+    ``key`` is the items' name in ECS's response (``tasks``, ``services`` …) and ``dump``
+    turns one item into ECS JSON (with what it needs bound in: the ARNs, a snapshot's
+    counts); ``to_ecs()`` gives the whole response.
+    """
 
     items: tuple[T, ...]
     failures: tuple[Failure, ...] = ()
+    key: str = attrs.field(kw_only=True, eq=False)
+    dump: Callable[[T], dict[str, Any]] = attrs.field(kw_only=True, eq=False, repr=False)
+
+    def to_ecs(self) -> dict[str, Any]:
+        """ECS's response: ``{key: [item JSON...], "failures": [{"arn", "reason"}...]}``."""
+        return {self.key: [self.dump(item) for item in self.items], "failures": [f.to_ecs() for f in self.failures]}
 
 
 class InstanceFilter(Protocol):
@@ -179,12 +216,14 @@ def paginate(
     max_results: int,
     next_token: str | None,
     fingerprint: int,
+    key: str,
     shape: tuple[type, ...] = (str,),
 ) -> Page:
     """One page from an ordered index: keys after the token's, filtered by ``keep``.
 
-    ``shape`` is the type of the index's keys (one type, or one per tuple item): a token
-    whose position has another shape is refused, even with a valid fingerprint.
+    ``key`` names the list in ECS's response (``taskArns`` …). ``shape`` is the type of the
+    index's keys (one type, or one per tuple item): a token whose position has another shape
+    is refused, even with a valid fingerprint.
     """
     _check_max_results(max_results)
     start = None if next_token is None else _decode_token(next_token, fingerprint)
@@ -198,7 +237,7 @@ def paginate(
     if len(chosen) > max_results:
         chosen.pop()
         token = _encode_token(fingerprint, chosen[-1])
-    return Page(tuple(render(key) for key in chosen), token)
+    return Page(tuple(render(item) for item in chosen), token, key=key)
 
 
 def _ids_from(index: PSortedSet | None) -> Callable[[Any], Iterator[Any]]:
@@ -457,6 +496,20 @@ class Snapshot:
 
     # -- ECS list and describe -----------------------------------------------------------
 
+    def dump_task(self, task: Task) -> dict[str, Any]:
+        """ECS JSON of one task (``clusterkit.ecs_json.dump_task`` with this cluster's ARNs)."""
+        return dump_task(task, self.arns)
+
+    def dump_instance(self, instance: ContainerInstance) -> dict[str, Any]:
+        """ECS JSON of one container instance, with this cluster's ARNs."""
+        return dump_container_instance(instance, self.arns)
+
+    def dump_service(self, service: Service) -> dict[str, Any]:
+        """ECS JSON of one service as DescribeServices shows it: with its running and pending
+        counts at this snapshot, per deployment too (``service_counts``).
+        """
+        return dump_service(service, self.arns, self.service_counts(service))
+
     def list_tasks(
         self,
         *,
@@ -501,16 +554,16 @@ class Snapshot:
 
         bucket = self._list_index().get((chosen[0], chosen[1], desired_status))
         fingerprint = _fingerprint("tasks", self.arns.cluster, sorted(filters.items(), key=str), desired_status)
-        return paginate(_ids_from(bucket), keep, self.arns.task, max_results, next_token, fingerprint)
+        return paginate(_ids_from(bucket), keep, self.arns.task, max_results, next_token, fingerprint, "taskArns")
 
     def describe_tasks(self, tasks: Sequence[str]) -> Described[Task]:
         """Up to 100 tasks by id or ARN; each one not found is a failure ``MISSING``."""
-        return self._describe("tasks", tasks, self._roots.tasks, self.arns.task)
+        return self._describe("tasks", tasks, self._roots.tasks, self.arns.task, self.dump_task)
 
     def describe_services(self, services: Sequence[str]) -> Described[Service]:
         """Up to 10 services by name or ARN; unknown ones come back as failures (MISSING)."""
         return self._describe(
-            "services", services, self.services_by_name, self.arns.service, limit=MAX_DESCRIBE_SERVICES
+            "services", services, self.services_by_name, self.arns.service, self.dump_service, MAX_DESCRIBE_SERVICES
         )
 
     def list_services(
@@ -536,12 +589,24 @@ class Snapshot:
 
         fingerprint = _fingerprint("services", self.arns.cluster, scheduling_strategy)
         return paginate(
-            _ids_from(self._roots.service_names), keep, self.arns.service, max_results, next_token, fingerprint
+            _ids_from(self._roots.service_names),
+            keep,
+            self.arns.service,
+            max_results,
+            next_token,
+            fingerprint,
+            "serviceArns",
         )
 
-    def describe_container_instances(self, instances: Sequence[str]) -> Described[ContainerInstance]:
+    def describe_container_instances(self, container_instances: Sequence[str]) -> Described[ContainerInstance]:
         """Up to 100 container instances by id or ARN; those not found are failures ``MISSING``."""
-        return self._describe("containerInstances", instances, self._roots.instances, self.arns.container_instance)
+        return self._describe(
+            "containerInstances",
+            container_instances,
+            self._roots.instances,
+            self.arns.container_instance,
+            self.dump_instance,
+        )
 
     def _describe(
         self,
@@ -549,6 +614,7 @@ class Snapshot:
         references: Sequence[str],
         table: Mapping[str, T],
         arn: Callable[[str], str],
+        dump: Callable[[T], dict[str, Any]],
         limit: int = MAX_DESCRIBE,
     ) -> Described[T]:
         if not isinstance(references, Sequence) or isinstance(references, str) or not 1 <= len(references) <= limit:
@@ -563,7 +629,7 @@ class Snapshot:
                 failures.append(Failure(reference if reference.startswith("arn:") else arn(reference)))
             else:
                 found.append(item)
-        return Described(tuple(found), tuple(failures))
+        return Described(tuple(found), tuple(failures), key=field, dump=dump)
 
     def list_container_instances(
         self,
@@ -612,6 +678,7 @@ class Snapshot:
             max_results,
             next_token,
             fingerprint,
+            "containerInstanceArns",
             (str, str),
         )
 
@@ -639,6 +706,7 @@ class Snapshot:
             max_results,
             next_token,
             fingerprint,
+            "taskDefinitionArns",
             (str, int),
         )
 
@@ -669,7 +737,7 @@ class Snapshot:
                 yield current
 
         fingerprint = _fingerprint("families", prefix, status)
-        return paginate(families_from, None, str, max_results, next_token, fingerprint)
+        return paginate(families_from, None, str, max_results, next_token, fingerprint, "families")
 
     def _families_from(self, prefix: str) -> Callable[[Any], Iterator[tuple[str, int]]]:
         index = self._roots.task_definition_index

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from clusterkit.model import Task, TaskDefinition
+from clusterkit.model import Task, TaskDefinition, check_instance
 from clusterkit.placement import DEFAULT_DYNAMIC_PORTS, BaseScheduler, PlacementRequest, Plan, PortRange, Scheduler
 from clusterkit.state import Snapshot, Violation, invariant_violations
 from clusterkit.testing._oracle import View, failing_reasons, oracle_key, oracle_views
@@ -123,6 +123,8 @@ def check_plan(
     ``dynamic_ports`` is the range dynamic host ports come from: by default the
     scheduler's ``dynamic_ports``, else ECS's 49153–65535.
     """
+    if scheduler is not None:
+        check_instance("scheduler", scheduler, "place")
     if dynamic_ports is None:
         dynamic_ports = getattr(scheduler, "dynamic_ports", DEFAULT_DYNAMIC_PORTS)
     plain = is_plain_base_scheduler(scheduler)

@@ -122,7 +122,7 @@ class Hosts:
             time.sleep(0.1)
 
     def describe(self) -> dict[str, Any]:
-        described: dict[str, Any] = self.state.describe_services(["web"])["services"][0]
+        described: dict[str, Any] = self.state.describe_services(["web"]).to_ecs()["services"][0]
         return described
 
     @staticmethod
