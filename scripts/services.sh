@@ -38,6 +38,13 @@
 #        scripts/services.sh haproxy-start | haproxy-stop   (HAProxy alone)
 set -euo pipefail
 
+# The daemons started here must not inherit the caller's open files: a test's lock held open
+# by an etcd member would outlive the test (bash keeps 255 for reading this script).
+for fd in /proc/$$/fd/*; do
+    fd=${fd##*/}
+    case $fd in 0 | 1 | 2 | 255) ;; *) eval "exec $fd>&-" 2>/dev/null || true ;; esac
+done
+
 RUN=/run/clusterkit-services
 LOGS=/tmp/clusterkit-services
 ENGINE2_SOCK=/run/clusterkit-engine2.sock
