@@ -1,0 +1,112 @@
+"""The WSGI application: one dispatch on ``X-Amz-Target``, and the threaded standard-library server.
+
+Every answer is ``application/x-amz-json-1.1`` with an ``x-amzn-RequestId``. An error is HTTP
+400 (500 for ``ServerException``) with ``{"__type": CODE, "message": ...}`` and the code in
+``X-Amzn-ErrorType`` too (botocore reads the body, the Go SDK the header first).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socketserver
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from clusterkit.errors import ClusterkitError
+from clusterkit.server._clusters import Clusters
+from clusterkit.server._operations import OPERATIONS, unmodelled
+from clusterkit.server._wire import TARGET_PREFIX, ApiError, check_input, error_for, service_model, shape_output
+
+__all__ = ["EcsApplication", "ThreadingWSGIServer", "serve_threaded"]
+
+_CONTENT_TYPE = "application/x-amz-json-1.1"
+_LOG = logging.getLogger("clusterkit.server")
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+class EcsApplication:
+    """The ECS API (AWS JSON 1.1) over ``clusters``, as a WSGI application.
+
+    Host it on any WSGI server (gunicorn, waitress, ``serve_threaded``); it keeps no state
+    of its own beyond ``clusters``, and every call is safe from several threads at once.
+    """
+
+    def __init__(self, clusters: Clusters) -> None:
+        self.clusters = clusters
+        service_model()  # load botocore's model now: fail at start, not at the first call
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        """Answer one request."""
+        request_id = str(uuid.uuid4())
+        status, payload = 200, b""
+        error: ApiError | None = None
+        try:
+            payload = json.dumps(self.answer(environ)).encode()
+        except ApiError as refused:
+            error = refused
+        except Exception:  # a bug or a failure behind the facade: ECS's ServerException
+            _LOG.exception("request %s failed", request_id)
+            error = ApiError("ServerException", "the server failed; see its log for request " + request_id, 500)
+        headers = [("Content-Type", _CONTENT_TYPE), ("x-amzn-RequestId", request_id)]
+        if error is not None:
+            status = error.status
+            payload = json.dumps({"__type": error.code, "message": error.message}).encode()
+            headers.append(("X-Amzn-ErrorType", error.code))
+        headers.append(("Content-Length", str(len(payload))))
+        start_response(f"{status} {'OK' if status == 200 else 'Bad Request' if status == 400 else 'Error'}", headers)
+        return [payload]
+
+    def answer(self, environ: dict[str, Any]) -> dict[str, Any]:
+        """The response body of one request, or ApiError."""
+        prefix, _, name = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
+        served = OPERATIONS.get(name) if prefix == TARGET_PREFIX else None
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO", "/") not in ("", "/"):
+            raise ApiError("UnknownOperationException", "ECS takes POST / with an X-Amz-Target header")
+        if served is None:
+            known = name in service_model().operation_names
+            reason = "clusterkit does not serve it yet" if known else "no such operation"
+            raise ApiError("UnknownOperationException", f"{environ.get('HTTP_X_AMZ_TARGET', '')!r}: {reason}")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        except ValueError:
+            raise ApiError("SerializationException", "the body is not JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError("SerializationException", "the body is not a JSON object")
+        checked = check_input(name, body)
+        unmodelled(served, checked)
+        try:
+            result = served.handle(self.clusters, checked)
+        except ApiError:
+            raise
+        except ClusterkitError as failed:
+            raise error_for(name, failed) from failed
+        shaped: dict[str, Any] = shape_output(result, service_model().operation_model(name).output_shape)
+        return shaped
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """wsgiref's handler, logging through ``logging`` (debug) instead of stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _LOG.debug("%s - " + format, self.address_string(), *args)
+
+
+class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
+    """wsgiref's server answering each connection in a thread of its own."""
+
+    daemon_threads = True
+
+
+def serve_threaded(app: EcsApplication, host: str = "127.0.0.1", port: int = 0) -> ThreadingWSGIServer:
+    """A threaded standard-library server for ``app`` bound to ``host:port`` (0: a free port;
+    ``server.server_port`` tells which). Call ``serve_forever()`` and, to stop, ``shutdown()``
+    then ``server_close()``.
+    """
+    server: ThreadingWSGIServer = make_server(
+        host, port, app, server_class=ThreadingWSGIServer, handler_class=_QuietHandler
+    )
+    return server

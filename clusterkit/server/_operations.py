@@ -1,0 +1,337 @@
+"""One handler per ECS operation: the checked request → one facade call → ECS JSON.
+
+Each handler names the request members it reads (``@operation(NAME, *fields)``); any other
+member the model has is clusterkit's to refuse unless it is at its default (``unmodelled``).
+Lists and describes share one path each: ``_listed`` turns a ``Page`` into the model's
+``{arns…, nextToken}`` and ``_described`` a ``Described`` into ``{items…, failures}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import attrs
+
+from clusterkit.api import ClusterState
+from clusterkit.ecs_json import dump_describe_task_definition, dump_service, dump_task, dump_task_definition
+from clusterkit.errors import ValidationError
+from clusterkit.model import Service
+from clusterkit.server._clusters import Clusters
+from clusterkit.server._wire import ApiError, bad_parameter
+from clusterkit.state import Described, Failure, Page, Snapshot
+
+__all__ = ["OPERATIONS", "Operation", "unmodelled"]
+
+Handler = Callable[[Clusters, dict[str, Any]], dict[str, Any]]
+
+_AT_DEFAULT: Final[Mapping[str, Any]] = {
+    "launchType": "EC2",
+    "propagateTags": "NONE",
+    "sort": "ASC",
+    "deploymentController": {"type": "ECS"},
+    "settings": [{"name": "containerInsights", "value": "disabled"}],
+}
+"""Members clusterkit does not model whose default is not empty: accepted at these values."""
+_IGNORED: Final = frozenset({"clientToken", "include"})
+"""Accepted and not acted on: RunTask/CreateService's idempotency token (botocore fills one
+in on every call) and describe calls' ``include`` (no tags beyond task definitions' yet)."""
+
+
+@attrs.frozen
+class Operation:
+    """An ECS operation clusterkit serves: its handler and the request members it reads."""
+
+    name: str
+    handle: Handler
+    modelled: frozenset[str]
+
+
+OPERATIONS: dict[str, Operation] = {}
+"""The operations served, by ECS name."""
+
+
+def operation(name: str, *fields: str) -> Callable[[Handler], Handler]:
+    """Serve ``name`` with the decorated handler, which reads the members ``fields``."""
+
+    def register(handle: Handler) -> Handler:
+        OPERATIONS[name] = Operation(name, handle, frozenset(fields) | _IGNORED)
+        return handle
+
+    return register
+
+
+def unmodelled(served: Operation, body: Mapping[str, Any]) -> None:
+    """Refuse a member clusterkit does not model unless it is at its default (empty, false or
+    ``_AT_DEFAULT``'s value): InvalidParameterException naming it.
+    """
+    for key, value in body.items():
+        if key in served.modelled or value in (False, [], {}, "") or _AT_DEFAULT.get(key) == value:
+            continue
+        raise bad_parameter(served.name, f"{key}={value!r}: clusterkit does not model {key}; leave it at its default")
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + char.lower() if char.isupper() else char for char in name)
+
+
+def _kwargs(body: Mapping[str, Any], *fields: str) -> dict[str, Any]:
+    """The members ``fields`` present in ``body``, as the facade's snake_case keywords."""
+    return {_snake(field): body[field] for field in fields if field in body}
+
+
+_PAGING: Final = ("maxResults", "nextToken")
+
+
+def _listed(page: Page, key: str) -> dict[str, Any]:
+    return {key: list(page.items), "nextToken": page.next_token}
+
+
+def _failure(failure: Failure) -> dict[str, Any]:
+    return {"arn": failure.arn, "reason": failure.reason, "detail": failure.detail or None}
+
+
+def _described(key: str, described: Described[Any], dump: Callable[[Any], Any]) -> dict[str, Any]:
+    return {key: [dump(item) for item in described.items], "failures": [_failure(f) for f in described.failures]}
+
+
+def _refs(clusters: Clusters, state: ClusterState, field: str, references: Any, kind: str) -> Any:
+    """``references`` with each ARN checked whole (this server's, this cluster's) and cut to its id."""
+    if not isinstance(references, list):
+        return references  # the facade names what is wrong
+    return [clusters.resource(field, ref, kind, state.arns.cluster).rsplit("/", 1)[-1] for ref in references]
+
+
+def _definition(clusters: Clusters, body: Mapping[str, Any]) -> Any:
+    reference = body.get("taskDefinition")
+    if not isinstance(reference, str):
+        return reference
+    return clusters.resource("taskDefinition", reference, "task-definition")
+
+
+def _service_json(snapshot: Snapshot, service: Service) -> dict[str, Any]:
+    return dump_service(service, snapshot.arns, snapshot.service_counts(service))
+
+
+def _one_service(state: ClusterState, service: Service) -> dict[str, Any]:
+    return {"service": _service_json(state.snapshot(), service)}
+
+
+# -- clusters ----------------------------------------------------------------------------
+
+
+@operation("CreateCluster", "clusterName", "settings")
+def _create_cluster(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.create(body.get("clusterName", "default"))
+    return {"cluster": clusters.describe(state.arns.cluster)}
+
+
+@operation("DescribeClusters", "clusters")
+def _describe_clusters(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    found, failures = [], []
+    for reference in body.get("clusters", ["default"]):
+        described = clusters.describe(reference)
+        if described is None:
+            arn = reference if reference.startswith("arn:") else clusters.cluster_arn(reference)
+            failures.append({"arn": arn, "reason": "MISSING"})
+        else:
+            found.append(described)
+    return {"clusters": found, "failures": failures}
+
+
+@operation("ListClusters", *_PAGING)
+def _list_clusters(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    names = clusters.names()
+    limit = body.get("maxResults", 100)
+    if not 1 <= limit <= 100:
+        raise ValidationError("maxResults", limit, "must be an integer in 1..100")
+    start = 0
+    if "nextToken" in body:
+        try:
+            after = json.loads(base64.urlsafe_b64decode(body["nextToken"].encode()))["after"]
+        except (binascii.Error, ValueError, TypeError, KeyError):
+            raise ValidationError("nextToken", body["nextToken"], "is not a token this API issued") from None
+        start = sum(1 for name in names if name <= after)
+    chosen = names[start : start + limit]
+    token = None
+    if start + limit < len(names):
+        token = base64.urlsafe_b64encode(json.dumps({"after": chosen[-1]}).encode()).decode()
+    return {"clusterArns": [clusters.cluster_arn(name) for name in chosen], "nextToken": token}
+
+
+@operation("UpdateCluster", "cluster", "settings")
+def _update_cluster(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body["cluster"])
+    return {"cluster": clusters.describe(state.arns.cluster)}
+
+
+@operation("DeleteCluster", "cluster")
+def _delete_cluster(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    return {"cluster": clusters.delete(body["cluster"])}
+
+
+# -- task definitions ---------------------------------------------------------------------
+
+_REGISTER_FIELDS: Final = (
+    "family",
+    "taskRoleArn",
+    "executionRoleArn",
+    "networkMode",
+    "containerDefinitions",
+    "volumes",
+    "placementConstraints",
+    "requiresCompatibilities",
+    "cpu",
+    "memory",
+    "tags",
+    "pidMode",
+    "ipcMode",
+    "proxyConfiguration",
+    "inferenceAccelerators",
+    "ephemeralStorage",
+    "runtimePlatform",
+    "enableFaultInjection",
+)
+"""RegisterTaskDefinition's members: ``load_task_definition`` reads (and checks) them all."""
+
+
+@operation("RegisterTaskDefinition", *_REGISTER_FIELDS)
+def _register_task_definition(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    return dump_describe_task_definition(clusters.register_task_definition(body), clusters.arns)
+
+
+@operation("DescribeTaskDefinition", "taskDefinition")
+def _describe_task_definition(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    definition = clusters.definitions.task_definition(_definition(clusters, body))
+    return dump_describe_task_definition(definition, clusters.arns)
+
+
+@operation("DeregisterTaskDefinition", "taskDefinition")
+def _deregister_task_definition(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    definition = clusters.deregister_task_definition(body["taskDefinition"])
+    return {"taskDefinition": dump_task_definition(definition, clusters.arns)}
+
+
+@operation("ListTaskDefinitions", "familyPrefix", "status", *_PAGING)
+def _list_task_definitions(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    page = clusters.definitions.list_task_definitions(**_kwargs(body, "familyPrefix", "status", *_PAGING))
+    return _listed(page, "taskDefinitionArns")
+
+
+@operation("ListTaskDefinitionFamilies", "familyPrefix", "status", *_PAGING)
+def _list_task_definition_families(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    page = clusters.definitions.list_task_definition_families(**_kwargs(body, "familyPrefix", "status", *_PAGING))
+    return _listed(page, "families")
+
+
+# -- services -----------------------------------------------------------------------------
+
+_SERVICE_OPTIONS: Final = (
+    "desiredCount",
+    "deploymentConfiguration",
+    "placementConstraints",
+    "placementStrategy",
+    "healthCheckGracePeriodSeconds",
+    "loadBalancers",
+)
+
+
+@operation("CreateService", "cluster", "serviceName", "taskDefinition", "schedulingStrategy", *_SERVICE_OPTIONS)
+def _create_service(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    if "taskDefinition" not in body:
+        raise ValidationError("taskDefinition", None, "is required: clusterkit runs services of task definitions")
+    options = _kwargs(body, "schedulingStrategy", *_SERVICE_OPTIONS)
+    return _one_service(state, state.create_service(body["serviceName"], _definition(clusters, body), **options))
+
+
+@operation("UpdateService", "cluster", "service", "taskDefinition", "forceNewDeployment", *_SERVICE_OPTIONS)
+def _update_service(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    name = clusters.resource("service", body["service"], "service", state.arns.cluster)
+    if state.snapshot().service(name).status != "ACTIVE":
+        raise ApiError("ServiceNotActiveException", "Service was not ACTIVE.")
+    options = _kwargs(body, "forceNewDeployment", *_SERVICE_OPTIONS)
+    if "taskDefinition" in body:
+        options["task_definition"] = _definition(clusters, body)
+    return _one_service(state, state.update_service(name, **options))
+
+
+@operation("DeleteService", "cluster", "service", "force")
+def _delete_service(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    name = clusters.resource("service", body["service"], "service", state.arns.cluster)
+    return _one_service(state, state.delete_service(name, **_kwargs(body, "force")))
+
+
+@operation("DescribeServices", "cluster", "services")
+def _describe_services(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    snapshot = state.snapshot()
+    names = _refs(clusters, state, "services", body["services"], "service")
+    return _described("services", snapshot.describe_services(names), lambda s: _service_json(snapshot, s))
+
+
+@operation("ListServices", "cluster", "schedulingStrategy", *_PAGING)
+def _list_services(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    snapshot = clusters.get(body.get("cluster")).snapshot()
+    return _listed(snapshot.list_services(**_kwargs(body, "schedulingStrategy", *_PAGING)), "serviceArns")
+
+
+# -- tasks --------------------------------------------------------------------------------
+
+
+def _ran(state: ClusterState, result: Any) -> dict[str, Any]:
+    return {
+        "tasks": [dump_task(task, state.arns) for task in result.tasks],
+        "failures": [_failure(failure) for failure in result.failures],
+    }
+
+
+@operation(
+    "RunTask", "cluster", "taskDefinition", "count", "group", "startedBy", "placementConstraints", "placementStrategy"
+)
+def _run_task(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    options = _kwargs(body, "count", "group", "startedBy", "placementConstraints", "placementStrategy")
+    return _ran(state, state.run_task(_definition(clusters, body), scheduler=clusters.scheduler, **options))
+
+
+@operation("StartTask", "cluster", "taskDefinition", "containerInstances", "group", "startedBy")
+def _start_task(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    instances = _refs(clusters, state, "containerInstances", body["containerInstances"], "container-instance")
+    options = _kwargs(body, "group", "startedBy")
+    return _ran(state, state.start_task(_definition(clusters, body), instances, **options))
+
+
+@operation("StopTask", "cluster", "task", "reason")
+def _stop_task(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    (task,) = _refs(clusters, state, "task", [body["task"]], "task")
+    return {"task": dump_task(state.stop_task(task, **_kwargs(body, "reason")), state.arns)}
+
+
+@operation("ListTasks", "cluster", "containerInstance", "family", "serviceName", "startedBy", "desiredStatus", *_PAGING)
+def _list_tasks(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    snapshot = state.snapshot()
+    if "serviceName" in body:
+        body["serviceName"] = clusters.resource("serviceName", body["serviceName"], "service", state.arns.cluster)
+        snapshot.service(body["serviceName"])  # ServiceNotFoundException for an unknown one
+    if "containerInstance" in body:
+        (body["containerInstance"],) = _refs(
+            clusters, state, "containerInstance", [body["containerInstance"]], "container-instance"
+        )
+    filters = _kwargs(body, "containerInstance", "family", "serviceName", "startedBy", "desiredStatus", *_PAGING)
+    return _listed(snapshot.list_tasks(**filters), "taskArns")
+
+
+@operation("DescribeTasks", "cluster", "tasks")
+def _describe_tasks(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    tasks = _refs(clusters, state, "tasks", body["tasks"], "task")
+    return _described("tasks", state.snapshot().describe_tasks(tasks), lambda task: dump_task(task, state.arns))
