@@ -11,15 +11,17 @@ agents in every cluster.
 
 from clusterkit.server._app import EcsApplication, ThreadingWSGIServer, serve_threaded
 from clusterkit.server._clusters import ClusterHook, Clusters
+from clusterkit.server._loops import cluster_loops
 from clusterkit.server._operations import OPERATIONS
 from clusterkit.server._wire import ApiError
 
 __all__ = [
-    "OPERATIONS",
     "ApiError",
     "ClusterHook",
     "Clusters",
     "EcsApplication",
+    "OPERATIONS",
     "ThreadingWSGIServer",
+    "cluster_loops",
     "serve_threaded",
 ]
