@@ -522,6 +522,13 @@ def _inspect_tables(snapshot: Any) -> Iterator[Any]:
 @click.option(
     "--interval", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Loop seconds."
 )
+@click.option(
+    "--healthy-after",
+    type=click.FloatRange(0),
+    default=40.0,
+    show_default=True,
+    help="Seconds RUNNING before a task without a health check counts healthy (ECS: 40).",
+)
 def serve(
     host: str,
     port: int,
@@ -534,6 +541,7 @@ def serve(
     instance_memory: int,
     scheduler_text: str | None,
     interval: float,
+    healthy_after: float,
 ) -> None:
     """Serve the ECS API (boto3, the AWS CLI, Terraform) over clusters with a service scheduler
     and agents; ``--scheduler`` puts your scheduler behind RunTask and services.
@@ -543,6 +551,7 @@ def serve(
 
     from clusterkit.executor import Executor, FakeExecutor, HostInfo
     from clusterkit.server import Clusters, EcsApplication, cluster_loops, serve_threaded
+    from clusterkit.services import ReconcileSettings
 
     def executors(cluster: str) -> list[Executor]:
         if executor == "docker":
@@ -553,7 +562,8 @@ def serve(
 
     try:
         placement = load_policy(scheduler_text).scheduler if scheduler_text is not None else None
-        hook = cluster_loops(executors, placement=placement, interval=interval)
+        settings = ReconcileSettings(healthy_after=healthy_after)
+        hook = cluster_loops(executors, placement=placement, settings=settings, interval=interval)
         served = Clusters(region=region, account=account, initial=clusters, on_create=hook, scheduler=placement)
     except ClusterkitError as error:
         raise _fail(error) from None

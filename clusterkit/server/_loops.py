@@ -16,7 +16,7 @@ from clusterkit.api import ClusterState
 from clusterkit.executor import Executor
 from clusterkit.placement import Scheduler
 from clusterkit.server._clusters import ClusterHook
-from clusterkit.services import ServiceScheduler
+from clusterkit.services import DEFAULT_SETTINGS, ReconcileSettings, ServiceScheduler
 
 __all__ = ["cluster_loops"]
 
@@ -25,17 +25,20 @@ def cluster_loops(
     executors: Callable[[str], Sequence[Executor]],
     *,
     placement: Scheduler | None = None,
+    settings: ReconcileSettings = DEFAULT_SETTINGS,
     interval: float = 1.0,
     reserved_memory: int = 0,
 ) -> ClusterHook:
     """A hook starting, in each new cluster, a service scheduler and an agent per executor
-    ``executors(cluster_name)`` makes; ``interval`` is how often their loops look again when
+    ``executors(cluster_name)`` makes; ``settings`` are the service scheduler's timings
+    (``healthy_after``: how long a task without a health check runs before its deployment
+    counts it healthy, 40 s as in ECS); ``interval`` is how often the loops look again when
     nothing woke them.
     """
 
     def start(state: ClusterState) -> Callable[[], None]:
         stop = threading.Event()
-        scheduler = ServiceScheduler(state, placement=placement)
+        scheduler = ServiceScheduler(state, placement=placement, settings=settings)
         made = list(executors(state.arns.cluster))
         agents = [Agent.register(state, executor, reserved_memory=reserved_memory) for executor in made]
         threads = [threading.Thread(target=scheduler.run, args=(stop,), kwargs={"interval": interval}, daemon=True)]

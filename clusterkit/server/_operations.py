@@ -123,7 +123,7 @@ def _one_service(state: ClusterState, service: Service) -> dict[str, Any]:
 # -- clusters ----------------------------------------------------------------------------
 
 
-@operation("CreateCluster", "clusterName", "settings")
+@operation("CreateCluster", "clusterName")
 def _create_cluster(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
     state = clusters.create(body.get("clusterName", "default"))
     return {"cluster": clusters.describe(state.arns.cluster)}
@@ -162,7 +162,7 @@ def _list_clusters(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
     return {"clusterArns": [clusters.cluster_arn(name) for name in chosen], "nextToken": token}
 
 
-@operation("UpdateCluster", "cluster", "settings")
+@operation("UpdateCluster", "cluster")
 def _update_cluster(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
     state = clusters.get(body["cluster"])
     return {"cluster": clusters.describe(state.arns.cluster)}
