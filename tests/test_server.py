@@ -4,10 +4,18 @@ exception classes) against a server on a loopback port of this copy of the suite
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,7 +28,7 @@ from clusterkit.executor import FakeExecutor, HostInfo
 from clusterkit.server import OPERATIONS, Clusters, EcsApplication, cluster_loops, serve_threaded
 from clusterkit.server._operations import Operation  # the registry's entry type, to plant a failing handler
 from clusterkit.services import ReconcileSettings
-from tests.conftest import loopback
+from tests.conftest import loopback, require_service
 from tests.serve_scheduler import PackingScheduler
 
 REGION, ACCOUNT = "eu-west-3", "123456789012"
@@ -567,3 +575,77 @@ def _members(operation: str) -> set[str]:
     from clusterkit.server._wire import service_model  # the same model the server reads
 
     return set(service_model().operation_model(operation).input_shape.members)
+
+
+# -- clusterkit serve, and the AWS CLI ----------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def serve_command(*options: str) -> Iterator[str]:
+    """``clusterkit serve`` in a subprocess on a loopback port of this copy; yields its URL and
+    checks it exits 0 on SIGTERM.
+    """
+    command = [sys.executable, "-m", "clusterkit.cli", "serve", "--host", loopback(42), "--port", "0", *options]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        found = re.search(r"http://\S+", line)
+        assert found, (line, process.stderr.read() if process.stderr else "")
+        yield found.group(0)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+
+
+def _aws(url: str, *arguments: str) -> Any:
+    environment = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_PAGER": "",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+    command = ["aws", "--endpoint-url", url, "--output", "json", "ecs", *arguments]
+    done = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout) if done.stdout.strip() else None
+
+
+def test_the_aws_cli_drives_clusterkit_serve(tmp_path: Path) -> None:
+    require_service(shutil.which("aws") is not None, "the AWS CLI (aws; Debian's awscli package)")
+    definition = tmp_path / "web.json"
+    definition.write_text(json.dumps(WEB))
+    options = ("--interval", "0.05", "--healthy-after", "0.2", "--scheduler", "tests.serve_scheduler:PackingScheduler")
+    with serve_command(*options) as url:
+        registered = _aws(url, "register-task-definition", "--cli-input-json", f"file://{definition}")
+        assert registered["taskDefinition"]["taskDefinitionArn"].endswith(":task-definition/web:1")
+        _aws(url, "create-service", "--service-name", "web", "--task-definition", "web", "--desired-count", "3")
+        _aws(url, "wait", "services-stable", "--services", "web")
+        (service,) = _aws(url, "describe-services", "--services", "web")["services"]
+        assert (service["runningCount"], service["desiredCount"], service["status"]) == (3, 3, "ACTIVE")
+        forced = _aws(url, "update-service", "--service", "web", "--force-new-deployment")["service"]
+        assert [d["status"] for d in forced["deployments"]] == ["PRIMARY", "ACTIVE"]
+        _aws(url, "wait", "services-stable", "--services", "web")
+
+        boto = boto3.client(
+            "ecs", endpoint_url=url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+        )
+        ran = boto.run_task(taskDefinition="web", count=120, startedBy="bulk")["tasks"]
+        assert len({task["containerInstanceArn"] for task in ran}) == 1  # --scheduler packs
+        listed = _aws(url, "list-tasks", "--started-by", "bulk", "--page-size", "50")["taskArns"]
+        assert sorted(listed) == sorted(task["taskArn"] for task in ran)
+        stopped = _aws(url, "stop-task", "--task", listed[0], "--reason", "enough")["task"]
+        assert stopped["desiredStatus"] == "STOPPED"
+        _aws(url, "wait", "tasks-stopped", "--tasks", listed[0])
+
+
+def test_serve_refuses_a_scheduler_it_cannot_import() -> None:
+    command = [sys.executable, "-m", "clusterkit.cli", "serve", "--port", "0", "--scheduler", "no_such_module:X"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 2
+    assert "no_such_module:X" in done.stderr
