@@ -529,20 +529,7 @@ def _inspect_tables(snapshot: Any) -> Iterator[Any]:
     show_default=True,
     help="Seconds RUNNING before a task without a health check counts healthy (ECS: 40).",
 )
-def serve(
-    host: str,
-    port: int,
-    region: str,
-    account: str,
-    clusters: Sequence[str],
-    executor: str,
-    instances: int,
-    instance_cpus: int,
-    instance_memory: int,
-    scheduler_text: str | None,
-    interval: float,
-    healthy_after: float,
-) -> None:
+def serve(clusters: Sequence[str], executor: str, scheduler_text: str | None, **options: Any) -> None:
     """Serve the ECS API (boto3, the AWS CLI, Terraform) over clusters with a service scheduler
     and agents; ``--scheduler`` puts your scheduler behind RunTask and services.
     """
@@ -558,22 +545,25 @@ def serve(
             from clusterkit.executor.docker import DockerExecutor
 
             return [DockerExecutor(cluster=cluster, host_ip="127.0.0.1", pull_policy="prefer-cached")]
-        return [FakeExecutor(host=HostInfo(cpus=instance_cpus, memory_mib=instance_memory)) for _ in range(instances)]
+        host = HostInfo(cpus=options["instance_cpus"], memory_mib=options["instance_memory"])
+        return [FakeExecutor(host=host) for _ in range(options["instances"])]
 
     try:
         placement = load_policy(scheduler_text).scheduler if scheduler_text is not None else None
-        settings = ReconcileSettings(healthy_after=healthy_after)
-        hook = cluster_loops(executors, placement=placement, settings=settings, interval=interval)
-        served = Clusters(region=region, account=account, initial=clusters, on_create=hook, scheduler=placement)
+        settings = ReconcileSettings(healthy_after=options["healthy_after"])
+        hook = cluster_loops(executors, placement=placement, settings=settings, interval=options["interval"])
+        where = {"region": options["region"], "account": options["account"]}
+        served = Clusters(**where, initial=clusters, on_create=hook, scheduler=placement)
     except ClusterkitError as error:
         raise _fail(error) from None
     try:
-        server = serve_threaded(EcsApplication(served), host, port)
+        server = serve_threaded(EcsApplication(served), options["host"], options["port"])
     except OSError as error:
         served.close()
-        raise click.ClickException(f"cannot listen on {host}:{port}: {error.strerror}") from None
+        raise click.ClickException(f"cannot listen on {options['host']}:{options['port']}: {error.strerror}") from None
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    click.echo(f"serving the ECS API on http://{host}:{server.server_port} (clusters: {', '.join(clusters)})")
+    url = f"http://{options['host']}:{server.server_port}"
+    click.echo(f"serving the ECS API on {url} (clusters: {', '.join(clusters)})")
     sys.stdout.flush()
     try:
         server.serve_forever()
