@@ -649,3 +649,56 @@ def test_serve_refuses_a_scheduler_it_cannot_import() -> None:
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 2
     assert "no_such_module:X" in done.stderr
+
+
+# -- container instances ------------------------------------------------------------------
+
+
+def test_container_instances_listed_described_drained_labelled_and_deregistered(ecs: Any) -> None:
+    arns = ecs.list_container_instances()["containerInstanceArns"]
+    assert len(arns) == 2 and all(arn.startswith(f"{PREFIX}:container-instance/default/") for arn in arns)
+    described = ecs.describe_container_instances(containerInstances=[*arns, "i-nope"])
+    assert [i["containerInstanceArn"] for i in described["containerInstances"]] == arns
+    assert described["failures"] == [{"arn": f"{PREFIX}:container-instance/default/i-nope", "reason": "MISSING"}]
+    assert {r["name"]: r.get("integerValue") for r in described["containerInstances"][0]["registeredResources"]}[
+        "MEMORY"
+    ] == 8192
+
+    drained = ecs.update_container_instances_state(containerInstances=[arns[0]], status="DRAINING")
+    assert drained["containerInstances"][0]["status"] == "DRAINING"
+    assert ecs.list_container_instances(status="DRAINING")["containerInstanceArns"] == [arns[0]]
+    ecs.register_task_definition(**WEB)
+    ran = ecs.run_task(taskDefinition="web", count=3)["tasks"]
+    assert {task["containerInstanceArn"] for task in ran} == {arns[1]}  # nothing new on a draining one
+
+    ecs.put_attributes(attributes=[{"name": "tier", "value": "gold", "targetId": arns[1]}])
+    assert ecs.list_container_instances(filter="attribute:tier == gold")["containerInstanceArns"] == [arns[1]]
+    (task,) = ecs.run_task(
+        taskDefinition="web", placementConstraints=[{"type": "memberOf", "expression": "attribute:tier == gold"}]
+    )["tasks"]
+    assert task["containerInstanceArn"] == arns[1]
+    ecs.delete_attributes(attributes=[{"name": "tier", "targetId": arns[1]}])
+    assert ecs.list_container_instances(filter="attribute:tier == gold")["containerInstanceArns"] == []
+    with pytest.raises(ecs.exceptions.InvalidParameterException):
+        ecs.put_attributes(attributes=[{"name": "tier", "value": "x", "targetId": "i-nope"}])
+
+    gone = ecs.deregister_container_instance(containerInstance=arns[0])["containerInstance"]
+    assert gone["status"] == "INACTIVE"
+    assert ecs.list_container_instances()["containerInstanceArns"] == [arns[1]]
+
+
+def test_an_instance_registers_through_the_api(ecs: Any) -> None:
+    registered = ecs.register_container_instance(
+        totalResources=[
+            {"name": "CPU", "type": "INTEGER", "integerValue": 1024},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": 2048},
+            {"name": "GPU", "type": "INTEGER", "integerValue": 2},
+        ],
+        attributes=[{"name": "ecs.availability-zone", "value": "zone-z"}],
+        versionInfo={"agentVersion": "1.80.0"},
+    )["containerInstance"]
+    assert registered["status"] == "ACTIVE"
+    assert registered["versionInfo"]["agentVersion"] == "1.80.0"
+    assert {"name": "GPU", "type": "INTEGER", "integerValue": 2} in registered["registeredResources"]
+    listed = ecs.list_container_instances(filter="attribute:ecs.availability-zone == zone-z")
+    assert listed["containerInstanceArns"] == [registered["containerInstanceArn"]]

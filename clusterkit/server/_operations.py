@@ -17,7 +17,14 @@ from typing import Any, Final
 import attrs
 
 from clusterkit.api import ClusterState
-from clusterkit.ecs_json import dump_describe_task_definition, dump_service, dump_task, dump_task_definition
+from clusterkit.ecs_json import (
+    dump_container_instance,
+    dump_describe_task_definition,
+    dump_service,
+    dump_task,
+    dump_task_definition,
+    load_resources,
+)
 from clusterkit.errors import ValidationError
 from clusterkit.model import Service
 from clusterkit.server._clusters import Clusters
@@ -84,6 +91,7 @@ def _kwargs(body: Mapping[str, Any], *fields: str) -> dict[str, Any]:
 
 
 _PAGING: Final = ("maxResults", "nextToken")
+_INSTANCE: Final = "container-instance"
 
 
 def _listed(page: Page, key: str) -> dict[str, Any]:
@@ -98,11 +106,14 @@ def _described(key: str, described: Described[Any], dump: Callable[[Any], Any]) 
     return {key: [dump(item) for item in described.items], "failures": [_failure(f) for f in described.failures]}
 
 
-def _refs(clusters: Clusters, state: ClusterState, field: str, references: Any, kind: str) -> Any:
-    """``references`` with each ARN checked whole (this server's, this cluster's) and cut to its id."""
-    if not isinstance(references, list):
-        return references  # the facade names what is wrong
-    return [clusters.resource(field, ref, kind, state.arns.cluster).rsplit("/", 1)[-1] for ref in references]
+def _ref(clusters: Clusters, state: ClusterState, field: str, reference: str, kind: str) -> str:
+    """``reference``, an ARN checked whole (this server's, this cluster's) cut to its id, or an id."""
+    return clusters.resource(field, reference, kind, state.arns.cluster).rsplit("/", 1)[-1]
+
+
+def _refs(clusters: Clusters, state: ClusterState, field: str, references: list[str], kind: str) -> list[str]:
+    """``_ref`` of each of ``references``."""
+    return [_ref(clusters, state, field, reference, kind) for reference in references]
 
 
 def _definition(clusters: Clusters, body: Mapping[str, Any]) -> Any:
@@ -251,7 +262,7 @@ def _create_service(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
 @operation("UpdateService", "cluster", "service", "taskDefinition", "forceNewDeployment", *_SERVICE_OPTIONS)
 def _update_service(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
     state = clusters.get(body.get("cluster"))
-    name = clusters.resource("service", body["service"], "service", state.arns.cluster)
+    name = _ref(clusters, state, "service", body["service"], "service")
     if state.snapshot().service(name).status != "ACTIVE":
         raise ApiError("ServiceNotActiveException", "Service was not ACTIVE.")
     options = _kwargs(body, "forceNewDeployment", *_SERVICE_OPTIONS)
@@ -263,7 +274,7 @@ def _update_service(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
 @operation("DeleteService", "cluster", "service", "force")
 def _delete_service(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
     state = clusters.get(body.get("cluster"))
-    name = clusters.resource("service", body["service"], "service", state.arns.cluster)
+    name = _ref(clusters, state, "service", body["service"], "service")
     return _one_service(state, state.delete_service(name, **_kwargs(body, "force")))
 
 
@@ -303,7 +314,7 @@ def _run_task(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
 @operation("StartTask", "cluster", "taskDefinition", "containerInstances", "group", "startedBy")
 def _start_task(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
     state = clusters.get(body.get("cluster"))
-    instances = _refs(clusters, state, "containerInstances", body["containerInstances"], "container-instance")
+    instances = _refs(clusters, state, "containerInstances", body["containerInstances"], _INSTANCE)
     options = _kwargs(body, "group", "startedBy")
     return _ran(state, state.start_task(_definition(clusters, body), instances, **options))
 
@@ -311,7 +322,7 @@ def _start_task(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
 @operation("StopTask", "cluster", "task", "reason")
 def _stop_task(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
     state = clusters.get(body.get("cluster"))
-    (task,) = _refs(clusters, state, "task", [body["task"]], "task")
+    task = _ref(clusters, state, "task", body["task"], "task")
     return {"task": dump_task(state.stop_task(task, **_kwargs(body, "reason")), state.arns)}
 
 
@@ -320,12 +331,10 @@ def _list_tasks(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
     state = clusters.get(body.get("cluster"))
     snapshot = state.snapshot()
     if "serviceName" in body:
-        body["serviceName"] = clusters.resource("serviceName", body["serviceName"], "service", state.arns.cluster)
+        body["serviceName"] = _ref(clusters, state, "serviceName", body["serviceName"], "service")
         snapshot.service(body["serviceName"])  # ServiceNotFoundException for an unknown one
     if "containerInstance" in body:
-        (body["containerInstance"],) = _refs(
-            clusters, state, "containerInstance", [body["containerInstance"]], "container-instance"
-        )
+        body["containerInstance"] = _ref(clusters, state, "containerInstance", body["containerInstance"], _INSTANCE)
     filters = _kwargs(body, "containerInstance", "family", "serviceName", "startedBy", "desiredStatus", *_PAGING)
     return _listed(snapshot.list_tasks(**filters), "taskArns")
 
@@ -335,3 +344,92 @@ def _describe_tasks(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
     state = clusters.get(body.get("cluster"))
     tasks = _refs(clusters, state, "tasks", body["tasks"], "task")
     return _described("tasks", state.snapshot().describe_tasks(tasks), lambda task: dump_task(task, state.arns))
+
+
+# -- container instances ------------------------------------------------------------------
+
+
+def _instance_json(state: ClusterState, instance: Any) -> dict[str, Any]:
+    return {"containerInstance": dump_container_instance(instance, state.arns)}
+
+
+@operation(
+    "RegisterContainerInstance", "cluster", "totalResources", "versionInfo", "containerInstanceArn", "attributes"
+)
+def _register_container_instance(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    resources = load_resources(body.get("totalResources", []))
+    reference = body.get("containerInstanceArn")
+    instance_id = None if reference is None else _ref(clusters, state, "containerInstanceArn", reference, _INSTANCE)
+    options: dict[str, Any] = {"scalars": resources.scalar_map, "reserved_udp_ports": resources.ports_udp}
+    if resources.ports:
+        options["reserved_ports"] = resources.ports
+    if "agentVersion" in body.get("versionInfo", {}):
+        options["agent_version"] = body["versionInfo"]["agentVersion"]
+    instance = state.register_container_instance(
+        instance_id,
+        cpu=resources.cpu,
+        memory=resources.memory,
+        attributes={item["name"]: item.get("value") for item in body.get("attributes", [])},
+        **options,
+    )
+    return _instance_json(state, instance)
+
+
+@operation("DeregisterContainerInstance", "cluster", "containerInstance", "force")
+def _deregister_container_instance(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    instance = _ref(clusters, state, "containerInstance", body["containerInstance"], _INSTANCE)
+    return _instance_json(state, state.deregister_container_instance(instance, **_kwargs(body, "force")))
+
+
+@operation("ListContainerInstances", "cluster", "filter", "status", *_PAGING)
+def _list_container_instances(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    page = state.list_container_instances(**_kwargs(body, "filter", "status", *_PAGING))
+    return _listed(page, "containerInstanceArns")
+
+
+@operation("DescribeContainerInstances", "cluster", "containerInstances")
+def _describe_container_instances(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    ids = _refs(clusters, state, "containerInstances", body["containerInstances"], _INSTANCE)
+    described = state.snapshot().describe_container_instances(ids)
+    return _described("containerInstances", described, lambda i: dump_container_instance(i, state.arns))
+
+
+@operation("UpdateContainerInstancesState", "cluster", "containerInstances", "status")
+def _update_container_instances_state(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    ids = _refs(clusters, state, "containerInstances", body["containerInstances"], _INSTANCE)
+    described = state.update_container_instances_state(ids, body["status"])
+    return _described("containerInstances", described, lambda i: dump_container_instance(i, state.arns))
+
+
+def _attribute_targets(clusters: Clusters, state: ClusterState, attributes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The attributes by the container instance they go to (every target checked first)."""
+    by_target: dict[str, dict[str, Any]] = {}
+    snapshot = state.snapshot()
+    for index, item in enumerate(attributes):
+        if item.get("targetType", _INSTANCE) != "container-instance" or "targetId" not in item:
+            raise ValidationError(f"attributes[{index}]", item, "give targetId, a container instance of the cluster")
+        target = _ref(clusters, state, f"attributes[{index}].targetId", item["targetId"], _INSTANCE)
+        snapshot.instance(target)
+        by_target.setdefault(target, {})[item["name"]] = item.get("value")
+    return by_target
+
+
+@operation("PutAttributes", "cluster", "attributes")
+def _put_attributes(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    for target, attributes in _attribute_targets(clusters, state, body["attributes"]).items():
+        state.put_attributes(target, attributes)
+    return {"attributes": body["attributes"]}
+
+
+@operation("DeleteAttributes", "cluster", "attributes")
+def _delete_attributes(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    for target, attributes in _attribute_targets(clusters, state, body["attributes"]).items():
+        state.delete_attributes(target, list(attributes))
+    return {"attributes": body["attributes"]}
