@@ -5,6 +5,7 @@ exception classes) against a server on a loopback port of this copy of the suite
 from __future__ import annotations
 
 import contextlib
+import datetime
 import http.client
 import json
 import os
@@ -20,12 +21,25 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 from hypothesis import given
 from hypothesis import strategies as st
 
+from clusterkit.errors import ValidationError
 from clusterkit.executor import FakeExecutor, HostInfo
-from clusterkit.server import OPERATIONS, Clusters, EcsApplication, cluster_loops, serve_threaded
+from clusterkit.server import (
+    OPERATIONS,
+    Clusters,
+    Credential,
+    EcsApplication,
+    cluster_loops,
+    load_credentials,
+    serve_threaded,
+)
 from clusterkit.server._operations import Operation  # the registry's entry type, to plant a failing handler
 from clusterkit.services import ReconcileSettings
 from tests.conftest import loopback, require_service
@@ -39,27 +53,40 @@ FAST = {"Delay": 0.1, "MaxAttempts": 100}
 WEB = {"family": "web", "containerDefinitions": [{"name": "app", "image": "web:1", "memory": 64}]}
 
 
+def client(
+    url: str,
+    *,
+    region: str = REGION,
+    key: str = "test",
+    secret: str = "test",
+    token: str | None = None,
+    retries: int = 1,
+) -> Any:
+    """A boto3 ECS client for the server at ``url``, making ``retries`` attempts a call."""
+    return boto3.client(
+        "ecs",
+        endpoint_url=url,
+        region_name=region,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        config=Config(retries={"max_attempts": retries, "mode": "standard"}),
+    )
+
+
 class Served:
     """A running server: its clusters, its address, and boto3 clients for it."""
 
-    def __init__(self, clusters: Clusters, host: str) -> None:
+    def __init__(self, clusters: Clusters, host: str, credentials: dict[str, Credential] | None = None) -> None:
         self.clusters = clusters
         self.host = host
-        self.server = serve_threaded(EcsApplication(clusters), host, 0)
+        self.server = serve_threaded(EcsApplication(clusters, credentials=credentials), host, 0)
         self.url = f"http://{host}:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
     def client(self, retries: int = 1) -> Any:
-        config = Config(retries={"max_attempts": retries, "mode": "standard"})
-        return boto3.client(
-            "ecs",
-            endpoint_url=self.url,
-            region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            config=config,
-        )
+        return client(self.url, retries=retries)
 
     def raw(self, body: bytes, target: str | None, method: str = "POST") -> tuple[int, dict[str, str], Any]:
         """One request by hand: status, headers (lower-case names), decoded JSON body."""
@@ -632,9 +659,7 @@ def test_the_aws_cli_drives_clusterkit_serve(tmp_path: Path) -> None:
         assert [d["status"] for d in forced["deployments"]] == ["PRIMARY", "ACTIVE"]
         _aws(url, "wait", "services-stable", "--services", "web")
 
-        boto = boto3.client(
-            "ecs", endpoint_url=url, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
-        )
+        boto = client(url, region="us-east-1")
         ran = boto.run_task(taskDefinition="web", count=120, startedBy="bulk")["tasks"]
         assert len({task["containerInstanceArn"] for task in ran}) == 1  # --scheduler packs
         listed = _aws(url, "list-tasks", "--started-by", "bulk", "--page-size", "50")["taskArns"]
@@ -702,3 +727,138 @@ def test_an_instance_registers_through_the_api(ecs: Any) -> None:
     assert {"name": "GPU", "type": "INTEGER", "integerValue": 2} in registered["registeredResources"]
     listed = ecs.list_container_instances(filter="attribute:ecs.availability-zone == zone-z")
     assert listed["containerInstanceArns"] == [registered["containerInstanceArn"]]
+
+
+# -- SigV4 ---------------------------------------------------------------------------------
+
+KEYS = {
+    "AKIDEXAMPLE": Credential("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+    "ASIATEMPORARY": Credential("temporary-secret", session_token="the-session-token"),
+}
+
+
+@pytest.fixture
+def signed_server() -> Iterator[Served]:
+    clusters = Clusters(region=REGION, account=ACCOUNT)
+    running = Served(clusters, loopback(43), credentials=KEYS)
+    yield running
+    running.close()
+
+
+def _signed_client(served: Served, key: str, secret: str, token: str | None = None) -> Any:
+    return client(served.url, key=key, secret=secret, token=token)
+
+
+def _code(call: Callable[[], Any]) -> tuple[int, str]:
+    with pytest.raises(ClientError) as raised:
+        call()
+    return raised.value.response["ResponseMetadata"]["HTTPStatusCode"], raised.value.response["Error"]["Code"]
+
+
+def test_signed_calls_pass_and_wrong_keys_are_refused(signed_server: Served) -> None:
+    good = _signed_client(signed_server, "AKIDEXAMPLE", KEYS["AKIDEXAMPLE"].secret_key)
+    assert good.list_clusters()["clusterArns"] == [f"{PREFIX}:cluster/default"]
+    temporary = _signed_client(signed_server, "ASIATEMPORARY", "temporary-secret", "the-session-token")
+    assert temporary.list_clusters()["clusterArns"]
+    wrong_secret = _signed_client(signed_server, "AKIDEXAMPLE", "not-the-secret")
+    assert _code(wrong_secret.list_clusters) == (403, "InvalidSignatureException")
+    unknown = _signed_client(signed_server, "AKIDNOBODY", "whatever")
+    assert _code(unknown.list_clusters) == (403, "UnrecognizedClientException")
+    no_token = _signed_client(signed_server, "ASIATEMPORARY", "temporary-secret")
+    assert _code(no_token.list_clusters) == (403, "UnrecognizedClientException")
+    other_token = _signed_client(signed_server, "ASIATEMPORARY", "temporary-secret", "another-token")
+    assert _code(other_token.list_clusters) == (403, "UnrecognizedClientException")
+    elsewhere = client(signed_server.url, region="us-east-1", key="AKIDEXAMPLE", secret=KEYS["AKIDEXAMPLE"].secret_key)
+    assert _code(elsewhere.list_clusters) == (403, "InvalidSignatureException")  # scoped to another region
+    status, headers, answer = signed_server.raw(b"{}", target("ListClusters"))  # no signature at all
+    assert (status, answer["__type"]) == (403, "MissingAuthenticationTokenException")
+    assert headers["x-amzn-errortype"] == "MissingAuthenticationTokenException"
+
+
+def _signed_request(
+    served: Served, body: bytes, when: datetime.datetime, *, secret: str | None = None, sign_date: bool = True
+) -> AWSRequest:
+    """A ListClusters request signed with botocore's signer as of ``when``."""
+    request = AWSRequest(
+        method="POST",
+        url=f"{served.url}/",
+        data=body,
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": target("RegisterTaskDefinition"),
+            "Host": f"{served.host}:{served.server.server_port}",
+        },
+    )
+    stamp = when.strftime("%Y%m%dT%H%M%SZ")
+    request.context["timestamp"] = stamp
+    if sign_date:
+        request.headers["X-Amz-Date"] = stamp
+    signer = SigV4Auth(Credentials("AKIDEXAMPLE", secret or KEYS["AKIDEXAMPLE"].secret_key), "ecs", REGION)
+    canonical = signer.canonical_request(request)
+    signature = signer.signature(signer.string_to_sign(request, canonical), request)
+    signed = signer.signed_headers(signer.headers_to_sign(request))
+    scope = f"AKIDEXAMPLE/{stamp[:8]}/{REGION}/ecs/aws4_request"
+    request.headers["Authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders={signed}, Signature={signature}"
+    )
+    request.headers["X-Amz-Date"] = stamp
+    return request
+
+
+def _send(served: Served, request: AWSRequest, body: bytes | None = None) -> tuple[int, Any]:
+    connection = http.client.HTTPConnection(served.host, served.server.server_port, timeout=10)
+    connection.request("POST", "/", body=request.body if body is None else body, headers=dict(request.headers.items()))
+    answer = connection.getresponse()
+    data = json.loads(answer.read())
+    connection.close()
+    return answer.status, data
+
+
+def test_tampered_expired_and_half_signed_requests_are_refused_and_change_nothing(signed_server: Served) -> None:
+    body = json.dumps(WEB).encode()
+    now = datetime.datetime.now(datetime.UTC)
+    status, answer = _send(signed_server, _signed_request(signed_server, body, now))
+    assert (status, answer["taskDefinition"]["revision"]) == (200, 1)  # the same request, untouched, passes
+    before = signed_server.clusters.definitions.version
+    tampered = body.replace(b"web:1", b"evil:1")
+    assert _send(signed_server, _signed_request(signed_server, body, now), tampered)[1]["__type"] == (
+        "InvalidSignatureException"
+    )
+    expired = _signed_request(signed_server, body, now - datetime.timedelta(minutes=16))
+    status, answer = _send(signed_server, expired)
+    assert (status, answer["__type"]) == (403, "InvalidSignatureException")
+    assert "expired" in answer["message"]
+    early = _signed_request(signed_server, body, now + datetime.timedelta(minutes=16))
+    assert _send(signed_server, early)[1]["__type"] == "InvalidSignatureException"
+    unsigned_date = _signed_request(signed_server, body, now, sign_date=False)
+    status, answer = _send(signed_server, unsigned_date)
+    assert (status, answer["__type"]) == (403, "IncompleteSignatureException")
+    wrong = _signed_request(signed_server, body, now, secret="guess")
+    assert _send(signed_server, wrong)[1]["__type"] == "InvalidSignatureException"
+    assert signed_server.clusters.definitions.version == before
+
+
+def test_the_signature_botocore_computes_is_pinned() -> None:
+    # The server checks signatures with botocore's SigV4Auth: a botocore that signed differently
+    # would refuse every client. This is AWS's own get-vanilla example (SigV4 test suite).
+    request = AWSRequest(method="GET", url="https://example.amazonaws.com/", headers={"Host": "example.amazonaws.com"})
+    request.headers["X-Amz-Date"] = request.context["timestamp"] = "20150830T123600Z"
+    request.data = b""
+    signer = SigV4Auth(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), "service", "us-east-1")
+    signature = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    assert signature == "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
+
+
+def test_serve_reads_an_aws_credentials_file(tmp_path: Path) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[ci]\naws_access_key_id = AKIDCI\naws_secret_access_key = ci-secret\n")
+    assert load_credentials(credentials) == {"AKIDCI": Credential("ci-secret")}
+    with serve_command("--credentials", str(credentials)) as url:
+        good = client(url, region="us-east-1", key="AKIDCI", secret="ci-secret")
+        assert good.list_clusters()["clusterArns"] == ["arn:aws:ecs:us-east-1:000000000000:cluster/default"]
+        bad = client(url, region="us-east-1", key="AKIDCI", secret="nope")
+        assert _code(bad.list_clusters) == (403, "InvalidSignatureException")
+    broken = tmp_path / "broken"
+    broken.write_text("[ci]\naws_access_key_id = AKIDCI\n")
+    with pytest.raises(ValidationError, match="aws_secret_access_key"):
+        load_credentials(broken)

@@ -520,6 +520,12 @@ def _inspect_tables(snapshot: Any) -> Iterator[Any]:
 @click.option("--instance-memory", type=click.IntRange(1), default=8192, show_default=True, help="MiB of each.")
 @click.option("--scheduler", "scheduler_text", default=None, help="module:Name placing RunTask's and services' tasks.")
 @click.option(
+    "--credentials",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="An AWS credentials file: every request must then be SigV4-signed with one of its keys.",
+)
+@click.option(
     "--interval", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Loop seconds."
 )
 @click.option(
@@ -537,7 +543,7 @@ def serve(clusters: Sequence[str], executor: str, scheduler_text: str | None, **
     import threading
 
     from clusterkit.executor import Executor, FakeExecutor, HostInfo
-    from clusterkit.server import Clusters, EcsApplication, cluster_loops, serve_threaded
+    from clusterkit.server import Clusters, EcsApplication, cluster_loops, load_credentials, serve_threaded
     from clusterkit.services import ReconcileSettings
 
     def executors(cluster: str) -> list[Executor]:
@@ -550,6 +556,7 @@ def serve(clusters: Sequence[str], executor: str, scheduler_text: str | None, **
 
     try:
         placement = load_policy(scheduler_text).scheduler if scheduler_text is not None else None
+        keys = load_credentials(options["credentials"]) if options["credentials"] is not None else None
         settings = ReconcileSettings(healthy_after=options["healthy_after"])
         hook = cluster_loops(executors, placement=placement, settings=settings, interval=options["interval"])
         where = {"region": options["region"], "account": options["account"]}
@@ -557,11 +564,13 @@ def serve(clusters: Sequence[str], executor: str, scheduler_text: str | None, **
     except ClusterkitError as error:
         raise _fail(error) from None
     try:
-        server = serve_threaded(EcsApplication(served), options["host"], options["port"])
+        server = serve_threaded(EcsApplication(served, credentials=keys), options["host"], options["port"])
     except OSError as error:
         served.close()
         raise click.ClickException(f"cannot listen on {options['host']}:{options['port']}: {error.strerror}") from None
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    if keys is None and not options["host"].startswith("127."):
+        click.echo(f"warning: {options['host']} is not loopback and no --credentials: anyone can call", err=True)
     url = f"http://{options['host']}:{server.server_port}"
     click.echo(f"serving the ECS API on {url} (clusters: {', '.join(clusters)})")
     sys.stdout.flush()

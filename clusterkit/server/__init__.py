@@ -13,15 +13,18 @@ from clusterkit.server._app import EcsApplication, ThreadingWSGIServer, serve_th
 from clusterkit.server._clusters import ClusterHook, Clusters
 from clusterkit.server._loops import cluster_loops
 from clusterkit.server._operations import OPERATIONS
+from clusterkit.server._sigv4 import Credential, load_credentials
 from clusterkit.server._wire import ApiError
 
 __all__ = [
     "ApiError",
     "ClusterHook",
     "Clusters",
+    "Credential",
     "EcsApplication",
     "OPERATIONS",
     "ThreadingWSGIServer",
     "cluster_loops",
+    "load_credentials",
     "serve_threaded",
 ]

@@ -7,23 +7,27 @@ Every answer is ``application/x-amz-json-1.1`` with an ``x-amzn-RequestId``. An 
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import socketserver
+import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from clusterkit.errors import ClusterkitError
 from clusterkit.server._clusters import Clusters
 from clusterkit.server._operations import OPERATIONS, unmodelled
+from clusterkit.server._sigv4 import Credential, verify_sigv4
 from clusterkit.server._wire import TARGET_PREFIX, ApiError, check_input, error_for, service_model, shape_output
 
 __all__ = ["EcsApplication", "ThreadingWSGIServer", "serve_threaded"]
 
 _CONTENT_TYPE = "application/x-amz-json-1.1"
 _LOG = logging.getLogger("clusterkit.server")
+_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error"}
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
@@ -32,10 +36,21 @@ class EcsApplication:
 
     Host it on any WSGI server (gunicorn, waitress, ``serve_threaded``); it keeps no state
     of its own beyond ``clusters``, and every call is safe from several threads at once.
+    With ``credentials`` (access key → ``Credential``, see ``load_credentials``) every request
+    must carry a valid SigV4 signature for this region and service ``ecs``, its ``X-Amz-Date``
+    within 15 minutes of ``clock``; without, any signature (or none) is taken.
     """
 
-    def __init__(self, clusters: Clusters) -> None:
+    def __init__(
+        self,
+        clusters: Clusters,
+        *,
+        credentials: Mapping[str, Credential] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.clusters = clusters
+        self.credentials = credentials
+        self.clock = clock
         service_model()  # load botocore's model now: fail at start, not at the first call
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -56,11 +71,18 @@ class EcsApplication:
             payload = json.dumps({"__type": error.code, "message": error.message}).encode()
             headers.append(("X-Amzn-ErrorType", error.code))
         headers.append(("Content-Length", str(len(payload))))
-        start_response(f"{status} {'OK' if status == 200 else 'Bad Request' if status == 400 else 'Error'}", headers)
+        start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
         return [payload]
 
     def answer(self, environ: dict[str, Any]) -> dict[str, Any]:
         """The response body of one request, or ApiError."""
+        try:
+            raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        except ValueError:
+            raise ApiError("SerializationException", "Content-Length is not a number") from None
+        if self.credentials is not None:
+            now = datetime.datetime.fromtimestamp(self.clock(), datetime.UTC)
+            verify_sigv4(environ, raw, self.credentials, self.clusters.region, now)
         prefix, _, name = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
         served = OPERATIONS.get(name) if prefix == TARGET_PREFIX else None
         if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO", "/") not in ("", "/"):
@@ -70,8 +92,7 @@ class EcsApplication:
             reason = "clusterkit does not serve it yet" if known else "no such operation"
             raise ApiError("UnknownOperationException", f"{environ.get('HTTP_X_AMZ_TARGET', '')!r}: {reason}")
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            body = json.loads(raw or b"{}")
         except ValueError:
             raise ApiError("SerializationException", "the body is not JSON") from None
         if not isinstance(body, dict):
