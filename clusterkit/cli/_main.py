@@ -516,6 +516,9 @@ def _inspect_tables(snapshot: Any) -> Iterator[Any]:
 @click.option(
     "--instances", type=click.IntRange(0), default=2, show_default=True, help="Fake hosts per cluster (fake executor)."
 )
+@click.option(
+    "--host-ip", default="127.0.0.1", show_default=True, help="Where the docker executor publishes task ports."
+)
 @click.option("--instance-cpus", type=click.IntRange(1), default=4, show_default=True, help="CPUs of each fake host.")
 @click.option("--instance-memory", type=click.IntRange(1), default=8192, show_default=True, help="MiB of each.")
 @click.option("--scheduler", "scheduler_text", default=None, help="module:Name placing RunTask's and services' tasks.")
@@ -550,7 +553,7 @@ def serve(clusters: Sequence[str], executor: str, scheduler_text: str | None, **
         if executor == "docker":
             from clusterkit.executor.docker import DockerExecutor
 
-            return [DockerExecutor(cluster=cluster, host_ip="127.0.0.1", pull_policy="prefer-cached")]
+            return [DockerExecutor(cluster=cluster, host_ip=options["host_ip"], pull_policy="prefer-cached")]
         host = HostInfo(cpus=options["instance_cpus"], memory_mib=options["instance_memory"])
         return [FakeExecutor(host=host) for _ in range(options["instances"])]
 
