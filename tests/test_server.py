@@ -147,7 +147,7 @@ def test_a_call_answers_json_1_1_with_a_request_id(served: Served) -> None:
         (b"{}", "SomethingElse_2020.ListClusters", "POST", "UnknownOperationException"),
         (b"{}", None, "POST", "UnknownOperationException"),
         (b"{}", target("ListClusters"), "PUT", "UnknownOperationException"),
-        (b"{}", target("ListAttributes"), "POST", "UnknownOperationException"),  # in the model, not served yet
+        (b"{}", target("DescribeCapacityProviders"), "POST", "UnknownOperationException"),  # in the model, not served
     ],
 )
 def test_bad_requests_get_the_right_code_in_body_and_header(
@@ -862,3 +862,28 @@ def test_serve_reads_an_aws_credentials_file(tmp_path: Path) -> None:
     broken.write_text("[ci]\naws_access_key_id = AKIDCI\n")
     with pytest.raises(ValidationError, match="aws_secret_access_key"):
         load_credentials(broken)
+
+
+def test_list_attributes_filters_by_name_and_value_a_page_at_a_time(ecs: Any) -> None:
+    arns = ecs.list_container_instances()["containerInstanceArns"]
+    ecs.put_attributes(
+        attributes=[
+            {"name": "tier", "value": "gold", "targetId": arns[0]},
+            {"name": "tier", "value": "std", "targetId": arns[1]},
+            {"name": "gpu", "targetId": arns[1]},
+        ]
+    )
+    tiers = ecs.list_attributes(targetType="container-instance", attributeName="tier")["attributes"]
+    assert sorted((a["targetId"], a["value"]) for a in tiers) == sorted([(arns[0], "gold"), (arns[1], "std")])
+    gold = ecs.list_attributes(targetType="container-instance", attributeName="tier", attributeValue="gold")
+    assert [a["targetId"] for a in gold["attributes"]] == [arns[0]]
+    pages = ecs.get_paginator("list_attributes").paginate(
+        targetType="container-instance", PaginationConfig={"PageSize": 3}
+    )
+    everything = [a for page in pages for a in page["attributes"]]
+    assert len(everything) == len({(a["targetId"], a["name"]) for a in everything})
+    assert {"name": "gpu", "targetType": "container-instance", "targetId": arns[1]} in everything
+    ecs.create_cluster(clusterName="second")
+    other_listing = ecs.list_clusters(maxResults=1)["nextToken"]
+    with pytest.raises(ecs.exceptions.InvalidParameterException, match="nextToken"):
+        ecs.list_attributes(targetType="container-instance", nextToken=other_listing)

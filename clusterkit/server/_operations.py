@@ -29,7 +29,7 @@ from clusterkit.errors import ValidationError
 from clusterkit.model import Service
 from clusterkit.server._clusters import Clusters
 from clusterkit.server._wire import ApiError, bad_parameter
-from clusterkit.state import Described, Failure, Page, Snapshot
+from clusterkit.state import MAX_PAGE, Described, Failure, Page, Snapshot
 
 __all__ = ["OPERATIONS", "Operation", "unmodelled"]
 
@@ -94,8 +94,31 @@ _PAGING: Final = ("maxResults", "nextToken")
 _INSTANCE: Final = "container-instance"
 
 
-def _listed(page: Page, key: str) -> dict[str, Any]:
-    return {key: list(page.items), "nextToken": page.next_token}
+def _listed(page: Page, key: str, render: Callable[[str], Any] = str) -> dict[str, Any]:
+    return {key: [render(item) for item in page.items], "nextToken": page.next_token}
+
+
+def _page_of(keys: list[str], body: Mapping[str, Any], listing: str) -> Page:
+    """A page of ``keys`` (sorted, unique: a small list the server holds whole), after the
+    request's ``nextToken``; the token names the last key given and the ``listing``.
+    """
+    limit = body.get("maxResults", MAX_PAGE)
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValidationError("maxResults", limit, f"must be an integer in 1..{MAX_PAGE}")
+    start = 0
+    if "nextToken" in body:
+        try:
+            token = json.loads(base64.urlsafe_b64decode(body["nextToken"].encode()))
+            if token["listing"] != listing:
+                raise ValueError
+        except (binascii.Error, ValueError, TypeError, KeyError):
+            raise ValidationError("nextToken", body["nextToken"], "is not a token this API issued") from None
+        start = sum(1 for key in keys if key <= token["after"])
+    chosen = keys[start : start + limit]
+    if start + limit >= len(keys):
+        return Page(tuple(chosen))
+    after = json.dumps({"listing": listing, "after": chosen[-1]}).encode()
+    return Page(tuple(chosen), base64.urlsafe_b64encode(after).decode())
 
 
 def _failure(failure: Failure) -> dict[str, Any]:
@@ -155,22 +178,7 @@ def _describe_clusters(clusters: Clusters, body: dict[str, Any]) -> dict[str, An
 
 @operation("ListClusters", *_PAGING)
 def _list_clusters(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
-    names = clusters.names()
-    limit = body.get("maxResults", 100)
-    if not 1 <= limit <= 100:
-        raise ValidationError("maxResults", limit, "must be an integer in 1..100")
-    start = 0
-    if "nextToken" in body:
-        try:
-            after = json.loads(base64.urlsafe_b64decode(body["nextToken"].encode()))["after"]
-        except (binascii.Error, ValueError, TypeError, KeyError):
-            raise ValidationError("nextToken", body["nextToken"], "is not a token this API issued") from None
-        start = sum(1 for name in names if name <= after)
-    chosen = names[start : start + limit]
-    token = None
-    if start + limit < len(names):
-        token = base64.urlsafe_b64encode(json.dumps({"after": chosen[-1]}).encode()).decode()
-    return {"clusterArns": [clusters.cluster_arn(name) for name in chosen], "nextToken": token}
+    return _listed(_page_of(clusters.names(), body, "clusters"), "clusterArns", clusters.cluster_arn)
 
 
 @operation("UpdateCluster", "cluster")
@@ -433,3 +441,25 @@ def _delete_attributes(clusters: Clusters, body: dict[str, Any]) -> dict[str, An
     for target, attributes in _attribute_targets(clusters, state, body["attributes"]).items():
         state.delete_attributes(target, list(attributes))
     return {"attributes": body["attributes"]}
+
+
+@operation("ListAttributes", "cluster", "targetType", "attributeName", "attributeValue", *_PAGING)
+def _list_attributes(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    if "attributeValue" in body and "attributeName" not in body:
+        raise ValidationError("attributeValue", body["attributeValue"], "needs attributeName")
+    found: dict[str, dict[str, Any]] = {}  # by "instance-id\x00name", sorted when paged
+    for instance in state.snapshot().instances():
+        for name, value in instance.attributes:
+            if body.get("attributeName", name) == name and (
+                "attributeValue" not in body or body["attributeValue"] == value
+            ):
+                target = state.arns.container_instance(instance.id)
+                found[f"{instance.id}\x00{name}"] = {
+                    "name": name,
+                    "value": value,
+                    "targetType": body["targetType"],
+                    "targetId": target,
+                }
+    page = _page_of(sorted(found), body, f"attributes:{state.arns.cluster}:{body.get('attributeName')}")
+    return _listed(page, "attributes", found.__getitem__)
