@@ -40,6 +40,7 @@ from clusterkit.server import (
     load_credentials,
     serve_threaded,
 )
+from clusterkit.server._app import MAX_BODY  # the limit itself, to claim one byte more
 from clusterkit.server._operations import Operation  # the registry's entry type, to plant a failing handler
 from clusterkit.services import ReconcileSettings
 from tests.conftest import loopback, require_service
@@ -157,6 +158,15 @@ def test_bad_requests_get_the_right_code_in_body_and_header(
     assert status == 400
     assert answer["__type"] == code == headers["x-amzn-errortype"]
     assert answer["message"]
+
+
+def test_a_body_past_the_limit_is_refused_unread(served: Served) -> None:
+    connection = http.client.HTTPConnection(served.host, served.server.server_port, timeout=10)
+    headers = {"X-Amz-Target": target("ListClusters"), "Content-Length": str(MAX_BODY + 1)}
+    connection.request("POST", "/", body=b"{}", headers=headers)  # it claims far more than it sends
+    answer = connection.getresponse()
+    assert (answer.status, json.loads(answer.read())["__type"]) == (400, "SerializationException")
+    connection.close()
 
 
 def _state_versions(served: Served) -> dict[str, Any]:

@@ -27,6 +27,8 @@ __all__ = ["EcsApplication", "ThreadingWSGIServer", "serve_threaded"]
 
 _CONTENT_TYPE = "application/x-amz-json-1.1"
 _LOG = logging.getLogger("clusterkit.server")
+MAX_BODY = 8 * 1024 * 1024
+"""The largest request body taken, in bytes (a task definition is at most 64 KiB in ECS)."""
 _REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error"}
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -77,9 +79,12 @@ class EcsApplication:
     def answer(self, environ: dict[str, Any]) -> dict[str, Any]:
         """The response body of one request, or ApiError."""
         try:
-            raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             raise ApiError("SerializationException", "Content-Length is not a number") from None
+        if not 0 <= length <= MAX_BODY:
+            raise ApiError("SerializationException", f"Content-Length must be 0..{MAX_BODY} bytes")
+        raw = environ["wsgi.input"].read(length)
         if self.credentials is not None:
             now = datetime.datetime.fromtimestamp(self.clock(), datetime.UTC)
             verify_sigv4(environ, raw, self.credentials, self.clusters.region, now)
