@@ -4,6 +4,7 @@ exception classes) against a server on a loopback port of this copy of the suite
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import http.client
@@ -531,6 +532,10 @@ def test_paginators_walk_every_list_once(ecs: Any) -> None:
     assert [len(p) for p in _pages(ecs, "list_clusters", "clusterArns", 2)] == [2, 1]
     with pytest.raises(ecs.exceptions.InvalidParameterException, match="nextToken"):
         ecs.list_tasks(nextToken="not-a-token")
+    forged = base64.urlsafe_b64encode(json.dumps({"listing": "clusters", "after": 7}).encode()).decode()
+    for token in ("not-a-token", forged, base64.urlsafe_b64encode(b"[1]").decode()):
+        with pytest.raises(ecs.exceptions.InvalidParameterException, match="nextToken"):
+            ecs.list_clusters(nextToken=token)
 
 
 @given(count=st.integers(0, 40), page=st.integers(1, 12))

@@ -109,11 +109,12 @@ def _page_of(keys: list[str], body: Mapping[str, Any], listing: str) -> Page:
     if "nextToken" in body:
         try:
             token = json.loads(base64.urlsafe_b64decode(body["nextToken"].encode()))
-            if token["listing"] != listing:
+            after = token["after"]
+            if token["listing"] != listing or not isinstance(after, str):
                 raise ValueError
         except (binascii.Error, ValueError, TypeError, KeyError):
             raise ValidationError("nextToken", body["nextToken"], "is not a token this API issued") from None
-        start = sum(1 for key in keys if key <= token["after"])
+        start = sum(1 for key in keys if key <= after)
     chosen = keys[start : start + limit]
     if start + limit >= len(keys):
         return Page(tuple(chosen))
