@@ -902,3 +902,23 @@ def test_list_attributes_filters_by_name_and_value_a_page_at_a_time(ecs: Any) ->
     other_listing = ecs.list_clusters(maxResults=1)["nextToken"]
     with pytest.raises(ecs.exceptions.InvalidParameterException, match="nextToken"):
         ecs.list_attributes(targetType="container-instance", nextToken=other_listing)
+
+
+def test_list_tags_for_resource_answers_for_every_kind_it_knows(ecs: Any) -> None:
+    ecs.register_task_definition(**WEB, tags=[{"key": "team", "value": "a"}])
+    service = ecs.create_service(serviceName="s", taskDefinition="web", desiredCount=0)["service"]["serviceArn"]
+    (task,) = ecs.run_task(taskDefinition="web")["tasks"]
+    instance = ecs.list_container_instances()["containerInstanceArns"][0]
+    tagged = ecs.list_tags_for_resource(resourceArn=f"{PREFIX}:task-definition/web:1")
+    assert tagged["tags"] == [{"key": "team", "value": "a"}]
+    for arn in (f"{PREFIX}:cluster/default", service, task["taskArn"], instance):
+        assert ecs.list_tags_for_resource(resourceArn=arn)["tags"] == []
+    with pytest.raises(ecs.exceptions.ClientException, match="Unable to describe task definition"):
+        ecs.list_tags_for_resource(resourceArn=f"{PREFIX}:task-definition/web:9")
+    with pytest.raises(ecs.exceptions.ClusterNotFoundException):
+        ecs.list_tags_for_resource(resourceArn=f"{PREFIX}:cluster/nope")
+    for arn in (f"{PREFIX}:service/default/nope", f"{PREFIX}:task/default/feed", f"{PREFIX}:capacity-provider/x", "s"):
+        with pytest.raises(ecs.exceptions.InvalidParameterException):
+            ecs.list_tags_for_resource(resourceArn=arn)
+    with pytest.raises(ecs.exceptions.InvalidParameterException):  # another account's
+        ecs.list_tags_for_resource(resourceArn=f"arn:aws:ecs:{REGION}:999999999999:cluster/default")

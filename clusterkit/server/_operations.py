@@ -464,3 +464,29 @@ def _list_attributes(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]
                 }
     page = _page_of(sorted(found), body, f"attributes:{state.arns.cluster}:{body.get('attributeName')}")
     return _listed(page, "attributes", found.__getitem__)
+
+
+# -- tags -----------------------------------------------------------------------------------
+
+
+@operation("ListTagsForResource", "resourceArn")
+def _list_tags_for_resource(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    """Task definitions' tags; the other resources have none (clusterkit refuses tags on them)."""
+    arn = body["resourceArn"]
+    kind = arn.split(":", 5)[-1].partition("/")[0] if arn.startswith("arn:") and arn.count(":") >= 5 else ""
+    if kind not in ("cluster", "service", "task", _INSTANCE, "task-definition"):
+        raise ValidationError("resourceArn", arn, "is not the ARN of a cluster, service, task, instance or definition")
+    rest = clusters.resource("resourceArn", arn, kind)
+    if kind == "task-definition":
+        return {"tags": dump_describe_task_definition(clusters.definitions.task_definition(rest))["tags"]}
+    cluster, _, name = rest.partition("/")
+    snapshot = clusters.get(cluster).snapshot()
+    if kind != "cluster":
+        lookups = {
+            "service": snapshot.services_by_name,
+            "task": snapshot.tasks_by_id,
+            _INSTANCE: snapshot.instances_by_id,
+        }
+        if not name or name not in lookups[kind]:
+            raise ValidationError("resourceArn", arn, "names no resource of this server")
+    return {"tags": []}
