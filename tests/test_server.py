@@ -44,7 +44,7 @@ from clusterkit.server import (
 from clusterkit.server._app import MAX_BODY  # the limit itself, to claim one byte more
 from clusterkit.server._operations import Operation  # the registry's entry type, to plant a failing handler
 from clusterkit.services import ReconcileSettings
-from tests.conftest import loopback, require_service
+from tests.conftest import eventually, loopback, require_service
 from tests.serve_scheduler import PackingScheduler
 
 REGION, ACCOUNT = "eu-west-3", "123456789012"
@@ -922,3 +922,40 @@ def test_list_tags_for_resource_answers_for_every_kind_it_knows(ecs: Any) -> Non
             ecs.list_tags_for_resource(resourceArn=arn)
     with pytest.raises(ecs.exceptions.InvalidParameterException):  # another account's
         ecs.list_tags_for_resource(resourceArn=f"arn:aws:ecs:{REGION}:999999999999:cluster/default")
+
+
+def test_service_deployments_listed_and_described(ecs: Any) -> None:
+    ecs.register_task_definition(**WEB)
+    ecs.create_service(serviceName="web", taskDefinition="web", desiredCount=2)
+    ecs.get_waiter("services_stable").wait(services=["web"], WaiterConfig=FAST)
+    assert eventually(lambda: _deployment_statuses(ecs) == ["SUCCESSFUL"])  # once its tasks count healthy
+    (done,) = ecs.list_service_deployments(service="web")["serviceDeployments"]
+    assert done["serviceDeploymentArn"].startswith(f"{PREFIX}:service-deployment/default/web/")
+    ecs.register_task_definition(**WEB)
+    ecs.update_service(service="web", taskDefinition="web:2")
+    newest, older = ecs.list_service_deployments(service="web")["serviceDeployments"]
+    assert (newest["status"], older["serviceDeploymentArn"]) == ("IN_PROGRESS", done["serviceDeploymentArn"])
+    assert older["status"] == "SUCCESSFUL"
+    running = ecs.list_service_deployments(service="web", status=["IN_PROGRESS"])["serviceDeployments"]
+    assert [d["serviceDeploymentArn"] for d in running] == [newest["serviceDeploymentArn"]]
+    first = ecs.list_service_deployments(service="web", maxResults=1)
+    second = ecs.list_service_deployments(service="web", maxResults=1, nextToken=first["nextToken"])
+    assert [d["serviceDeploymentArn"] for d in first["serviceDeployments"] + second["serviceDeployments"]] == [
+        newest["serviceDeploymentArn"],
+        older["serviceDeploymentArn"],
+    ]
+    assert "nextToken" not in second
+    ghost = newest["serviceDeploymentArn"].rsplit("/", 1)[0] + "/nope"
+    described = ecs.describe_service_deployments(serviceDeploymentArns=[newest["serviceDeploymentArn"], ghost])
+    (deployment,) = described["serviceDeployments"]
+    assert deployment["targetServiceRevision"]["requestedTaskCount"] == 2
+    assert described["failures"] == [{"arn": ghost, "reason": "MISSING"}]
+    assert eventually(lambda: _deployment_statuses(ecs) == ["SUCCESSFUL"])
+    (finished,) = ecs.list_service_deployments(service="web")["serviceDeployments"]
+    assert (finished["serviceDeploymentArn"], finished["status"]) == (newest["serviceDeploymentArn"], "SUCCESSFUL")
+    with pytest.raises(ecs.exceptions.ServiceNotFoundException):
+        ecs.list_service_deployments(service="ghost")
+
+
+def _deployment_statuses(ecs: Any) -> list[str]:
+    return [d["status"] for d in ecs.list_service_deployments(service="web")["serviceDeployments"]]

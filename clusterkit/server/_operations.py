@@ -490,3 +490,84 @@ def _list_tags_for_resource(clusters: Clusters, body: dict[str, Any]) -> dict[st
         if not name or name not in lookups[kind]:
             raise ValidationError("resourceArn", arn, "names no resource of this server")
     return {"tags": []}
+
+
+# -- service deployments --------------------------------------------------------------------
+
+_ROLLOUT_STATUS: Final = {"IN_PROGRESS": "IN_PROGRESS", "COMPLETED": "SUCCESSFUL", "FAILED": "STOPPED"}
+"""A deployment's rollout as a service deployment's status (a superseded rollout is STOPPED)."""
+
+
+def _deployment_arn(clusters: Clusters, state: ClusterState, service: str, kind: str, deployment: str) -> str:
+    return clusters.cluster_arn(f"{state.arns.cluster}/{service}/{deployment}").replace(":cluster/", f":{kind}/", 1)
+
+
+def _service_deployments(clusters: Clusters, state: ClusterState, service: Service) -> list[dict[str, Any]]:
+    """ECS's ServiceDeployment for each deployment the service still holds, newest first."""
+    snapshot = state.snapshot()
+    counts = snapshot.service_counts(service)
+    found = []
+    for deployment in sorted(service.deployments, key=lambda d: d.created_at, reverse=True):
+        status = _ROLLOUT_STATUS[deployment.rollout_state]
+        if deployment.status != "PRIMARY" and status == "IN_PROGRESS":
+            status = "STOPPED"  # a newer deployment took over before this one finished
+        running, pending = counts.get(deployment.id, (0, 0))
+        revision = _deployment_arn(clusters, state, service.name, "service-revision", deployment.id)
+        found.append(
+            {
+                "serviceDeploymentArn": _deployment_arn(
+                    clusters, state, service.name, "service-deployment", deployment.id
+                ),
+                "serviceArn": state.arns.service(service.name),
+                "clusterArn": state.arns.cluster_arn,
+                "createdAt": deployment.created_at,
+                "startedAt": deployment.created_at,
+                "updatedAt": deployment.updated_at,
+                "finishedAt": deployment.updated_at if status != "IN_PROGRESS" else None,
+                "status": status,
+                "statusReason": deployment.rollout_state_reason or None,
+                "targetServiceRevisionArn": revision,
+                "targetServiceRevision": {
+                    "arn": revision,
+                    "requestedTaskCount": deployment.desired_count,
+                    "runningTaskCount": running,
+                    "pendingTaskCount": pending,
+                },
+            }
+        )
+    return found
+
+
+@operation("ListServiceDeployments", "cluster", "service", "status", "createdAt", *_PAGING)
+def _list_service_deployments(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    state = clusters.get(body.get("cluster"))
+    service = state.snapshot().service(_ref(clusters, state, "service", body["service"], "service"))
+    window = body.get("createdAt", {})
+    chosen = {
+        deployment["serviceDeploymentArn"]: deployment
+        for deployment in _service_deployments(clusters, state, service)
+        if deployment["status"] in body.get("status", [deployment["status"]])
+        and window.get("after", float("-inf")) <= deployment["createdAt"] <= window.get("before", float("inf"))
+    }
+    order = list(chosen)  # newest first; the pager wants sorted keys, so number them
+    keys = [f"{index:06}" for index in range(len(order))]
+    page = _page_of(keys, body, f"deployments:{state.arns.cluster}:{service.name}")
+    return _listed(page, "serviceDeployments", lambda key: chosen[order[int(key)]])
+
+
+@operation("DescribeServiceDeployments", "serviceDeploymentArns")
+def _describe_service_deployments(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
+    found, failures = [], []
+    for arn in body["serviceDeploymentArns"]:
+        cluster, _, rest = clusters.resource("serviceDeploymentArns", arn, "service-deployment").partition("/")
+        service, _, _ = rest.partition("/")
+        deployments: list[dict[str, Any]] = []
+        if cluster in clusters.names():
+            state = clusters.get(cluster)
+            held = state.snapshot().services_by_name.get(service)
+            deployments = [] if held is None else _service_deployments(clusters, state, held)
+        match = [deployment for deployment in deployments if deployment["serviceDeploymentArn"] == arn]
+        found += match
+        if not match:
+            failures.append({"arn": arn, "reason": "MISSING"})
+    return {"serviceDeployments": found, "failures": failures}
