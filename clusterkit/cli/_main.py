@@ -522,6 +522,8 @@ def _inspect_tables(snapshot: Any) -> Iterator[Any]:
 @click.option("--instance-cpus", type=click.IntRange(1), default=4, show_default=True, help="CPUs of each fake host.")
 @click.option("--instance-memory", type=click.IntRange(1), default=8192, show_default=True, help="MiB of each.")
 @click.option("--scheduler", "scheduler_text", default=None, help="module:Name placing RunTask's and services' tasks.")
+@click.option("--etcd", "endpoints", multiple=True, help="Keep the clusters in etcd: a member's URL (repeat it).")
+@click.option("--prefix", default="/clusterkit-server", show_default=True, help="The etcd key prefix, with --etcd.")
 @click.option(
     "--credentials",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -538,7 +540,9 @@ def _inspect_tables(snapshot: Any) -> Iterator[Any]:
     show_default=True,
     help="Seconds RUNNING before a task without a health check counts healthy (ECS: 40).",
 )
-def serve(clusters: Sequence[str], executor: str, scheduler_text: str | None, **options: Any) -> None:
+def serve(
+    clusters: Sequence[str], executor: str, scheduler_text: str | None, endpoints: Sequence[str], **options: Any
+) -> None:
     """Serve the ECS API (boto3, the AWS CLI, Terraform) over clusters with a service scheduler
     and agents; ``--scheduler`` puts your scheduler behind RunTask and services.
     """
@@ -562,8 +566,15 @@ def serve(clusters: Sequence[str], executor: str, scheduler_text: str | None, **
         keys = load_credentials(options["credentials"]) if options["credentials"] is not None else None
         settings = ReconcileSettings(healthy_after=options["healthy_after"])
         hook = cluster_loops(executors, placement=placement, settings=settings, interval=options["interval"])
-        where = {"region": options["region"], "account": options["account"]}
+        where: dict[str, Any] = {"region": options["region"], "account": options["account"]}
+        if endpoints:
+            from clusterkit.state import EtcdStore
+
+            prefix = options["prefix"].rstrip("/")
+            where["store"] = lambda key: EtcdStore(list(endpoints), prefix=f"{prefix}/{key}")
         served = Clusters(**where, initial=clusters, on_create=hook, scheduler=placement)
+    except StoreError as error:
+        raise click.ClickException(str(error)) from None
     except ClusterkitError as error:
         raise _fail(error) from None
     try:

@@ -16,11 +16,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from clusterkit.api import ClusterState
-from clusterkit.errors import NotFoundError, ValidationError
+from clusterkit.errors import NotFoundError, StoreError, ValidationError
 from clusterkit.model import Arns, TaskDefinition
 from clusterkit.placement import Scheduler
 from clusterkit.server._wire import ApiError
-from clusterkit.state import Snapshot
+from clusterkit.state import Snapshot, Store
 
 __all__ = ["ClusterHook", "Clusters"]
 
@@ -38,6 +38,12 @@ class Clusters:
     ``on_create`` runs for every cluster created (the server starts its service scheduler
     and agents there); ``scheduler`` places RunTask's tasks (the built-in one when None).
     The clusters in ``initial`` (``default`` unless told otherwise) exist from the start.
+
+    ``store`` says where the data lives: it is called with ``"registry"`` (the shared task
+    definitions) and with ``"clusters/NAME"`` for each cluster, and returns its ``Store``
+    (an ``EtcdStore`` on a prefix of its own, say); in memory when None. A cluster opened on
+    a store that holds it already keeps what it holds, and is given the definitions it
+    missed. ``DeleteCluster`` closes the cluster's store and leaves its data where it is.
     """
 
     def __init__(
@@ -49,6 +55,7 @@ class Clusters:
         on_create: ClusterHook | None = None,
         scheduler: Scheduler | None = None,
         clock: Callable[[], float] = time.time,
+        store: Callable[[str], Store] | None = None,
     ) -> None:
         self.arns = Arns(_REGISTRY_NAME, region=region, account=account)
         self.region = region
@@ -56,8 +63,9 @@ class Clusters:
         self.scheduler = scheduler
         self.clock = clock
         self._on_create = on_create
+        self._store = store
         self._lock = threading.RLock()
-        self._registry = ClusterState(_REGISTRY_NAME, region=region, account=account, clock=clock)
+        self._registry = self._open(_REGISTRY_NAME, "registry")
         self._active: dict[str, ClusterState] = {}
         self._closers: dict[str, Callable[[], None]] = {}
         self._deleted: dict[str, dict[str, Any]] = {}
@@ -98,17 +106,36 @@ class Clusters:
             found = self._active.get(name)
             if found is not None:
                 return found
-            state = ClusterState(name, region=self.region, account=self.account, clock=self.clock)
-            for definition in sorted(self._registry.snapshot().task_definitions(), key=lambda d: d.revision):
-                state.register_task_definition(definition)
-                if definition.status == "INACTIVE":
-                    state.deregister_task_definition(definition.key)
+            state = self._open(name, f"clusters/{name}")
+            self._catch_up(state)
             closer = self._on_create(state) if self._on_create is not None else None
             if closer is not None:
                 self._closers[name] = closer
             self._active[name] = state
             self._deleted.pop(name, None)
             return state
+
+    def _open(self, name: str, key: str) -> ClusterState:
+        store = self._store(key) if self._store is not None else None
+        return ClusterState(name, region=self.region, account=self.account, clock=self.clock, store=store)
+
+    def _catch_up(self, state: ClusterState) -> None:
+        """Give ``state`` the shared definitions it lacks, in revision order, and their statuses."""
+        held = state.snapshot().task_definitions_by_key
+        for definition in sorted(self._registry.snapshot().task_definitions(), key=lambda d: d.revision):
+            found = held.get(definition.key)
+            if found is None and state.register_task_definition(definition).key != definition.key:
+                raise StoreError(
+                    f"cluster {state.arns.cluster}: its task definitions are out of step with the server's"
+                )
+            if definition.status == "INACTIVE" and (found is None or found.status == "ACTIVE"):
+                state.deregister_task_definition(definition.key)
+
+    @staticmethod
+    def _close_store(state: ClusterState) -> None:
+        close = getattr(state.store, "close", None)
+        if close is not None:
+            close()
 
     def get(self, reference: str | None) -> ClusterState:
         """The ACTIVE cluster by name or ARN (``default`` when None); NotFoundError (cluster) otherwise."""
@@ -147,16 +174,19 @@ class Clusters:
             if closer is not None:
                 closer()
             del self._active[state.arns.cluster]
+            self._close_store(state)
             gone = self._dump(None, "INACTIVE", state.arns)
             self._deleted[state.arns.cluster] = gone
             return gone
 
     def close(self) -> None:
-        """Stop what ``on_create`` started in every cluster (the clusters stay readable)."""
+        """Stop what ``on_create`` started in every cluster, then close the stores."""
         with self._lock:
             closers, self._closers = list(self._closers.values()), {}
         for closer in closers:
             closer()
+        for state in [*self._active.values(), self._registry]:
+            self._close_store(state)
 
     def _dump(self, snapshot: Snapshot | None, status: str, arns: Arns | None = None) -> dict[str, Any]:
         arns = snapshot.arns if snapshot is not None else arns
