@@ -44,6 +44,7 @@ from clusterkit.server import (
 from clusterkit.server._app import MAX_BODY  # the limit itself, to claim one byte more
 from clusterkit.server._operations import Operation  # the registry's entry type, to plant a failing handler
 from clusterkit.services import ReconcileSettings
+from clusterkit.state import MemoryStore
 from tests.conftest import eventually, loopback, require_service
 from tests.serve_scheduler import PackingScheduler
 
@@ -959,3 +960,26 @@ def test_service_deployments_listed_and_described(ecs: Any) -> None:
 
 def _deployment_statuses(ecs: Any) -> list[str]:
     return [d["status"] for d in ecs.list_service_deployments(service="web")["serviceDeployments"]]
+
+
+def test_clusters_on_stores_of_their_own_reopen_and_catch_up_on_definitions() -> None:
+    stores: dict[str, MemoryStore] = {}
+
+    def store(key: str) -> MemoryStore:
+        return stores.setdefault(key, MemoryStore())
+
+    first = Clusters(store=store, initial=("default", "second"))
+    first.register_task_definition(WEB)
+    first.get("default").create_service("web", "web:1", desired_count=0)
+    first.close()
+    assert sorted(stores) == ["clusters/default", "clusters/second", "registry"]
+
+    again = Clusters(store=store, initial=("default",))  # "second" stays closed a while
+    assert again.get("default").snapshot().service("web").task_definition == "web:1"  # kept
+    again.register_task_definition(WEB)
+    again.register_task_definition(WEB)
+    again.deregister_task_definition("web:2")
+    second = again.create("second")  # reopened: given web:2 (INACTIVE) and web:3 it missed
+    held = {d.key: d.status for d in second.snapshot().task_definitions()}
+    assert held == {"web:1": "ACTIVE", "web:2": "INACTIVE", "web:3": "ACTIVE"}
+    assert {d.key: d.status for d in again.get("default").snapshot().task_definitions()} == held
