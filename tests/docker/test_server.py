@@ -16,7 +16,7 @@ HTTPD = ['echo "hello from $HOSTNAME" > /www/index.html && exec httpd -f -p 80 -
 def test_a_served_service_of_httpd_tasks_reaches_steady_state_and_answers(
     cluster: str, engine1: docker.APIClient
 ) -> None:
-    options = ("--executor", "docker", "--cluster", cluster, "--host-ip", loopback(3))
+    options = ("--executor", "docker", "--cluster", cluster, "--host-ip", loopback(44))
     with serve_command(*options, "--interval", "0.2", "--healthy-after", "1") as url:
         ecs = client(url, region="us-east-1")
         httpd = container_definition(
@@ -31,7 +31,7 @@ def test_a_served_service_of_httpd_tasks_reaches_steady_state_and_answers(
         assert [task["lastStatus"] for task in tasks] == ["RUNNING", "RUNNING"]
         ports = [b["hostPort"] for task in tasks for c in task["containers"] for b in c["networkBindings"]]
         assert len(ports) == 2
-        assert all(fetch(loopback(3), port).startswith("hello from ") for port in ports)
+        assert all(fetch(loopback(44), port).startswith("hello from ") for port in ports)
 
         ecs.update_service(cluster=cluster, service="web", desiredCount=0)
         ecs.delete_service(cluster=cluster, service="web")
