@@ -17,7 +17,7 @@ language) → ``clusterkit.placement`` → ``clusterkit.services`` (the service 
 ``clusterkit.api`` (``ClusterState``, the ECS calls) → ``clusterkit.executor`` and
 ``clusterkit.logs`` → ``clusterkit.agent`` and ``clusterkit.liveness`` →
 ``clusterkit.autoscaling`` and ``clusterkit.balancing`` → ``clusterkit.testing``,
-``clusterkit.sim`` and ``clusterkit.cli``.
+``clusterkit.sim``, ``clusterkit.cli`` and ``clusterkit.server``.
 
 ``__version__`` below is the one place the version is written: ``pyproject.toml`` reads it.
 """

@@ -26,7 +26,7 @@ LAYERS: list[frozenset[str]] = [
     frozenset({"executor", "logs"}),
     frozenset({"agent", "liveness"}),
     frozenset({"autoscaling", "balancing"}),
-    frozenset({"testing", "sim", "cli"}),
+    frozenset({"testing", "sim", "cli", "server"}),
 ]
 """Bottom to top; a module imports only from its own layer or those below it."""
 RANK = {part: rank for rank, layer in enumerate(LAYERS) for part in layer}

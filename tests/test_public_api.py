@@ -309,3 +309,24 @@ def test_other_error_messages() -> None:
     overflow = clusterkit.SubscriptionOverflow(last_version=41, capacity=1000)
     assert (overflow.last_version, overflow.capacity) == (41, 1000)
     assert "41" in str(overflow)
+
+
+def test_the_server_face_and_that_nothing_below_loads_it() -> None:
+    import subprocess
+
+    import clusterkit.server
+
+    assert {"EcsApplication", "Clusters", "cluster_loops", "serve_threaded"} <= set(clusterkit.server.__all__)
+    assert issubclass(clusterkit.server.ApiError, clusterkit.ClusterkitError)
+    # botocore (the server extra) is read only when an EcsApplication is made, and nothing in
+    # the package below the server imports it.
+    probe = "import sys, clusterkit, clusterkit.cli, clusterkit.server; print(sorted({'botocore'} & set(sys.modules)))"
+    shown = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=PACKAGE_ROOT.parent
+    )
+    assert shown.stdout.strip() == "[]"
+    loaded = "import sys, clusterkit; print('clusterkit.server' in sys.modules)"
+    assert (
+        subprocess.run([sys.executable, "-c", loaded], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )

@@ -8,6 +8,7 @@
     clusterkit workload check WORKLOAD
     clusterkit inspect STATE.json
     clusterkit inspect --etcd http://127.0.0.1:12379 --prefix /clusterkit/prod --cluster prod
+    clusterkit serve --port 8080 --executor fake --instances 3 --scheduler mypkg.module:MyScheduler
 
 Exit codes: 0 done; 1 a run-time failure (an output folder that cannot be written, a store
 that does not answer); 2 bad input (a workload line, a policy that cannot be imported, a
@@ -498,3 +499,96 @@ def _inspect_tables(snapshot: Any) -> Iterator[Any]:
         services.add_row(service.name, service.status, service.scheduling_strategy, str(service.desired_count),
                          str(running), str(pending), str(len(service.deployments)))  # fmt: skip
     yield services
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, help="0: any free port.")
+@click.option("--region", default="us-east-1", show_default=True, help="The region in the ARNs.")
+@click.option("--account", default="000000000000", show_default=True, help="The account in the ARNs.")
+@click.option(
+    "--cluster", "clusters", multiple=True, default=("default",), show_default=True, help="A cluster to start with."
+)
+@click.option("--executor", type=click.Choice(["fake", "docker"]), default="fake", show_default=True)
+@click.option(
+    "--instances", type=click.IntRange(0), default=2, show_default=True, help="Fake hosts per cluster (fake executor)."
+)
+@click.option(
+    "--host-ip", default="127.0.0.1", show_default=True, help="Where the docker executor publishes task ports."
+)
+@click.option("--instance-cpus", type=click.IntRange(1), default=4, show_default=True, help="CPUs of each fake host.")
+@click.option("--instance-memory", type=click.IntRange(1), default=8192, show_default=True, help="MiB of each.")
+@click.option("--scheduler", "scheduler_text", default=None, help="module:Name placing RunTask's and services' tasks.")
+@click.option("--etcd", "endpoints", multiple=True, help="Keep the clusters in etcd: a member's URL (repeat it).")
+@click.option("--prefix", default="/clusterkit-server", show_default=True, help="The etcd key prefix, with --etcd.")
+@click.option(
+    "--credentials",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="An AWS credentials file: every request must then be SigV4-signed with one of its keys.",
+)
+@click.option(
+    "--interval", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True, help="Loop seconds."
+)
+@click.option(
+    "--healthy-after",
+    type=click.FloatRange(0),
+    default=40.0,
+    show_default=True,
+    help="Seconds RUNNING before a task without a health check counts healthy (ECS: 40).",
+)
+def serve(
+    clusters: Sequence[str], executor: str, scheduler_text: str | None, endpoints: Sequence[str], **options: Any
+) -> None:
+    """Serve the ECS API (boto3, the AWS CLI, Terraform) over clusters with a service scheduler
+    and agents; ``--scheduler`` puts your scheduler behind RunTask and services.
+    """
+    import signal
+    import threading
+
+    from clusterkit.executor import Executor, FakeExecutor, HostInfo
+    from clusterkit.server import Clusters, EcsApplication, cluster_loops, load_credentials, serve_threaded
+    from clusterkit.services import ReconcileSettings
+
+    def executors(cluster: str) -> list[Executor]:
+        if executor == "docker":
+            from clusterkit.executor.docker import DockerExecutor
+
+            return [DockerExecutor(cluster=cluster, host_ip=options["host_ip"], pull_policy="prefer-cached")]
+        host = HostInfo(cpus=options["instance_cpus"], memory_mib=options["instance_memory"])
+        return [FakeExecutor(host=host) for _ in range(options["instances"])]
+
+    try:
+        placement = load_policy(scheduler_text).scheduler if scheduler_text is not None else None
+        keys = load_credentials(options["credentials"]) if options["credentials"] is not None else None
+        settings = ReconcileSettings(healthy_after=options["healthy_after"])
+        hook = cluster_loops(executors, placement=placement, settings=settings, interval=options["interval"])
+        where: dict[str, Any] = {"region": options["region"], "account": options["account"]}
+        if endpoints:
+            from clusterkit.state import EtcdStore
+
+            prefix = options["prefix"].rstrip("/")
+            where["store"] = lambda key: EtcdStore(list(endpoints), prefix=f"{prefix}/{key}")
+        served = Clusters(**where, initial=clusters, on_create=hook, scheduler=placement)
+    except StoreError as error:
+        raise click.ClickException(str(error)) from None
+    except ClusterkitError as error:
+        raise _fail(error) from None
+    try:
+        server = serve_threaded(EcsApplication(served, credentials=keys), options["host"], options["port"])
+    except OSError as error:
+        served.close()
+        raise click.ClickException(f"cannot listen on {options['host']}:{options['port']}: {error.strerror}") from None
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    if keys is None and not options["host"].startswith("127."):
+        click.echo(f"warning: {options['host']} is not loopback and no --credentials: anyone can call", err=True)
+    url = f"http://{options['host']}:{server.server_port}"
+    click.echo(f"serving the ECS API on {url} (clusters: {', '.join(clusters)})")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        served.close()
