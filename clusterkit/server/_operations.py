@@ -94,13 +94,14 @@ _PAGING: Final = ("maxResults", "nextToken")
 _INSTANCE: Final = "container-instance"
 
 
-def _listed(page: Page, key: str, render: Callable[[str], Any] = str) -> dict[str, Any]:
-    return {key: [render(item) for item in page.items], "nextToken": page.next_token}
+def _listed(page: Page, render: Callable[[str], Any] = str) -> dict[str, Any]:
+    return {page.key: [render(item) for item in page.items], "nextToken": page.next_token}
 
 
-def _page_of(keys: list[str], body: Mapping[str, Any], listing: str) -> Page:
+def _page_of(keys: list[str], body: Mapping[str, Any], listing: str, key: str) -> Page:
     """A page of ``keys`` (sorted, unique: a small list the server holds whole), after the
-    request's ``nextToken``; the token names the last key given and the ``listing``.
+    request's ``nextToken``; the token names the last key given and the ``listing``. ``key``
+    is the list's name in the response.
     """
     limit = body.get("maxResults", MAX_PAGE)
     if not 1 <= limit <= MAX_PAGE:
@@ -117,9 +118,9 @@ def _page_of(keys: list[str], body: Mapping[str, Any], listing: str) -> Page:
         start = sum(1 for key in keys if key <= after)
     chosen = keys[start : start + limit]
     if start + limit >= len(keys):
-        return Page(tuple(chosen))
+        return Page(tuple(chosen), key=key)
     after = json.dumps({"listing": listing, "after": chosen[-1]}).encode()
-    return Page(tuple(chosen), base64.urlsafe_b64encode(after).decode())
+    return Page(tuple(chosen), base64.urlsafe_b64encode(after).decode(), key=key)
 
 
 def _failure(failure: Failure) -> dict[str, Any]:
@@ -179,7 +180,7 @@ def _describe_clusters(clusters: Clusters, body: dict[str, Any]) -> dict[str, An
 
 @operation("ListClusters", *_PAGING)
 def _list_clusters(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
-    return _listed(_page_of(clusters.names(), body, "clusters"), "clusterArns", clusters.cluster_arn)
+    return _listed(_page_of(clusters.names(), body, "clusters", "clusterArns"), clusters.cluster_arn)
 
 
 @operation("UpdateCluster", "cluster")
@@ -238,13 +239,13 @@ def _deregister_task_definition(clusters: Clusters, body: dict[str, Any]) -> dic
 @operation("ListTaskDefinitions", "familyPrefix", "status", *_PAGING)
 def _list_task_definitions(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
     page = clusters.definitions.list_task_definitions(**_kwargs(body, "familyPrefix", "status", *_PAGING))
-    return _listed(page, "taskDefinitionArns")
+    return _listed(page)
 
 
 @operation("ListTaskDefinitionFamilies", "familyPrefix", "status", *_PAGING)
 def _list_task_definition_families(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
     page = clusters.definitions.list_task_definition_families(**_kwargs(body, "familyPrefix", "status", *_PAGING))
-    return _listed(page, "families")
+    return _listed(page)
 
 
 # -- services -----------------------------------------------------------------------------
@@ -298,7 +299,7 @@ def _describe_services(clusters: Clusters, body: dict[str, Any]) -> dict[str, An
 @operation("ListServices", "cluster", "schedulingStrategy", *_PAGING)
 def _list_services(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
     snapshot = clusters.get(body.get("cluster")).snapshot()
-    return _listed(snapshot.list_services(**_kwargs(body, "schedulingStrategy", *_PAGING)), "serviceArns")
+    return _listed(snapshot.list_services(**_kwargs(body, "schedulingStrategy", *_PAGING)))
 
 
 # -- tasks --------------------------------------------------------------------------------
@@ -345,7 +346,7 @@ def _list_tasks(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
     if "containerInstance" in body:
         body["containerInstance"] = _ref(clusters, state, "containerInstance", body["containerInstance"], _INSTANCE)
     filters = _kwargs(body, "containerInstance", "family", "serviceName", "startedBy", "desiredStatus", *_PAGING)
-    return _listed(snapshot.list_tasks(**filters), "taskArns")
+    return _listed(snapshot.list_tasks(**filters))
 
 
 @operation("DescribeTasks", "cluster", "tasks")
@@ -396,7 +397,7 @@ def _deregister_container_instance(clusters: Clusters, body: dict[str, Any]) -> 
 def _list_container_instances(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]:
     state = clusters.get(body.get("cluster"))
     page = state.list_container_instances(**_kwargs(body, "filter", "status", *_PAGING))
-    return _listed(page, "containerInstanceArns")
+    return _listed(page)
 
 
 @operation("DescribeContainerInstances", "cluster", "containerInstances")
@@ -462,8 +463,8 @@ def _list_attributes(clusters: Clusters, body: dict[str, Any]) -> dict[str, Any]
                     "targetType": body["targetType"],
                     "targetId": target,
                 }
-    page = _page_of(sorted(found), body, f"attributes:{state.arns.cluster}:{body.get('attributeName')}")
-    return _listed(page, "attributes", found.__getitem__)
+    page = _page_of(sorted(found), body, f"attributes:{state.arns.cluster}:{body.get('attributeName')}", "attributes")
+    return _listed(page, found.__getitem__)
 
 
 # -- tags -----------------------------------------------------------------------------------
@@ -551,8 +552,8 @@ def _list_service_deployments(clusters: Clusters, body: dict[str, Any]) -> dict[
     }
     order = list(chosen)  # newest first; the pager wants sorted keys, so number them
     keys = [f"{index:06}" for index in range(len(order))]
-    page = _page_of(keys, body, f"deployments:{state.arns.cluster}:{service.name}")
-    return _listed(page, "serviceDeployments", lambda key: chosen[order[int(key)]])
+    page = _page_of(keys, body, f"deployments:{state.arns.cluster}:{service.name}", "serviceDeployments")
+    return _listed(page, lambda key: chosen[order[int(key)]])
 
 
 @operation("DescribeServiceDeployments", "serviceDeploymentArns")
