@@ -8,7 +8,10 @@ selection stage can stop early:
   field, O(log n) per placement;
 - ``SortedSource``: an order built for the plan (``spread("instanceId")``, then binpack);
 - ``RandomSource``: a fresh lazy shuffle for every task (``random``, and ``sample``);
-- ``AllSource``: every instance in no order, for the chains (and scorers) that rank them all.
+- ``AllSource``: every instance in no order, for the chains (and scorers) that rank them all;
+- ``ValueSource``: for a chain that spreads over an attribute first, the instances of the
+  chosen attribute values only, from the snapshot's attribute index, by id (or by tasks of
+  the group, then id, when ``spread("instanceId")`` comes next): the first fit is the best.
 
 ``choose_source`` picks the cheapest one that still finds the best instance for a chain.
 Every source skips the instances in the plan's ``dead`` set (rejected for a lasting reason,
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import random as _random
 from collections.abc import Callable, Iterator
-from heapq import heappop, heappush
+from heapq import heappop, heappush, merge
 from typing import Any, Protocol
 
 from sortedcontainers import SortedList
@@ -319,3 +322,113 @@ class CapacitySource:
     def after_take(self, instance: ContainerInstance) -> None:
         self.changed_ids.add(instance.id)
         self.changed.add((self._left(instance), instance.id))
+
+
+class ValueSource:
+    """The accepting instances of the ``chosen`` values of attribute ``name``, best first.
+
+    For a chain ``spread(attribute:name)`` alone (``by_count`` False: the rank key ends at
+    the id) or followed by ``spread("instanceId")`` (``by_count``: the instances with no
+    task of the group by id, then the others by (tasks, id), as ``SortedSource`` orders
+    them). The selection sets ``chosen`` to the least-loaded values before each scan. It
+    reads the snapshot's attribute index, so it needs every live instance to carry the
+    attribute (``covers``). A value's leading instances that can never come first again in
+    this plan (dead, not accepting, or holding a task of the group) are stepped over for
+    good, so a plan of k tasks costs O(k log n) plus the instances it rejects.
+    """
+
+    exact = True
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        name: str,
+        context: PlacementContext,
+        demand: Resources,
+        dead: set[str],
+        by_count: bool,
+    ) -> None:
+        self.cpu, self.memory = demand.cpu, demand.memory
+        self.buckets = snapshot.instance_ids_by_attribute(name)
+        self.instances = snapshot.instances_by_id
+        self.name = name
+        self.context = context
+        self.dead = dead
+        self.by_count = by_count
+        self.chosen: set[str | None] = set()
+        self.starts: dict[str | None, str] = {}  # per value, the id its walk resumes from
+
+    @staticmethod
+    def covers(snapshot: Snapshot, name: str) -> bool:
+        """Whether every live instance carries attribute ``name`` (no value is left out). O(values)."""
+        buckets = snapshot.instance_ids_by_attribute(name)
+        return sum(len(bucket) for bucket in buckets.values()) == snapshot.live_instance_count
+
+    def _skipped(self, instance_id: str) -> bool:
+        """Whether ``instance_id`` can no longer be the next task's first candidate in this plan.
+
+        One without the CPU or memory the task needs never will be: it joins ``dead`` here,
+        without the feasibility stage (which would reject it for a lasting reason or an
+        earlier one; either way it is never chosen in this plan).
+        """
+        if instance_id in self.dead or (self.by_count and self.context.group_count(instance_id)):
+            return True
+        instance = self.instances[instance_id]
+        if instance.status != "ACTIVE" or not instance.agent_connected:
+            return True
+        left = self.context.remaining(instance)
+        if left.cpu < self.cpu or left.memory < self.memory:
+            self.dead.add(instance_id)
+            return True
+        return False
+
+    def _walk(self, value: str | None) -> Iterator[str]:
+        """The ids of ``value``'s instances not skipped, in id order, moving its start past the skipped."""
+        bucket = self.buckets.get(value)
+        if bucket is None:
+            return
+        start = self.starts.get(value)
+        leading = True
+        for instance_id in bucket if start is None else bucket.iter_from(start, inclusive=True):
+            if self._skipped(instance_id):
+                continue
+            if leading:
+                self.starts[value] = instance_id  # everything before it stays skipped: counts only grow
+                leading = False
+            yield instance_id
+
+    def ordered(self) -> Iterator[ContainerInstance]:
+        instances = self.instances
+        walks = [self._walk(value) for value in self.chosen]
+        for instance_id in merge(*walks) if len(walks) != 1 else walks[0]:
+            yield instances[instance_id]
+        if not self.by_count:
+            return
+        context, name, dead, chosen = self.context, self.name, self.dead, self.chosen
+        loaded = []
+        for instance_id, count in context._group_counts.items():
+            instance = instances.get(instance_id)
+            if (
+                count
+                and instance is not None
+                and instance_id not in dead
+                and instance.status == "ACTIVE"
+                and instance.agent_connected
+                and instance.attribute(name) in chosen
+            ):
+                loaded.append((count, instance_id))
+        loaded.sort()
+        for _, instance_id in loaded:
+            yield instances[instance_id]
+
+    def tie_key(self, instance: ContainerInstance) -> tuple[Any, ...] | None:
+        return None
+
+    def settle(self, dead: set[str]) -> None:
+        pass
+
+    def before_take(self, instance: ContainerInstance) -> None:
+        pass
+
+    def after_take(self, instance: ContainerInstance) -> None:
+        pass

@@ -106,6 +106,11 @@ class InstanceFilter(Protocol):
         ...
 
 
+AttributeIndex = immutables.Map[str, immutables.Map[str | None, PSortedSet]]
+"""Per attribute name, per value, the sorted ids of the live (not INACTIVE) instances with it."""
+_NO_VALUES: Final[immutables.Map[str | None, PSortedSet]] = immutables.Map()
+
+
 class Roots(NamedTuple):
     """Everything a snapshot reads; a commit builds new roots sharing the unchanged parts."""
 
@@ -126,6 +131,9 @@ class Roots(NamedTuple):
     """Each service's spec and status as stored, composed (built by the commit that wrote
     either): what readers see, unless the status has a newer spec to observe."""
     service_names: PSortedSet
+    attribute_index: AttributeIndex = immutables.Map()
+    """Per attribute name, per value, the sorted ids of the instances that are not INACTIVE
+    and carry that attribute with that value; kept by every commit that writes instances."""
 
     @property
     def task_index(self) -> TaskIndex:
@@ -435,6 +443,22 @@ class Snapshot:
         """
         counts = self._placement_indexes().group_counts.get(group)
         return counts if counts is not None else _NO_COUNTS
+
+    def instance_ids_by_attribute(self, name: str) -> Mapping[str | None, PSortedSet]:
+        """Per value of attribute ``name``, the sorted ids of the instances that are not INACTIVE
+        and carry it with that value (None: carried without a value). O(1).
+
+        Instances that lack the attribute are in no bucket: ``live_instance_count`` less the
+        buckets' sizes says how many there are. Spread placement reads it to visit one
+        attribute value's instances without scanning the cluster.
+        """
+        return self._roots.attribute_index.get(name, _NO_VALUES)
+
+    @property
+    def live_instance_count(self) -> int:
+        """How many container instances are not INACTIVE (ACTIVE or DRAINING). O(1)."""
+        index = self._roots.instance_index
+        return sum(len(bucket) for status, bucket in index.items() if status != "INACTIVE")
 
     @property
     def usage(self) -> Usage:
