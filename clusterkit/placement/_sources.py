@@ -364,33 +364,32 @@ class ValueSource:
         buckets = snapshot.instance_ids_by_attribute(name)
         return sum(len(bucket) for bucket in buckets.values()) == snapshot.live_instance_count
 
-    def _skipped(self, instance_id: str) -> bool:
-        """Whether ``instance_id`` can no longer be the next task's first candidate in this plan.
-
-        One without the CPU or memory the task needs never will be: it joins ``dead`` here,
-        without the feasibility stage (which would reject it for a lasting reason or an
-        earlier one; either way it is never chosen in this plan).
-        """
-        if instance_id in self.dead or (self.by_count and self.context.group_count(instance_id)):
-            return True
-        instance = self.instances[instance_id]
-        if instance.status != "ACTIVE" or not instance.agent_connected:
-            return True
-        left = self.context.remaining(instance)
-        if left.cpu < self.cpu or left.memory < self.memory:
-            self.dead.add(instance_id)
-            return True
-        return False
-
     def _walk(self, value: str | None) -> Iterator[str]:
-        """The ids of ``value``'s instances not skipped, in id order, moving its start past the skipped."""
+        """The ids of ``value``'s instances that may come first, in id order.
+
+        Skipped for good (and so stepped over by the value's start from then on): dead ones,
+        with ``by_count`` those holding a task of the group, those that do not accept tasks,
+        and those without the CPU or memory the task needs, which join ``dead`` here without
+        the feasibility stage (it would reject them for a lasting reason or an earlier one;
+        either way none is ever chosen in this plan).
+        """
         bucket = self.buckets.get(value)
         if bucket is None:
             return
         start = self.starts.get(value)
+        dead, instances, cpu, memory = self.dead, self.instances, self.cpu, self.memory
+        counts = self.context._group_counts if self.by_count else None
+        left = self.context._remaining
         leading = True
         for instance_id in bucket if start is None else bucket.iter_from(start, inclusive=True):
-            if self._skipped(instance_id):
+            if instance_id in dead or (counts is not None and counts.get(instance_id)):
+                continue
+            instance = instances[instance_id]
+            if instance.status != "ACTIVE" or not instance.agent_connected:
+                continue
+            remaining = left.get(instance_id) or instance.remaining
+            if remaining.cpu < cpu or remaining.memory < memory:
+                dead.add(instance_id)
                 continue
             if leading:
                 self.starts[value] = instance_id  # everything before it stays skipped: counts only grow
