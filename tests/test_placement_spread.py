@@ -19,10 +19,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clusterkit import BaseScheduler, ClusterState, PlacementRequest, Snapshot
+from clusterkit.model import ContainerInstance, Resources
 from clusterkit.placement import Plan, spread
 from clusterkit.placement._select import Selection
 from clusterkit.placement._sources import ValueSource
-from clusterkit.state import UpdateInstance, state_violations
+from clusterkit.state import (
+    DeregisterInstance,
+    PlaceTask,
+    RegisterInstance,
+    TaskStateChange,
+    UpdateInstance,
+    state_violations,
+)
 from clusterkit.testing import ZONES, clusters
 
 ZONE_NAME = "ecs.availability-zone"
@@ -81,6 +89,60 @@ def test_the_walk_places_as_the_full_ranking(
         assert fast.placements[0].task.container_instance_id in _first_ranked(scheduler, snapshot, request)
 
 
+@given(zoned_clusters(), st.data())
+@settings(max_examples=80, deadline=None)
+def test_the_walk_places_as_the_full_ranking_commit_after_commit(state: ClusterState, data: st.DataObject) -> None:
+    """Plans and changes in turn: the memo of full instances that one version's plans leave
+    (``Snapshot.spread_starts``), carried to later versions, never changes a plan."""
+    scheduler = BaseScheduler(seed=5)
+    for step in range(data.draw(st.integers(3, 12), label="steps")):
+        snapshot = state.snapshot()
+        action = data.draw(st.sampled_from(("place", "place", "place", "stop", "attribute", "status", "register")))
+        instance_ids = sorted(instance.id for instance in snapshot.instances())
+        if action == "place":
+            definitions = sorted((d for d in snapshot.task_definitions() if d.status == "ACTIVE"), key=lambda d: d.key)
+            request = PlacementRequest(
+                data.draw(st.sampled_from(definitions)),
+                data.draw(st.integers(1, 4)),
+                group=data.draw(st.sampled_from(("service:api", "family:web"))),
+                strategies=data.draw(st.sampled_from(CHAINS)),
+            )
+            fast = scheduler.place(snapshot, request)
+            assert chosen(fast) == chosen(slow_plan(scheduler, snapshot, request)), f"step {step}"
+            if fast.placements:
+                assert state.commit([PlaceTask(placement.task) for placement in fast.placements]).ok
+        elif action == "stop":
+            holding = sorted((t for t in snapshot.tasks() if not t.is_stopped), key=lambda t: t.id)
+            if holding:
+                task = data.draw(st.sampled_from(holding))
+                state.commit([TaskStateChange(task.id, task.version, last_status="STOPPED")])
+        elif action == "attribute" and instance_ids:
+            zone = data.draw(st.sampled_from((*ZONES, None)))
+            state.commit([UpdateInstance(data.draw(st.sampled_from(instance_ids)), attributes={ZONE_NAME: zone})])
+        elif action == "status" and instance_ids:
+            instance = snapshot.instance(data.draw(st.sampled_from(instance_ids)))
+            if instance.status != "INACTIVE":
+                change: UpdateInstance | DeregisterInstance = data.draw(
+                    st.sampled_from(
+                        (
+                            UpdateInstance(instance.id, status="DRAINING"),
+                            UpdateInstance(instance.id, status="ACTIVE"),
+                            UpdateInstance(instance.id, agent_connected=not instance.agent_connected),
+                            DeregisterInstance(instance.id, force=True),
+                        )
+                    )
+                )
+                state.commit([change])
+        elif action == "register":
+            registered = Resources(cpu=data.draw(st.sampled_from((512, 2048))), memory=2048)
+            zone = data.draw(st.sampled_from(ZONES))
+            instance = ContainerInstance(
+                id=f"i-{90 - step:02d}", registered=registered, remaining=registered, attributes={ZONE_NAME: zone}
+            )
+            state.commit([RegisterInstance(instance)])
+    assert not state_violations(state.snapshot())
+
+
 def _first_ranked(scheduler: BaseScheduler, snapshot: Snapshot, request: PlacementRequest) -> set[str]:
     """The instance explain ranks first; with ``avoid`` or ``balance``, any ranked one (set aside: last resort)."""
     ranked = [candidate.instance_id for candidate in scheduler.explain(snapshot, request).ranked]
@@ -129,3 +191,35 @@ def test_an_instance_without_the_attribute_turns_the_walk_off() -> None:
     assert sorted(t.container_instance_id for t in BaseScheduler().place(snapshot, request).tasks) == ["i-1", "i-2"]
     state.deregister_container_instance("i-1")
     assert dict(state.snapshot().instance_ids_by_attribute(ZONE_NAME)).keys() == {"zone-b"}
+
+
+def test_the_memo_of_full_instances_follows_the_cluster() -> None:
+    """What one plan learnt (the instances before i-3 of zone-a are full) is dropped once an
+    instance there gets room back, and is not read once zone-a's instances changed."""
+    state = ClusterState("memo")
+    for instance_id, zone in (("i-0", "zone-b"), ("i-1", "zone-a"), ("i-2", "zone-a"), ("i-3", "zone-a")):
+        state.register_container_instance(instance_id, cpu=1024, memory=1024, attributes={ZONE_NAME: zone})
+    for family in ("web", "other"):
+        state.register_task_definition(
+            {"family": family, "containerDefinitions": [{"name": "c", "image": "i", "cpu": 512, "memory": 512}]}
+        )
+    for instance_id in ("i-1", "i-1", "i-2", "i-2"):
+        assert state.start_task("other", [instance_id]).tasks  # i-1 and i-2 are full
+    scheduler = BaseScheduler()
+
+    def place(group: str) -> str:
+        snapshot = state.snapshot()
+        request = PlacementRequest(snapshot.task_definition("web"), 1, group=group, strategies=CHAINS[0])
+        plan = scheduler.place(snapshot, request)
+        assert chosen(plan) == chosen(slow_plan(scheduler, snapshot, request))
+        assert state.commit([PlaceTask(placement.task) for placement in plan.placements]).ok
+        return plan.placements[0].task.container_instance_id
+
+    assert place("service:a") == "i-0"  # both zones at 0 tasks: the lowest id of either
+    memo = state.snapshot().spread_starts
+    assert [start for (name, value, *_), (start, _) in memo.items() if value == "zone-a"] == ["i-3"]
+    other = next(t for t in state.snapshot().tasks_on("i-1"))
+    state.commit([TaskStateChange(other.id, other.version, last_status="STOPPED")])  # room on i-1 again
+    assert place("service:a") == "i-1"  # zone-a (zone-b has one), and not i-3: the memo went with the room
+    state.commit([UpdateInstance("i-0", attributes={ZONE_NAME: "zone-a"})])  # zone-a's instances change
+    assert place("service:b") == "i-0"  # not i-3: the memo was of another set of zone-a's instances

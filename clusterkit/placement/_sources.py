@@ -357,6 +357,7 @@ class ValueSource:
         self.by_count = by_count
         self.chosen: set[str | None] = set()
         self.starts: dict[str | None, str] = {}  # per value, the id its walk resumes from
+        self.memo = snapshot.spread_starts  # shared with the other plans of this snapshot's lineage
 
     @staticmethod
     def covers(snapshot: Snapshot, name: str) -> bool:
@@ -376,12 +377,24 @@ class ValueSource:
         bucket = self.buckets.get(value)
         if bucket is None:
             return
-        start = self.starts.get(value)
         dead, instances, cpu, memory = self.dead, self.instances, self.cpu, self.memory
         counts = self.context._group_counts if self.by_count else None
         left = self.context._remaining
+        start = self.starts.get(value)
+        memo_key = (self.name, value, cpu, memory)
+        full = start is None  # still in the run of instances that are full in the snapshot itself
+        if full:
+            known = self.memo.get(memo_key)
+            if known is not None and known[1] is self.buckets:
+                start = known[0]  # an earlier plan found the instances before it full
         leading = True
+        instance_id = None
         for instance_id in bucket if start is None else bucket.iter_from(start, inclusive=True):
+            if full:
+                instance = instances[instance_id]
+                if instance.accepts_tasks and instance.remaining.cpu >= cpu and instance.remaining.memory >= memory:
+                    full = False
+                    self.memo[memo_key] = (instance_id, self.buckets)
             if instance_id in dead or (counts is not None and counts.get(instance_id)):
                 continue
             instance = instances[instance_id]
@@ -395,6 +408,8 @@ class ValueSource:
                 self.starts[value] = instance_id  # everything before it stays skipped: counts only grow
                 leading = False
             yield instance_id
+        if full and instance_id is not None:
+            self.memo[memo_key] = (instance_id + "\0", self.buckets)  # every one of them is full
 
     def ordered(self) -> Iterator[ContainerInstance]:
         instances = self.instances

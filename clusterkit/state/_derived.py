@@ -183,6 +183,10 @@ class PlacementIndexes(NamedTuple):
     entries: immutables.Map[str, _Entry]
     """Per instance id, where it sits (instances that sit nowhere are left out): a fold
     reads an instance's old keys here, so the log needs no old values."""
+    starts: dict[Any, Any]
+    """A memo the readers of these indexes share (see ``Snapshot.spread_starts``): facts
+    about this version that a fold carries to the next one while every instance it moves
+    only lost resources, and drops otherwise. It is never compared: no answer depends on it."""
 
 
 def placement_indexes(
@@ -221,6 +225,7 @@ def _rebuilt(
         group_counts,
         Usage(*totals),
         entries,
+        {},
     )
 
 
@@ -232,13 +237,15 @@ def _moved(
     owner: Owner,
 ) -> PlacementIndexes:
     """``indexes`` with each of ``instance_ids`` moved from its old entry to where it sits now."""
-    by_memory, by_cpu, _, usage, entries = indexes
+    by_memory, by_cpu, _, usage, entries, starts = indexes
     totals = [usage.cpu_used, usage.cpu_registered, usage.memory_used, usage.memory_registered]
     edit = entries.mutate()
     for instance_id in instance_ids:
         old, new = edit.get(instance_id, _NOWHERE), _entry(instances.get(instance_id))
         if old == new:
             continue
+        if starts and not _only_took(old, new):
+            starts = {}  # room may have come somewhere: the memo's facts no longer hold
         by_memory = _move(by_memory, old[0], new[0], owner)
         by_cpu = _move(by_cpu, old[1], new[1], owner)
         totals[0] += new[2] - old[2]
@@ -249,7 +256,19 @@ def _moved(
             edit[instance_id] = new
         else:
             edit.pop(instance_id, None)
-    return PlacementIndexes(by_memory, by_cpu, group_counts, Usage(*totals), edit.finish())
+    return PlacementIndexes(by_memory, by_cpu, group_counts, Usage(*totals), edit.finish(), dict(starts))
+
+
+def _only_took(old: _Entry, new: _Entry) -> bool:
+    """Whether an instance moved from ``old`` to ``new`` only by losing CPU or memory (or by
+    neither accepting tasks before nor after): what it lacked before, it still lacks.
+    """
+    old_memory, new_memory = old[0], new[0]
+    if old_memory is None or new_memory is None:
+        return old_memory is None and new_memory is None
+    old_cpu, new_cpu = old[1], new[1]
+    assert old_cpu is not None and new_cpu is not None  # both keys exist together
+    return new_memory[1] <= old_memory[1] and new_cpu[1] <= old_cpu[1]
 
 
 def _move(index: PSortedSet, old: _Key | None, new: _Key | None, owner: Owner) -> PSortedSet:

@@ -455,6 +455,20 @@ class Snapshot:
         return self._roots.attribute_index.get(name, _NO_VALUES)
 
     @property
+    def spread_starts(self) -> dict[Any, Any]:
+        """A memo for spread placement, shared by every reader of this version's placement indexes.
+
+        Per ``(attribute name, value, cpu, memory)``: ``(id, buckets)``, where ``buckets`` is
+        what ``instance_ids_by_attribute(name)`` returned, and no instance of that value in
+        it before ``id`` both accepts tasks and has that much CPU and memory left here. A
+        reader may add what it found; a fold carries the memo to the next version only while
+        every instance it moves just lost resources, and ``buckets`` must still be the
+        attribute index's (it changes when an instance's attributes or status do). It only
+        saves a walk over instances that are full: no answer depends on it.
+        """
+        return self._placement_indexes().starts
+
+    @property
     def live_instance_count(self) -> int:
         """How many container instances are not INACTIVE (ACTIVE or DRAINING). O(1)."""
         index = self._roots.instance_index
