@@ -122,16 +122,13 @@ def test_the_walk_places_as_the_full_ranking_commit_after_commit(state: ClusterS
         elif action == "status" and instance_ids:
             instance = snapshot.instance(data.draw(st.sampled_from(instance_ids)))
             if instance.status != "INACTIVE":
-                change: UpdateInstance | DeregisterInstance = data.draw(
-                    st.sampled_from(
-                        (
-                            UpdateInstance(instance.id, status="DRAINING"),
-                            UpdateInstance(instance.id, status="ACTIVE"),
-                            UpdateInstance(instance.id, agent_connected=not instance.agent_connected),
-                            DeregisterInstance(instance.id, force=True),
-                        )
-                    )
-                )
+                options: list[UpdateInstance | DeregisterInstance] = [
+                    UpdateInstance(instance.id, status="DRAINING"),
+                    UpdateInstance(instance.id, status="ACTIVE"),
+                    UpdateInstance(instance.id, agent_connected=not instance.agent_connected),
+                    DeregisterInstance(instance.id, force=True),
+                ]
+                change = data.draw(st.sampled_from(options))
                 state.commit([change])
         elif action == "register":
             registered = Resources(cpu=data.draw(st.sampled_from((512, 2048))), memory=2048)
