@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random as _random
 from collections.abc import Callable, Iterator
-from heapq import heappop, heappush, merge
+from heapq import heappop, heappush
 from typing import Any, Protocol
 
 from sortedcontainers import SortedList
@@ -413,9 +413,20 @@ class ValueSource:
 
     def ordered(self) -> Iterator[ContainerInstance]:
         instances = self.instances
-        walks = [self._walk(value) for value in self.chosen]
-        for instance_id in merge(*walks) if len(walks) != 1 else walks[0]:
+        heads: list[tuple[str, Iterator[str]]] = []  # the next id of each chosen value's walk: merged by id
+        for walk in map(self._walk, self.chosen):
+            first = next(walk, None)
+            if first is not None:
+                heads.append((first, walk))
+        while heads:
+            index = min(range(len(heads)), key=heads.__getitem__) if len(heads) > 1 else 0  # ids differ
+            instance_id, walk = heads[index]
             yield instances[instance_id]
+            following = next(walk, None)
+            if following is None:
+                del heads[index]
+            else:
+                heads[index] = (following, walk)
         if not self.by_count:
             return
         context, name, dead, chosen = self.context, self.name, self.dead, self.chosen
