@@ -53,6 +53,7 @@ from clusterkit.state._changes import (
     TaskStateChange,
     UpdateInstance,
 )
+from clusterkit.state._derived import edit_nested
 from clusterkit.state._events import ContainerInstanceChanged, Event, ServiceChanged, TaskDefinitionChanged
 from clusterkit.state._events import TaskChanged as TaskEvent
 from clusterkit.state._ptree import Owner, PSortedSet
@@ -738,25 +739,17 @@ def _attributes(
                     moves.setdefault(name, {}).setdefault(value, ([], []))[side].append(instance.id)
     if not moves:
         return index
-    edit = index.mutate()
-    for name, by_value in moves.items():
-        values = edit.get(name, immutables.Map()).mutate()
-        for value, (adds, discards) in by_value.items():
-            bucket = values.get(value) or PSortedSet()
-            for instance_id in discards:
-                bucket = bucket.discard(instance_id, owner)
-            adds.sort()
-            bucket = bucket.update(adds, owner)
-            if len(bucket):
-                values[value] = bucket
-            else:
-                values.pop(value, None)
-        finished = values.finish()
-        if finished:
-            edit[name] = finished
-        else:
-            edit.pop(name, None)
-    return edit.finish()
+
+    def moved(bucket: PSortedSet | None, change: tuple[list[str], list[str]]) -> PSortedSet | None:
+        adds, discards = change
+        bucket = bucket or PSortedSet()
+        for instance_id in discards:
+            bucket = bucket.discard(instance_id, owner)
+        adds.sort()
+        bucket = bucket.update(adds, owner)
+        return bucket if len(bucket) else None
+
+    return edit_nested(index, moves, moved)
 
 
 def _statuses(

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Final, Generic, NamedTuple, Self, TypeVar
 
 import attrs
@@ -299,20 +299,42 @@ def _counted(
                 group_deltas[instance_id] = group_deltas.get(instance_id, 0) + delta
     if not deltas:
         return counts
-    edit = counts.mutate()
-    for group, changes in deltas.items():
-        edited = edit.get(group, _NO_COUNTS).mutate()
-        for instance_id, change in changes.items():
-            total = edited.get(instance_id, 0) + change
-            if total:
-                edited[instance_id] = total
+    return edit_nested(counts, deltas, _added)
+
+
+def _added(count: int | None, change: int) -> int | None:
+    total = (count or 0) + change
+    return total or None
+
+
+K = TypeVar("K")
+L = TypeVar("L")
+W = TypeVar("W")
+X = TypeVar("X")
+
+
+def edit_nested(
+    outer: immutables.Map[K, immutables.Map[L, W]],
+    changes: dict[K, dict[L, X]],
+    update: Callable[[W | None, X], W | None],
+) -> immutables.Map[K, immutables.Map[L, W]]:
+    """``outer`` (a map of maps) with ``update(old value or None, change)`` put at each key of
+    ``changes``; None takes the key out, and an inner map left empty leaves ``outer``.
+    """
+    edit = outer.mutate()
+    for key, inner_changes in changes.items():
+        inner = edit.get(key, immutables.Map()).mutate()
+        for inner_key, change in inner_changes.items():
+            value = update(inner.get(inner_key), change)
+            if value is None:
+                inner.pop(inner_key, None)
             else:
-                edited.pop(instance_id, None)
-        per_instance = edited.finish()
-        if per_instance:
-            edit[group] = per_instance
+                inner[inner_key] = value
+        finished = inner.finish()
+        if finished:
+            edit[key] = finished
         else:
-            edit.pop(group, None)
+            edit.pop(key, None)
     return edit.finish()
 
 
