@@ -21,6 +21,12 @@ stream at 50,000 instances (and at 500, for its slope), best of 3 too. ``baselin
 the naive µs per placement at 50,000 instances; ``ratio`` = naive ÷ clusterkit µs per
 placement at 50,000 instances, clusterkit's speed-up (its own target, >= 50, is checked in
 the text).
+
+Beside the figure, per size: what building a cluster takes (registering its instances by
+commits of 1,000, not timed in the rounds: those commits build the placement indexes as they
+go), the first read of a fresh cluster's placement indexes, the first run_task call of a
+round against the later ones, the steady state (µs per placement without each round's first
+call) and the cyclic GC's time in the rounds.
 """
 
 from __future__ import annotations
@@ -28,13 +34,17 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import statistics
 import time
 from collections.abc import Sequence
 from typing import Final
 
+import attrs
+
 from benchmarks import _report
 from benchmarks._cluster import INSTANCE_CPU, INSTANCE_MEMORY, instance_ids
-from benchmarks._placement import Batch, Run, batches, new_cluster, profile_top, run_batches, shapes
+from benchmarks._placement import Batch, Run, Shape, batches, new_cluster, profile_top, run_batches, shapes
+from benchmarks._report import GcTimer
 from clusterkit.placement import binpack
 
 NAME: Final = "placement_scaling"
@@ -64,13 +74,46 @@ def naive_best_fit(instances: int, tasks: Sequence[tuple[int, int]]) -> tuple[fl
     return elapsed / max(1, placed), placed
 
 
-def clusterkit_round(instances: int, work: Sequence[Batch]) -> Run:
-    """One round into a fresh cluster of ``instances`` (build not timed)."""
+@attrs.frozen
+class Round:
+    """One round: its run_task calls, the seconds building its cluster took, and the GC's share."""
+
+    run: Run
+    built: float
+    gc_seconds: float
+
+    @property
+    def seconds(self) -> float:
+        """Wall seconds of the round's run_task calls."""
+        return self.run.seconds
+
+
+def clusterkit_round(instances: int, work: Sequence[Batch]) -> Round:
+    """One round into a fresh cluster of ``instances`` (its build timed apart, not counted)."""
+    start = time.perf_counter()
     state = new_cluster(instances, sorted({item.shape for item in work}, key=lambda shape: shape.family))
+    built = time.perf_counter() - start
     gc.collect()
-    run = run_batches(state, work, [binpack("memory")])
+    with GcTimer() as gc_time:
+        run = run_batches(state, work, [binpack("memory")])
     del state
-    return run
+    return Round(run, built, gc_time.total)
+
+
+def first_read(instances: int, shape_list: Sequence[Shape]) -> float:
+    """Seconds of the first read of a fresh cluster's placement indexes (what a first run_task pays)."""
+    state = new_cluster(instances, shape_list)
+    gc.collect()
+    start = time.perf_counter()
+    state.snapshot().capacity_index  # noqa: B018 - the read is what is timed
+    return time.perf_counter() - start
+
+
+def steady_micros(rounds: Sequence[Round]) -> float:
+    """µs per placement over every run_task call but each round's first."""
+    seconds = sum(sum(r.run.call_seconds[1:]) for r in rounds)
+    placed = sum(r.run.placed * (len(r.run.call_seconds) - 1) / len(r.run.call_seconds) for r in rounds)
+    return 1e6 * seconds / placed if placed else 0.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,9 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     _report.heading(f"rounds (each into a fresh cluster; sizes interleaved; best of {repeats} per round)")
-    runs: dict[int, list[Run]] = {size: [] for size in sizes}
+    runs: dict[int, list[Round]] = {size: [] for size in sizes}
     for index, chunk in enumerate(round_work):
-        tries: dict[int, list[Run]] = {size: [] for size in sizes}
+        tries: dict[int, list[Round]] = {size: [] for size in sizes}
         for repeat in range(repeats):
             order = sizes if (index + repeat) % 2 == 0 else tuple(reversed(sizes))
             for size in order:
@@ -115,7 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"  round {index + 1}: "
             + "   ".join(
-                f"{size:,}: {runs[size][-1].micros:,.1f} µs [{', '.join(f'{r.micros:.0f}' for r in tries[size])}]"
+                f"{size:,}: {runs[size][-1].run.micros:,.1f} µs "
+                f"[{', '.join(f'{r.run.micros:.0f}' for r in tries[size])}]"
                 for size in sizes
             ),
             flush=True,
@@ -123,11 +167,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     micros: dict[int, float] = {}
     for size in sizes:
-        placed = sum(run.placed for run in runs[size])
-        failed = sum(run.failed for run in runs[size])
-        micros[size] = 1e6 * sum(run.seconds for run in runs[size]) / placed
+        placed = sum(r.run.placed for r in runs[size])
+        failed = sum(r.run.failed for r in runs[size])
+        micros[size] = 1e6 * sum(r.seconds for r in runs[size]) / placed
         if failed:
             print(f"  {size:,} instances: {failed:,} tasks could not be placed")
+
+    _report.heading("build, first read and steady state, per size (the counted rounds)")
+    for size in sizes:
+        counted = runs[size]
+        built = statistics.median(r.built for r in counted)
+        read = min(first_read(size, shape_list) for _ in range(repeats))
+        firsts = [r.run.call_seconds[0] for r in counted]
+        later = [seconds for r in counted for seconds in r.run.call_seconds[1:]]
+        _report.line(
+            f"{size:,} instances: build (register, not timed)", built, "s", f"{1e6 * built / size:,.1f} µs an instance"
+        )
+        _report.line(
+            f"{size:,} instances: first read of the indexes", read * 1e3, "ms", "a fresh cluster's first snapshot"
+        )
+        _report.line(
+            f"{size:,} instances: first run_task call",
+            statistics.median(firsts) * 1e3,
+            "ms",
+            f"later calls: median {statistics.median(later) * 1e3:,.1f} ms" if later else "",
+        )
+        _report.line(
+            f"{size:,} instances: steady state", steady_micros(counted), "µs", "per placement, first calls left out"
+        )
+        _report.line(f"{size:,} instances: cyclic GC in the rounds", 1e3 * sum(r.gc_seconds for r in counted), "ms")
 
     _report.heading("naive full-scan best fit (pure Python dict, no clusterkit)")
     stream = [(item.shape.cpu, item.shape.memory) for item in work for _ in range(item.count)][:naive_tasks]
@@ -137,7 +205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _report.heading("cost per placement, µs (wall time of run_task / tasks placed)")
     for size in sizes:
-        spread_text = ", ".join(f"{run.micros:,.1f}" for run in runs[size])
+        spread_text = ", ".join(f"{r.run.micros:,.1f}" for r in runs[size])
         _report.line(f"clusterkit at {size:,} instances", micros[size], "µs", f"rounds: {spread_text}")
     _report.line(f"naive at {small:,} instances", naive_small * 1e6, "µs")
     _report.line(f"naive at {large:,} instances", naive_large * 1e6, "µs")

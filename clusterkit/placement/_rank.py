@@ -68,8 +68,12 @@ class Ranking:
         """Tasks of the group per value of ``field``: counted once per plan, then kept up to date."""
         counts = self.spread_counts.get(field)
         if counts is None:
-            counted = (i for i in self.snapshot.instances() if i.status != "INACTIVE")
-            counts = self.spread_counts[field] = self.context.count_by(field, counted)
+            if field.startswith("attribute:"):
+                counts = _attribute_counts(self.snapshot, self.context, field[10:])
+            else:
+                counted = (i for i in self.snapshot.instances() if i.status != "INACTIVE")
+                counts = self.context.count_by(field, counted)
+            self.spread_counts[field] = counts
         return counts
 
     def spread_count(self, instance: ContainerInstance, field: str) -> int:
@@ -87,6 +91,26 @@ class Ranking:
         for spread_field, counts in self.spread_counts.items():
             value = field_value(instance, spread_field)
             counts[value] = counts.get(value, 0) + 1
+
+
+def _attribute_counts(snapshot: Snapshot, context: PlacementContext, name: str) -> dict[str | None, int]:
+    """``context.count_by`` over the live instances for ``attribute:name``, without visiting them.
+
+    Every value a live instance has (None for those without it) counts, at 0 when no task
+    of the group is there; the counts come from the group's instances alone, whose values
+    the snapshot's attribute index and the group counts give. O(values + group's instances).
+    """
+    buckets = snapshot.instance_ids_by_attribute(name)
+    counts: dict[str | None, int] = dict.fromkeys(buckets, 0)
+    if sum(len(bucket) for bucket in buckets.values()) < snapshot.live_instance_count:
+        counts.setdefault(None, 0)  # some live instance lacks the attribute
+    instances = snapshot.instances_by_id
+    for instance_id, count in context._group_counts.items():
+        instance = instances.get(instance_id)
+        if instance is not None and instance.status != "INACTIVE":
+            value = instance.attribute(name)
+            counts[value] += count
+    return counts
 
 
 class Balance:

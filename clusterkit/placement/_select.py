@@ -28,7 +28,7 @@ from clusterkit.placement._feasible import Feasibility
 from clusterkit.placement._plan import Unplaced
 from clusterkit.placement._rank import Balance, Ranking
 from clusterkit.placement._request import PlacementRequest
-from clusterkit.placement._sources import Draws, RandomSource, Source, accepting, choose_source
+from clusterkit.placement._sources import Draws, RandomSource, Source, ValueSource, accepting, choose_source
 from clusterkit.placement._verdict import Rejected
 from clusterkit.state import Snapshot, new_id
 
@@ -57,6 +57,7 @@ class Selection:
         "sample",
         "snapshot",
         "source",
+        "values",
     )
 
     def __init__(self, scheduler: BaseScheduler, snapshot: Snapshot, request: PlacementRequest) -> None:
@@ -79,11 +80,20 @@ class Selection:
         balance = Balance(scheduler.balance, snapshot, context) if scheduler.balance is not None else None
         self.balance = balance if balance is not None and balance.binding is not None else None  # None: no telling
         self.source: Source
+        rest = chain[1:] if spread_field else chain
+        self.values: ValueSource | None = None
         if self.sample is not None:
             self.source = RandomSource(accepting(snapshot), draws, self.dead, exact=False)
-        else:
-            rest = chain[1:] if spread_field else chain
-            self.source = choose_source(rest, snapshot, context, request.task_definition.charge, self.dead, draws)
+        elif spread_field and spread_field.startswith("attribute:") and _by_id(rest) is not None:
+            # spread over an attribute, then by host or not at all: walk the chosen values' instances
+            name = spread_field[10:]
+            if ValueSource.covers(snapshot, name):
+                demand = request.task_definition.charge
+                self.values = ValueSource(snapshot, name, context, demand, self.dead, bool(_by_id(rest)))
+        if self.sample is None:
+            self.source = self.values or choose_source(
+                rest, snapshot, context, request.task_definition.charge, self.dead, draws
+            )
         leading_draw = self.source if isinstance(self.source, RandomSource) and self.sample is None else None
         score = scheduler.score if scheduler.scoring else None
         self.ranking = Ranking(snapshot, context, request.strategies, score, draws, leading_draw)
@@ -183,7 +193,11 @@ class Selection:
         while live:
             level = min(counts[value] for value in live)
             chosen = {value for value in live if counts[value] == level}
-            best, saw_passing = self._scan(by_value.accepting(chosen), aside=False)
+            if self.values is not None:
+                self.values.chosen = chosen  # the source walks only these values' instances
+                best, saw_passing = self._scan(None, aside=False)
+            else:
+                best, saw_passing = self._scan(by_value.accepting(chosen), aside=False)
             if best is not None:
                 return best
             if not saw_passing:
@@ -235,6 +249,17 @@ def _value_in(cache: dict[str, str | None], field: str, chosen: set[str | None],
     if value is _UNSET:
         value = cache[instance.id] = field_value(instance, field)
     return bool(value in chosen)
+
+
+def _by_id(rest: tuple[PlacementStrategy, ...]) -> bool | None:
+    """For what follows a leading attribute spread: True for ``spread("instanceId")`` (order by
+    tasks of the group, then id), False for nothing (by id), None for anything else.
+    """
+    if not rest:
+        return False
+    if len(rest) == 1 and rest[0].type == "spread" and rest[0].field == "instanceId":
+        return True
+    return None
 
 
 def _seed(seed: int | None, strategies: tuple[PlacementStrategy, ...]) -> int | None:

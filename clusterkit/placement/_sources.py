@@ -8,7 +8,10 @@ selection stage can stop early:
   field, O(log n) per placement;
 - ``SortedSource``: an order built for the plan (``spread("instanceId")``, then binpack);
 - ``RandomSource``: a fresh lazy shuffle for every task (``random``, and ``sample``);
-- ``AllSource``: every instance in no order, for the chains (and scorers) that rank them all.
+- ``AllSource``: every instance in no order, for the chains (and scorers) that rank them all;
+- ``ValueSource``: for a chain that spreads over an attribute first, the instances of the
+  chosen attribute values only, from the snapshot's attribute index, by id (or by tasks of
+  the group, then id, when ``spread("instanceId")`` comes next): the first fit is the best.
 
 ``choose_source`` picks the cheapest one that still finds the best instance for a chain.
 Every source skips the instances in the plan's ``dead`` set (rejected for a lasting reason,
@@ -319,3 +322,138 @@ class CapacitySource:
     def after_take(self, instance: ContainerInstance) -> None:
         self.changed_ids.add(instance.id)
         self.changed.add((self._left(instance), instance.id))
+
+
+class ValueSource:
+    """The accepting instances of the ``chosen`` values of attribute ``name``, best first.
+
+    For a chain ``spread(attribute:name)`` alone (``by_count`` False: the rank key ends at
+    the id) or followed by ``spread("instanceId")`` (``by_count``: the instances with no
+    task of the group by id, then the others by (tasks, id), as ``SortedSource`` orders
+    them). The selection sets ``chosen`` to the least-loaded values before each scan. It
+    reads the snapshot's attribute index, so it needs every live instance to carry the
+    attribute (``covers``). A value's leading instances that can never come first again in
+    this plan (dead, not accepting, or holding a task of the group) are stepped over for
+    good, so a plan of k tasks costs O(k log n) plus the instances it rejects.
+    """
+
+    exact = True
+
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        name: str,
+        context: PlacementContext,
+        demand: Resources,
+        dead: set[str],
+        by_count: bool,
+    ) -> None:
+        self.cpu, self.memory = demand.cpu, demand.memory
+        self.buckets = snapshot.instance_ids_by_attribute(name)
+        self.instances = snapshot.instances_by_id
+        self.name = name
+        self.context = context
+        self.dead = dead
+        self.by_count = by_count
+        self.chosen: set[str | None] = set()
+        self.starts: dict[str | None, str] = {}  # per value, the id its walk resumes from
+        self.memo = snapshot.spread_starts  # shared with the other plans of this snapshot's lineage
+
+    @staticmethod
+    def covers(snapshot: Snapshot, name: str) -> bool:
+        """Whether every live instance carries attribute ``name`` (no value is left out). O(values)."""
+        buckets = snapshot.instance_ids_by_attribute(name)
+        return sum(len(bucket) for bucket in buckets.values()) == snapshot.live_instance_count
+
+    def _walk(self, value: str | None) -> Iterator[str]:
+        """The ids of ``value``'s instances that may come first, in id order.
+
+        Skipped for good (and so stepped over by the value's start from then on): dead ones,
+        with ``by_count`` those holding a task of the group, those that do not accept tasks,
+        and those without the CPU or memory the task needs, which join ``dead`` here without
+        the feasibility stage (it would reject them for a lasting reason or an earlier one;
+        either way none is ever chosen in this plan).
+        """
+        bucket = self.buckets.get(value)
+        if bucket is None:
+            return
+        dead, instances, cpu, memory = self.dead, self.instances, self.cpu, self.memory
+        counts = self.context._group_counts if self.by_count else None
+        left = self.context._remaining
+        start = self.starts.get(value)
+        memo_key = (self.name, value, cpu, memory)
+        full = start is None  # still in the run of instances that are full in the snapshot itself
+        if full:
+            known = self.memo.get(memo_key)
+            if known is not None and known[1] is self.buckets:
+                start = known[0]  # an earlier plan found the instances before it full
+        leading = True
+        instance_id = None
+        for instance_id in bucket if start is None else bucket.iter_from(start, inclusive=True):
+            if full:
+                instance = instances[instance_id]
+                if instance.accepts_tasks and instance.remaining.cpu >= cpu and instance.remaining.memory >= memory:
+                    full = False
+                    self.memo[memo_key] = (instance_id, self.buckets)
+            if instance_id in dead or (counts is not None and counts.get(instance_id)):
+                continue
+            instance = instances[instance_id]
+            if instance.status != "ACTIVE" or not instance.agent_connected:
+                continue
+            remaining = left.get(instance_id) or instance.remaining
+            if remaining.cpu < cpu or remaining.memory < memory:
+                dead.add(instance_id)
+                continue
+            if leading:
+                self.starts[value] = instance_id  # everything before it stays skipped: counts only grow
+                leading = False
+            yield instance_id
+        if full and instance_id is not None:
+            self.memo[memo_key] = (instance_id + "\0", self.buckets)  # every one of them is full
+
+    def ordered(self) -> Iterator[ContainerInstance]:
+        instances = self.instances
+        heads: list[tuple[str, Iterator[str]]] = []  # the next id of each chosen value's walk: merged by id
+        for walk in map(self._walk, self.chosen):
+            first = next(walk, None)
+            if first is not None:
+                heads.append((first, walk))
+        while heads:
+            index = min(range(len(heads)), key=heads.__getitem__) if len(heads) > 1 else 0  # ids differ
+            instance_id, walk = heads[index]
+            yield instances[instance_id]
+            following = next(walk, None)
+            if following is None:
+                del heads[index]
+            else:
+                heads[index] = (following, walk)
+        if not self.by_count:
+            return
+        context, name, dead, chosen = self.context, self.name, self.dead, self.chosen
+        loaded = []
+        for instance_id, count in context._group_counts.items():
+            instance = instances.get(instance_id)
+            if (
+                count
+                and instance is not None
+                and instance_id not in dead
+                and instance.status == "ACTIVE"
+                and instance.agent_connected
+                and instance.attribute(name) in chosen
+            ):
+                loaded.append((count, instance_id))
+        loaded.sort()
+        for _, instance_id in loaded:
+            yield instances[instance_id]
+
+    def tie_key(self, instance: ContainerInstance) -> tuple[Any, ...] | None:
+        return None
+
+    def settle(self, dead: set[str]) -> None:
+        pass
+
+    def before_take(self, instance: ContainerInstance) -> None:
+        pass
+
+    def after_take(self, instance: ContainerInstance) -> None:
+        pass

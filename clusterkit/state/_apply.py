@@ -53,10 +53,11 @@ from clusterkit.state._changes import (
     TaskStateChange,
     UpdateInstance,
 )
+from clusterkit.state._derived import edit_nested
 from clusterkit.state._events import ContainerInstanceChanged, Event, ServiceChanged, TaskDefinitionChanged
 from clusterkit.state._events import TaskChanged as TaskEvent
 from clusterkit.state._ptree import Owner, PSortedSet
-from clusterkit.state._snapshot import Roots
+from clusterkit.state._snapshot import AttributeIndex, Roots
 
 __all__ = ["Pending", "write"]
 
@@ -654,10 +655,11 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
     tasks = roots.tasks
     if pending.tasks:
         tasks = _put_all(tasks, pending.tasks)
-    instances, instance_index = roots.instances, roots.instance_index
+    instances, instance_index, attribute_index = roots.instances, roots.instance_index, roots.attribute_index
     if pending.instances:
         instances = _put_all(instances, pending.instances)
         instance_index = _statuses(instance_index, roots.instances, pending.instances.values(), owner)
+        attribute_index = _attributes(attribute_index, roots.instances, pending.instances.values(), owner)
     definitions, definition_index = roots.task_definitions, roots.task_definition_index
     family_revisions = roots.family_revisions
     if pending.task_definitions:
@@ -697,6 +699,7 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         statuses,
         services,
         service_names,
+        attribute_index,
     )
 
 
@@ -708,6 +711,45 @@ def _put_all(records: immutables.Map[str, Any], written: dict[str, Any]) -> immu
     edit = records.mutate()
     edit.update(written)
     return edit.finish()
+
+
+def _attributes(
+    index: AttributeIndex,
+    before: immutables.Map[str, ContainerInstance],
+    written: Iterable[ContainerInstance],
+    owner: Owner,
+) -> AttributeIndex:
+    """The attribute index with each written instance under its new attributes (none when INACTIVE).
+
+    The common write (resources moved) keeps the very same attributes tuple: one identity
+    test. Moves are grouped by bucket, so registering many instances fills each bucket once.
+    """
+    moves: dict[str, dict[str | None, tuple[list[str], list[str]]]] = {}
+    for instance in written:
+        previous = before.get(instance.id)
+        old = previous.attributes if previous is not None and previous.status != "INACTIVE" else ()
+        new = instance.attributes if instance.status != "INACTIVE" else ()
+        if old is new or old == new:
+            continue
+        for pairs, side in ((old, 1), (new, 0)):
+            other = new if side else old
+            for pair in pairs:
+                if pair not in other:
+                    name, value = pair
+                    moves.setdefault(name, {}).setdefault(value, ([], []))[side].append(instance.id)
+    if not moves:
+        return index
+
+    def moved(bucket: PSortedSet | None, change: tuple[list[str], list[str]]) -> PSortedSet | None:
+        adds, discards = change
+        bucket = bucket or PSortedSet()
+        for instance_id in discards:
+            bucket = bucket.discard(instance_id, owner)
+        adds.sort()
+        bucket = bucket.update(adds, owner)
+        return bucket if len(bucket) else None
+
+    return edit_nested(index, moves, moved)
 
 
 def _statuses(

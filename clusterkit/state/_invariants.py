@@ -136,6 +136,22 @@ def _index_problems(snapshot: Snapshot) -> list[str]:
         ids = list(bucket)
         if any(roots.instances[i].status != status for i in ids):
             problems.append(f"the instance index for {status} is out of step")
+    carried: dict[str, dict[str | None, list[str]]] = {}
+    for instance in sorted(snapshot.instances(), key=lambda instance: instance.id):
+        if instance.status != "INACTIVE":
+            for name, value in instance.attributes:
+                carried.setdefault(name, {}).setdefault(value, []).append(instance.id)
+    indexed = {
+        name: {value: list(ids) for value, ids in values.items()} for name, values in roots.attribute_index.items()
+    }
+    if indexed != carried:
+        problems.append("the attribute index is out of step with the instances' attributes")
+    for values in roots.attribute_index.values():
+        for bucket in values.values():
+            try:
+                bucket._check()
+            except AssertionError as error:
+                problems.append(f"a tree of the attribute index is malformed: {error}")
     return problems
 
 

@@ -143,6 +143,11 @@ class InstanceFilter(Protocol):
         ...
 
 
+AttributeIndex = immutables.Map[str, immutables.Map[str | None, PSortedSet]]
+"""Per attribute name, per value, the sorted ids of the live (not INACTIVE) instances with it."""
+_NO_VALUES: Final[immutables.Map[str | None, PSortedSet]] = immutables.Map()
+
+
 class Roots(NamedTuple):
     """Everything a snapshot reads; a commit builds new roots sharing the unchanged parts."""
 
@@ -163,6 +168,9 @@ class Roots(NamedTuple):
     """Each service's spec and status as stored, composed (built by the commit that wrote
     either): what readers see, unless the status has a newer spec to observe."""
     service_names: PSortedSet
+    attribute_index: AttributeIndex = immutables.Map()
+    """Per attribute name, per value, the sorted ids of the instances that are not INACTIVE
+    and carry that attribute with that value; kept by every commit that writes instances."""
 
     @property
     def task_index(self) -> TaskIndex:
@@ -474,6 +482,36 @@ class Snapshot:
         """
         counts = self._placement_indexes().group_counts.get(group)
         return counts if counts is not None else _NO_COUNTS
+
+    def instance_ids_by_attribute(self, name: str) -> Mapping[str | None, PSortedSet]:
+        """Per value of attribute ``name``, the sorted ids of the instances that are not INACTIVE
+        and carry it with that value (None: carried without a value). O(1).
+
+        Instances that lack the attribute are in no bucket: ``live_instance_count`` less the
+        buckets' sizes says how many there are. Spread placement reads it to visit one
+        attribute value's instances without scanning the cluster.
+        """
+        return self._roots.attribute_index.get(name, _NO_VALUES)
+
+    @property
+    def spread_starts(self) -> dict[Any, Any]:
+        """A memo for spread placement, shared by every reader of this version's placement indexes.
+
+        Per ``(attribute name, value, cpu, memory)``: ``(id, buckets)``, where ``buckets`` is
+        what ``instance_ids_by_attribute(name)`` returned, and no instance of that value in
+        it before ``id`` both accepts tasks and has that much CPU and memory left here. A
+        reader may add what it found; a fold carries the memo to the next version only while
+        every instance it moves just lost resources, and ``buckets`` must still be the
+        attribute index's (it changes when an instance's attributes or status do). It only
+        saves a walk over instances that are full: no answer depends on it.
+        """
+        return self._placement_indexes().starts
+
+    @property
+    def live_instance_count(self) -> int:
+        """How many container instances are not INACTIVE (ACTIVE or DRAINING). O(1)."""
+        index = self._roots.instance_index
+        return sum(len(bucket) for status, bucket in index.items() if status != "INACTIVE")
 
     @property
     def usage(self) -> Usage:
