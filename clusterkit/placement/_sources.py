@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random as _random
 from collections.abc import Callable, Iterator
-from heapq import heappop, heappush
+from heapq import heappop, heappush, merge
 from typing import Any, Protocol
 
 from sortedcontainers import SortedList
@@ -358,6 +358,7 @@ class ValueSource:
         self.chosen: set[str | None] = set()
         self.starts: dict[str | None, str] = {}  # per value, the id its walk resumes from
         self.memo = snapshot.spread_starts  # shared with the other plans of this snapshot's lineage
+        self.loaded: dict[str | None, SortedList[tuple[int, str]]] | None = None  # see _loaded_by_value
 
     @staticmethod
     def covers(snapshot: Snapshot, name: str) -> bool:
@@ -429,22 +430,33 @@ class ValueSource:
                 heads[index] = (following, walk)
         if not self.by_count:
             return
-        context, name, dead, chosen = self.context, self.name, self.dead, self.chosen
-        loaded = []
-        for instance_id, count in context._group_counts.items():
-            instance = instances.get(instance_id)
-            if (
-                count
-                and instance is not None
-                and instance_id not in dead
-                and instance.status == "ACTIVE"
-                and instance.agent_connected
-                and instance.attribute(name) in chosen
-            ):
-                loaded.append((count, instance_id))
-        loaded.sort()
-        for _, instance_id in loaded:
-            yield instances[instance_id]
+        loaded = self._loaded_by_value()
+        dead = self.dead
+        for _, instance_id in merge(*(loaded[value] for value in self.chosen if value in loaded)):
+            if instance_id not in dead:
+                yield instances[instance_id]
+
+    def _loaded_by_value(self) -> dict[str | None, SortedList[tuple[int, str]]]:
+        """Per value, the accepting instances holding tasks of the group as sorted (tasks, id):
+        built once a plan, when its first task finds every instance of the chosen values loaded,
+        then moved by each placement (``before_take``/``after_take``).
+        """
+        if self.loaded is None:
+            self.loaded = {}
+            instances = self.instances
+            for instance_id, count in self.context._group_counts.items():
+                instance = instances.get(instance_id)
+                if count and instance is not None and instance.status == "ACTIVE" and instance.agent_connected:
+                    self._load(instance, count)
+        return self.loaded
+
+    def _load(self, instance: ContainerInstance, count: int) -> None:
+        assert self.loaded is not None
+        value = instance.attribute(self.name)
+        bucket = self.loaded.get(value)
+        if bucket is None:
+            bucket = self.loaded[value] = SortedList()
+        bucket.add((count, instance.id))
 
     def tie_key(self, instance: ContainerInstance) -> tuple[Any, ...] | None:
         return None
@@ -453,7 +465,9 @@ class ValueSource:
         pass
 
     def before_take(self, instance: ContainerInstance) -> None:
-        pass
+        if self.loaded is not None and (count := self.context.group_count(instance.id)):
+            self.loaded[instance.attribute(self.name)].remove((count, instance.id))
 
     def after_take(self, instance: ContainerInstance) -> None:
-        pass
+        if self.loaded is not None:
+            self._load(instance, self.context.group_count(instance.id))
