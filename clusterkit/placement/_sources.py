@@ -411,6 +411,8 @@ class ValueSource:
             yield instance_id
         if full and instance_id is not None:
             self.memo[memo_key] = (instance_id + "\0", self.buckets)  # every one of them is full
+        if leading and instance_id is not None:
+            self.starts[value] = instance_id + "\0"  # none can come first again in this plan
 
     def ordered(self) -> Iterator[ContainerInstance]:
         instances = self.instances
