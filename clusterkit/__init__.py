@@ -27,6 +27,7 @@ from clusterkit.api import ClusterState, RunResult
 from clusterkit.ecs_json import load_task_definition
 from clusterkit.errors import (
     ClusterkitError,
+    CommitOutcomeUnknown,
     ConflictError,
     ExecutorError,
     IllegalTransitionError,
@@ -95,6 +96,7 @@ __all__ = [
     "ChangeSource",
     "ClusterState",
     "ClusterkitError",
+    "CommitOutcomeUnknown",
     "CommitResult",
     "ConflictError",
     "ContainerDefinition",

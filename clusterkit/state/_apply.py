@@ -57,6 +57,7 @@ from clusterkit.state._events import ContainerInstanceChanged, Event, ServiceCha
 from clusterkit.state._events import TaskChanged as TaskEvent
 from clusterkit.state._ptree import Owner, PSortedSet
 from clusterkit.state._snapshot import Roots
+from clusterkit.state._tokens import ClientToken
 
 __all__ = ["Pending", "write"]
 
@@ -94,6 +95,7 @@ class Pending:
         "service_statuses",
         "task_definitions",
         "tasks",
+        "tokens",
         "version",
     )
 
@@ -107,6 +109,7 @@ class Pending:
         self.family_revisions: dict[str, int] = {}
         self.service_specs: dict[str, ServiceSpec] = {}
         self.service_statuses: dict[str, ServiceStatus] = {}
+        self.tokens: dict[str, ClientToken | None] = {}  # None: drop the (expired) token
         self.events: list[Event] = []
 
     # -- reads through the overlay ------------------------------------------------------
@@ -681,6 +684,15 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
             if spec is not None:
                 composed[name] = compose(spec, statuses.get(name) or ServiceStatus(name))
         services = _put_all(services, composed)
+    tokens = roots.tokens
+    if pending.tokens:
+        mutation = tokens.mutate()
+        for token, record in pending.tokens.items():
+            if record is None:
+                mutation.pop(token, None)
+            else:
+                mutation[token] = record
+        tokens = mutation.finish()
     built_on, version, written = roots.version, pending.version, pending.tasks.values()
     records = (tasks, instances)
     return Roots(
@@ -697,6 +709,7 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         statuses,
         services,
         service_names,
+        tokens,
     )
 
 

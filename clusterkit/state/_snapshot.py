@@ -46,6 +46,7 @@ from clusterkit.state._derived import (
     task_index_keys,
 )
 from clusterkit.state._ptree import PSortedSet
+from clusterkit.state._tokens import ClientToken
 
 __all__ = [
     "Described",
@@ -126,6 +127,8 @@ class Roots(NamedTuple):
     """Each service's spec and status as stored, composed (built by the commit that wrote
     either): what readers see, unless the status has a newer spec to observe."""
     service_names: PSortedSet
+    tokens: immutables.Map[str, ClientToken] = immutables.Map()
+    """The client tokens claimed (``clusterkit.state._tokens``), expired ones until they are dropped."""
 
     @property
     def task_index(self) -> TaskIndex:
@@ -287,6 +290,13 @@ class Snapshot:
         if not isinstance(service, str) or not service:
             raise ValidationError("service", service, "give a service name or ARN")
         return _found(self.services_by_name, "service", service)
+
+    def client_token(self, token: str) -> ClientToken | None:
+        """The record of client token ``token`` (which call claimed it, what it created), or
+        None when no call claimed it. An expired record may still be here until it is dropped:
+        check ``ClientToken.expired``.
+        """
+        return self._roots.tokens.get(token)
 
     def service_spec(self, name: str) -> ServiceSpec:
         """The service's spec as stored (what users asked); NotFoundError when there is none."""
