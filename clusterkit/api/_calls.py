@@ -8,7 +8,16 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from clusterkit.errors import NotFoundError, StaleVersionError, ValidationError
 from clusterkit.model import Arns
-from clusterkit.state import MAX_DESCRIBE, Change, CommitResult, Snapshot, StateCore
+from clusterkit.state import (
+    MAX_DESCRIBE,
+    Change,
+    ClientToken,
+    CommitResult,
+    Snapshot,
+    StateCore,
+    TokenClaim,
+    token_holder,
+)
 
 __all__ = ["Calls", "from_snapshot", "id_list", "port_list"]
 
@@ -29,8 +38,10 @@ def from_snapshot(read: Callable[Concatenate[Snapshot, _P], _R]) -> Callable[Con
 class Calls(StateCore):
     """A StateCore with the helpers the ECS calls share (the base of each group of calls)."""
 
-    def _commit_one(self, change: Change, field: str, value: object) -> CommitResult:
-        result = self.commit([change])
+    def _commit_one(
+        self, change: Change, field: str, value: object, client_token: TokenClaim | None = None
+    ) -> CommitResult:
+        result = self.commit([change], client_token=client_token)
         for rejection in result.rejected:
             if rejection.reason == "MISSING":
                 raise NotFoundError(field, value)
@@ -39,6 +50,14 @@ class Calls(StateCore):
                 raise StaleVersionError(field, value, current) from None
             raise ValidationError(field, value, rejection.detail)
         return result
+
+    def _first_call(self, claim: TokenClaim | None) -> ClientToken | None:
+        """The record of the earlier call that holds ``claim``'s client token (its result is the
+        answer), or None; ValidationError when that call had other arguments.
+        """
+        if claim is None:
+            return None
+        return token_holder(self.snapshot().client_token(claim.token), claim, self.clock())
 
 
 def port_list(field: str, ports: Iterable[int]) -> frozenset[int]:

@@ -121,13 +121,14 @@ from clusterkit.state._tokens import (
     TokenClaim,
     check_client_token,
     fingerprint,
+    token_holder,
 )
 
 __all__ = [
     "AgentLease",
     "Batches",
-    "CLIENT_TOKEN_TTL",
     "CHARGE_KEY",
+    "CLIENT_TOKEN_TTL",
     "Change",
     "ChangeSource",
     "ClientToken",
@@ -208,4 +209,5 @@ __all__ = [
     "save_snapshot",
     "state_violations",
     "step_every",
+    "token_holder",
 ]

@@ -26,7 +26,7 @@ from clusterkit.state._persist import load_roots, save_snapshot
 from clusterkit.state._ptree import Owner
 from clusterkit.state._snapshot import Roots, Snapshot
 from clusterkit.state._store import MemoryStore, ResolvingStore, SharedStore, Store, TransactionLimitedStore
-from clusterkit.state._tokens import ClientToken, TokenClaim
+from clusterkit.state._tokens import ClientToken, TokenClaim, token_holder
 
 _TOKEN_SWEEP = 1024  # in memory, expired tokens are swept at this many tokens (or twice the count the last sweep left)
 
@@ -165,7 +165,7 @@ class StateCore:
             while True:
                 base = self._store.current()
                 pending = Pending(base, self.clock())
-                if claim is not None and self._held_elsewhere(base, claim, pending.now):
+                if claim is not None and token_holder(base.tokens.get(claim.token), claim, pending.now) is not None:
                     return self._result(base.version, (), (), ())
                 accepted: list[Change] = []
                 rejected: list[Rejection] = []
@@ -205,17 +205,6 @@ class StateCore:
                     for subscriber in self._subscribers:
                         subscriber._deliver(events)
         return self._result(pending.version, tuple(accepted), tuple(rejected), events)
-
-    def _held_elsewhere(self, base: Roots, claim: TokenClaim, now: float) -> bool:
-        """True when another call holds ``claim``'s token; ValidationError if with other arguments."""
-        held = base.tokens.get(claim.token)
-        if held is None or held.call == claim.call or held.expired(now):
-            return False
-        if held.fingerprint != claim.fingerprint:
-            raise ValidationError(
-                "clientToken", claim.token, "was already used by a call with other arguments (a token names one call)"
-            )
-        return True
 
     def _claim(self, base: Roots, pending: Pending, claim: TokenClaim) -> None:
         """Write ``claim``'s token with ``pending``: claimed now, or extended with what this commit creates."""

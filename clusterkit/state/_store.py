@@ -39,6 +39,7 @@ __all__ = [
     "empty_roots",
 ]
 
+
 class Deliver(Protocol):
     """How a shared store hands the state new roots and their events.
 

@@ -40,6 +40,7 @@ __all__ = [
     "decode_client_token",
     "encode_client_token",
     "fingerprint",
+    "token_holder",
 ]
 
 CLIENT_TOKEN_TTL: Final = 3600.0
@@ -96,6 +97,20 @@ class TokenClaim:
     token: str = attrs.field(converter=check_client_token)
     fingerprint: str
     call: str = attrs.field(factory=new_id)
+
+
+def token_holder(held: ClientToken | None, claim: TokenClaim, now: float) -> ClientToken | None:
+    """``held`` (the record of ``claim``'s token, if any) when it is another call's and not
+    expired at ``now``; None when the token is free or ``claim``'s own. ValidationError when
+    that call was made with other arguments.
+    """
+    if held is None or held.call == claim.call or held.expired(now):
+        return None
+    if held.fingerprint != claim.fingerprint:
+        raise ValidationError(
+            "clientToken", claim.token, "was already used by a call with other arguments (a token names one call)"
+        )
+    return held
 
 
 def encode_client_token(record: ClientToken) -> dict[str, Any]:
