@@ -61,9 +61,10 @@ from urllib.parse import urlsplit
 
 import immutables
 
-from clusterkit.errors import StoreError
+from clusterkit.errors import CommitOutcomeUnknown, StoreError, ValidationError
 from clusterkit.model import Arns, ContainerInstance, ServiceSpec, ServiceStatus, Task, TaskDefinition
 from clusterkit.state._apply import Pending, write
+from clusterkit.state._ids import new_id
 from clusterkit.state._ptree import Owner
 from clusterkit.state._records import (
     decode_instance,
@@ -79,19 +80,21 @@ from clusterkit.state._records import (
 )
 from clusterkit.state._snapshot import Roots
 from clusterkit.state._store import Deliver, empty_roots
+from clusterkit.state._tokens import CLIENT_TOKEN_TTL, ClientToken, decode_client_token, encode_client_token
 
 try:
     import requests
     from etcd3gw.client import Etcd3Client
-    from etcd3gw.exceptions import Etcd3Exception
+    from etcd3gw.exceptions import ConnectionTimeoutError, Etcd3Exception, InternalServerError
 except ImportError as missing:  # pragma: no cover - the etcd extra is not installed
     raise ImportError("EtcdStore needs the etcd extra: pip install 'clusterkit[etcd]'") from missing
 
 __all__ = ["EtcdLease", "EtcdStore"]
 
 
-_KINDS: Final = ("instances", "tasks", "taskdefs", "services", "service-status", "families")
+_KINDS: Final = ("instances", "tasks", "taskdefs", "services", "service-status", "families", "tokens")
 _LIVENESS: Final = "liveness"
+_COMMITS: Final = "commits"  # commit markers: COMMIT_ID -> {"commit"} (or {"abandoned": true}, by resolve)
 _PAGE: Final = 1000
 _HISTORY: Final = 512
 _CHUNK: Final = 1 << 16  # watch stream reads: a revision of many records is one long line
@@ -112,6 +115,28 @@ def _range_end(prefix: str) -> str:
     return _b64(bytes(raw))
 
 
+def _lost_watch(url: str, start: int, result: dict[str, Any], compacted: bool) -> str:
+    """Why a watch from revision ``start`` at ``url`` could not go on, in words."""
+    if compacted:
+        return (
+            f"etcd at {url} compacted its history up to revision {result['compact_revision']}, past revision "
+            f"{start} the watch needed, so the prefix was read again"
+        )
+    reason = result.get("cancel_reason") or "no reason given"
+    return f"etcd at {url} cancelled the watch from revision {start} ({reason}), so the prefix was read again"
+
+
+def _marker_revision(answer: dict[str, Any]) -> int | None:
+    """The revision a refused transaction's commit marker (its last read) was written at, when
+    the marker is there and not abandoned: an earlier attempt of the same transaction was written.
+    """
+    responses = answer.get("responses", [])
+    kvs = responses[-1].get("response_range", {}).get("kvs", []) if responses else []
+    if not kvs or json.loads(_unb64(kvs[0].get("value", ""))).get("abandoned"):
+        return None
+    return int(kvs[0]["mod_revision"])
+
+
 def _moved_to(answer: dict[str, Any], existing: int) -> int:
     """The revision the replica needs after a refused transaction: the newest mod revision
     among the keys it read back, or etcd's newest when some of the ``existing`` keys it
@@ -127,6 +152,60 @@ def _moved_to(answer: dict[str, Any], existing: int) -> int:
     return newest
 
 
+_NO_QUORUM: Final = ("no leader", "request timed out", "context deadline exceeded", "leader changed", "timed out")
+
+
+class _Unanswered(StoreError):
+    """No endpoint answered; ``uncertain`` when a request may have reached etcd all the same
+    (a timeout, a connection cut after sending, etcd's own timeout): a write's outcome is
+    then unknown. Refused connections and endpoints that are not etcd never received it.
+    """
+
+    def __init__(self, message: str, uncertain: bool) -> None:
+        super().__init__(message)
+        self.uncertain = uncertain
+
+
+def _etcd_message(text: str | None) -> str | None:
+    """The message etcd gave in an HTTP body (``{"error", "message", "code"}``), or None."""
+    try:
+        document = json.loads(text or "")
+    except ValueError:
+        return None
+    if isinstance(document, dict) and "code" in document and ("message" in document or "error" in document):
+        return str(document.get("message") or document.get("error"))
+    return None
+
+
+def _problem(error: Exception, timeout: float) -> tuple[str, bool]:
+    """Why a request to one endpoint failed, in words, and whether it may have reached etcd."""
+    text = str(error)
+    detail = getattr(error, "detail_text", None)
+    if isinstance(error, Etcd3Exception) and detail is not None:  # etcd3gw: an HTTP answer that is not 200
+        message = _etcd_message(detail)
+        status = ", ".join(str(arg) for arg in error.args) or "an error"
+        if message is None:
+            return f"not etcd: answered HTTP {status} with {detail[:80]!r}", False
+        if any(sign in message for sign in _NO_QUORUM):
+            return f"no quorum: etcd answered {message!r}", True
+        if isinstance(error, InternalServerError):
+            return f"etcd failed: {message!r}", True
+        return f"etcd refused the request: {message!r}", False
+    if isinstance(error, requests.HTTPError) and error.response is not None:
+        return f"not etcd: answered HTTP {error.response.status_code} {error.response.reason}", False
+    if "Connection refused" in text:
+        return "refused the connection (no etcd listening)", False
+    if "ConnectTimeout" in text or "connect timeout" in text.lower():
+        return f"timed out connecting ({timeout:g}s)", False
+    if "Read timed out" in text or isinstance(error, (ConnectionTimeoutError, requests.Timeout)):
+        return f"timed out after {timeout:g}s without an answer (no quorum, or overloaded)", True
+    if "Name or service not known" in text or "Failed to resolve" in text:
+        return "unknown host", False
+    if isinstance(error, ValueError):  # the body was not JSON
+        return "not etcd: answered with a body that is not JSON", False
+    return f"connection failed ({type(error).__name__}: {text[:160]})", True
+
+
 class _Endpoints:
     """The etcd members to talk to, tried in turn until one answers."""
 
@@ -134,6 +213,7 @@ class _Endpoints:
         if isinstance(endpoints, str) or not endpoints:
             raise StoreError(f"endpoints={endpoints!r}: give a list of etcd URLs such as http://127.0.0.1:2379")
         self.urls = tuple(endpoints)
+        self.timeout = timeout
         self.clients = []
         for url in self.urls:
             parts = urlsplit(url)
@@ -145,19 +225,29 @@ class _Endpoints:
         self.current = 0
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST to the first member that answers; StoreError naming them all when none does."""
+        """POST to the first member that answers; ``_Unanswered`` (a StoreError) naming each
+        endpoint and why it did not answer when none does.
+        """
         problems = []
+        uncertain = False
         for step in range(len(self.clients)):
             index = (self.current + step) % len(self.clients)
             client = self.clients[index]
             try:
-                answer: dict[str, Any] = client.post(client.get_url(path), json=body)
-            except Etcd3Exception as error:
-                problems.append(f"{self.urls[index]}: {type(error).__name__} {str(error)[:200]}")
+                answer = client.post(client.get_url(path), json=body)
+            except (Etcd3Exception, requests.RequestException, ValueError) as error:
+                problem, maybe = _problem(error, self.timeout)
+                uncertain = uncertain or maybe
+                problems.append(f"{self.urls[index]}: {problem}")
+                continue
+            if not isinstance(answer, dict) or not ("header" in answer or "result" in answer):
+                problems.append(
+                    f"{self.urls[index]}: not etcd: answered JSON without etcd's header: {str(answer)[:80]}"
+                )
                 continue
             self.current = index
             return answer
-        raise StoreError(f"etcd did not answer {path} at any endpoint: " + "; ".join(problems))
+        raise _Unanswered(f"etcd did not answer {path} at any endpoint: " + "; ".join(problems), uncertain)
 
     def stream(self, body: dict[str, Any]) -> tuple[str, requests.Response]:
         """Open a watch stream on the first member that accepts one."""
@@ -169,7 +259,7 @@ class _Endpoints:
                 response = client.session.post(client.get_url("/watch"), json=body, stream=True, timeout=(5, None))
                 response.raise_for_status()
             except requests.RequestException as error:
-                problems.append(f"{self.urls[index]}: {type(error).__name__}")
+                problems.append(f"{self.urls[index]}: {_problem(error, 5)[0]}")
                 continue
             self.current = index
             return self.urls[index], response
@@ -179,13 +269,15 @@ class _Endpoints:
 class EtcdStore:
     """A ``Store`` in etcd; see the module docstring. ``close()`` stops its watch.
 
-    Besides ``Store`` it is a ``SharedStore``, a ``TransactionLimitedStore``, a ``LeaseStore``,
-    a ``CompactingStore`` and a ``HoldableStore``.
+    Besides ``Store`` it is a ``SharedStore``, a ``TransactionLimitedStore``, a
+    ``ResolvingStore``, a ``LeaseStore``, a ``CompactingStore`` and a ``HoldableStore``.
 
     ``endpoints`` are the members' client URLs; ``prefix`` is the cluster's key prefix (one
     per cluster); ``timeout`` bounds each request; ``max_txn_ops`` is etcd's
     ``--max-txn-ops``; ``commit_wait`` bounds how long a commit waits for the watch to bring
-    its own write into the replica before reading the prefix again.
+    its own write into the replica before reading the prefix again; ``marker_ttl`` is the
+    TTL of the lease that holds commit markers and client tokens (each lives between half of
+    it and all of it: ``resolve`` a commit within half of it).
     """
 
     def __init__(
@@ -196,12 +288,19 @@ class EtcdStore:
         timeout: float = 5.0,
         max_txn_ops: int = 128,
         commit_wait: float = 10.0,
+        marker_ttl: int = 2 * int(CLIENT_TOKEN_TTL),
     ) -> None:
         if not isinstance(prefix, str) or not prefix.startswith("/") or len(prefix) < 2:
             raise StoreError(f"prefix={prefix!r}: a key prefix starts with '/' and names the cluster")
+        if isinstance(marker_ttl, bool) or not isinstance(marker_ttl, int) or marker_ttl < 2:
+            raise StoreError(f"marker_ttl={marker_ttl!r}: a whole number of seconds >= 2")
         self.prefix = prefix.rstrip("/") + "/"
         self.max_txn_ops = max_txn_ops
+        self.reserved_ops = 1
+        """Operations of each commit transaction that are not records: its commit marker."""
         self.commit_wait = commit_wait
+        self.marker_ttl = marker_ttl
+        self._marker_lease: tuple[int, float] | None = None  # (lease id, monotonic time granted)
         self._endpoints = _Endpoints(endpoints, timeout)
         self._lock = threading.Condition(threading.RLock())
         self._arns = Arns("default")
@@ -222,7 +321,7 @@ class EtcdStore:
         """How many commit transactions this store sent to etcd."""
         self.refused = 0
         """How many of them etcd refused because a key had moved."""
-        self._reload()
+        self._reload("the first read")
         self._watcher = threading.Thread(target=self._follow, name="clusterkit-etcd-watch", daemon=True)
         self._watcher.start()
 
@@ -245,7 +344,9 @@ class EtcdStore:
 
         Returns the replica's roots holding the write, or None when a key moved (the replica
         has then caught up with the write that moved it). ``pending.version`` becomes the
-        revision the write got, so its events carry it.
+        revision the write got, so its events carry it. The transaction also creates the
+        commit's marker, ``commits/ID``: should no member answer whether it was written,
+        ``CommitOutcomeUnknown`` carries that id for ``resolve``.
         """
         with self._lock:
             mods = self._history.get(base.version)
@@ -256,6 +357,7 @@ class EtcdStore:
         reads: list[dict[str, Any]] = []
         keys: list[str] = []
         sent: dict[str, tuple[str, object]] = {}
+        lease = None
         for key, document, record in self._documents(pending):
             keys.append(key)
             modified = mods.get(key)
@@ -264,30 +366,103 @@ class EtcdStore:
             else:
                 compares.append({"key": _b64(key), "result": "EQUAL", "target": "MOD", "mod_revision": str(modified)})
             value = _b64(json.dumps(document, separators=(",", ":")))
-            puts.append({"request_put": {"key": _b64(key), "value": value}})
+            put: dict[str, Any] = {"key": _b64(key), "value": value}
+            if isinstance(record, ClientToken):
+                put["lease"] = lease = lease or self._lease_for_markers()
+            puts.append({"request_put": put})
             reads.append({"request_range": {"key": _b64(key), "keys_only": True}})
             sent[key] = (value, record)
-        if len(puts) > self.max_txn_ops:
+        if len(puts) + self.reserved_ops > self.max_txn_ops:
             raise StoreError(
                 f"commit touches {len(puts)} records; one etcd transaction holds at most {self.max_txn_ops} "
-                "(--max-txn-ops): commit fewer changes at once, or incrementally so they are split"
+                f"(--max-txn-ops), {self.reserved_ops} of them the commit's marker: commit fewer changes at once, "
+                "or incrementally so they are split"
             )
+        commit_id = new_id()
+        marker = _b64(f"{self.prefix}{_COMMITS}/{commit_id}")
+        compares.append({"key": marker, "result": "EQUAL", "target": "CREATE", "create_revision": "0"})
+        reads.append({"request_range": {"key": marker}})  # refused: was an attempt a member kept quiet on written?
         self._sent = sent  # the watch takes these records as they are rather than decoding them again
         try:
             self.transactions += 1
-            answer = self._endpoints.post("/kv/txn", {"compare": compares, "success": puts, "failure": reads})
+            answer = self._marked_txn(compares, puts, reads, marker, {"commit": commit_id}, commit_id)
             if not answer.get("succeeded"):
-                # etcd answers a refusal with the keys' mod revisions: the replica needs to reach
-                # those, not etcd's newest revision, which other prefixes' writes may have moved.
-                self.refused += 1
-                self._wait_for(_moved_to(answer, sum(key in mods for key in keys)))
-                return None
-            revision = int(answer.get("header", {}).get("revision", 0))
+                revision = _marker_revision(answer)
+                if revision is None:
+                    # etcd answers a refusal with the keys' mod revisions: the replica needs to reach
+                    # those, not etcd's newest revision, which other prefixes' writes may have moved.
+                    self.refused += 1
+                    self._wait_for(_moved_to(answer, sum(key in mods for key in keys)))
+                    return None
+            else:
+                revision = int(answer["header"]["revision"])
             self._wait_for(revision)
         finally:
             self._sent = {}
         pending.version = revision
         return self._roots
+
+    def _marked_txn(
+        self,
+        compares: list[dict[str, Any]],
+        success: list[dict[str, Any]],
+        failure: list[dict[str, Any]],
+        marker: str,
+        value: dict[str, Any],
+        commit_id: str,
+    ) -> dict[str, Any]:
+        """Send a transaction that also puts ``marker`` (on the markers' lease, taken again once
+        if etcd lost it); CommitOutcomeUnknown when no member said whether it was written.
+        """
+        for attempt in (1, 2):
+            put = {"key": marker, "value": _b64(json.dumps(value)), "lease": self._lease_for_markers()}
+            body = {"compare": compares, "success": [*success, {"request_put": put}], "failure": failure}
+            try:
+                return self._endpoints.post("/kv/txn", body)
+            except _Unanswered as error:
+                if error.uncertain:
+                    raise CommitOutcomeUnknown(commit_id, str(error)) from None
+                if attempt == 1 and "lease not found" in str(error):
+                    self._marker_lease = None  # expired while etcd was away: take a new one
+                    continue
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _lease_for_markers(self) -> str:
+        """The lease commit markers and client tokens are put with: granted for ``marker_ttl``
+        seconds and replaced once half of that has passed, so each key lives at least half.
+        """
+        held = self._marker_lease
+        now = time.monotonic()
+        if held is None or now - held[1] > self.marker_ttl / 2:
+            answer = self._endpoints.post("/lease/grant", {"TTL": self.marker_ttl})
+            held = self._marker_lease = (int(answer["ID"]), now)
+        return str(held[0])
+
+    def resolve(self, commit_id: str) -> int | None:
+        """What became of the commit ``commit_id`` (a ``CommitOutcomeUnknown``'s): the revision it
+        was written at, once the replica holds it, or None when it was not written — and now
+        never will be: this creates its marker as abandoned, which the commit's transaction
+        requires to be absent. CommitOutcomeUnknown again while etcd does not answer.
+
+        Answer within ``marker_ttl / 2`` seconds of the commit: its marker lives that long at least.
+        """
+        if not isinstance(commit_id, str) or not commit_id or "/" in commit_id:
+            raise ValidationError("commitId", commit_id, "give the commit_id of a CommitOutcomeUnknown")
+        marker = _b64(f"{self.prefix}{_COMMITS}/{commit_id}")
+        compare = [{"key": marker, "result": "EQUAL", "target": "CREATE", "create_revision": "0"}]
+        try:
+            answer = self._marked_txn(
+                compare, [], [{"request_range": {"key": marker}}], marker, {"abandoned": True}, commit_id
+            )
+        except _Unanswered as error:  # the markers' lease could not be had
+            raise CommitOutcomeUnknown(commit_id, str(error)) from None
+        if answer.get("succeeded"):
+            return None  # fenced: the commit's transaction can no longer succeed
+        revision = _marker_revision(answer)
+        if revision is not None:
+            self._wait_for(revision)
+        return revision
 
     def _documents(self, pending: Pending) -> Iterator[tuple[str, dict[str, Any], object]]:
         """Each record ``pending`` writes: its key, its document and the record itself."""
@@ -304,6 +479,9 @@ class EtcdStore:
             yield f"{self.prefix}services/{spec.name}", encode_service_spec(spec, arns), spec
         for status in pending.service_statuses.values():
             yield f"{self.prefix}service-status/{status.name}", encode_service_status(status, arns), status
+        for token, record in pending.tokens.items():
+            if record is not None:  # (the state drops no tokens on a shared store: their lease does)
+                yield f"{self.prefix}tokens/{token}", encode_client_token(record), record
 
     def _wait_for(self, revision: int) -> None:
         """Until the replica holds ``revision``; read the prefix again if the watch is late."""
@@ -312,14 +490,19 @@ class EtcdStore:
             while self._roots.version < revision:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    self._reload()
+                    self._reload(
+                        f"the watch did not bring revision {revision} within commit_wait={self.commit_wait:g}s, "
+                        "so the prefix was read again"
+                    )
                     return
                 self._lock.wait(left)
 
     # -- the replica -------------------------------------------------------------------------
 
-    def _reload(self) -> None:
-        """Read every record under the prefix at one revision and rebuild the replica."""
+    def _reload(self, cause: str) -> None:
+        """Read every record under the prefix at one revision and rebuild the replica; the
+        subscribers (but at the first read) are told to resynchronise, for ``cause``.
+        """
         revision = 0
         pending = Pending(empty_roots(), 0.0)
         mods: dict[str, int] = {}
@@ -338,8 +521,8 @@ class EtcdStore:
                 if agent is not None:
                     live.add(agent)
                     continue
-                self._take(pending, key, kv.get("value", ""))
-                mods[key] = int(kv["mod_revision"])
+                if self._take(pending, key, kv.get("value", "")):
+                    mods[key] = int(kv["mod_revision"])
             if not answer.get("more"):
                 break
             start = _b64(_unb64(kvs[-1]["key"]) + b"\0")
@@ -359,21 +542,22 @@ class EtcdStore:
         if not first:
             self.resyncs += 1
             if deliver is not None:
-                deliver(roots, None)
+                deliver(roots, None, cause)
 
     def _agent_of(self, key: str) -> str | None:
         """The agent a liveness key belongs to (None: not a liveness key)."""
         kind, _, name = key[len(self.prefix) :].partition("/")
         return name if kind == _LIVENESS and name else None
 
-    def _take(self, pending: Pending, key: str, value: str) -> None:
+    def _take(self, pending: Pending, key: str, value: str) -> bool:
         """Put one key's record (``value``: its document, base64 as etcd's gateway gives it)
         into ``pending``, its events too. A document this process just sent, byte for byte,
-        is not decoded: the record it was encoded from is taken (the codec is exact).
+        is not decoded: the record it was encoded from is taken (the codec is exact). False
+        when the key holds no record (a commit marker, another program's key).
         """
         kind, _, name = key[len(self.prefix) :].partition("/")
         if kind not in _KINDS or not name:
-            return  # not a record of ours
+            return False  # not a record of ours
         sent = self._sent.get(key)
         if sent is not None and sent[0] == value:
             record = sent[1]
@@ -389,6 +573,8 @@ class EtcdStore:
                 record = decode_service_spec(document)
             elif kind == "service-status":
                 record = decode_service_status(document)
+            elif kind == "tokens":
+                record = decode_client_token(document)
             else:
                 record = int(document["lastRevision"])
         if isinstance(record, Task):
@@ -401,23 +587,30 @@ class EtcdStore:
             pending._put_service_spec(record)
         elif isinstance(record, ServiceStatus):
             pending._put_service_status(record)
+        elif isinstance(record, ClientToken):
+            pending.tokens[name] = record
         else:
             pending.family_revisions[name] = int(record)  # type: ignore[call-overload]
+        return True
 
     def _follow(self) -> None:
-        """The watch loop: apply each revision's records in order; reconnect, resync on a gap."""
+        """The watch loop: apply each revision's records in order. A broken stream (a member
+        restarted, a connection cut) reconnects and resumes from the revision the replica
+        holds; only a compaction past it, or etcd cancelling the watch, reads everything again.
+        """
         pause = 0.05
         while not self._closed.is_set():
             self._following.wait()
+            start = self._roots.version + 1
             body = {
                 "create_request": {
                     "key": _b64(self.prefix),
                     "range_end": _range_end(self.prefix),
-                    "start_revision": str(self._roots.version + 1),
+                    "start_revision": str(start),
                 }
             }
             try:
-                _, response = self._endpoints.stream(body)
+                url, response = self._endpoints.stream(body)
                 self._stream = response
                 for line in response.iter_lines(chunk_size=_CHUNK):
                     if self._closed.is_set():
@@ -427,8 +620,9 @@ class EtcdStore:
                     if not line:
                         continue
                     result = json.loads(line).get("result", {})
-                    if result.get("compact_revision") not in (None, "0", 0) or result.get("canceled"):
-                        self._reload()  # fell behind compaction: read everything again
+                    compacted = result.get("compact_revision") not in (None, "0", 0)
+                    if compacted or result.get("canceled"):
+                        self._reload(_lost_watch(url, start, result, compacted))
                         break
                     if result.get("events"):
                         self._apply(result["events"])
@@ -439,12 +633,8 @@ class EtcdStore:
                 return
             if not self._following.is_set():
                 continue  # held: pick up from the same revision once let go
-            time.sleep(pause)
+            time.sleep(pause)  # then resume from the revision held: etcd keeps the history since
             pause = min(pause * 2, 2.0)
-            try:
-                self._reload()  # whatever happened while the watch was down
-            except StoreError:
-                continue
 
     def _apply(self, events: list[dict[str, Any]]) -> None:
         """Apply one watch response: each revision's changes as one new version."""
@@ -458,14 +648,20 @@ class EtcdStore:
             came: set[str] = set()
             went: set[str] = set()
             records = []
+            dropped = []  # tokens whose lease expired
             for event in group:
                 key = _unb64(event["kv"]["key"]).decode()
                 agent = self._agent_of(key)
                 deleted = event.get("type") == "DELETE"
+                kind, _, name = key[len(self.prefix) :].partition("/")
                 if agent is not None:
                     (went if deleted else came).add(agent)
-                elif deleted:
-                    self._reload()  # records are never deleted by clusterkit: take the store as it is
+                elif kind == _COMMITS:
+                    continue  # a commit marker: no record
+                elif deleted and kind == "tokens":
+                    dropped.append((key, name))
+                elif deleted:  # records are never deleted by clusterkit: take the store as it is
+                    self._reload(f"the record {key} was deleted in etcd at revision {revision}")
                     return
                 else:
                     records.append((key, event))
@@ -474,14 +670,18 @@ class EtcdStore:
                 pending.version = revision
                 keys = []
                 for key, event in records:
-                    self._take(pending, key, event["kv"].get("value", ""))
-                    keys.append(key)
+                    if self._take(pending, key, event["kv"].get("value", "")):
+                        keys.append(key)
+                for _, name in dropped:
+                    pending.tokens[name] = None
                 if came or went:
                     self._live = (self._live - went) | came
                 roots = write(self._roots, pending, Owner())
                 mutation = self._mods.mutate()
                 for key in keys:
                     mutation[key] = revision
+                for key, _ in dropped:
+                    mutation.pop(key, None)
                 self._mods = mutation.finish()
                 self._roots = roots
                 self._history[revision] = self._mods
