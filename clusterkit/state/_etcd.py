@@ -179,18 +179,17 @@ def _etcd_message(text: str | None) -> str | None:
 
 def _problem(error: Exception, timeout: float) -> tuple[str, bool]:
     """Why a request to one endpoint failed, in words, and whether it may have reached etcd."""
-    text = str(error)
     detail = getattr(error, "detail_text", None)
-    if isinstance(error, Etcd3Exception) and detail is not None:  # etcd3gw: an HTTP answer that is not 200
+    if isinstance(error, Etcd3Exception) and error.args:  # etcd3gw: an HTTP answer other than 200 (its reason)
         message = _etcd_message(detail)
-        status = ", ".join(str(arg) for arg in error.args) or "an error"
         if message is None:
-            return f"not etcd: answered HTTP {status} with {detail[:80]!r}", False
+            return f"not etcd: answered HTTP {error.args[0]} with {(detail or '')[:80]!r}", False
         if any(sign in message for sign in _NO_QUORUM):
             return f"no quorum: etcd answered {message!r}", True
         if isinstance(error, InternalServerError):
             return f"etcd failed: {message!r}", True
         return f"etcd refused the request: {message!r}", False
+    text = detail or str(error)  # etcd3gw keeps the connection error's text as its detail
     if isinstance(error, requests.HTTPError) and error.response is not None:
         return f"not etcd: answered HTTP {error.response.status_code} {error.response.reason}", False
     if "Connection refused" in text:
