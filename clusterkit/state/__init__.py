@@ -119,7 +119,6 @@ from clusterkit.state._tokens import (
     CLIENT_TOKEN_TTL,
     ClientToken,
     TokenClaim,
-    check_client_token,
     fingerprint,
     token_holder,
 )
@@ -182,7 +181,6 @@ __all__ = [
     "UpdateInstance",
     "Violation",
     "amount_class",
-    "check_client_token",
     "commit_with_retry",
     "decode_instance",
     "decode_service",
