@@ -8,7 +8,7 @@ file keeps (``clusterkit.state``): ``instances/ID``, ``tasks/ID``,
 ``taskdefs/FAMILY:REVISION``, ``services/NAME`` (a service's spec: what users and autoscalers
 write), ``service-status/NAME`` (its status: what the service scheduler writes), and
 ``families/FAMILY`` (the family's last revision, so two processes never hand out one revision
-twice). A service's spec and status are separate keys, so a user's write and the scheduler's
+twice), ``tokens/TOKEN`` (a client token's record, ``clusterkit.state._tokens``). A service's spec and status are separate keys, so a user's write and the scheduler's
 never compare each other's revision (never conflict), and etcd's RBAC can grant writing each
 prefix to a different role.
 
@@ -16,7 +16,11 @@ prefix to a different role.
 writes with the revision the process checked the change against (``create_revision == 0``
 for a new key), then puts the new documents. Schedulers writing to different instances
 never conflict (Omega's fine-grained check); a commit whose keys moved is refused as a
-whole and re-checked by ``ClusterState.commit``, as in memory.
+whole and re-checked by ``ClusterState.commit``, as in memory. The transaction also creates
+the commit's marker, ``commits/ID`` (a fresh id, compared absent), on a lease of
+``marker_ttl`` seconds shared by the commits of the next ``marker_ttl / 2`` seconds (client
+tokens' keys are put on it too): markers and tokens live at least that long, at most
+``marker_ttl``, and are not records.
 
 **A local replica per process.** The store reads the prefix once, then follows an etcd
 watch from the revision it holds, applying each revision's records to persistent roots, so
@@ -24,8 +28,11 @@ snapshots stay immutable, O(1) to take and lock-free to read, and lists and desc
 served locally from the same indexes as in memory. The cluster's version is etcd's revision.
 Every change, this process's and others', reaches the state's subscribers through the
 watch, in revision order, as the same typed events; a commit returns once the replica holds
-it, so a process sees its own write at once. A watch that falls behind etcd's compaction
-reads the prefix again, and subscribers are told to resynchronise.
+it, so a process sees its own write at once. A watch whose stream breaks (a member
+restarted, a connection cut) opens a new one, on whichever member answers, from the
+revision the replica holds: nothing is read again and subscribers miss nothing. Only a watch
+that falls behind etcd's compaction (or that etcd cancels) reads the prefix again, and then
+subscribers are told to resynchronise, with that cause.
 
 **Agents' liveness.** ``keep_alive(name, ttl)`` grants an etcd lease with that TTL, puts
 ``liveness/NAME`` under the prefix attached to it, and renews the lease from a thread every
@@ -34,11 +41,21 @@ agent's process dies the renewals stop, etcd deletes the key once the TTL has pa
 every process's watch sees it go: ``live_agents()`` is the set of names whose keys are
 there. Liveness keys are not records: they change no record and carry no event.
 
-**Faults.** An endpoint that does not answer is skipped for the next; when none answers (or
-etcd has no quorum) the call raises ``StoreError`` naming the endpoints, and nothing is
-written. A commit touching more keys than one transaction may hold (``max_txn_ops``, etcd's
-``--max-txn-ops``, 128 by default) is refused with ``StoreError`` when atomic; incremental
-commits are split by ``ClusterState.commit`` into transactions that fit.
+**Faults.** An endpoint that does not answer is skipped for the next; when none answers the
+call raises ``StoreError`` naming each endpoint and why (refused the connection, timed out,
+no quorum, not etcd). A refused connection or an endpoint that is not etcd never received
+the request; a timeout, or etcd's own "request timed out", may have left a transaction in a
+member's log, to be written once a quorum is back (etcd documents such an outcome as
+unknown). So a commit that a member may have received raises ``CommitOutcomeUnknown``
+with its commit id, and ``resolve(commit_id)`` later answers: the marker is there (written,
+at that revision), or it is not — and ``resolve`` then creates the marker as abandoned, so
+the transaction, which requires it absent, can never be applied after. A commit sent again
+to the next member after a timeout is refused if the first attempt was written (its marker
+exists), and is then taken as written. Commits that raise a plain ``StoreError`` wrote
+nothing. A commit touching more keys than one transaction may hold (``max_txn_ops``, etcd's
+``--max-txn-ops``, 128 by default, one of them the marker) is refused with ``StoreError``
+when atomic; incremental commits are split by ``ClusterState.commit`` into transactions that
+fit.
 
 The client is ``etcd3gw`` (etcd's JSON gateway, pure Python): its client for reads,
 transactions and leases; the watch stream is read here, response by response, so that a
