@@ -10,7 +10,7 @@ import json
 import subprocess
 import threading
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -18,7 +18,7 @@ from clusterkit import ClusterState, CommitOutcomeUnknown, StoreError, Subscript
 from clusterkit.state import EtcdStore, ResolvingStore
 from clusterkit.testing import check_state
 from tests.conftest import etcd_available, eventually
-from tests.etcd._http import proxy_to
+from tests.etcd._http import EtcdProxy, proxy_to
 from tests.etcd.conftest import member
 
 WEB = {"family": "web", "containerDefinitions": [{"name": "app", "image": "web:1", "memory": 256}]}
@@ -29,6 +29,17 @@ def seeded(state: ClusterState) -> ClusterState:
         state.register_container_instance(f"i-{n}", cpu=4096, memory=4096)
     state.register_task_definition(WEB)
     return state
+
+
+@contextlib.contextmanager
+def through_proxy(etcd: tuple[str, ...], prefix: str, *more: str) -> Iterator[tuple[EtcdProxy, ClusterState]]:
+    """A seeded state whose store talks to etcd through an ``EtcdProxy`` (then to ``more``), 0.5 s a request."""
+    with proxy_to(etcd[0]) as proxy:
+        store = EtcdStore([proxy.url, *more], prefix=prefix, timeout=0.5)
+        try:
+            yield proxy, seeded(ClusterState("proxied", store=store))
+        finally:
+            store.close()
 
 
 def _keys(endpoint: str, prefix: str) -> list[str]:
@@ -59,74 +70,63 @@ def test_every_commit_writes_its_marker_in_its_transaction(
 def test_a_commit_etcd_wrote_without_answering_is_resolved_as_written_and_its_token_replays(
     etcd: tuple[str, ...], prefix: str
 ) -> None:
-    with proxy_to(etcd[0]) as proxy:
-        store = EtcdStore([proxy.url], prefix=prefix, timeout=0.5)
-        try:
-            state = seeded(ClusterState("lost", store=store))
-            proxy.mode = "swallow"  # etcd writes it; the answer never comes back
-            with pytest.raises(CommitOutcomeUnknown) as caught:
-                state.run_task("web", count=3, client_token="retry-me")
-            assert isinstance(caught.value, StoreError) and "timed out after 0.5s" in str(caught.value)
-            proxy.mode = "pass"
-            version = state.resolve(caught.value.commit_id)
-            assert version is not None and state.version >= version
-            assert state.snapshot().task_count == 3  # written, once
-            record = state.snapshot().client_token("retry-me")
-            assert record is not None and len(record.tasks) == 3
-            transactions = store.transactions
-            again = state.run_task("web", count=3, client_token="retry-me")
-            assert sorted(t.id for t in again.tasks) == sorted(record.tasks)
-            assert store.transactions == transactions and state.snapshot().task_count == 3  # a no-op
-            assert state.resolve(caught.value.commit_id) == version  # the answer stays
-        finally:
-            store.close()
+    with through_proxy(etcd, prefix) as (proxy, state):
+        store = state.store
+        assert isinstance(store, EtcdStore)
+        proxy.mode = "swallow"  # etcd writes it; the answer never comes back
+        with pytest.raises(CommitOutcomeUnknown) as caught:
+            state.run_task("web", count=3, client_token="retry-me")
+        assert isinstance(caught.value, StoreError) and "timed out after 0.5s" in str(caught.value)
+        proxy.mode = "pass"
+        version = state.resolve(caught.value.commit_id)
+        assert version is not None and state.version >= version
+        assert state.snapshot().task_count == 3  # written, once
+        record = state.snapshot().client_token("retry-me")
+        assert record is not None and len(record.tasks) == 3
+        transactions = store.transactions
+        again = state.run_task("web", count=3, client_token="retry-me")
+        assert sorted(t.id for t in again.tasks) == sorted(record.tasks)
+        assert store.transactions == transactions and state.snapshot().task_count == 3  # a no-op
+        assert state.resolve(caught.value.commit_id) == version  # the answer stays
 
 
 def test_a_commit_not_yet_written_is_resolved_as_never_and_cannot_land_later(
     etcd: tuple[str, ...], prefix: str
 ) -> None:
-    with proxy_to(etcd[0]) as proxy:
-        store = EtcdStore([proxy.url], prefix=prefix, timeout=0.5)
+    with through_proxy(etcd, prefix) as (proxy, state):
+        proxy.mode = "hold"  # the transaction waits in the network, unanswered
+        with pytest.raises(CommitOutcomeUnknown) as caught:
+            state.run_task("web", count=2, client_token="held")
+        proxy.mode = "pass"
+        assert state.resolve(caught.value.commit_id) is None  # not written, and now never
+        proxy.release()  # the held transaction reaches etcd after all
+        assert eventually(lambda: len(proxy.late) == 1)
+        late = json.loads(proxy.late[0])
+        assert "header" in late and not late.get("succeeded")  # refused: its marker was fenced
+        assert state.snapshot().task_count == 0 and state.snapshot().client_token("held") is None
+        placed = state.run_task("web", count=2, client_token="held")  # the caller's retry places now
+        again = state.run_task("web", count=2, client_token="held")  # and only once
+        assert len(placed.tasks) == 2 and [t.id for t in again.tasks] == [t.id for t in placed.tasks]
+        assert state.snapshot().task_count == 2
+        fresh = EtcdStore(etcd, prefix=prefix)
         try:
-            state = seeded(ClusterState("late", store=store))
-            proxy.mode = "hold"  # the transaction waits in the network, unanswered
-            with pytest.raises(CommitOutcomeUnknown) as caught:
-                state.run_task("web", count=2, client_token="held")
-            proxy.mode = "pass"
-            assert state.resolve(caught.value.commit_id) is None  # not written, and now never
-            proxy.release()  # the held transaction reaches etcd after all
-            assert eventually(lambda: len(proxy.late) == 1)
-            late = json.loads(proxy.late[0])
-            assert "header" in late and not late.get("succeeded")  # refused: its marker was fenced
-            assert state.snapshot().task_count == 0 and state.snapshot().client_token("held") is None
-            placed = state.run_task("web", count=2, client_token="held")  # the caller's retry places now
-            again = state.run_task("web", count=2, client_token="held")  # and only once
-            assert len(placed.tasks) == 2 and [t.id for t in again.tasks] == [t.id for t in placed.tasks]
-            assert state.snapshot().task_count == 2
-            fresh = EtcdStore(etcd, prefix=prefix)
-            try:
-                read = ClusterState("fresh", store=fresh).snapshot()
-                assert {t.id for t in read.tasks()} == {t.id for t in state.snapshot().tasks()}
-            finally:
-                fresh.close()
+            read = ClusterState("fresh", store=fresh).snapshot()
+            assert {t.id for t in read.tasks()} == {t.id for t in state.snapshot().tasks()}
         finally:
-            store.close()
+            fresh.close()
 
 
 def test_a_member_that_wrote_without_answering_is_resolved_by_the_next_one(etcd: tuple[str, ...], prefix: str) -> None:
     # the first endpoint forwards the transaction and never answers: the store sends it to
     # the next member, which refuses it (its marker exists) — so it was written, once
-    with proxy_to(etcd[0]) as proxy:
-        store = EtcdStore([proxy.url, *etcd], prefix=prefix, timeout=0.5)
-        try:
-            state = seeded(ClusterState("failover", store=store))
-            proxy.mode = "swallow"
-            placed = state.run_task("web", count=4)
-            assert len(placed.tasks) == 4 and state.snapshot().task_count == 4
-            assert store.refused == 0
-            assert check_state(state.snapshot()) == []
-        finally:
-            store.close()
+    with through_proxy(etcd, prefix, *etcd) as (proxy, state):
+        store = state.store
+        assert isinstance(store, EtcdStore)
+        proxy.mode = "swallow"
+        placed = state.run_task("web", count=4)
+        assert len(placed.tasks) == 4 and state.snapshot().task_count == 4
+        assert store.refused == 0
+        assert check_state(state.snapshot()) == []
 
 
 def test_a_token_claimed_by_another_process_is_honoured_through_etcd(open_state: Callable[..., ClusterState]) -> None:
