@@ -8,8 +8,9 @@ file keeps (``clusterkit.state``): ``instances/ID``, ``tasks/ID``,
 ``taskdefs/FAMILY:REVISION``, ``services/NAME`` (a service's spec: what users and autoscalers
 write), ``service-status/NAME`` (its status: what the service scheduler writes), and
 ``families/FAMILY`` (the family's last revision, so two processes never hand out one revision
-twice), ``tokens/TOKEN`` (a client token's record, ``clusterkit.state._tokens``). A service's spec and status are separate keys, so a user's write and the scheduler's
-never compare each other's revision (never conflict), and etcd's RBAC can grant writing each
+twice) and ``tokens/TOKEN`` (a client token's record, ``clusterkit.state._tokens``). A
+service's spec and status are separate keys, so a user's write and the scheduler's never
+compare each other's revision (never conflict), and etcd's RBAC can grant writing each
 prefix to a different role.
 
 **A commit is one etcd transaction.** It compares the ``mod_revision`` of every key it
@@ -373,7 +374,6 @@ class EtcdStore:
         reads: list[dict[str, Any]] = []
         keys: list[str] = []
         sent: dict[str, tuple[str, object]] = {}
-        lease = None
         for key, document, record in self._documents(pending):
             keys.append(key)
             modified = mods.get(key)
@@ -384,7 +384,7 @@ class EtcdStore:
             value = _b64(json.dumps(document, separators=(",", ":")))
             put: dict[str, Any] = {"key": _b64(key), "value": value}
             if isinstance(record, ClientToken):
-                put["lease"] = lease = lease or self._lease_for_markers()
+                put["lease"] = ""  # the markers' lease, set when the transaction is sent
             puts.append({"request_put": put})
             reads.append({"request_range": {"key": _b64(key), "keys_only": True}})
             sent[key] = (value, record)
@@ -431,7 +431,11 @@ class EtcdStore:
         if etcd lost it); CommitOutcomeUnknown when no member said whether it was written.
         """
         for attempt in (1, 2):
-            put = {"key": marker, "value": _b64(json.dumps(value)), "lease": self._lease_for_markers()}
+            lease = self._lease_for_markers()
+            for operation in success:
+                if "lease" in operation["request_put"]:
+                    operation["request_put"]["lease"] = lease
+            put = {"key": marker, "value": _b64(json.dumps(value)), "lease": lease}
             body = {"compare": compares, "success": [*success, {"request_put": put}], "failure": failure}
             try:
                 return self._endpoints.post("/kv/txn", body)

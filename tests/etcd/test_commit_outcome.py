@@ -11,6 +11,7 @@ import subprocess
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -42,18 +43,29 @@ def through_proxy(etcd: tuple[str, ...], prefix: str, *more: str) -> Iterator[tu
             store.close()
 
 
-def _keys(endpoint: str, prefix: str) -> list[str]:
-    """The keys etcd holds under ``prefix``, read directly."""
+def _post(endpoint: str, path: str, body: dict[str, object]) -> dict[str, Any]:
+    """etcd's answer to one JSON gateway call, made directly."""
+    request = urllib.request.Request(f"{endpoint}/v3/{path}", data=json.dumps(body).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        document: dict[str, Any] = json.loads(answer.read())
+    return document
+
+
+def _kvs(endpoint: str, prefix: str) -> list[dict[str, Any]]:
+    """The keys etcd holds under ``prefix`` (without values), read directly."""
     raw = prefix.encode()
     body = {
         "key": base64.b64encode(raw).decode(),
         "range_end": base64.b64encode(raw[:-1] + bytes([raw[-1] + 1])).decode(),
         "keys_only": True,
     }
-    request = urllib.request.Request(f"{endpoint}/v3/kv/range", data=json.dumps(body).encode(), method="POST")
-    with urllib.request.urlopen(request, timeout=5) as answer:
-        kvs = json.loads(answer.read()).get("kvs", [])
-    return [base64.b64decode(kv["key"]).decode() for kv in kvs]
+    kvs: list[dict[str, Any]] = _post(endpoint, "kv/range", body).get("kvs", [])
+    return kvs
+
+
+def _keys(endpoint: str, prefix: str) -> list[str]:
+    """The keys etcd holds under ``prefix``."""
+    return [base64.b64decode(kv["key"]).decode() for kv in _kvs(endpoint, prefix)]
 
 
 def test_every_commit_writes_its_marker_in_its_transaction(
@@ -159,6 +171,21 @@ def test_markers_and_tokens_go_with_their_lease(
     watching.drain()  # no resync was asked for
     state.run_task("web", count=1, client_token="brief")  # expired with its key: a new call
     assert state.snapshot().task_count == 2
+
+
+def test_a_markers_lease_lost_behind_the_stores_back_is_taken_again(
+    etcd: tuple[str, ...], prefix: str, open_state: Callable[..., ClusterState]
+) -> None:
+    state = seeded(open_state())
+    leases = {kv["lease"] for kv in _kvs(etcd[0], f"{prefix}/commits/")}
+    assert len(leases) == 1
+    _post(etcd[0], "lease/revoke", {"ID": leases.pop()})  # its markers go with it
+    assert _keys(etcd[0], f"{prefix}/commits/") == []
+    placed = state.run_task("web", count=2, client_token="after-revoke")  # a token's key rides the lease too
+    assert len(placed.tasks) == 2
+    record = state.snapshot().client_token("after-revoke")
+    assert record is not None and sorted(record.tasks) == sorted(t.id for t in placed.tasks)
+    assert len(_keys(etcd[0], f"{prefix}/commits/")) == 1 and _keys(etcd[0], f"{prefix}/tokens/")
 
 
 def test_a_resync_after_compaction_names_the_compaction(open_state: Callable[..., ClusterState]) -> None:
