@@ -19,7 +19,8 @@ A token is honoured for ``CLIENT_TOKEN_TTL`` seconds (one hour) from its claim, 
 state's clock; after that the same token starts a new call. Expired tokens are dropped: in
 memory by the commits that claim new ones (all the expired ones, each time the number of
 tokens has doubled since the last sweep), in etcd by a lease that deletes their keys
-between one and two TTLs after they were written.
+between one and two TTLs after they were written. A saved file (``ClusterState.save``) does
+not keep them: a restored state starts with none.
 """
 
 from __future__ import annotations
