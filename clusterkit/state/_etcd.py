@@ -18,10 +18,11 @@ writes with the revision the process checked the change against (``create_revisi
 for a new key), then puts the new documents. Schedulers writing to different instances
 never conflict (Omega's fine-grained check); a commit whose keys moved is refused as a
 whole and re-checked by ``ClusterState.commit``, as in memory. The transaction also creates
-the commit's marker, ``commits/ID`` (a fresh id, compared absent), on a lease of
-``marker_ttl`` seconds shared by the commits of the next ``marker_ttl / 2`` seconds (client
-tokens' keys are put on it too): markers and tokens live at least that long, at most
-``marker_ttl``, and are not records.
+the commit's marker, ``commits/ID`` (a fresh id, compared absent; not a record), on a lease
+of ``marker_ttl`` seconds shared by the commits of the next ``marker_ttl / 2`` seconds, so
+a marker lives between half of that and all of it (and etcd, by default, gives every lease
+its full TTL again when a new leader is elected, so an outage does not eat into it). Client
+tokens' keys go on a lease of their own, of ``token_ttl`` seconds, the same way.
 
 **A local replica per process.** The store reads the prefix once, then follows an etcd
 watch from the revision it holds, applying each revision's records to persistent roots, so
@@ -293,8 +294,9 @@ class EtcdStore:
     per cluster); ``timeout`` bounds each request; ``max_txn_ops`` is etcd's
     ``--max-txn-ops``; ``commit_wait`` bounds how long a commit waits for the watch to bring
     its own write into the replica before reading the prefix again; ``marker_ttl`` is the
-    TTL of the lease that holds commit markers and client tokens (each lives between half of
-    it and all of it: ``resolve`` a commit within half of it).
+    TTL of the leases holding commit markers (each lives between half of it and all of it:
+    ``resolve`` a commit within half of it) and ``token_ttl`` that of client tokens' keys
+    (at least twice ``CLIENT_TOKEN_TTL``, so they outlive the time they are honoured).
     """
 
     def __init__(
@@ -305,19 +307,22 @@ class EtcdStore:
         timeout: float = 5.0,
         max_txn_ops: int = 128,
         commit_wait: float = 10.0,
-        marker_ttl: int = 2 * int(CLIENT_TOKEN_TTL),
+        marker_ttl: int = 600,
+        token_ttl: int = 2 * int(CLIENT_TOKEN_TTL),
     ) -> None:
         if not isinstance(prefix, str) or not prefix.startswith("/") or len(prefix) < 2:
             raise StoreError(f"prefix={prefix!r}: a key prefix starts with '/' and names the cluster")
-        if isinstance(marker_ttl, bool) or not isinstance(marker_ttl, int) or marker_ttl < 2:
-            raise StoreError(f"marker_ttl={marker_ttl!r}: a whole number of seconds >= 2")
+        for name, ttl in (("marker_ttl", marker_ttl), ("token_ttl", token_ttl)):
+            if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 2:
+                raise StoreError(f"{name}={ttl!r}: a whole number of seconds >= 2")
         self.prefix = prefix.rstrip("/") + "/"
         self.max_txn_ops = max_txn_ops
         self.reserved_ops = 1
         """Operations of each commit transaction that are not records: its commit marker."""
         self.commit_wait = commit_wait
         self.marker_ttl = marker_ttl
-        self._marker_lease: tuple[int, float] | None = None  # (lease id, monotonic time granted)
+        self.token_ttl = token_ttl
+        self._bookkeeping: dict[int, tuple[int, float]] = {}  # TTL -> (lease id, monotonic time granted)
         self._endpoints = _Endpoints(endpoints, timeout)
         self._lock = threading.Condition(threading.RLock())
         self._arns = Arns("default")
@@ -431,11 +436,11 @@ class EtcdStore:
         if etcd lost it); CommitOutcomeUnknown when no member said whether it was written.
         """
         for attempt in (1, 2):
-            lease = self._lease_for_markers()
+            tokens = self._lease(self.token_ttl) if any("lease" in op["request_put"] for op in success) else ""
             for operation in success:
                 if "lease" in operation["request_put"]:
-                    operation["request_put"]["lease"] = lease
-            put = {"key": marker, "value": _b64(json.dumps(value)), "lease": lease}
+                    operation["request_put"]["lease"] = tokens
+            put = {"key": marker, "value": _b64(json.dumps(value)), "lease": self._lease(self.marker_ttl)}
             body = {"compare": compares, "success": [*success, {"request_put": put}], "failure": failure}
             try:
                 return self._endpoints.post("/kv/txn", body)
@@ -443,20 +448,20 @@ class EtcdStore:
                 if error.uncertain:
                     raise CommitOutcomeUnknown(commit_id, str(error)) from None
                 if attempt == 1 and "lease not found" in str(error):
-                    self._marker_lease = None  # expired while etcd was away: take a new one
+                    self._bookkeeping.clear()  # expired while etcd was away (or revoked): take new ones
                     continue
                 raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _lease_for_markers(self) -> str:
-        """The lease commit markers and client tokens are put with: granted for ``marker_ttl``
+    def _lease(self, ttl: int) -> str:
+        """The lease commit markers (or client tokens) are put with now: granted for ``ttl``
         seconds and replaced once half of that has passed, so each key lives at least half.
         """
-        held = self._marker_lease
+        held = self._bookkeeping.get(ttl)
         now = time.monotonic()
-        if held is None or now - held[1] > self.marker_ttl / 2:
-            answer = self._endpoints.post("/lease/grant", {"TTL": self.marker_ttl})
-            held = self._marker_lease = (int(answer["ID"]), now)
+        if held is None or now - held[1] > ttl / 2:
+            answer = self._endpoints.post("/lease/grant", {"TTL": ttl})
+            held = self._bookkeeping[ttl] = (int(answer["ID"]), now)
         return str(held[0])
 
     def resolve(self, commit_id: str) -> int | None:

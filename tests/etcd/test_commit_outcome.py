@@ -160,7 +160,7 @@ def test_a_token_claimed_by_another_process_is_honoured_through_etcd(open_state:
 def test_markers_and_tokens_go_with_their_lease(
     etcd: tuple[str, ...], prefix: str, open_state: Callable[..., ClusterState]
 ) -> None:
-    state = seeded(open_state(marker_ttl=2))
+    state = seeded(open_state(marker_ttl=2, token_ttl=2))
     watching = state.subscribe()
     state.run_task("web", count=1, client_token="brief")
     assert _keys(etcd[0], f"{prefix}/commits/") and _keys(etcd[0], f"{prefix}/tokens/")
@@ -177,15 +177,17 @@ def test_a_markers_lease_lost_behind_the_stores_back_is_taken_again(
     etcd: tuple[str, ...], prefix: str, open_state: Callable[..., ClusterState]
 ) -> None:
     state = seeded(open_state())
-    leases = {kv["lease"] for kv in _kvs(etcd[0], f"{prefix}/commits/")}
-    assert len(leases) == 1
-    _post(etcd[0], "lease/revoke", {"ID": leases.pop()})  # its markers go with it
-    assert _keys(etcd[0], f"{prefix}/commits/") == []
+    state.run_task("web", count=1, client_token="before-revoke")
+    leases = {kv["lease"] for kv in _kvs(etcd[0], f"{prefix}/commits/") + _kvs(etcd[0], f"{prefix}/tokens/")}
+    assert len(leases) == 2  # the markers' and the tokens'
+    for lease in leases:
+        _post(etcd[0], "lease/revoke", {"ID": lease})  # their keys go with them
+    assert _keys(etcd[0], f"{prefix}/commits/") == [] == _keys(etcd[0], f"{prefix}/tokens/")
     placed = state.run_task("web", count=2, client_token="after-revoke")  # a token's key rides the lease too
     assert len(placed.tasks) == 2
     record = state.snapshot().client_token("after-revoke")
     assert record is not None and sorted(record.tasks) == sorted(t.id for t in placed.tasks)
-    assert len(_keys(etcd[0], f"{prefix}/commits/")) == 1 and _keys(etcd[0], f"{prefix}/tokens/")
+    assert len(_keys(etcd[0], f"{prefix}/commits/")) == 1 and len(_keys(etcd[0], f"{prefix}/tokens/")) == 1
 
 
 def test_a_resync_after_compaction_names_the_compaction(open_state: Callable[..., ClusterState]) -> None:
