@@ -148,8 +148,11 @@ class StateCore:
             return result
         # too many records for one write of the store: commit the halves in turn
         half = len(items) // 2
-        first = self.commit(items[:half], client_token=client_token)
-        second = self.commit(items[half:], client_token=client_token)
+        if client_token is None:  # (a subclass's commit may not take a token)
+            first, second = self.commit(items[:half]), self.commit(items[half:])
+        else:
+            first = self.commit(items[:half], client_token=client_token)
+            second = self.commit(items[half:], client_token=client_token)
         return CommitResult(
             second.version,
             first.accepted + second.accepted,

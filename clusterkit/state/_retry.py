@@ -213,7 +213,10 @@ class Retry:
         moved = False
         for group in groups:
             try:
-                result = self.state.commit(list(group), atomic=self.atomic, client_token=self._claim)
+                if self._claim is None:  # (a subclass's commit may not take a token)
+                    result = self.state.commit(list(group), atomic=self.atomic)
+                else:
+                    result = self.state.commit(list(group), atomic=self.atomic, client_token=self._claim)
             except ConflictError:  # a store that lost the race outright: all of it again
                 moved = True
                 again.extend(group)
