@@ -71,11 +71,11 @@ class CountingState(ClusterState):
         super().__init__(*args, **kwargs)
         self.counting = threading.local()
 
-    def commit(self, changes: Any, *, atomic: bool = False) -> Any:
+    def commit(self, changes: Any, *, atomic: bool = False, client_token: Any = None) -> Any:
         """Commit, counting one for the calling thread when it counts."""
         if getattr(self.counting, "on", False):
             self.counting.commits += 1
-        return super().commit(changes, atomic=atomic)
+        return super().commit(changes, atomic=atomic, client_token=client_token)
 
     @contextmanager
     def counted(self) -> Iterator[threading.local]:

@@ -28,6 +28,7 @@ from clusterkit.ecs_json import load_task_definition
 from clusterkit.errors import (
     ArgumentError,
     ClusterkitError,
+    CommitOutcomeUnknown,
     ConflictError,
     ExecutorError,
     IllegalTransitionError,
@@ -101,6 +102,7 @@ __all__ = [
     "ChangeSource",
     "ClusterState",
     "ClusterkitError",
+    "CommitOutcomeUnknown",
     "CommitResult",
     "ConflictError",
     "ContainerDefinition",

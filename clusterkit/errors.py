@@ -13,7 +13,8 @@ who do not know clusterkit. The tree:
     ├── ConflictError                         an optimistic commit lost a race
     │   └── StaleVersionError                 a write based on an older version
     ├── SubscriptionOverflow                  an event subscriber fell behind its buffer
-    ├── StoreError                            the store behind ClusterState failed
+    ├── StoreError                            the store behind ClusterState failed, and why
+    │   └── CommitOutcomeUnknown              a commit may or may not have been written
     ├── WaiterError                           a waiter gave up or met a failure state
     └── ExecutorError                         an executor could not start, stop or inspect a task
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 __all__ = [
     "ArgumentError",
     "ClusterkitError",
+    "CommitOutcomeUnknown",
     "ConflictError",
     "ExecutorError",
     "IllegalTransitionError",
@@ -122,22 +124,49 @@ class StaleVersionError(ConflictError):
 
 
 class SubscriptionOverflow(ClusterkitError):
-    """An event subscriber's buffer filled up; events after ``last_version`` were dropped.
+    """An event subscriber missed the events after ``last_version``.
 
-    Take a fresh snapshot to resynchronise, then keep reading: the subscription
-    resumes with events newer than that snapshot.
+    ``reason`` says why: ``None`` when its buffer of ``capacity`` events filled up, else
+    the store's own cause (a shared store that read everything again after etcd compacted
+    the history its watch needed, say). Take a fresh snapshot to resynchronise, then keep
+    reading: the subscription resumes with events newer than that snapshot.
     """
 
-    def __init__(self, last_version: int, capacity: int) -> None:
+    def __init__(self, last_version: int, capacity: int, reason: str | None = None) -> None:
         self.last_version = last_version
         self.capacity = capacity
-        super().__init__(
-            f"capacity={capacity}: subscriber fell behind after version {last_version}; resynchronise from a snapshot"
-        )
+        self.reason = reason
+        if reason is None:
+            message = f"capacity={capacity}: subscriber fell behind after version {last_version}"
+        else:
+            message = f"events after version {last_version} were not delivered: {reason}"
+        super().__init__(message + "; resynchronise from a snapshot")
 
 
 class StoreError(ClusterkitError):
-    """The store behind a ClusterState failed to read or write."""
+    """The store behind a ClusterState failed to read or write; the message says why
+    (for etcd: each endpoint and what it did — timed out, refused the connection, had no
+    quorum, is not etcd).
+    """
+
+
+class CommitOutcomeUnknown(StoreError):
+    """A commit was sent but no answer says whether it was written (etcd timed out, or lost
+    its quorum, while the transaction may have reached a member's log).
+
+    ``commit_id`` names the commit: ``ClusterState.resolve(commit_id)`` tells, once the store
+    answers again, whether it was written (its version) or never will be (``None``). A call
+    made with a client token can instead simply be made again with the same token: it
+    places nothing twice.
+    """
+
+    def __init__(self, commit_id: str, reason: str) -> None:
+        self.commit_id = commit_id
+        self.reason = reason
+        super().__init__(
+            f"commit_id={commit_id!r}: the store did not say whether this commit was written ({reason}); "
+            f"resolve({commit_id!r}) once it answers, or retry with the same client token"
+        )
 
 
 class WaiterError(ClusterkitError):

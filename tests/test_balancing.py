@@ -457,11 +457,11 @@ def test_a_commit_refused_because_the_service_moved_is_planned_again(setup: Setu
     original = setup.state.commit
     raced: list[int] = []
 
-    def racing(changes: Any, *, atomic: bool = False) -> Any:
+    def racing(changes: Any, *, atomic: bool = False, client_token: Any = None) -> Any:
         if not raced and any(isinstance(c, PutServiceStatus) for c in changes):
             service = setup.state.snapshot().service("web")
             raced.append(original([PutService(service, service.version)]).version)  # another writer got there first
-        return original(changes, atomic=atomic)
+        return original(changes, atomic=atomic, client_token=client_token)
 
     setup.state.commit = racing  # type: ignore[method-assign]
     outcome = setup.controller.step()

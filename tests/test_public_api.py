@@ -243,6 +243,7 @@ def test_every_name_a_face_exports_has_a_docstring(face: str, name: str) -> None
         (clusterkit.ArgumentError, TypeError),
         (clusterkit.ArgumentError, ValueError),
         (clusterkit.WaiterError, clusterkit.ClusterkitError),
+        (clusterkit.CommitOutcomeUnknown, clusterkit.StoreError),
         (clusterkit.ClusterkitError, Exception),
     ],
 )
@@ -258,6 +259,7 @@ def test_error_tree(child: type, parent: type) -> None:
         (clusterkit.StaleVersionError, clusterkit.ValidationError),
         (clusterkit.ValidationError, LookupError),
         (clusterkit.StoreError, clusterkit.ConflictError),
+        (clusterkit.CommitOutcomeUnknown, clusterkit.ConflictError),
         (clusterkit.ClusterkitError, ValueError),
     ],
 )
@@ -309,6 +311,24 @@ def test_other_error_messages() -> None:
     overflow = clusterkit.SubscriptionOverflow(last_version=41, capacity=1000)
     assert (overflow.last_version, overflow.capacity) == (41, 1000)
     assert "41" in str(overflow)
+    resynced = clusterkit.SubscriptionOverflow(last_version=41, capacity=1000, reason="etcd compacted its history")
+    assert resynced.reason == "etcd compacted its history" and overflow.reason is None
+    assert "compacted" in str(resynced) and "capacity" not in str(resynced)
+    unknown = clusterkit.CommitOutcomeUnknown("0123abc", "timed out after 5s")
+    assert (unknown.commit_id, unknown.reason) == ("0123abc", "timed out after 5s")
+    assert "0123abc" in str(unknown) and "timed out after 5s" in str(unknown)
+
+
+def test_the_reliable_commit_names_are_on_their_faces() -> None:
+    from clusterkit import state
+
+    for name in ("CLIENT_TOKEN_TTL", "ClientToken", "ResolvingStore", "TokenClaim", "fingerprint", "token_holder"):
+        assert name in state.__all__, name
+    assert "CommitOutcomeUnknown" in clusterkit.__all__ and "CommitOutcomeUnknown" in errors.__all__
+    assert isinstance(state.CLIENT_TOKEN_TTL, float) and state.CLIENT_TOKEN_TTL > 0
+    for call in (clusterkit.ClusterState.run_task, clusterkit.ClusterState.create_service):
+        assert inspect.signature(call).parameters["client_token"].default is None
+    assert "commit_id" in inspect.signature(clusterkit.ClusterState.resolve).parameters
 
 
 def test_the_server_face_and_that_nothing_below_loads_it() -> None:

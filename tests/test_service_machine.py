@@ -28,7 +28,7 @@ from hypothesis import settings
 
 from clusterkit.model import Service
 from clusterkit.services import Decision, ServiceScheduler
-from clusterkit.state import Change, ChangeSource, CommitResult, Snapshot, StateCore
+from clusterkit.state import Change, ChangeSource, CommitResult, Snapshot, StateCore, TokenClaim
 from clusterkit.testing import InvariantViolated, ServiceMachine, ServiceMachineReport, run_service_machine
 
 STEPS_PER_PROGRAM = 100
@@ -148,8 +148,10 @@ class _Blind(StateCore):
     def snapshot(self) -> Snapshot:
         return self._state.snapshot()
 
-    def commit(self, changes: Iterable[Change] | ChangeSource, *, atomic: bool = False) -> CommitResult:
-        return self._state.commit(changes, atomic=False)
+    def commit(
+        self, changes: Iterable[Change] | ChangeSource, *, atomic: bool = False, client_token: TokenClaim | None = None
+    ) -> CommitResult:
+        return self._state.commit(changes, atomic=False, client_token=client_token)
 
 
 def machine_with(

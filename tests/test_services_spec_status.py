@@ -35,11 +35,11 @@ class CountingState(ClusterState):
     counting = False
     commits = 0
 
-    def commit(self, changes: Any, *, atomic: bool = False) -> Any:
+    def commit(self, changes: Any, *, atomic: bool = False, client_token: Any = None) -> Any:
         """Count, then commit."""
         if self.counting:
             self.commits += 1
-        return super().commit(changes, atomic=atomic)
+        return super().commit(changes, atomic=atomic, client_token=client_token)
 
 
 class UserRacesTheCommit(ServiceScheduler):

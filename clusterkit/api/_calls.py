@@ -13,7 +13,16 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from clusterkit.errors import ArgumentError, NotFoundError, StaleVersionError, ValidationError
 from clusterkit.model import Arns
-from clusterkit.state import MAX_DESCRIBE, Change, CommitResult, Snapshot, StateCore
+from clusterkit.state import (
+    MAX_DESCRIBE,
+    Change,
+    ClientToken,
+    CommitResult,
+    Snapshot,
+    StateCore,
+    TokenClaim,
+    token_holder,
+)
 
 __all__ = ["Calls", "explain_arguments", "from_snapshot", "id_list", "port_list"]
 
@@ -97,8 +106,10 @@ class Calls(StateCore):
             if inspect.isfunction(value) and (name == "__init__" or not name.startswith("_")):
                 setattr(cls, name, explain_arguments(value))
 
-    def _commit_one(self, change: Change, field: str, value: object) -> CommitResult:
-        result = self.commit([change])
+    def _commit_one(
+        self, change: Change, field: str, value: object, client_token: TokenClaim | None = None
+    ) -> CommitResult:
+        result = self.commit([change], client_token=client_token)
         for rejection in result.rejected:
             if rejection.reason == "MISSING":
                 raise NotFoundError(field, value)
@@ -107,6 +118,14 @@ class Calls(StateCore):
                 raise StaleVersionError(field, value, current) from None
             raise ValidationError(field, value, rejection.detail)
         return result
+
+    def _first_call(self, claim: TokenClaim | None) -> ClientToken | None:
+        """The record of the earlier call that holds ``claim``'s client token (its result is the
+        answer), or None; ValidationError when that call had other arguments.
+        """
+        if claim is None:
+            return None
+        return token_holder(self.snapshot().client_token(claim.token), claim, self.clock())
 
 
 def port_list(field: str, ports: Iterable[int]) -> frozenset[int]:

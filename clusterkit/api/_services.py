@@ -40,7 +40,9 @@ from clusterkit.state import (
     PutServiceStatus,
     RetryOutcome,
     Snapshot,
+    TokenClaim,
     commit_with_retry,
+    fingerprint,
     is_stale,
 )
 
@@ -173,6 +175,7 @@ class ServiceCalls(Calls):
         placement_strategy: Iterable[PlacementStrategy | Mapping[str, Any]] | None = None,
         health_check_grace_period_seconds: int = 0,
         load_balancers: Iterable[LoadBalancer | Mapping[str, Any]] | None = None,
+        client_token: str | None = None,
     ) -> Service:
         """Create a service (ECS CreateService); the service scheduler then starts its tasks.
 
@@ -183,7 +186,20 @@ class ServiceCalls(Calls):
         objects or ECS JSON. ``load_balancers`` (``[{"targetGroupArn", "containerName",
         "containerPort"}]``) must name a container of the task definition mapping that port;
         ``clusterkit.balancing`` registers the RUNNING tasks there.
+
+        ``client_token`` (ECS's ``clientToken``) makes the call idempotent for
+        ``CLIENT_TOKEN_TTL`` (an hour): made again with the same token and arguments it
+        returns the service the first call created, as it is now; with other arguments it
+        raises ValidationError.
         """
+        claim = None
+        if client_token is not None:
+            arguments = (service_name, task_definition, desired_count, scheduling_strategy, deployment_configuration)
+            options = (placement_constraints, placement_strategy, health_check_grace_period_seconds, load_balancers)
+            claim = TokenClaim(client_token, fingerprint("create_service", *arguments, *options))
+            first = self._first_call(claim)
+            if first is not None:
+                return self.snapshot().service(first.services[0] if first.services else service_name)
         if scheduling_strategy not in ("REPLICA", "DAEMON"):
             raise ValidationError("schedulingStrategy", scheduling_strategy, "must be REPLICA or DAEMON")
         daemon = scheduling_strategy == "DAEMON"
@@ -215,7 +231,7 @@ class ServiceCalls(Calls):
             health_check_grace_period_seconds=health_check_grace_period_seconds,
             load_balancers=balancers,
         )
-        result = self._commit_one(PutServiceSpec(spec, 0), "service", service_name)
+        result = self._commit_one(PutServiceSpec(spec, 0), "service", service_name, claim)
         return result.snapshot.service(service_name)
 
     def update_service(

@@ -24,12 +24,15 @@ from clusterkit.model import (
 from clusterkit.placement import BaseScheduler, PlacementRequest, PortRange, Scheduler, pinned_task, place_and_commit
 from clusterkit.state import (
     Change,
+    ClientToken,
     DeregisterTaskDefinition,
     Failure,
     PlaceTask,
     RegisterTaskDefinition,
     StopTask,
     TaskStateChange,
+    TokenClaim,
+    fingerprint,
 )
 
 __all__ = ["RunResult", "TaskCalls", "TaskDefinitionCalls"]
@@ -142,6 +145,7 @@ class TaskCalls(Calls):
         placement_constraints: Iterable[PlacementConstraint | Mapping[str, Any]] | None = None,
         scheduler: Scheduler | None = None,
         atomic: bool = False,
+        client_token: str | None = None,
     ) -> RunResult:
         """Place and start ``count`` tasks (ECS RunTask), retrying commit conflicts.
 
@@ -154,7 +158,33 @@ class TaskCalls(Calls):
         must also run against ECS should keep to 10.
         Tasks no instance can take come back as failures whose reason is the most common
         rejection and whose detail counts the instances per reason.
+
+        ``client_token`` (ECS's ``clientToken``: up to 64 ASCII characters) makes the call
+        idempotent for ``CLIENT_TOKEN_TTL`` (an hour): made again with the same token and
+        the same arguments, it places nothing and returns the tasks the first call placed (as
+        they are now; the failures are not kept); with other arguments it raises
+        ValidationError. That holds across processes sharing an etcd store, and for a retry
+        after ``CommitOutcomeUnknown``.
         """
+        claim = None
+        if client_token is not None:
+            claim = TokenClaim(
+                client_token,
+                fingerprint(
+                    "run_task",
+                    task_definition,
+                    count,
+                    group,
+                    started_by,
+                    placement_strategy,
+                    placement_constraints,
+                    type(scheduler).__name__,
+                    atomic,
+                ),
+            )
+            first = self._first_call(claim)
+            if first is not None:
+                return self._replayed_run(first)
         snapshot = self.snapshot()
         definition = snapshot.task_definition(task_definition)
         if definition.status != "ACTIVE":
@@ -168,7 +198,10 @@ class TaskCalls(Calls):
             placement_constraints,
         )
         chosen = scheduler if scheduler is not None else BaseScheduler(dynamic_ports=self.dynamic_ports)
-        outcome = place_and_commit(self, chosen, request, atomic=atomic)
+        outcome = place_and_commit(self, chosen, request, atomic=atomic, client_token=claim)
+        first = self._first_call(claim)  # another call with the token got there first
+        if first is not None:
+            return self._replayed_run(first)
         failures = tuple(
             Failure(
                 snapshot.arns.cluster_arn,
@@ -178,6 +211,11 @@ class TaskCalls(Calls):
             for unplaced in outcome.unplaced
         )
         return RunResult(outcome.tasks, failures, arns=self.arns)
+
+    def _replayed_run(self, first: ClientToken) -> RunResult:
+        """The answer to a call whose client token ``first`` holds: the tasks it placed, as they are now."""
+        snapshot = self.snapshot()
+        return RunResult(tuple(snapshot.task(task_id) for task_id in first.tasks), arns=self.arns)
 
     def stop_task(self, task: str, *, reason: str | None = None) -> Task:
         """Ask a task to stop (desired STOPPED, stop code UserInitiated); returns it."""

@@ -17,7 +17,7 @@ from clusterkit.errors import ValidationError
 from clusterkit.model import Task, check_instance
 from clusterkit.placement._plan import Plan, Unplaced
 from clusterkit.placement._request import PlacementRequest
-from clusterkit.state import PlaceTask, Rejection, Snapshot, commit_with_retry, jittered
+from clusterkit.state import PlaceTask, Rejection, Snapshot, TokenClaim, commit_with_retry, jittered
 
 if TYPE_CHECKING:
     from clusterkit.placement._scheduler import Scheduler
@@ -49,6 +49,7 @@ def place_and_commit(
     atomic: bool = False,
     max_attempts: int = 5,
     backoff: float = 0.001,
+    client_token: TokenClaim | None = None,
 ) -> PlacementOutcome:
     """Place ``request`` with ``scheduler`` and commit it to ``state``, retrying conflicts.
 
@@ -57,6 +58,7 @@ def place_and_commit(
     accepted placements stay and only the rejected ones are planned again. Every task of
     the request ends up in ``tasks`` or ``unplaced`` (reason ``CONFLICT`` when the attempts
     ran out, ``GANG_INCOMPLETE`` for a gang's tasks that would have fitted).
+    ``client_token`` goes with every commit (see ``StateCore.commit``).
     """
     check_instance("scheduler", scheduler, "place")
     if type(max_attempts) is not int or max_attempts < 1:
@@ -81,6 +83,7 @@ def place_and_commit(
         atomic=atomic,
         max_attempts=max_attempts,
         backoff=jittered(backoff) if backoff > 0 else None,
+        client_token=client_token,
     )
     placed = () if gang_broken else tuple(c.task for c in outcome.accepted if isinstance(c, PlaceTask))
     unplaced.extend(Unplaced({"CONFLICT": 1}) for _ in outcome.unresolved)

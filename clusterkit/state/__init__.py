@@ -109,18 +109,28 @@ from clusterkit.state._store import (
     HoldableStore,
     LeaseStore,
     MemoryStore,
+    ResolvingStore,
     SharedStore,
     Store,
     TransactionLimitedStore,
     empty_roots,
+)
+from clusterkit.state._tokens import (
+    CLIENT_TOKEN_TTL,
+    ClientToken,
+    TokenClaim,
+    fingerprint,
+    token_holder,
 )
 
 __all__ = [
     "AgentLease",
     "Batches",
     "CHARGE_KEY",
+    "CLIENT_TOKEN_TTL",
     "Change",
     "ChangeSource",
+    "ClientToken",
     "CommitResult",
     "CompactingStore",
     "ContainerInstanceChanged",
@@ -150,6 +160,7 @@ __all__ = [
     "RegisterInstance",
     "RegisterTaskDefinition",
     "Rejection",
+    "ResolvingStore",
     "Retry",
     "RetryOutcome",
     "Roots",
@@ -165,6 +176,7 @@ __all__ = [
     "TaskChanged",
     "TaskDefinitionChanged",
     "TaskStateChange",
+    "TokenClaim",
     "TransactionLimitedStore",
     "UpdateInstance",
     "Violation",
@@ -182,6 +194,7 @@ __all__ = [
     "encode_service_status",
     "encode_task",
     "encode_task_definition",
+    "fingerprint",
     "invariant_violations",
     "is_conflict",
     "is_stale",
@@ -194,4 +207,5 @@ __all__ = [
     "save_snapshot",
     "state_violations",
     "step_every",
+    "token_holder",
 ]

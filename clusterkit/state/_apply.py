@@ -58,6 +58,7 @@ from clusterkit.state._events import ContainerInstanceChanged, Event, ServiceCha
 from clusterkit.state._events import TaskChanged as TaskEvent
 from clusterkit.state._ptree import Owner, PSortedSet
 from clusterkit.state._snapshot import AttributeIndex, Roots
+from clusterkit.state._tokens import ClientToken
 
 __all__ = ["Pending", "write"]
 
@@ -95,6 +96,7 @@ class Pending:
         "service_statuses",
         "task_definitions",
         "tasks",
+        "tokens",
         "version",
     )
 
@@ -108,6 +110,7 @@ class Pending:
         self.family_revisions: dict[str, int] = {}
         self.service_specs: dict[str, ServiceSpec] = {}
         self.service_statuses: dict[str, ServiceStatus] = {}
+        self.tokens: dict[str, ClientToken | None] = {}  # None: drop the (expired) token
         self.events: list[Event] = []
 
     # -- reads through the overlay ------------------------------------------------------
@@ -683,6 +686,15 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
             if spec is not None:
                 composed[name] = compose(spec, statuses.get(name) or ServiceStatus(name))
         services = _put_all(services, composed)
+    tokens = roots.tokens
+    if pending.tokens:
+        mutation = tokens.mutate()
+        for token, record in pending.tokens.items():
+            if record is None:
+                mutation.pop(token, None)
+            else:
+                mutation[token] = record
+        tokens = mutation.finish()
     built_on, version, written = roots.version, pending.version, pending.tasks.values()
     records = (tasks, instances)
     return Roots(
@@ -700,6 +712,7 @@ def write(roots: Roots, pending: Pending, owner: Owner) -> Roots:
         services,
         service_names,
         attribute_index,
+        tokens,
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 import attrs
 
+from clusterkit.errors import ValidationError
 from clusterkit.model import Arns
 from clusterkit.state._apply import Pending, write
 from clusterkit.state._changes import Change, CommitResult, Rejection
@@ -24,7 +25,10 @@ from clusterkit.state._invariants import state_violations
 from clusterkit.state._persist import load_roots, save_snapshot
 from clusterkit.state._ptree import Owner
 from clusterkit.state._snapshot import Roots, Snapshot
-from clusterkit.state._store import MemoryStore, SharedStore, Store, TransactionLimitedStore
+from clusterkit.state._store import MemoryStore, ResolvingStore, SharedStore, Store, TransactionLimitedStore
+from clusterkit.state._tokens import ClientToken, TokenClaim, token_holder
+
+_TOKEN_SWEEP = 1024  # in memory, expired tokens are swept at this many tokens (or twice the count the last sweep left)
 
 __all__ = ["ChangeSource", "StateCore"]
 
@@ -71,10 +75,14 @@ class StateCore:
         self._snapshot: Snapshot | None = None
         self._subscribers: list[Subscription] = []
         self._store_delivers = isinstance(self._store, SharedStore)
-        # the store's transaction limit, read once: a runtime-checkable isinstance costs microseconds a commit
+        # the store's transaction limit in records, read once: a runtime-checkable isinstance costs
+        # microseconds a commit (less what the store writes of its own in each: etcd's commit marker)
         self._txn_limit: int | None = (
-            self._store.max_txn_ops if isinstance(self._store, TransactionLimitedStore) else None
+            self._store.max_txn_ops - int(getattr(self._store, "reserved_ops", 0))
+            if isinstance(self._store, TransactionLimitedStore)
+            else None
         )
+        self._token_sweep = _TOKEN_SWEEP
         if isinstance(self._store, SharedStore):  # it hands over every commit, this process's and others'
             self._store.attach(self.arns, self._from_store)
 
@@ -111,7 +119,13 @@ class StateCore:
             self._owner = Owner()  # seal: nothing the snapshot reaches is changed in place again
         return snapshot
 
-    def commit(self, changes: Iterable[Change] | ChangeSource, *, atomic: bool = False) -> CommitResult:
+    def commit(
+        self,
+        changes: Iterable[Change] | ChangeSource,
+        *,
+        atomic: bool = False,
+        client_token: TokenClaim | None = None,
+    ) -> CommitResult:
         """Apply ``changes`` to the newest state, in order, as one new version.
 
         Each change is checked against the state as the changes before it left it:
@@ -119,15 +133,26 @@ class StateCore:
         is *rejected* with a reason and the rest still apply — an incremental commit. With
         ``atomic=True`` one rejection rejects them all (the others as ``ABORTED``) and
         nothing changes. A malformed change raises ValidationError and nothing changes.
+
+        With ``client_token`` (see ``TokenClaim``) the commit also claims that token, or
+        extends the record of the call that claimed it with the tasks and services it
+        creates, in the same write. When another call holds the token (not expired), the
+        commit writes nothing and returns a result with nothing accepted or rejected (read
+        ``snapshot.client_token``), or raises ValidationError if that call's arguments
+        differ. A store that cannot tell whether the write happened raises
+        ``CommitOutcomeUnknown``: see ``resolve``.
         """
         items: list[Change] = changes if type(changes) is list else list(getattr(changes, "changes", changes))  # type: ignore[arg-type]
-        result = self._commit_once(items, atomic)
+        result = self._commit_once(items, atomic, client_token)
         if result is not None:
             return result
         # too many records for one write of the store: commit the halves in turn
         half = len(items) // 2
-        first = self.commit(items[:half])
-        second = self.commit(items[half:])
+        if client_token is None:  # (a subclass's commit may not take a token)
+            first, second = self.commit(items[:half]), self.commit(items[half:])
+        else:
+            first = self.commit(items[:half], client_token=client_token)
+            second = self.commit(items[half:], client_token=client_token)
         return CommitResult(
             second.version,
             first.accepted + second.accepted,
@@ -136,13 +161,15 @@ class StateCore:
             fresh=self.snapshot,
         )
 
-    def _commit_once(self, items: list[Change], atomic: bool) -> CommitResult | None:
+    def _commit_once(self, items: list[Change], atomic: bool, claim: TokenClaim | None) -> CommitResult | None:
         """One commit of ``items``; None when an incremental commit is too large for one write."""
         limit = self._txn_limit
         with self._lock:
             while True:
                 base = self._store.current()
                 pending = Pending(base, self.clock())
+                if claim is not None and token_holder(base.tokens.get(claim.token), claim, pending.now) is not None:
+                    return self._result(base.version, (), (), ())
                 accepted: list[Change] = []
                 rejected: list[Rejection] = []
                 for change in items:
@@ -159,6 +186,8 @@ class StateCore:
                     return self._result(base.version, (), tuple(rejected + aborted), ())
                 if not pending.events:
                     return self._result(base.version, tuple(accepted), tuple(rejected), ())
+                if claim is not None:
+                    self._claim(base, pending, claim)
                 if limit is not None and not atomic and len(items) > 1 and _keys_of(pending) > limit:
                     return None
                 written_as = pending.version
@@ -180,6 +209,38 @@ class StateCore:
                         subscriber._deliver(events)
         return self._result(pending.version, tuple(accepted), tuple(rejected), events)
 
+    def _claim(self, base: Roots, pending: Pending, claim: TokenClaim) -> None:
+        """Write ``claim``'s token with ``pending``: claimed now, or extended with what this commit creates."""
+        held = base.tokens.get(claim.token)
+        if held is None or held.call != claim.call:  # new, or an expired claim of another call
+            held = ClientToken(claim.token, claim.fingerprint, claim.call, pending.now)
+            if not self._store_delivers and len(base.tokens) >= self._token_sweep:
+                # a shared store bounds its tokens itself (etcd: a lease); here, sweep the expired ones
+                expired = [token for token, record in base.tokens.items() if record.expired(pending.now)]
+                pending.tokens.update(dict.fromkeys(expired))
+                self._token_sweep = max(_TOKEN_SWEEP, 2 * (len(base.tokens) - len(expired)))
+        pending.tokens[claim.token] = ClientToken(
+            held.token,
+            held.fingerprint,
+            held.call,
+            held.created_at,
+            held.tasks + tuple(task for task in pending.tasks if task not in base.tasks),
+            held.services + tuple(name for name in pending.service_specs if name not in base.service_specs),
+        )
+
+    def resolve(self, commit_id: str) -> int | None:
+        """What became of a commit that raised ``CommitOutcomeUnknown`` (its ``commit_id``): the
+        version it was written at (the state holds it once this returns), or None when it was
+        not written and never will be (the store makes sure of that). Raises
+        ``CommitOutcomeUnknown`` again while the store still cannot tell, and ValidationError
+        for a store that never leaves an outcome unknown (the in-memory one).
+        """
+        store = self._store
+        if not isinstance(store, ResolvingStore):
+            never = f"{type(store).__name__} never leaves a commit's outcome unknown"
+            raise ValidationError("commitId", commit_id, never)
+        return store.resolve(commit_id)
+
     def _build(self, base: Roots, pending: Pending) -> Roots:
         """New roots for ``pending``, changing in place only nodes no snapshot has reached.
 
@@ -191,12 +252,14 @@ class StateCore:
         self._building = True
         return write(base, pending, self._owner)
 
-    def _from_store(self, roots: Roots, events: tuple[Event, ...] | None) -> None:
-        """A shared store's new roots: hand their events to the subscribers (None: they resync)."""
+    def _from_store(
+        self, roots: Roots, events: tuple[Event, ...] | None, cause: str = "the store read everything again"
+    ) -> None:
+        """A shared store's new roots: hand their events to the subscribers (None: they resync, for ``cause``)."""
         with self._deliveries:
             for subscriber in self._subscribers:
                 if events is None:
-                    subscriber._lose()
+                    subscriber._lose(cause)
                 else:
                     subscriber._deliver(events)
 
@@ -264,4 +327,5 @@ def _keys_of(pending: Pending) -> int:
         + len(pending.family_revisions)
         + len(pending.service_specs)
         + len(pending.service_statuses)
+        + len(pending.tokens)
     )

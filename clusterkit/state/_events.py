@@ -78,6 +78,7 @@ class Subscription:
         self._buffer: deque[Event] = deque()
         self._ready = threading.Condition(threading.Lock())
         self._overflowed = False
+        self._cause: str | None = None  # why events were lost, when the buffer did not fill up
         self._last_version = 0
         self._resync = resync
         self._close = close
@@ -97,6 +98,7 @@ class Subscription:
                     return
             if len(self._buffer) + len(events) > self.capacity:
                 self._overflowed = True
+                self._cause = None
             else:
                 self._buffer.extend(events)
                 self._last_version = events[-1].version
@@ -115,9 +117,11 @@ class Subscription:
         if listener is not None:
             listener()
 
-    def _lose(self) -> None:
-        """Events were lost (the store read everything again): the reader must resync."""
+    def _lose(self, cause: str) -> None:
+        """Events were lost (the store read everything again, for ``cause``): the reader must resync."""
         with self._ready:
+            if not self._overflowed:
+                self._cause = cause
             self._overflowed = True
             self._ready.notify_all()
         self._call_listener()
@@ -126,6 +130,7 @@ class Subscription:
         with self._ready:
             self._buffer.clear()
             self._overflowed = False
+            self._cause = None
             self._last_version = version
 
     @property
@@ -144,7 +149,7 @@ class Subscription:
             if self._buffer:
                 return self._buffer.popleft()
             if self._overflowed:
-                raise SubscriptionOverflow(self._last_version, self.capacity)
+                raise SubscriptionOverflow(self._last_version, self.capacity, self._cause)
             return None
 
     def drain(self) -> list[Event]:
@@ -157,7 +162,7 @@ class Subscription:
             events = list(self._buffer)
             self._buffer.clear()
             if self._overflowed:
-                raise SubscriptionOverflow(self._last_version, self.capacity)
+                raise SubscriptionOverflow(self._last_version, self.capacity, self._cause)
             return events
 
     def __iter__(self) -> Iterator[Event]:

@@ -36,6 +36,7 @@ import attrs
 from clusterkit.errors import ConflictError, ValidationError
 from clusterkit.state._changes import Change, CommitResult, Rejection
 from clusterkit.state._core import ChangeSource
+from clusterkit.state._tokens import TokenClaim
 
 if TYPE_CHECKING:
     from clusterkit.state._core import StateCore
@@ -157,6 +158,7 @@ class Retry:
         conflict: Callable[[Rejection], bool] = is_conflict,
         snapshot: Snapshot | None = None,
         committer: Callable[[list[Change]], CommitResult] | None = None,
+        client_token: TokenClaim | None = None,
     ) -> None:
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise ValidationError("maxAttempts", max_attempts, "must be a positive integer")
@@ -170,6 +172,7 @@ class Retry:
         self._conflict = conflict
         self._snapshot = snapshot
         self._committer = committer
+        self._claim = client_token
         self._again: tuple[Change, ...] | None = None  # the changes a conflict sent back
         self._results: list[CommitResult] = []
         self._accepted: list[Change] = []
@@ -215,10 +218,12 @@ class Retry:
         moved = False
         for group in groups:
             try:
-                if self._committer is None:
+                if self._committer is not None:
+                    result = self._committer(list(group))
+                elif self._claim is None:  # (a subclass's commit may not take a token)
                     result = self.state.commit(list(group), atomic=self.atomic)
                 else:
-                    result = self._committer(list(group))
+                    result = self.state.commit(list(group), atomic=self.atomic, client_token=self._claim)
             except ConflictError:  # a store that lost the race outright: all of it again
                 moved = True
                 again.extend(group)
@@ -272,6 +277,7 @@ def commit_with_retry(
     replan: Callable[[Snapshot, tuple[Change, ...]], Planned] | None = None,
     conflict: Callable[[Rejection], bool] = is_conflict,
     snapshot: Snapshot | None = None,
+    client_token: TokenClaim | None = None,
 ) -> RetryOutcome:
     """Commit what ``plan(snapshot)`` decides, deciding again from a fresh snapshot on a conflict.
 
@@ -283,12 +289,21 @@ def commit_with_retry(
     again from a snapshot taken after that commit — never an older one. With ``replan``, an
     attempt after a conflict calls ``replan(snapshot, changes)`` with the changes the
     conflict sent back instead of ``plan``. The first plan uses ``snapshot`` if given.
+    ``client_token`` goes with every commit (``StateCore.commit``): a commit that finds the
+    token held by another call writes nothing, and the loop ends.
 
     Errors that ``plan`` or ``commit`` raise (a ValidationError, a StoreError) pass
     through; what was committed before stays committed.
     """
     retry = Retry(
-        state, plan, atomic=atomic, max_attempts=max_attempts, replan=replan, conflict=conflict, snapshot=snapshot
+        state,
+        plan,
+        atomic=atomic,
+        max_attempts=max_attempts,
+        replan=replan,
+        conflict=conflict,
+        snapshot=snapshot,
+        client_token=client_token,
     )
     while not retry.done:
         groups = retry.plan()

@@ -47,6 +47,7 @@ from clusterkit.state._derived import (
     task_index_keys,
 )
 from clusterkit.state._ptree import PSortedSet
+from clusterkit.state._tokens import ClientToken
 
 __all__ = [
     "Described",
@@ -171,6 +172,8 @@ class Roots(NamedTuple):
     attribute_index: AttributeIndex = immutables.Map()
     """Per attribute name, per value, the sorted ids of the instances that are not INACTIVE
     and carry that attribute with that value; kept by every commit that writes instances."""
+    tokens: immutables.Map[str, ClientToken] = immutables.Map()
+    """The client tokens claimed (``clusterkit.state._tokens``), expired ones until they are dropped."""
 
     @property
     def task_index(self) -> TaskIndex:
@@ -334,6 +337,13 @@ class Snapshot:
         if not isinstance(service, str) or not service:
             raise ValidationError("service", service, "give a service name or ARN")
         return _found(self.services_by_name, "service", service)
+
+    def client_token(self, token: str) -> ClientToken | None:
+        """The record of client token ``token`` (which call claimed it, what it created), or
+        None when no call claimed it. An expired record may still be here until it is dropped:
+        check ``ClientToken.expired``.
+        """
+        return self._roots.tokens.get(token)
 
     def service_spec(self, name: str) -> ServiceSpec:
         """The service's spec as stored (what users asked); NotFoundError when there is none."""

@@ -32,14 +32,24 @@ __all__ = [
     "HoldableStore",
     "LeaseStore",
     "MemoryStore",
+    "ResolvingStore",
     "SharedStore",
     "Store",
     "TransactionLimitedStore",
     "empty_roots",
 ]
 
-Deliver = Callable[[Roots, "tuple[Event, ...] | None"], None]
-"""How a shared store hands the state new roots and their events (None: resynchronise)."""
+
+class Deliver(Protocol):
+    """How a shared store hands the state new roots and their events.
+
+    ``events`` None asks the subscribers to resynchronise, and ``cause`` says why (their
+    ``SubscriptionOverflow`` carries it).
+    """
+
+    def __call__(self, roots: Roots, events: tuple[Event, ...] | None, cause: str = ...) -> None:
+        """Hand over ``roots`` and the events that made them (None: resynchronise, for ``cause``)."""
+        ...
 
 
 def empty_roots() -> Roots:
@@ -70,8 +80,9 @@ class Store(Protocol):
     That is all a store must do. A store may have optional powers, each its own protocol that
     the state checks with ``isinstance``: ``SharedStore`` (it hands over every commit, other
     processes' too), ``TransactionLimitedStore`` (one write holds at most ``max_txn_ops``
-    records), ``LeaseStore`` (agents' liveness by leases), ``CompactingStore`` and
-    ``HoldableStore`` (housekeeping and a held watch, for tests).
+    records), ``ResolvingStore`` (a write's unknown outcome can be learnt), ``LeaseStore``
+    (agents' liveness by leases), ``CompactingStore`` and ``HoldableStore`` (housekeeping and
+    a held watch, for tests).
     """
 
     def current(self) -> Roots:
@@ -155,10 +166,26 @@ class TransactionLimitedStore(Protocol):
     """A store whose one write holds at most ``max_txn_ops`` records (etcd's ``--max-txn-ops``).
 
     An incremental commit that touches more is committed in halves, each its own version.
+    A store that writes something of its own in every write (etcd's commit marker) says how
+    many operations that takes in an optional ``reserved_ops`` attribute; the state then
+    puts at most ``max_txn_ops - reserved_ops`` records in one write.
     """
 
     max_txn_ops: int
-    """The most records one write may hold."""
+    """The most operations one write may hold."""
+
+
+@runtime_checkable
+class ResolvingStore(Protocol):
+    """A store whose write may end without an answer (``CommitOutcomeUnknown``), and which can
+    later tell what became of it. ``EtcdStore`` is one.
+    """
+
+    def resolve(self, commit_id: str) -> int | None:
+        """The version commit ``commit_id`` was written at, or None when it was not and never
+        will be; ``CommitOutcomeUnknown`` while the store still cannot tell.
+        """
+        ...
 
 
 @runtime_checkable

@@ -61,6 +61,7 @@ from clusterkit.state import (
     Snapshot,
     StateCore,
     Subscription,
+    TokenClaim,
     Violation,
 )
 from clusterkit.testing._checks import InvariantViolated, check_state
@@ -157,14 +158,16 @@ class _RacingState(StateCore):
         """The state's events."""
         return self._state.subscribe(capacity)
 
-    def commit(self, changes: Iterable[Change] | ChangeSource, *, atomic: bool = False) -> CommitResult:
+    def commit(
+        self, changes: Iterable[Change] | ChangeSource, *, atomic: bool = False, client_token: TokenClaim | None = None
+    ) -> CommitResult:
         """Let the rival act first on the service being committed (when armed), then commit."""
         items = list(changes.changes if isinstance(changes, ChangeSource) else changes)
         if self.armed and self.rival is not None:
             name = next((c.status.name for c in items if isinstance(c, PutServiceStatus)), None)
             if name is not None:
                 self.rival.reconcile_service(name)
-        return self._state.commit(items, atomic=atomic)
+        return self._state.commit(items, atomic=atomic, client_token=client_token)
 
 
 @attrs.frozen(slots=True)
