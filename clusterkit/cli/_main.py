@@ -501,3 +501,9 @@ def _inspect_tables(snapshot: Any) -> Iterator[Any]:
         services.add_row(service.name, service.status, service.scheduling_strategy, str(service.desired_count),
                          str(running), str(pending), str(len(service.deployments)))  # fmt: skip
     yield services
+
+
+from clusterkit.cli._processes import agent, controller  # noqa: E402 (they use main's exit-2 exception)
+
+main.add_command(agent)
+main.add_command(controller)

@@ -9,8 +9,8 @@ singletons only while it leads an ``EtcdElection`` (see ``clusterkit.state``).
 
 from clusterkit.ops._agent import run_agent
 from clusterkit.ops._config import AgentConfig, ConfigError, ControllerConfig, config_table, load_config
-from clusterkit.ops._controller import Controller, NotLeadingError
-from clusterkit.ops._metrics import Metrics, MetricsServer
+from clusterkit.ops._controller import Controller
+from clusterkit.ops._metrics import Metrics, MetricsServer, NotLeadingError
 
 __all__ = [
     "AgentConfig",

@@ -29,20 +29,15 @@ from queue import Queue
 from typing import Any, Protocol
 
 from clusterkit.api import ClusterState
-from clusterkit.errors import StoreError
 from clusterkit.liveness import LivenessMonitor
 from clusterkit.ops._config import ConfigError, ControllerConfig, flag_name
-from clusterkit.ops._metrics import Metrics, MetricsServer
+from clusterkit.ops._metrics import Metrics, MetricsServer, NotLeadingError
 from clusterkit.services import ServiceScheduler
 from clusterkit.state import EtcdElection, EtcdStore
 
-__all__ = ["Controller", "NotLeadingError"]
+__all__ = ["Controller"]
 
 log = logging.getLogger("clusterkit.controller")
-
-
-class NotLeadingError(StoreError):
-    """A controller's commit refused because it does not lead (any more)."""
 
 
 class Runnable(Protocol):

@@ -35,10 +35,16 @@ from clusterkit.model import Task
 from clusterkit.services import ServiceOutcome
 from clusterkit.state import CommitResult, EtcdStore
 
-__all__ = ["Metrics", "MetricsServer"]
+__all__ = ["Metrics", "MetricsServer", "NotLeadingError"]
 
 _FAST = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _SLOW = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+class NotLeadingError(StoreError):
+    """A controller's commit refused because it does not lead (any more): ``watch_commits``'
+    guard raises it, the components' loops survive it, and ``clusterkit_commits_fenced`` counts it.
+    """
 
 
 class Metrics:
@@ -57,6 +63,9 @@ class Metrics:
         self.commits = Counter("clusterkit_commits", "Commits to the cluster state.", registry=registry)
         self.commit_seconds = Histogram(
             "clusterkit_commit_seconds", "Time of a commit.", buckets=_FAST, registry=registry
+        )
+        self.commits_fenced = Counter(
+            "clusterkit_commits_fenced", "Commits refused before etcd: this controller did not lead.", registry=registry
         )
         self.commit_rejections = Counter(
             "clusterkit_commit_rejections", "Changes a commit rejected, by reason.", ["reason"], registry=registry
@@ -116,7 +125,11 @@ class Metrics:
         @functools.wraps(commit)
         def timed(*args: Any, **kwargs: Any) -> CommitResult:
             if guard is not None:
-                guard()
+                try:
+                    guard()
+                except NotLeadingError:
+                    self.commits_fenced.inc()
+                    raise
             started = time.perf_counter()
             result = commit(*args, **kwargs)
             self.commit_seconds.observe(time.perf_counter() - started)
@@ -139,8 +152,9 @@ class Metrics:
             started = time.perf_counter()
             try:
                 returned = step(*args, **kwargs)
-            except StoreError:
-                errors.inc()
+            except StoreError as error:
+                if not isinstance(error, NotLeadingError):
+                    errors.inc()
                 raise
             finally:
                 passes.inc()
