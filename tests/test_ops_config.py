@@ -125,6 +125,15 @@ def test_every_setting_is_documented_in_the_operating_page(cls: type[AgentConfig
         assert field.metadata["help"], field.name
 
 
+def test_the_pull_behaviors_are_the_docker_executors_pull_policies() -> None:
+    docker = pytest.importorskip("clusterkit.executor.docker")
+    from clusterkit.ops._config import PULL_BEHAVIORS
+
+    assert docker.PULL_POLICIES == PULL_BEHAVIORS
+    with pytest.raises(ConfigError, match="--image-pull-behavior='never'"):
+        load_config(AgentConfig, environ={}, flags={"image_pull_behavior": "never"})
+
+
 def test_the_commands_refuse_a_bad_setting_with_exit_2_and_name_it(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(main, ["agent", "--liveness-ttl", "soon"], env={})

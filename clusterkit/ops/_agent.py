@@ -51,7 +51,12 @@ def run_agent(
         if executor is None:
             from clusterkit.executor.docker import DockerExecutor
 
-            executor = DockerExecutor(config.docker_host, cluster=config.cluster, host_ip=config.host_ip)
+            executor = DockerExecutor(
+                config.docker_host,
+                cluster=config.cluster,
+                host_ip=config.host_ip,
+                pull_policy=config.image_pull_behavior,  # type: ignore[arg-type]  # checked by the config
+            )
         agent = Agent.register(
             state,
             executor,

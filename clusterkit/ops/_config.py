@@ -124,6 +124,16 @@ def _pairs(value: object) -> dict[str, str]:
     return {str(key): str(text) for key, text in value.items()}
 
 
+PULL_BEHAVIORS: Final = ("default", "always", "once", "prefer-cached")
+"""``DockerExecutor``'s pull policies (ECS_IMAGE_PULL_BEHAVIOR's values), without importing docker here."""
+
+
+def _pull_behavior(value: object) -> str:
+    if value not in PULL_BEHAVIORS:
+        raise ValueError(f"must be one of {list(PULL_BEHAVIORS)}")
+    return str(value)
+
+
 def _ports(value: object) -> PortRange:
     if isinstance(value, PortRange):
         return value
@@ -164,6 +174,9 @@ class AgentConfig(_Common):
 
     docker_host: str | None = _setting(None, _optional_text, "The Docker engine's URL.", "DOCKER_HOST's")
     host_ip: str = _setting("0.0.0.0", _text, "The address tasks' host ports are published on.")
+    image_pull_behavior: str = _setting(
+        "default", _pull_behavior, "When images are pulled: default, always, once or prefer-cached."
+    )
     instance_id: str | None = _setting(
         None, _optional_text, "The container instance's id: keep it across restarts.", "the host name"
     )
