@@ -27,6 +27,7 @@ from typing import Any
 
 import click
 
+from clusterkit.cli._processes import agent, controller
 from clusterkit.errors import ClusterkitError, StoreError, ValidationError
 from clusterkit.model import DEFAULT_STRATEGY, PlacementStrategy, binpack, random, spread
 from clusterkit.placement import BaseScheduler
@@ -502,8 +503,6 @@ def _inspect_tables(snapshot: Any) -> Iterator[Any]:
                          str(running), str(pending), str(len(service.deployments)))  # fmt: skip
     yield services
 
-
-from clusterkit.cli._processes import agent, controller  # noqa: E402 (they use main's exit-2 exception)
 
 main.add_command(agent)
 main.add_command(controller)

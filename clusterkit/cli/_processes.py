@@ -58,12 +58,10 @@ def _settings(cls: type[AgentConfig] | type[ControllerConfig]) -> Callable[[Any]
 
 def _serve(cls: type[Config], config_file: Path | None, flags: dict[str, Any]) -> tuple[Config, threading.Event]:
     """The config, logging set up and a stop event set by SIGTERM/SIGINT."""
-    from clusterkit.cli._main import BadInputExit
-
     try:
         config = load_config(cls, file=config_file, flags=flags)
     except ClusterkitError as error:
-        raise BadInputExit(str(error)) from None
+        raise click.UsageError(str(error)) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
@@ -72,14 +70,13 @@ def _serve(cls: type[Config], config_file: Path | None, flags: dict[str, Any]) -
 
 
 def _run(body: Callable[[], object]) -> None:
-    from clusterkit.cli._main import BadInputExit
-
+    """Run ``body``: exit 1 when etcd does not answer, 2 on a bad setting (a usage error)."""
     try:
         body()
     except StoreError as error:
         raise click.ClickException(str(error)) from None
     except ClusterkitError as error:
-        raise BadInputExit(str(error)) from None
+        raise click.UsageError(str(error)) from None
 
 
 @click.command()
