@@ -8,6 +8,8 @@
     clusterkit workload check WORKLOAD
     clusterkit inspect STATE.json
     clusterkit inspect --etcd http://127.0.0.1:12379 --prefix /clusterkit/prod --cluster prod
+    clusterkit agent --config /etc/clusterkit/agent.toml          # one per host (see _processes)
+    clusterkit controller --config /etc/clusterkit/controller.toml  # two or three per cluster
 
 Exit codes: 0 done; 1 a run-time failure (an output folder that cannot be written, a store
 that does not answer); 2 bad input (a workload line, a policy that cannot be imported, a
@@ -135,7 +137,7 @@ def _fail(error: ClusterkitError) -> click.ClickException:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="clusterkit")
 def main() -> None:
-    """clusterkit: simulate scheduling policies, make workloads, inspect clusters."""
+    """clusterkit: simulate scheduling policies, make workloads, inspect clusters, run agents and controllers."""
 
 
 @main.command()
