@@ -8,8 +8,6 @@ from __future__ import annotations
 import threading
 import time
 import urllib.request
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import docker
@@ -18,8 +16,7 @@ import pytest
 from clusterkit import ClusterState, FakeExecutor
 from clusterkit.liveness import LivenessMonitor
 from clusterkit.ops import AgentConfig, run_agent
-from clusterkit.state import EtcdStore
-from tests.conftest import ETCD_ENDPOINTS, claimed_etcd, delete_prefix, etcd_available, loopback, require_service
+from tests.conftest import ETCD_ENDPOINTS, loopback
 from tests.docker.conftest import ENGINE1, container_definition, fetch
 from tests.docker.test_engines import HTTPD, containers_of
 from tests.etcd._ops import METRICS_PORT, running, scrape, spawn, wait_until
@@ -27,18 +24,6 @@ from tests.etcd._ops import METRICS_PORT, running, scrape, spawn, wait_until
 pytestmark = pytest.mark.etcd
 
 HOST = loopback(33)
-
-
-@pytest.fixture
-def shared(cluster: str) -> Iterator[tuple[ClusterState, str]]:
-    """The test process's state, on an etcd prefix of the test's own (deleted afterwards)."""
-    require_service(etcd_available(), "the etcd cluster (scripts/services.sh start)")
-    prefix = f"/clusterkit-tests/{uuid.uuid4().hex}"
-    with claimed_etcd():
-        store = EtcdStore(ETCD_ENDPOINTS, prefix=prefix)
-        yield ClusterState(cluster, store=store), prefix
-        store.close()
-        delete_prefix(prefix + "/")
 
 
 def agent_flags(prefix: str, cluster: str) -> list[str]:
@@ -55,9 +40,9 @@ def connected(state: ClusterState) -> bool:
 
 
 def test_the_agent_process_runs_a_task_placed_elsewhere_and_adopts_it_after_a_restart(
-    shared: tuple[ClusterState, str], cluster: str, engine1: docker.APIClient, tmp_path: Path
+    scheduler: tuple[ClusterState, str], cluster: str, engine1: docker.APIClient, tmp_path: Path
 ) -> None:
-    state, prefix = shared
+    state, prefix = scheduler
     log = tmp_path / "agent.log"
     started = time.monotonic()
     with running([spawn("agent", log, *agent_flags(prefix, cluster))]) as processes:
@@ -112,8 +97,8 @@ def test_the_agent_process_runs_a_task_placed_elsewhere_and_adopts_it_after_a_re
         assert containers_of(engine1, cluster, task.id, all=False) == []
 
 
-def test_drain_on_stop_sets_the_instance_draining_and_waits_for_its_tasks(shared: tuple[ClusterState, str]) -> None:
-    state, prefix = shared
+def test_drain_on_stop_sets_the_instance_draining_and_waits_for_its_tasks(scheduler: tuple[ClusterState, str]) -> None:
+    state, prefix = scheduler
     config = AgentConfig(
         cluster=state.cluster_name,
         etcd_endpoints=ETCD_ENDPOINTS,

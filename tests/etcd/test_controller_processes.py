@@ -65,8 +65,10 @@ def running_tasks(state: ClusterState, count: int) -> Callable[[], bool]:
 
 
 @contextmanager
-def pair(prefix: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Controller c0 leading and c1 standing by; yields c0. Both are killed at the end."""
+def pair(state: ClusterState, prefix: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Controller c0 leading, c1 standing by, and a service of 2 tasks c0 placed; yields c0.
+    Both are killed at the end.
+    """
     first = controller(prefix, 0, tmp_path / "c0.log")
     with running([first]) as processes:
         assert wait_until(lambda: leading(0), 30), (tmp_path / "c0.log").read_text()
@@ -74,6 +76,8 @@ def pair(prefix: str, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
         assert wait_until(lambda: scrape(HOSTS[1]).get("clusterkit_leader") == 0.0, 30), (
             tmp_path / "c1.log"
         ).read_text()
+        state.create_service("svc", "web", desired_count=2)
+        assert wait_until(running_tasks(state, 2), 30), "the leader did not place the service's tasks"
         yield first
 
 
@@ -81,9 +85,7 @@ def test_sigkill_the_leader_and_the_standby_leads_within_ttl_plus_one_second(
     cluster: ClusterState, prefix: str, tmp_path: Path
 ) -> None:
     state = cluster
-    with pair(prefix, tmp_path) as first:
-        state.create_service("svc", "web", desired_count=2)
-        assert wait_until(running_tasks(state, 2), 30), "the leader did not place the service's tasks"
+    with pair(state, prefix, tmp_path) as first:
         assert scrape(HOSTS[0])["clusterkit_placements_total"] == 2
         assert scrape(HOSTS[1]).get("clusterkit_commits_total", 0) == 0  # the standby acts on nothing
 
@@ -104,9 +106,7 @@ def test_sigstop_the_leader_it_stops_acting_and_never_acts_again_when_continued(
     cluster: ClusterState, prefix: str, tmp_path: Path
 ) -> None:
     state = cluster
-    with pair(prefix, tmp_path) as first:
-        state.create_service("svc", "web", desired_count=2)
-        assert wait_until(running_tasks(state, 2), 30)
+    with pair(state, prefix, tmp_path) as first:
         time.sleep(0.5)  # settled: nothing left for the leader to commit
         before = scrape(HOSTS[0])["clusterkit_commits_total"]
 
@@ -132,7 +132,7 @@ def test_sigstop_the_leader_it_stops_acting_and_never_acts_again_when_continued(
 
 
 def test_sigterm_hands_leadership_over_at_once(cluster: ClusterState, prefix: str, tmp_path: Path) -> None:
-    with pair(prefix, tmp_path) as first:
+    with pair(cluster, prefix, tmp_path) as first:
         asked = time.monotonic()
         first.terminate()
         took_over = wait_until(lambda: leading(1), TTL)
