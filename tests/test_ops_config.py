@@ -144,3 +144,20 @@ def test_the_commands_refuse_a_bad_setting_with_exit_2_and_name_it(tmp_path: Pat
     assert result.exit_code == 2 and "--service-autoscaler='no_such_module:make'" in result.output
     result = runner.invoke(main, ["controller", "--config", str(tmp_path / "none.toml")], env={})
     assert result.exit_code == 2 and "cannot be read" in result.output
+
+
+_WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789.-_:", min_size=1, max_size=12)
+
+
+@given(attributes=st.dictionaries(_WORD, _WORD, max_size=5), first=st.integers(1, 65535), span=st.integers(0, 1000))
+def test_text_settings_read_as_their_toml_forms(attributes: dict[str, str], first: int, span: int) -> None:
+    last = min(65535, first + span)
+    text = ",".join(f"{key}={value}" for key, value in attributes.items())
+    from_env = load_config(
+        AgentConfig, environ={"CLUSTERKIT_ATTRIBUTES": text, "CLUSTERKIT_DYNAMIC_PORTS": f"{first}-{last}"}
+    )
+    from_flags = load_config(
+        AgentConfig, environ={}, flags={"attributes": attributes, "dynamic_ports": f"{first}-{last}"}
+    )
+    assert from_env == from_flags
+    assert from_env.attributes == attributes and from_env.dynamic_ports == PortRange(first, last)
