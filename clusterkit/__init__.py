@@ -16,7 +16,8 @@ bottom up:
 language) → ``clusterkit.placement`` → ``clusterkit.services`` (the service scheduler) →
 ``clusterkit.api`` (``ClusterState``, the ECS calls) → ``clusterkit.executor`` and
 ``clusterkit.logs`` → ``clusterkit.agent`` and ``clusterkit.liveness`` →
-``clusterkit.autoscaling`` and ``clusterkit.balancing`` → ``clusterkit.testing``,
+``clusterkit.autoscaling`` and ``clusterkit.balancing`` → ``clusterkit.ops`` (the agent
+and controller processes: configuration, leadership, metrics) → ``clusterkit.testing``,
 ``clusterkit.sim``, ``clusterkit.cli`` and ``clusterkit.server``.
 
 ``__version__`` below is the one place the version is written: ``pyproject.toml`` reads it.

@@ -26,6 +26,7 @@ LAYERS: list[frozenset[str]] = [
     frozenset({"executor", "logs"}),
     frozenset({"agent", "liveness"}),
     frozenset({"autoscaling", "balancing"}),
+    frozenset({"ops"}),
     frozenset({"testing", "sim", "cli", "server"}),
 ]
 """Bottom to top; a module imports only from its own layer or those below it."""

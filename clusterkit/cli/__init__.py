@@ -1,4 +1,5 @@
-"""The ``clusterkit`` command (``clusterkit.cli:main``): simulate policies, make workloads, inspect a cluster.
+"""The ``clusterkit`` command (``clusterkit.cli:main``): simulate policies, make workloads, inspect a cluster,
+run the agent and the controller (``clusterkit agent``, ``clusterkit controller``; see ``clusterkit.ops``).
 
 The command and its exit codes are documented in its private module; this face exports
 what a program may use: the built-in policies by name, the policy and workload loaders,

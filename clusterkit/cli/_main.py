@@ -9,6 +9,8 @@
     clusterkit inspect STATE.json
     clusterkit inspect --etcd http://127.0.0.1:12379 --prefix /clusterkit/prod --cluster prod
     clusterkit serve --port 8080 --executor fake --instances 3 --scheduler mypkg.module:MyScheduler
+    clusterkit agent --config /etc/clusterkit/agent.toml          # one per host (see _processes)
+    clusterkit controller --config /etc/clusterkit/controller.toml  # two or three per cluster
 
 Exit codes: 0 done; 1 a run-time failure (an output folder that cannot be written, a store
 that does not answer); 2 bad input (a workload line, a policy that cannot be imported, a
@@ -28,6 +30,7 @@ from typing import Any
 
 import click
 
+from clusterkit.cli._processes import agent, controller
 from clusterkit.errors import ClusterkitError, StoreError, ValidationError
 from clusterkit.model import DEFAULT_STRATEGY, PlacementStrategy, binpack, random, spread
 from clusterkit.placement import BaseScheduler
@@ -135,7 +138,7 @@ def _fail(error: ClusterkitError) -> click.ClickException:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="clusterkit")
 def main() -> None:
-    """clusterkit: simulate scheduling policies, make workloads, inspect clusters."""
+    """clusterkit: simulate scheduling policies, make workloads, inspect clusters, run agents and controllers."""
 
 
 @main.command()
@@ -592,3 +595,7 @@ def serve(
     finally:
         server.server_close()
         served.close()
+
+
+main.add_command(agent)
+main.add_command(controller)

@@ -34,6 +34,7 @@ from clusterkit.state._core import (
 from clusterkit.state._derived import (
     amount_class,
 )
+from clusterkit.state._election import EtcdElection
 from clusterkit.state._etcd import (
     EtcdLease,
     EtcdStore,
@@ -138,6 +139,7 @@ __all__ = [
     "DeregisterInstance",
     "DeregisterTaskDefinition",
     "Described",
+    "EtcdElection",
     "EtcdLease",
     "EtcdStore",
     "Event",

@@ -22,7 +22,8 @@ import pytest
 
 from clusterkit import Agent, ClusterState, Task
 from clusterkit.executor.docker import LABEL_CLUSTER, DockerExecutor
-from tests.conftest import loopback, require_service
+from clusterkit.state import EtcdStore
+from tests.conftest import ETCD_ENDPOINTS, claimed_etcd, delete_prefix, etcd_available, loopback, require_service
 
 ENGINE1 = "unix:///var/run/docker.sock"
 ENGINE2 = "unix:///run/clusterkit-engine2.sock"
@@ -83,6 +84,20 @@ def cluster(engine1: docker.APIClient, engine2: docker.APIClient) -> Iterator[st
     for client in (engine1, engine2):
         for container in client.containers(all=True, filters={"label": f"{LABEL_CLUSTER}={name}"}):
             client.remove_container(container["Id"], force=True, v=True)
+
+
+@pytest.fixture
+def scheduler(cluster: str) -> Iterator[tuple[ClusterState, str]]:
+    """The scheduler process's state, on an etcd prefix of the test's own (deleted afterwards).
+    Needs the etcd cluster too.
+    """
+    require_service(etcd_available(), "the etcd cluster (scripts/services.sh start)")
+    prefix = f"/clusterkit-tests/{uuid.uuid4().hex}"
+    with claimed_etcd():
+        store = EtcdStore(ETCD_ENDPOINTS, prefix=prefix)
+        yield ClusterState(cluster, store=store), prefix
+        store.close()
+        delete_prefix(prefix + "/")
 
 
 @pytest.fixture

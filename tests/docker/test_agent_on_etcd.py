@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-import uuid
-from collections.abc import Iterator
 
 import docker
 import pytest
 
 from clusterkit import ClusterState, Event, Subscription, TaskChanged
 from clusterkit.liveness import LivenessMonitor
-from clusterkit.state import EtcdStore
-from tests.conftest import ETCD_ENDPOINTS, claimed_etcd, delete_prefix, etcd_available, loopback, require_service
+from tests.conftest import ETCD_ENDPOINTS, loopback
 from tests.docker.conftest import ENGINE1, IMAGE, container_definition, fetch
 from tests.docker.test_engines import HTTPD, containers_of
 from tests.etcd import _workers
@@ -24,18 +21,6 @@ from tests.etcd import _workers
 pytestmark = pytest.mark.etcd
 
 HOST_IP = loopback(5)
-
-
-@pytest.fixture
-def scheduler(cluster: str) -> Iterator[tuple[ClusterState, str]]:
-    """The scheduler process's state, on an etcd prefix of the test's own (deleted afterwards)."""
-    require_service(etcd_available(), "the etcd cluster (scripts/services.sh start)")
-    prefix = f"/clusterkit-tests/{uuid.uuid4().hex}"
-    with claimed_etcd():
-        store = EtcdStore(ETCD_ENDPOINTS, prefix=prefix)
-        yield ClusterState(cluster, store=store), prefix
-        store.close()
-        delete_prefix(prefix + "/")
 
 
 def wait_for(events: Subscription, task_id: str, status: str, seen: list[Event], timeout: float = 60) -> TaskChanged:
