@@ -91,9 +91,9 @@ def scheduler(cluster: str) -> Iterator[tuple[ClusterState, str]]:
     """The scheduler process's state, on an etcd prefix of the test's own (deleted afterwards).
     Needs the etcd cluster too.
     """
-    require_service(etcd_available(), "the etcd cluster (scripts/services.sh start)")
     prefix = f"/clusterkit-tests/{uuid.uuid4().hex}"
-    with claimed_etcd():
+    with claimed_etcd():  # first: a copy holding etcd alone may have members stopped meanwhile
+        require_service(etcd_available(), "the etcd cluster (scripts/services.sh start)")
         store = EtcdStore(ETCD_ENDPOINTS, prefix=prefix)
         yield ClusterState(cluster, store=store), prefix
         store.close()

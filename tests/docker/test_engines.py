@@ -18,7 +18,7 @@ from clusterkit import Agent, ClusterState
 from clusterkit.executor import RegistryCredentials
 from clusterkit.executor.docker import LABEL_CLUSTER, LABEL_TASK, DockerExecutor
 from clusterkit.placement import spread
-from tests.conftest import loopback, require_service
+from tests.conftest import engine_numbers, loopback, require_service
 from tests.docker.conftest import (
     ENGINE1,
     ENGINE2,
@@ -165,7 +165,8 @@ class Engine:
 @pytest.fixture
 def throwaway_engine(engine1: docker.APIClient) -> Iterator[Engine]:
     require_service(os.geteuid() == 0 and shutil.which("dockerd") is not None, "root and dockerd, to run an engine")
-    engine = Engine("engine3", "ckbr2", "172.31.251.1/24")
+    (number,) = engine_numbers(3, 1)  # this copy's own: two copies of the suite never share it
+    engine = Engine(f"engine{number}", f"ckbr{number}", f"172.29.{number}.1/24")
     engine.start()
     try:
         yield engine

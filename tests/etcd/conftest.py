@@ -33,8 +33,9 @@ def etcd(request: pytest.FixtureRequest) -> Iterator[tuple[str, ...]]:
     """The endpoints of the running etcd cluster, held for the test (``claimed_etcd``): shared
     with other copies of the suite, or alone for a test marked ``etcd_alone``.
     """
-    require_service(etcd_available(), "the etcd cluster (scripts/services.sh start)")
     with claimed_etcd(alone=request.node.get_closest_marker("etcd_alone") is not None):
+        # checked once held: a copy holding etcd alone may have members stopped until it lets go
+        require_service(etcd_available(), "the etcd cluster (scripts/services.sh start)")
         yield ETCD_ENDPOINTS
 
 
