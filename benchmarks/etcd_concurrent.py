@@ -12,7 +12,9 @@ against the local replica, commit (one etcd transaction comparing every key it w
 re-plan what was rejected. ``sample=2``: each scheduler takes the best of two random
 feasible instances, as clusterkit recommends for schedulers sharing a cluster (binpack is
 the most contended strategy: with a full scan every scheduler wants the same fullest
-instance).
+instance). With N > 1 each process also takes the ownership hint ``partition=(index, N)``:
+it samples its own share of the instances first and another's only when its own are full
+(``--no-partition`` leaves it out, to compare).
 
 Two kinds of collision are counted, separately:
 
@@ -87,6 +89,7 @@ def scheduler_process(
     size: int,
     barrier: Any,
     results: Any,
+    partition: tuple[int, int] | None,
 ) -> None:
     """One scheduler process: place ``requests`` requests of ``size`` tasks, report the counts."""
     state = _etcd.open_state(prefix, endpoints)
@@ -99,7 +102,7 @@ def scheduler_process(
         definitions = [snapshot.task_definition(shape.family) for shape in shapes()]
         rng = random.Random(SEED + 1000 * index)
         stream = [definitions[rng.randrange(len(definitions))] for _ in range(requests)]
-        scheduler = BaseScheduler(sample=2, seed=index)
+        scheduler = BaseScheduler(sample=2, seed=index, partition=partition)
         strategies = (binpack("memory"),)
         barrier.wait(timeout=120)
         tally["start"] = time.time()
@@ -130,8 +133,13 @@ def scheduler_process(
         results.put(tally)
 
 
-def run(endpoints: tuple[str, ...], processes: int, instances: int, total: int, size: int) -> dict[str, Any]:
-    """``processes`` scheduler processes placing ``total`` tasks into a fresh cluster; the summed counts."""
+def run(
+    endpoints: tuple[str, ...], processes: int, instances: int, total: int, size: int, partitioned: bool
+) -> dict[str, Any]:
+    """``processes`` scheduler processes placing ``total`` tasks into a fresh cluster; the summed counts.
+
+    ``partitioned``: each process gets ``partition=(index, processes)``, the ownership hint.
+    """
     prefix = _etcd.fresh_prefix(NAME)
     try:
         seeding = _etcd.open_state(prefix, endpoints)
@@ -142,7 +150,19 @@ def run(endpoints: tuple[str, ...], processes: int, instances: int, total: int, 
         results = context.Queue()
         share = total // size // processes
         workers = [
-            context.Process(target=scheduler_process, args=(endpoints, prefix, index, share, size, barrier, results))
+            context.Process(
+                target=scheduler_process,
+                args=(
+                    endpoints,
+                    prefix,
+                    index,
+                    share,
+                    size,
+                    barrier,
+                    results,
+                    (index, processes) if partitioned else None,
+                ),
+            )
             for index in range(processes)
         ]
         for worker in workers:
@@ -179,6 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--instances", type=int, default=None, help="instances (default 2,000)")
     parser.add_argument("--processes", type=int, default=4, help="scheduler processes racing (default 4)")
     parser.add_argument("--endpoints", default=",".join(_etcd.ENDPOINTS), help="etcd client URLs, comma-separated")
+    parser.add_argument(
+        "--no-partition", action="store_true", help="no ownership hint: every process samples the whole cluster"
+    )
     args = parser.parse_args(argv)
     endpoints = tuple(args.endpoints.split(","))
     _etcd.require_etcd(NAME, endpoints)
@@ -186,13 +209,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     instances = args.instances or (200 if args.quick else 2_000)
     print(
         f"{NAME}: {total:,} tasks per configuration as requests of {args.request} (binpack(memory), "
-        f"BaseScheduler(sample=2)), {instances:,} instances, 1 then {args.processes} scheduler processes, "
+        f"BaseScheduler(sample=2{'' if args.no_partition else ', partition=(i, N)'})), {instances:,} instances, "
+        f"1 then {args.processes} scheduler processes, "
         f"etcd at {', '.join(endpoints)}"
     )
     figures: dict[int, dict[str, Any]] = {}
     for processes in (1, args.processes):
         _report.heading(f"{processes} scheduler process(es)")
-        summed = run(endpoints, processes, instances, total, args.request)
+        summed = run(endpoints, processes, instances, total, args.request, processes > 1 and not args.no_partition)
         figures[processes] = summed
         rate = summed["placed"] / summed["seconds"]
         fraction = summed["conflicted"] / max(1, summed["successful"])

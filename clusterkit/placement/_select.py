@@ -28,7 +28,15 @@ from clusterkit.placement._feasible import Feasibility
 from clusterkit.placement._plan import Unplaced
 from clusterkit.placement._rank import Balance, Ranking
 from clusterkit.placement._request import PlacementRequest
-from clusterkit.placement._sources import Draws, RandomSource, Source, ValueSource, accepting, choose_source
+from clusterkit.placement._sources import (
+    Draws,
+    OwnFirst,
+    RandomSource,
+    Source,
+    ValueSource,
+    accepting,
+    choose_source,
+)
 from clusterkit.placement._verdict import Rejected
 from clusterkit.state import Snapshot, new_id
 
@@ -95,6 +103,8 @@ class Selection:
                 rest, snapshot, context, request.task_definition.charge, self.dead, draws
             )
         leading_draw = self.source if isinstance(self.source, RandomSource) and self.sample is None else None
+        if scheduler.partition is not None:
+            self.source = OwnFirst(self.source, *scheduler.partition)
         score = scheduler.score if scheduler.scoring else None
         self.ranking = Ranking(snapshot, context, request.strategies, score, draws, leading_draw)
 

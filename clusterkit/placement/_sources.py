@@ -21,6 +21,7 @@ or set aside) and forgets them in ``settle``.
 from __future__ import annotations
 
 import random as _random
+import zlib
 from collections.abc import Callable, Iterator
 from heapq import heappop, heappush, merge
 from typing import Any, Protocol
@@ -473,3 +474,47 @@ class ValueSource:
     def after_take(self, instance: ContainerInstance) -> None:
         if self.loaded is not None:
             self._load(instance, self.context.group_count(instance.id))
+
+
+class OwnFirst:
+    """``inner``'s order with the instances of share ``index`` of ``count`` first.
+
+    An instance is in share ``crc32(id) % count``. The scan stops at the first instance of
+    another share once it has a candidate (the tie key leads with ownership), so another's
+    instance is taken only when none of the scheduler's own can take the task.
+    """
+
+    def __init__(self, inner: Source, index: int, count: int) -> None:
+        self.inner = inner
+        self.exact = inner.exact
+        self.index, self.count = index, count
+        self.owned: dict[str, bool] = {}
+
+    def owns(self, instance_id: str) -> bool:
+        """Whether ``instance_id`` is in this scheduler's share."""
+        owned = self.owned.get(instance_id)
+        if owned is None:
+            owned = self.owned[instance_id] = zlib.crc32(instance_id.encode()) % self.count == self.index
+        return owned
+
+    def ordered(self) -> Iterator[ContainerInstance]:
+        others: list[ContainerInstance] = []
+        for instance in self.inner.ordered():
+            if self.owns(instance.id):
+                yield instance
+            else:
+                others.append(instance)
+        yield from others
+
+    def tie_key(self, instance: ContainerInstance) -> tuple[Any, ...] | None:
+        key = self.inner.tie_key(instance)
+        return (self.owns(instance.id), *(key or ()))
+
+    def settle(self, dead: set[str]) -> None:
+        self.inner.settle(dead)
+
+    def before_take(self, instance: ContainerInstance) -> None:
+        self.inner.before_take(instance)
+
+    def after_take(self, instance: ContainerInstance) -> None:
+        self.inner.after_take(instance)
